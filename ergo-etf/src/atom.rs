@@ -1,0 +1,440 @@
+//! Atoms: interned names, as in the Erlang runtime.
+//!
+//! An [`Atom`] is a 4-byte handle into a process-wide table, so comparing,
+//! hashing and copying atoms costs what it costs for an integer. Like the
+//! Erlang VM's atom table, ours never forgets an atom, and so it has a limit:
+//! [`ATOM_LIMIT`] entries, Erlang's own default (1,048,576). Creating an atom
+//! past the limit is an error ([`AtomError::TableFull`]), never an abort.
+//!
+//! Decoding untrusted input may create atoms. Where the input comes from a
+//! party that should not be able to grow the table, decode in *safe* mode
+//! ([`crate::DecodeOptions::safe`]), which, like `binary_to_term(B, [safe])`,
+//! refuses atoms that do not exist yet.
+//!
+//! Name reads (`as_str`) take no lock. Look-ups by name go through a small
+//! per-thread cache in front of one global map, so the common case on a hot
+//! path (decoding atoms seen before) takes no lock either.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::{LazyLock, Mutex, OnceLock};
+
+use rustc_hash::FxHashMap;
+
+/// The most atoms the table holds; Erlang's default limit.
+pub const ATOM_LIMIT: usize = 1 << 20;
+/// The longest atom, in characters (Unicode code points), as in Erlang.
+pub const MAX_ATOM_CHARS: usize = 255;
+
+const SEGMENT_BITS: usize = 12;
+const SEGMENT_LEN: usize = 1 << SEGMENT_BITS;
+const SEGMENTS: usize = ATOM_LIMIT / SEGMENT_LEN;
+
+/// An interned Erlang atom.
+///
+/// Atoms order by their text, code point by code point, as Erlang orders
+/// them. `Atom::from("ok")` interns (and panics only for a name over 255
+/// characters or a full table; [`Atom::try_new`] returns those as errors).
+///
+/// # Examples
+///
+/// ```
+/// use ergo_etf::Atom;
+/// let ok = Atom::from("ok");
+/// assert_eq!(ok, Atom::OK);
+/// assert_eq!(ok.as_str(), "ok");
+/// assert!(Atom::from("abc") < Atom::from("abd"));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Atom(u32);
+
+/// Why an atom could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtomError {
+    /// The name has more than 255 characters.
+    TooLong {
+        /// How many characters the name has.
+        chars: usize,
+    },
+    /// The table already holds [`ATOM_LIMIT`] atoms.
+    TableFull,
+}
+
+impl fmt::Display for AtomError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AtomError::TooLong { chars } => write!(
+                f,
+                "atom has {chars} characters, more than the limit of {MAX_ATOM_CHARS}"
+            ),
+            AtomError::TableFull => {
+                write!(f, "atom table is full ({ATOM_LIMIT} atoms)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AtomError {}
+
+struct Table {
+    segments: Box<[OnceLock<Box<[OnceLock<&'static str>]>>]>,
+    by_name: Mutex<FxHashMap<&'static str, Atom>>,
+}
+
+impl Table {
+    fn slot(&self, index: u32) -> Option<&OnceLock<&'static str>> {
+        let index = index as usize;
+        let segment = self.segments.get(index >> SEGMENT_BITS)?.get()?;
+        segment.get(index & (SEGMENT_LEN - 1))
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<FxHashMap<&'static str, Atom>> = RefCell::new(FxHashMap::default());
+}
+
+macro_rules! predefined_atoms {
+    ($($(#[$doc:meta])* $konst:ident = $text:literal,)*) => {
+        const PREDEFINED: &[&str] = &[$($text),*];
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        enum Predefined { $($konst),* }
+        impl Atom {
+            $( $(#[$doc])* pub const $konst: Atom = Atom(Predefined::$konst as u32); )*
+        }
+    };
+}
+
+predefined_atoms! {
+    /// The empty atom `''`.
+    EMPTY = "",
+    /// `ok`
+    OK = "ok",
+    /// `error`
+    ERROR = "error",
+    /// `true`
+    TRUE = "true",
+    /// `false`
+    FALSE = "false",
+    /// `undefined`
+    UNDEFINED = "undefined",
+    /// `nil` (Elixir's `nil`)
+    NIL = "nil",
+    /// `normal`
+    NORMAL = "normal",
+    /// `shutdown`
+    SHUTDOWN = "shutdown",
+    /// `kill`
+    KILL = "kill",
+    /// `killed`
+    KILLED = "killed",
+    /// `noproc`
+    NOPROC = "noproc",
+    /// `noconnection`
+    NOCONNECTION = "noconnection",
+    /// `timeout`
+    TIMEOUT = "timeout",
+    /// `badarg`
+    BADARG = "badarg",
+    /// `'EXIT'`
+    EXIT = "EXIT",
+    /// `'DOWN'`
+    DOWN = "DOWN",
+    /// `process`
+    PROCESS = "process",
+    /// `'$gen_call'`
+    GEN_CALL = "$gen_call",
+    /// `'$gen_cast'`
+    GEN_CAST = "$gen_cast",
+    /// `alias`
+    ALIAS = "alias",
+    /// `nonode@nohost`, the name of a node that is not distributed.
+    NONODE = "nonode@nohost",
+    /// `__struct__`, the key Elixir structs carry their module in.
+    STRUCT = "__struct__",
+    /// `reply`
+    REPLY = "reply",
+    /// `noreply`
+    NOREPLY = "noreply",
+    /// `stop`
+    STOP = "stop",
+    /// `infinity`
+    INFINITY = "infinity",
+}
+
+static TABLE: LazyLock<Table> = LazyLock::new(|| {
+    let segments = (0..SEGMENTS).map(|_| OnceLock::new()).collect();
+    let table = Table {
+        segments,
+        by_name: Mutex::new(FxHashMap::default()),
+    };
+    {
+        let mut by_name = table.by_name.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, name) in PREDEFINED.iter().enumerate() {
+            insert_locked(&table, &mut by_name, name, i as u32);
+        }
+    }
+    table
+});
+
+fn insert_locked(
+    table: &Table,
+    by_name: &mut FxHashMap<&'static str, Atom>,
+    name: &'static str,
+    index: u32,
+) {
+    let seg = &table.segments[index as usize >> SEGMENT_BITS];
+    let seg = seg.get_or_init(|| (0..SEGMENT_LEN).map(|_| OnceLock::new()).collect());
+    let _ = seg[index as usize & (SEGMENT_LEN - 1)].set(name);
+    by_name.insert(name, Atom(index));
+}
+
+fn char_count_ok(name: &str) -> Result<(), AtomError> {
+    // Fast path: 255 bytes can never be more than 255 characters.
+    if name.len() > MAX_ATOM_CHARS {
+        let chars = name.chars().count();
+        if chars > MAX_ATOM_CHARS {
+            return Err(AtomError::TooLong { chars });
+        }
+    }
+    Ok(())
+}
+
+impl Atom {
+    /// Interns `name`, or fails if it is too long or the table is full.
+    pub fn try_new(name: &str) -> Result<Atom, AtomError> {
+        if let Some(atom) = CACHE.with(|c| c.borrow().get(name).copied()) {
+            return Ok(atom);
+        }
+        char_count_ok(name)?;
+        let table = &*TABLE;
+        let mut by_name = table.by_name.lock().unwrap_or_else(|e| e.into_inner());
+        let atom = match by_name.get(name) {
+            Some(&atom) => atom,
+            None => {
+                let index = by_name.len();
+                if index >= ATOM_LIMIT {
+                    return Err(AtomError::TableFull);
+                }
+                let stored: &'static str = Box::leak(name.to_owned().into_boxed_str());
+                insert_locked(table, &mut by_name, stored, index as u32);
+                Atom(index as u32)
+            }
+        };
+        drop(by_name);
+        CACHE.with(|c| c.borrow_mut().insert(atom.as_str(), atom));
+        Ok(atom)
+    }
+
+    /// Interns `name`.
+    ///
+    /// # Panics
+    ///
+    /// When `name` has more than 255 characters or the atom table is full;
+    /// use [`Atom::try_new`] where the name comes from outside the program.
+    pub fn new(name: &str) -> Atom {
+        match Atom::try_new(name) {
+            Ok(atom) => atom,
+            Err(e) => panic!("cannot make atom {name:?}: {e}"),
+        }
+    }
+
+    /// The atom named `name` if it already exists; never adds to the table.
+    ///
+    /// This is `binary_to_existing_atom/2`.
+    pub fn existing(name: &str) -> Option<Atom> {
+        if let Some(atom) = CACHE.with(|c| c.borrow().get(name).copied()) {
+            return Some(atom);
+        }
+        let atom = TABLE
+            .by_name
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()?;
+        CACHE.with(|c| c.borrow_mut().insert(atom.as_str(), atom));
+        Some(atom)
+    }
+
+    /// The atom's text.
+    pub fn as_str(self) -> &'static str {
+        match TABLE.slot(self.0).and_then(OnceLock::get) {
+            Some(name) => name,
+            // An `Atom` is only ever made from an index the table filled.
+            None => "",
+        }
+    }
+
+    /// The atom's index in the table (stable for the life of the process).
+    pub fn index(self) -> u32 {
+        self.0
+    }
+
+    /// How many atoms exist in this OS process.
+    pub fn count() -> usize {
+        TABLE.by_name.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// `true` when every character of the atom is in Latin-1 (code points
+    /// up to 255), so that the old Latin-1 atom tags can carry it.
+    pub fn is_latin1(self) -> bool {
+        is_latin1(self.as_str())
+    }
+}
+
+pub(crate) fn is_latin1(s: &str) -> bool {
+    s.is_ascii() || s.chars().all(|c| (c as u32) < 256)
+}
+
+impl PartialOrd for Atom {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Atom {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.0 == other.0 {
+            return std::cmp::Ordering::Equal;
+        }
+        // UTF-8 byte order is code point order.
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl From<&str> for Atom {
+    fn from(name: &str) -> Atom {
+        Atom::new(name)
+    }
+}
+
+impl From<&String> for Atom {
+    fn from(name: &String) -> Atom {
+        Atom::new(name)
+    }
+}
+
+impl From<String> for Atom {
+    fn from(name: String) -> Atom {
+        Atom::new(&name)
+    }
+}
+
+impl AsRef<str> for Atom {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for Atom {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Atom {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Atom({})", self)
+    }
+}
+
+/// Erlang's reserved words: an atom spelled like one must be quoted.
+const RESERVED: &[&str] = &[
+    "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case",
+    "catch", "cond", "div", "else", "end", "fun", "if", "let", "maybe", "not", "of", "or",
+    "orelse", "receive", "rem", "try", "when", "xor",
+];
+
+/// `true` when Erlang prints the atom without quotes.
+pub(crate) fn is_bare_atom(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let lower = |c: char| c.is_ascii_lowercase() || (('ß'..='ÿ').contains(&c) && c != '÷');
+    let upper = |c: char| c.is_ascii_uppercase() || (('À'..='Þ').contains(&c) && c != '×');
+    if !lower(first) {
+        return false;
+    }
+    chars.all(|c| lower(c) || upper(c) || c.is_ascii_digit() || c == '_' || c == '@')
+        && !RESERVED.contains(&s)
+}
+
+/// Writes `s` the way Erlang's `~p` writes an atom (quoted where needed).
+pub(crate) fn write_atom(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    if is_bare_atom(s) {
+        return f.write_str(s);
+    }
+    f.write_char('\'')?;
+    for c in s.chars() {
+        match c {
+            '\'' => f.write_str("\\'")?,
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\t' => f.write_str("\\t")?,
+            '\r' => f.write_str("\\r")?,
+            c if (c as u32) < 32 || c as u32 == 127 => write!(f, "\\x{{{:X}}}", c as u32)?,
+            c => f.write_char(c)?,
+        }
+    }
+    f.write_char('\'')
+}
+
+impl fmt::Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_atom(f, self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predefined_atoms_have_their_names() {
+        assert_eq!(Atom::OK.as_str(), "ok");
+        assert_eq!(Atom::GEN_CALL.as_str(), "$gen_call");
+        assert_eq!(Atom::from("undefined"), Atom::UNDEFINED);
+        assert_eq!(Atom::EMPTY.as_str(), "");
+    }
+
+    #[test]
+    fn interning_the_same_name_gives_the_same_atom() {
+        let a = Atom::from("some_atom_name");
+        let b = Atom::from(String::from("some_atom_name"));
+        assert_eq!(a, b);
+        let t = std::thread::spawn(|| Atom::from("some_atom_name")).join().unwrap();
+        assert_eq!(a, t);
+    }
+
+    #[test]
+    fn existing_does_not_create() {
+        assert_eq!(Atom::existing("never_made_by_anyone_xyzzy_42"), None);
+        let made = Atom::from("made_now_xyzzy_43");
+        assert_eq!(Atom::existing("made_now_xyzzy_43"), Some(made));
+    }
+
+    #[test]
+    fn names_over_255_characters_are_refused() {
+        let ok = "é".repeat(255);
+        assert!(Atom::try_new(&ok).is_ok());
+        let long = "é".repeat(256);
+        assert_eq!(Atom::try_new(&long), Err(AtomError::TooLong { chars: 256 }));
+    }
+
+    #[test]
+    fn atoms_display_quoted_like_erlang() {
+        assert_eq!(Atom::from("ok").to_string(), "ok");
+        assert_eq!(Atom::from("Elixir.Foo").to_string(), "'Elixir.Foo'");
+        assert_eq!(Atom::from("hello world").to_string(), "'hello world'");
+        assert_eq!(Atom::from("end").to_string(), "'end'");
+        assert_eq!(Atom::from("it's").to_string(), "'it\\'s'");
+        assert_eq!(Atom::from("a@b_C1").to_string(), "a@b_C1");
+        assert_eq!(Atom::EMPTY.to_string(), "''");
+    }
+}

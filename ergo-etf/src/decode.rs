@@ -1,0 +1,1248 @@
+//! Decoding the external term format.
+//!
+//! [`decode`] reads what `term_to_binary/1` writes (version byte 131, then a
+//! term, possibly compressed). [`Decoder`] reads terms one piece at a time;
+//! typed decoders (the [`Decode`] trait, `#[derive(Term)]`) use it to go from
+//! bytes straight to a Rust value without building a [`Term`].
+//!
+//! The decoder is meant for input from the network. It never panics, checks
+//! every length against the bytes that remain before allocating for it (so a
+//! length field of 4 GB in a 20-byte input is an error, not an allocation),
+//! bounds nesting depth, caps how far compressed input may inflate, and in
+//! safe mode refuses atoms that do not exist yet.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use bytes::Bytes;
+use num_bigint::{BigInt, Sign};
+
+use crate::atom::{Atom, AtomError, MAX_ATOM_CHARS};
+use crate::error::{ConvertError, DecodeError};
+use crate::tags::*;
+use crate::term::{BitBinary, Fun, LocalFun, Map, Pid, Port, Ref, Term};
+
+/// Settings for decoding.
+///
+/// # Examples
+///
+/// ```
+/// use ergo_etf::{DecodeOptions, DecodeError};
+/// // {hello_unknown_atom_q9} as term_to_binary/1 writes it
+/// let bytes = b"\x83\x68\x01\x73\x15hello_unknown_atom_q9";
+/// let err = DecodeOptions::new().safe(true).decode(bytes).unwrap_err();
+/// assert!(matches!(err, DecodeError::UnknownAtom { .. }));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeOptions {
+    safe: bool,
+    max_depth: usize,
+    max_inflated: u64,
+    share_min: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions::new()
+    }
+}
+
+/// The nesting depth allowed by default.
+pub const DEFAULT_MAX_DEPTH: usize = 1024;
+/// The largest size compressed input may inflate to by default (1 GiB).
+pub const DEFAULT_MAX_INFLATED: u64 = 1 << 30;
+/// zlib cannot compress better than about 1032:1; a stated size beyond that
+/// ratio is a lie and is refused before anything is allocated.
+const MAX_ZLIB_RATIO: u64 = 1032;
+
+impl DecodeOptions {
+    /// The defaults: atoms may be created, depth up to
+    /// [`DEFAULT_MAX_DEPTH`], compressed input up to 1 GiB inflated.
+    pub const fn new() -> DecodeOptions {
+        DecodeOptions {
+            safe: false,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_inflated: DEFAULT_MAX_INFLATED,
+            share_min: 65,
+        }
+    }
+
+    /// Safe mode, as `binary_to_term(B, [safe])`: an atom that does not
+    /// exist yet is an error ([`DecodeError::UnknownAtom`]), so input cannot
+    /// grow the atom table.
+    pub const fn safe(mut self, safe: bool) -> DecodeOptions {
+        self.safe = safe;
+        self
+    }
+
+    /// How deep terms may nest (tuples, lists, maps, funs).
+    pub const fn max_depth(mut self, depth: usize) -> DecodeOptions {
+        self.max_depth = depth;
+        self
+    }
+
+    /// How large compressed input may inflate to.
+    pub const fn max_inflated_size(mut self, bytes: u64) -> DecodeOptions {
+        self.max_inflated = bytes;
+        self
+    }
+
+    /// `true` in safe mode.
+    pub const fn is_safe(&self) -> bool {
+        self.safe
+    }
+
+    /// Decodes `term_to_binary` output (version byte, maybe compressed).
+    pub fn decode(&self, input: &[u8]) -> Result<Term, DecodeError> {
+        self.decode_with(input, None, |d| d.read_term())
+    }
+
+    /// Like [`DecodeOptions::decode`], but binaries over 64 bytes share
+    /// `input`'s memory instead of being copied.
+    pub fn decode_bytes(&self, input: &Bytes) -> Result<Term, DecodeError> {
+        self.decode_with(input, Some(input), |d| d.read_term())
+    }
+
+    /// Decodes `term_to_binary` output straight into a typed value.
+    pub fn decode_as<T: Decode>(&self, input: &[u8]) -> Result<T, DecodeError> {
+        self.decode_with(input, None, T::decode)
+    }
+
+    fn decode_with<T>(
+        &self,
+        input: &[u8],
+        owner: Option<&Bytes>,
+        f: impl FnOnce(&mut Decoder<'_>) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        match input.first() {
+            None => return Err(DecodeError::UnexpectedEnd { offset: 0 }),
+            Some(&VERSION) => {}
+            Some(&found) => return Err(DecodeError::BadVersion { found }),
+        }
+        if input.get(1) == Some(&COMPRESSED) {
+            let inflated = Bytes::from(self.inflate(input)?);
+            let mut d = Decoder::new(&inflated, self);
+            d.owner = Some(&inflated);
+            let v = f(&mut d)?;
+            return d.finish().map(|()| v);
+        }
+        let mut d = Decoder::new(input, self);
+        d.pos = 1;
+        d.owner = owner;
+        let v = f(&mut d)?;
+        d.finish().map(|()| v)
+    }
+
+    fn inflate(&self, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        let size = input
+            .get(2..6)
+            .ok_or(DecodeError::UnexpectedEnd {
+                offset: input.len(),
+            })?;
+        let size = u32::from_be_bytes([size[0], size[1], size[2], size[3]]) as u64;
+        let data = &input[6..];
+        if size > self.max_inflated {
+            return Err(DecodeError::TooLarge {
+                what: "compressed term",
+                size,
+                limit: self.max_inflated,
+            });
+        }
+        let plausible = (data.len() as u64).saturating_mul(MAX_ZLIB_RATIO) + 64;
+        if size > plausible {
+            return Err(DecodeError::BadCompression {
+                what: format!(
+                    "states {size} bytes inflated from {} compressed, more than zlib can produce",
+                    data.len()
+                ),
+            });
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        let mut z = flate2::read::ZlibDecoder::new(data).take(size + 1);
+        z.read_to_end(&mut out)
+            .map_err(|e| DecodeError::BadCompression {
+                what: e.to_string(),
+            })?;
+        if out.len() as u64 != size {
+            return Err(DecodeError::BadCompression {
+                what: format!("states {size} bytes but inflates to {}", out.len()),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Decodes `term_to_binary` output into a [`Term`] with the default options.
+///
+/// # Examples
+///
+/// ```
+/// use ergo_etf::{decode, Term};
+/// let t = decode(&[131, 104, 2, 97, 1, 106]).unwrap();
+/// assert_eq!(t, Term::tuple([Term::Int(1), Term::NIL]));
+/// ```
+pub fn decode(input: &[u8]) -> Result<Term, DecodeError> {
+    DecodeOptions::new().decode(input)
+}
+
+/// Like [`decode`], sharing `input`'s memory for large binaries.
+pub fn decode_bytes(input: &Bytes) -> Result<Term, DecodeError> {
+    DecodeOptions::new().decode_bytes(input)
+}
+
+/// Decodes `term_to_binary` output straight into `T`.
+///
+/// # Examples
+///
+/// ```
+/// use ergo_etf::{decode_as, encode};
+/// let bytes = encode(&(1u8, String::from("two")));
+/// let back: (u8, String) = decode_as(&bytes).unwrap();
+/// assert_eq!(back, (1, "two".to_string()));
+/// ```
+pub fn decode_as<T: Decode>(input: &[u8]) -> Result<T, DecodeError> {
+    DecodeOptions::new().decode_as(input)
+}
+
+/// A table that resolves `ATOM_CACHE_REF` indices: the distribution layer
+/// fills one per frame from the frame's header.
+pub trait AtomCache {
+    /// The atom behind cache reference `index`.
+    fn atom(&self, index: u8) -> Option<Atom>;
+}
+
+impl AtomCache for [Atom] {
+    fn atom(&self, index: u8) -> Option<Atom> {
+        self.get(index as usize).copied()
+    }
+}
+
+impl AtomCache for Vec<Atom> {
+    fn atom(&self, index: u8) -> Option<Atom> {
+        self.get(index as usize).copied()
+    }
+}
+
+/// A value that can be read straight from external-format bytes.
+///
+/// Every such type can also be made from a [`Term`] ([`crate::FromTerm`]),
+/// which decoders fall back to for unusual encodings.
+pub trait Decode: crate::FromTerm + Sized {
+    /// Reads one value.
+    fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError>;
+}
+
+/// The header of a list, as [`Decoder::read_list`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListHeader {
+    /// `[]`: nothing follows.
+    Nil,
+    /// `STRING_EXT`: this many bytes, each an element; nothing follows them.
+    Bytes(usize),
+    /// `LIST_EXT`: this many elements follow, then a tail term.
+    Cons(usize),
+}
+
+/// A cursor over external-format bytes (without the version byte).
+#[derive(Clone)]
+pub struct Decoder<'a> {
+    input: &'a [u8],
+    pos: usize,
+    owner: Option<&'a Bytes>,
+    opts: DecodeOptions,
+    depth: usize,
+    cache: Option<&'a dyn AtomCache>,
+}
+
+impl std::fmt::Debug for Decoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("pos", &self.pos)
+            .field("len", &self.input.len())
+            .field("depth", &self.depth)
+            .finish()
+    }
+}
+
+macro_rules! be {
+    ($self:ident, $t:ty) => {{
+        const N: usize = std::mem::size_of::<$t>();
+        let bytes = $self.take(N)?;
+        let mut arr = [0u8; N];
+        arr.copy_from_slice(bytes);
+        <$t>::from_be_bytes(arr)
+    }};
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder over `input`, which holds terms with no version byte (as in
+    /// a distribution frame after its header).
+    pub fn new(input: &'a [u8], opts: &DecodeOptions) -> Decoder<'a> {
+        Decoder {
+            input,
+            pos: 0,
+            owner: None,
+            opts: *opts,
+            depth: 0,
+            cache: None,
+        }
+    }
+
+    /// Lets large binaries share `owner`'s memory; `owner` must hold the same
+    /// bytes as the input.
+    pub fn with_owner(mut self, owner: &'a Bytes) -> Decoder<'a> {
+        if owner.as_ptr() == self.input.as_ptr() && owner.len() == self.input.len() {
+            self.owner = Some(owner);
+        }
+        self
+    }
+
+    /// Resolves `ATOM_CACHE_REF`s through `cache`.
+    pub fn with_atom_cache(mut self, cache: &'a dyn AtomCache) -> Decoder<'a> {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The offset of the next byte.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// How many bytes remain.
+    pub fn remaining(&self) -> usize {
+        self.input.len() - self.pos
+    }
+
+    /// `Ok` if every byte was read.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            count => Err(DecodeError::TrailingBytes { count }),
+        }
+    }
+
+    #[inline]
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.input.len());
+        match end {
+            Some(end) => {
+                let s = &self.input[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            None => Err(DecodeError::UnexpectedEnd {
+                offset: self.input.len(),
+            }),
+        }
+    }
+
+    #[inline]
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        match self.input.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => Err(DecodeError::UnexpectedEnd { offset: self.pos }),
+        }
+    }
+
+    #[inline]
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(be!(self, u16))
+    }
+
+    #[inline]
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(be!(self, u32))
+    }
+
+    /// The next tag byte, not consumed.
+    #[inline]
+    pub fn peek_tag(&self) -> Result<u8, DecodeError> {
+        self.input
+            .get(self.pos)
+            .copied()
+            .ok_or(DecodeError::UnexpectedEnd { offset: self.pos })
+    }
+
+    fn invalid(&self, what: impl Into<Cow<'static, str>>, offset: usize) -> DecodeError {
+        DecodeError::Invalid {
+            what: what.into(),
+            offset,
+        }
+    }
+
+    /// Checks that `count` items of at least `min_size` bytes each can fit
+    /// in what remains: the guard against lengths the input cannot back.
+    #[inline]
+    fn check_count(&self, count: usize, min_size: usize, at: usize) -> Result<(), DecodeError> {
+        if count.saturating_mul(min_size) > self.remaining() {
+            return Err(self.invalid(
+                format!(
+                    "length {count} is more than the {} remaining bytes can hold",
+                    self.remaining()
+                ),
+                at,
+            ));
+        }
+        Ok(())
+    }
+
+    fn enter(&mut self) -> Result<(), DecodeError> {
+        self.depth += 1;
+        if self.depth > self.opts.max_depth {
+            return Err(DecodeError::TooDeep {
+                limit: self.opts.max_depth,
+            });
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// A mismatch error for a typed decoder: `expected` was wanted, and the
+    /// term that starts at `start` was found.
+    pub fn mismatch(&self, expected: impl Into<Cow<'static, str>>, start: usize) -> DecodeError {
+        let mut d = self.clone();
+        d.pos = start;
+        d.depth = 0;
+        let found = match d.read_term_no_new_atoms() {
+            Ok(t) => t.to_string(),
+            Err(e) => format!("malformed term ({e})"),
+        };
+        DecodeError::Mismatch(ConvertError::with_found(expected, found))
+    }
+
+    /// Reads a term for an error message, never adding atoms.
+    fn read_term_no_new_atoms(&mut self) -> Result<Term, DecodeError> {
+        self.opts.safe = true;
+        self.read_term()
+    }
+
+    // ------------------------------------------------------------ atoms
+
+    /// Reads an atom's text without interning it.
+    pub fn read_atom_name(&mut self) -> Result<Cow<'a, str>, DecodeError> {
+        let at = self.pos;
+        let tag = self.u8()?;
+        let (len, utf8) = match tag {
+            SMALL_ATOM_UTF8 => (self.u8()? as usize, true),
+            ATOM_UTF8 => (self.u16()? as usize, true),
+            SMALL_ATOM => (self.u8()? as usize, false),
+            ATOM => (self.u16()? as usize, false),
+            ATOM_CACHE_REF => {
+                let index = self.u8()?;
+                let atom = self
+                    .cache
+                    .and_then(|c| c.atom(index))
+                    .ok_or(DecodeError::BadAtomCacheRef { index })?;
+                return Ok(Cow::Borrowed(atom.as_str()));
+            }
+            _ => return Err(self.mismatch("atom", at)),
+        };
+        let bytes = self.take(len)?;
+        let name = if utf8 {
+            let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadAtom {
+                what: "not valid UTF-8".into(),
+                offset: at,
+            })?;
+            if len > MAX_ATOM_CHARS && s.chars().count() > MAX_ATOM_CHARS {
+                return Err(DecodeError::BadAtom {
+                    what: format!("more than {MAX_ATOM_CHARS} characters"),
+                    offset: at,
+                });
+            }
+            Cow::Borrowed(s)
+        } else {
+            if len > MAX_ATOM_CHARS {
+                return Err(DecodeError::BadAtom {
+                    what: format!("more than {MAX_ATOM_CHARS} characters"),
+                    offset: at,
+                });
+            }
+            if bytes.is_ascii() {
+                // ASCII is the same in Latin-1 and UTF-8.
+                Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default())
+            } else {
+                Cow::Owned(bytes.iter().map(|&b| b as char).collect())
+            }
+        };
+        Ok(name)
+    }
+
+    /// Reads an atom, interning it (or, in safe mode, refusing a new one).
+    pub fn read_atom(&mut self) -> Result<Atom, DecodeError> {
+        if self.peek_tag()? == ATOM_CACHE_REF {
+            self.pos += 1;
+            let index = self.u8()?;
+            return self
+                .cache
+                .and_then(|c| c.atom(index))
+                .ok_or(DecodeError::BadAtomCacheRef { index });
+        }
+        let name = self.read_atom_name()?;
+        self.intern(&name)
+    }
+
+    fn intern(&self, name: &str) -> Result<Atom, DecodeError> {
+        if self.opts.safe {
+            return Atom::existing(name).ok_or_else(|| DecodeError::UnknownAtom {
+                name: name.to_owned(),
+            });
+        }
+        Atom::try_new(name).map_err(|e| match e {
+            AtomError::TableFull => DecodeError::AtomTableFull,
+            AtomError::TooLong { chars } => DecodeError::BadAtom {
+                what: format!("{chars} characters"),
+                offset: self.pos,
+            },
+        })
+    }
+
+    // ------------------------------------------------------------ numbers
+
+    /// Reads an integer that must fit in an `i64`.
+    #[inline]
+    pub fn read_i64(&mut self) -> Result<i64, DecodeError> {
+        let at = self.pos;
+        match self.peek_tag()? {
+            SMALL_INTEGER => {
+                self.pos += 1;
+                Ok(self.u8()? as i64)
+            }
+            INTEGER => {
+                self.pos += 1;
+                Ok(be!(self, i32) as i64)
+            }
+            SMALL_BIG | LARGE_BIG => match self.read_big()? {
+                Term::Int(i) => Ok(i),
+                _ => Err(self.mismatch("integer that fits in 64 bits", at)),
+            },
+            _ => Err(self.mismatch("integer", at)),
+        }
+    }
+
+    /// Reads an integer of any size.
+    pub fn read_integer(&mut self) -> Result<Term, DecodeError> {
+        let at = self.pos;
+        match self.peek_tag()? {
+            SMALL_INTEGER | INTEGER => self.read_i64().map(Term::Int),
+            SMALL_BIG | LARGE_BIG => self.read_big(),
+            _ => Err(self.mismatch("integer", at)),
+        }
+    }
+
+    fn read_big(&mut self) -> Result<Term, DecodeError> {
+        let tag = self.u8()?;
+        let n = if tag == SMALL_BIG {
+            self.u8()? as usize
+        } else {
+            self.u32()? as usize
+        };
+        let sign = self.u8()?;
+        let digits = self.take(n)?;
+        if sign > 1 {
+            return Err(self.invalid(format!("bignum sign byte {sign}"), self.pos));
+        }
+        if n <= 8 {
+            let mut buf = [0u8; 8];
+            buf[..n].copy_from_slice(digits);
+            let mag = u64::from_le_bytes(buf);
+            if sign == 0 && mag <= i64::MAX as u64 {
+                return Ok(Term::Int(mag as i64));
+            }
+            if sign == 1 && mag <= i64::MAX as u64 + 1 {
+                return Ok(Term::Int((mag as i64).wrapping_neg()));
+            }
+        }
+        let s = if sign == 1 { Sign::Minus } else { Sign::Plus };
+        Ok(Term::bigint(BigInt::from_bytes_le(s, digits)))
+    }
+
+    /// Reads a float (`NEW_FLOAT_EXT` or the old string form).
+    pub fn read_f64(&mut self) -> Result<f64, DecodeError> {
+        let at = self.pos;
+        let v = match self.peek_tag()? {
+            NEW_FLOAT => {
+                self.pos += 1;
+                f64::from_bits(be!(self, u64))
+            }
+            FLOAT => {
+                self.pos += 1;
+                let raw = self.take(31)?;
+                let end = raw.iter().position(|&b| b == 0).unwrap_or(31);
+                let text = std::str::from_utf8(&raw[..end])
+                    .ok()
+                    .map(str::trim)
+                    .and_then(|s| s.parse::<f64>().ok());
+                match text {
+                    Some(v) => v,
+                    None => return Err(self.invalid("float string is not a number", at)),
+                }
+            }
+            _ => return Err(self.mismatch("float", at)),
+        };
+        if !v.is_finite() {
+            return Err(self.invalid("float is not finite", at));
+        }
+        Ok(v)
+    }
+
+    // ------------------------------------------------------------ binaries
+
+    /// Reads a binary, borrowing its bytes from the input.
+    pub fn read_binary_slice(&mut self) -> Result<&'a [u8], DecodeError> {
+        let at = self.pos;
+        match self.peek_tag()? {
+            BINARY => {
+                self.pos += 1;
+                let len = self.u32()? as usize;
+                self.take(len)
+            }
+            BIT_BINARY => {
+                // A bit binary whose last byte is whole is a binary.
+                let mut probe = self.clone();
+                match probe.read_bit_binary()? {
+                    Term::Binary(_) => {
+                        self.pos += 1;
+                        let len = self.u32()? as usize;
+                        self.pos += 1;
+                        self.take(len)
+                    }
+                    _ => Err(self.mismatch("binary", at)),
+                }
+            }
+            _ => Err(self.mismatch("binary", at)),
+        }
+    }
+
+    /// Reads a binary as [`Bytes`], sharing the input's memory when it can.
+    pub fn read_binary(&mut self) -> Result<Bytes, DecodeError> {
+        let s = self.read_binary_slice()?;
+        Ok(self.share(s))
+    }
+
+    fn share(&self, s: &[u8]) -> Bytes {
+        match self.owner {
+            Some(owner) if s.len() >= self.opts.share_min => owner.slice_ref(s),
+            _ => Bytes::copy_from_slice(s),
+        }
+    }
+
+    /// Reads a binary holding UTF-8 text.
+    pub fn read_str(&mut self) -> Result<&'a str, DecodeError> {
+        let at = self.pos;
+        let s = self.read_binary_slice()?;
+        std::str::from_utf8(s).map_err(|_| self.mismatch("UTF-8 binary", at))
+    }
+
+    fn read_bit_binary(&mut self) -> Result<Term, DecodeError> {
+        let at = self.pos;
+        self.pos += 1;
+        let len = self.u32()? as usize;
+        let bits = self.u8()?;
+        let data = self.take(len)?;
+        match (len, bits) {
+            (0, _) => Ok(Term::Binary(Bytes::new())),
+            (_, 8) => Ok(Term::Binary(self.share(data))),
+            (_, 1..=7) => match BitBinary::new(self.share(data), bits) {
+                Some(b) => Ok(Term::BitBinary(b)),
+                None => Err(self.invalid("bad bit binary", at)),
+            },
+            _ => Err(self.invalid(format!("bit binary with {bits} bits in its last byte"), at)),
+        }
+    }
+
+    // ------------------------------------------------------------ containers
+
+    /// Reads a tuple header and gives its arity; the elements follow.
+    #[inline]
+    pub fn read_tuple_header(&mut self) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        let n = match self.peek_tag()? {
+            SMALL_TUPLE => {
+                self.pos += 1;
+                self.u8()? as usize
+            }
+            LARGE_TUPLE => {
+                self.pos += 1;
+                self.u32()? as usize
+            }
+            _ => return Err(self.mismatch("tuple", at)),
+        };
+        self.check_count(n, 1, at)?;
+        Ok(n)
+    }
+
+    /// Reads a map header and gives its number of pairs; key, value, key,
+    /// value … follow.
+    #[inline]
+    pub fn read_map_header(&mut self) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        if self.peek_tag()? != MAP {
+            return Err(self.mismatch("map", at));
+        }
+        self.pos += 1;
+        let n = self.u32()? as usize;
+        self.check_count(n, 2, at)?;
+        Ok(n)
+    }
+
+    /// Reads a list header. For [`ListHeader::Bytes`] the bytes are read by
+    /// [`Decoder::read_string_bytes`]; for [`ListHeader::Cons`] the
+    /// elements and then a tail term follow.
+    pub fn read_list(&mut self) -> Result<ListHeader, DecodeError> {
+        let at = self.pos;
+        match self.peek_tag()? {
+            NIL => {
+                self.pos += 1;
+                Ok(ListHeader::Nil)
+            }
+            STRING => {
+                self.pos += 1;
+                let n = self.u16()? as usize;
+                self.check_count(n, 1, at)?;
+                Ok(ListHeader::Bytes(n))
+            }
+            LIST => {
+                self.pos += 1;
+                let n = self.u32()? as usize;
+                self.check_count(n, 1, at)?;
+                Ok(ListHeader::Cons(n))
+            }
+            _ => Err(self.mismatch("list", at)),
+        }
+    }
+
+    /// Reads the `n` bytes of a `STRING_EXT` announced by
+    /// [`Decoder::read_list`].
+    pub fn read_string_bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        self.take(n)
+    }
+
+    /// Reads any proper list element by element into a vector, with `f`
+    /// reading one element; string-encoded lists convert each byte through
+    /// [`crate::FromTerm`].
+    pub fn read_list_with<T: crate::FromTerm>(
+        &mut self,
+        mut f: impl FnMut(&mut Decoder<'a>) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let start = self.pos;
+        self.enter()?;
+        let mut out = Vec::new();
+        loop {
+            match self.read_list()? {
+                ListHeader::Nil => break,
+                ListHeader::Bytes(n) => {
+                    for &b in self.take(n)? {
+                        out.push(T::from_term(&Term::Int(b as i64))?);
+                    }
+                    break;
+                }
+                ListHeader::Cons(n) => {
+                    out.reserve(n);
+                    for _ in 0..n {
+                        out.push(f(self)?);
+                    }
+                    // The tail: [] ends it; another list continues it.
+                    if !matches!(self.peek_tag()?, NIL | STRING | LIST) {
+                        return Err(self.mismatch("proper list", start));
+                    }
+                }
+            }
+        }
+        self.leave();
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ ids
+
+    fn read_pid(&mut self) -> Result<Pid, DecodeError> {
+        let tag = self.u8()?;
+        let node = self.read_atom()?;
+        let id = self.u32()?;
+        let serial = self.u32()?;
+        let creation = if tag == NEW_PID {
+            self.u32()?
+        } else {
+            self.u8()? as u32
+        };
+        Ok(Pid {
+            node,
+            id,
+            serial,
+            creation,
+        })
+    }
+
+    /// Reads a pid.
+    pub fn read_pid_term(&mut self) -> Result<Pid, DecodeError> {
+        let at = self.pos;
+        match self.peek_tag()? {
+            NEW_PID | PID => self.read_pid(),
+            _ => Err(self.mismatch("pid", at)),
+        }
+    }
+
+    fn read_port(&mut self) -> Result<Port, DecodeError> {
+        let tag = self.u8()?;
+        let node = self.read_atom()?;
+        let (id, creation) = match tag {
+            V4_PORT => (be!(self, u64), self.u32()?),
+            NEW_PORT => (self.u32()? as u64, self.u32()?),
+            _ => (self.u32()? as u64, self.u8()? as u32),
+        };
+        Ok(Port { node, id, creation })
+    }
+
+    fn read_ref(&mut self) -> Result<Ref, DecodeError> {
+        let at = self.pos;
+        let tag = self.u8()?;
+        if tag == REFERENCE {
+            let node = self.read_atom()?;
+            let id = self.u32()?;
+            let creation = self.u8()? as u32;
+            return Ref::new(node, creation, &[id]).ok_or_else(|| self.invalid("bad reference", at));
+        }
+        let len = self.u16()? as usize;
+        if len == 0 || len > Ref::MAX_WORDS {
+            return Err(self.invalid(format!("reference with {len} id words"), at));
+        }
+        let node = self.read_atom()?;
+        let creation = if tag == NEWER_REFERENCE {
+            self.u32()?
+        } else {
+            self.u8()? as u32
+        };
+        let mut ids = [0u32; 5];
+        for id in ids.iter_mut().take(len) {
+            *id = self.u32()?;
+        }
+        Ref::new(node, creation, &ids[..len]).ok_or_else(|| self.invalid("bad reference", at))
+    }
+
+    /// Reads a reference.
+    pub fn read_ref_term(&mut self) -> Result<Ref, DecodeError> {
+        let at = self.pos;
+        match self.peek_tag()? {
+            NEWER_REFERENCE | NEW_REFERENCE | REFERENCE => self.read_ref(),
+            _ => Err(self.mismatch("reference", at)),
+        }
+    }
+
+    fn read_new_fun(&mut self) -> Result<Term, DecodeError> {
+        let at = self.pos;
+        self.pos += 1;
+        let size = self.u32()? as usize;
+        if size < 4 || size - 4 > self.remaining() {
+            return Err(self.invalid(format!("fun of {size} bytes"), at));
+        }
+        let arity = self.u8()?;
+        let mut uniq = [0u8; 16];
+        uniq.copy_from_slice(self.take(16)?);
+        let index = self.u32()?;
+        let num_free = self.u32()? as usize;
+        self.check_count(num_free, 1, at)?;
+        let module = self.read_atom()?;
+        let old_index = self.read_term()?;
+        let old_uniq = self.read_term()?;
+        if !matches!(old_index, Term::Int(_)) || !matches!(old_uniq, Term::Int(_)) {
+            return Err(self.invalid("fun index and uniq must be integers", at));
+        }
+        let pid = self.read_term()?;
+        if !matches!(pid, Term::Pid(_)) {
+            return Err(self.invalid("fun creator must be a pid", at));
+        }
+        let mut free = Vec::with_capacity(num_free);
+        for _ in 0..num_free {
+            free.push(self.read_term()?);
+        }
+        if self.pos - at - 1 != size {
+            return Err(self.invalid(
+                format!("fun states {size} bytes but holds {}", self.pos - at - 1),
+                at,
+            ));
+        }
+        Ok(Term::Fun(Fun::Local(Box::new(LocalFun {
+            arity,
+            uniq,
+            index,
+            module,
+            old_index: Box::new(old_index),
+            old_uniq: Box::new(old_uniq),
+            pid: Box::new(pid),
+            free,
+        }))))
+    }
+
+    // ------------------------------------------------------------ any term
+
+    /// Reads any term.
+    ///
+    /// Only containers recurse, through small frames, so that the nesting
+    /// limit is reached long before a 2 MiB thread stack is used up.
+    pub fn read_term(&mut self) -> Result<Term, DecodeError> {
+        match self.peek_tag()? {
+            SMALL_TUPLE | LARGE_TUPLE => self.read_tuple(),
+            NIL | STRING | LIST => self.read_any_list(),
+            MAP => self.read_map(),
+            NEW_FUN => self.read_fun(),
+            tag => self.read_scalar(tag),
+        }
+    }
+
+    #[inline(never)]
+    fn read_tuple(&mut self) -> Result<Term, DecodeError> {
+        let n = self.read_tuple_header()?;
+        self.enter()?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(self.read_term()?);
+        }
+        self.leave();
+        Ok(Term::Tuple(v))
+    }
+
+    #[inline(never)]
+    fn read_fun(&mut self) -> Result<Term, DecodeError> {
+        self.enter()?;
+        let f = self.read_new_fun()?;
+        self.leave();
+        Ok(f)
+    }
+
+    /// Reads a term that holds no other terms.
+    #[inline(never)]
+    fn read_scalar(&mut self, tag: u8) -> Result<Term, DecodeError> {
+        let at = self.pos;
+        match tag {
+            SMALL_INTEGER | INTEGER => Ok(Term::Int(self.read_i64()?)),
+            SMALL_BIG | LARGE_BIG => self.read_big(),
+            NEW_FLOAT | FLOAT => Ok(Term::Float(self.read_f64()?)),
+            SMALL_ATOM_UTF8 | ATOM_UTF8 | SMALL_ATOM | ATOM | ATOM_CACHE_REF => {
+                Ok(Term::Atom(self.read_atom()?))
+            }
+            BINARY => {
+                let s = self.read_binary_slice()?;
+                Ok(Term::Binary(self.share(s)))
+            }
+            BIT_BINARY => self.read_bit_binary(),
+            NEW_PID | PID => Ok(Term::Pid(self.read_pid()?)),
+            NEW_PORT | V4_PORT | PORT => Ok(Term::Port(self.read_port()?)),
+            NEWER_REFERENCE | NEW_REFERENCE | REFERENCE => Ok(Term::Ref(self.read_ref()?)),
+            EXPORT => {
+                self.pos += 1;
+                let module = self.read_atom()?;
+                let function = self.read_atom()?;
+                let arity_at = self.pos;
+                let arity = self.read_i64()?;
+                let arity = u8::try_from(arity)
+                    .map_err(|_| self.invalid(format!("fun arity {arity}"), arity_at))?;
+                Ok(Term::Fun(Fun::Export {
+                    module,
+                    function,
+                    arity,
+                }))
+            }
+            COMPRESSED => Err(self.invalid("compressed term inside a term", at)),
+            FUN => Err(self.invalid("old FUN_EXT funs are not supported since OTP 23", at)),
+            _ => Err(DecodeError::UnknownTag { tag, offset: at }),
+        }
+    }
+
+    #[inline(never)]
+    fn read_any_list(&mut self) -> Result<Term, DecodeError> {
+        self.enter()?;
+        let mut out: Vec<Term> = Vec::new();
+        let result = loop {
+            match self.read_list()? {
+                ListHeader::Nil => break Term::List(out),
+                ListHeader::Bytes(n) => {
+                    let bytes = self.take(n)?;
+                    out.reserve(n);
+                    out.extend(bytes.iter().map(|&b| Term::Int(b as i64)));
+                    break Term::List(out);
+                }
+                ListHeader::Cons(n) => {
+                    out.reserve(n);
+                    for _ in 0..n {
+                        out.push(self.read_term()?);
+                    }
+                    match self.peek_tag()? {
+                        // The tail is a list: keep going, flattening it.
+                        NIL | STRING | LIST => continue,
+                        _ => {
+                            let tail = self.read_term()?;
+                            if out.is_empty() {
+                                break tail;
+                            }
+                            break Term::ImproperList(out, Box::new(tail));
+                        }
+                    }
+                }
+            }
+        };
+        self.leave();
+        Ok(result)
+    }
+
+    #[inline(never)]
+    fn read_map(&mut self) -> Result<Term, DecodeError> {
+        let at = self.pos;
+        let n = self.read_map_header()?;
+        self.enter()?;
+        let mut entries = Vec::with_capacity(n);
+        let mut all_atoms = true;
+        for _ in 0..n {
+            let k = self.read_term()?;
+            all_atoms &= matches!(k, Term::Atom(_));
+            let v = self.read_term()?;
+            entries.push((k, v));
+        }
+        self.leave();
+        if has_duplicate_keys(&entries, all_atoms) {
+            return Err(self.invalid("map has a duplicate key", at));
+        }
+        Ok(Term::Map(Map::from_unique(entries)))
+    }
+
+    /// Skips one term without building it and without creating atoms.
+    pub fn skip_term(&mut self) -> Result<(), DecodeError> {
+        let mut d = self.clone();
+        d.opts.safe = true;
+        d.opts.share_min = usize::MAX;
+        match d.skip_inner() {
+            Ok(()) => {
+                self.pos = d.pos;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn skip_inner(&mut self) -> Result<(), DecodeError> {
+        let at = self.pos;
+        match self.peek_tag()? {
+            SMALL_ATOM_UTF8 | ATOM_UTF8 | SMALL_ATOM | ATOM | ATOM_CACHE_REF => {
+                self.read_atom_name().map(drop)
+            }
+            SMALL_TUPLE | LARGE_TUPLE => {
+                let n = self.read_tuple_header()?;
+                self.enter()?;
+                for _ in 0..n {
+                    self.skip_inner()?;
+                }
+                self.leave();
+                Ok(())
+            }
+            MAP => {
+                let n = self.read_map_header()?;
+                self.enter()?;
+                for _ in 0..2 * n {
+                    self.skip_inner()?;
+                }
+                self.leave();
+                Ok(())
+            }
+            NIL | STRING | LIST => {
+                self.enter()?;
+                loop {
+                    match self.read_list()? {
+                        ListHeader::Nil => break,
+                        ListHeader::Bytes(n) => {
+                            self.take(n)?;
+                            break;
+                        }
+                        ListHeader::Cons(n) => {
+                            for _ in 0..n {
+                                self.skip_inner()?;
+                            }
+                            if !matches!(self.peek_tag()?, NIL | STRING | LIST) {
+                                self.skip_inner()?;
+                                break;
+                            }
+                        }
+                    }
+                }
+                self.leave();
+                Ok(())
+            }
+            BINARY => self.read_binary_slice().map(drop),
+            NEW_PID | PID | NEW_PORT | V4_PORT | PORT | NEWER_REFERENCE | NEW_REFERENCE
+            | REFERENCE | EXPORT | NEW_FUN => {
+                // Small, bounded terms: atoms inside are read without interning.
+                let mut probe = self.clone();
+                probe.opts.safe = false;
+                let tag = probe.peek_tag()?;
+                if tag == NEW_FUN {
+                    probe.pos += 1;
+                    let size = probe.u32()? as usize;
+                    if size < 4 {
+                        return Err(self.invalid("bad fun size", at));
+                    }
+                    self.pos += 1;
+                    self.take(size)?;
+                    return Ok(());
+                }
+                self.skip_fixed(tag)
+            }
+            _ => self.read_term().map(drop),
+        }
+    }
+
+    fn skip_fixed(&mut self, tag: u8) -> Result<(), DecodeError> {
+        self.pos += 1;
+        match tag {
+            EXPORT => {
+                self.read_atom_name()?;
+                self.read_atom_name()?;
+                self.read_i64().map(drop)
+            }
+            NEW_PID | PID => {
+                self.read_atom_name()?;
+                self.take(if tag == NEW_PID { 12 } else { 9 }).map(drop)
+            }
+            NEW_PORT | V4_PORT | PORT => {
+                self.read_atom_name()?;
+                let n = match tag {
+                    V4_PORT => 12,
+                    NEW_PORT => 8,
+                    _ => 5,
+                };
+                self.take(n).map(drop)
+            }
+            REFERENCE => {
+                self.read_atom_name()?;
+                self.take(5).map(drop)
+            }
+            _ => {
+                let len = self.u16()? as usize;
+                self.read_atom_name()?;
+                let creation = if tag == NEWER_REFERENCE { 4 } else { 1 };
+                self.take(creation + 4 * len).map(drop)
+            }
+        }
+    }
+}
+
+/// `true` when two pairs share a key.
+fn has_duplicate_keys(entries: &[(Term, Term)], all_atoms: bool) -> bool {
+    let n = entries.len();
+    if n < 2 {
+        return false;
+    }
+    if n <= 8 {
+        return (0..n).any(|i| (i + 1..n).any(|j| entries[i].0 == entries[j].0));
+    }
+    if all_atoms {
+        let mut ids: Vec<u32> = entries
+            .iter()
+            .map(|(k, _)| k.as_atom().map_or(0, Atom::index))
+            .collect();
+        ids.sort_unstable();
+        return ids.windows(2).any(|w| w[0] == w[1]);
+    }
+    let mut seen = rustc_hash::FxHashSet::default();
+    seen.reserve(n);
+    !entries.iter().all(|(k, _)| seen.insert(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_length_in_small_input_is_an_error_not_an_allocation() {
+        // LIST_EXT claiming 4 billion elements in 10 bytes.
+        let input = [131, 108, 0xFF, 0xFF, 0xFF, 0xFF, 106, 106, 106, 106];
+        let e = decode(&input).unwrap_err();
+        assert!(matches!(e, DecodeError::Invalid { .. }), "{e}");
+        let input = [131, 109, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3];
+        assert!(decode(&input).is_err());
+        let input = [131, 116, 0xFF, 0xFF, 0xFF, 0xFF, 97, 1];
+        assert!(decode(&input).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut input = vec![131];
+        for _ in 0..10_000 {
+            input.extend_from_slice(&[104, 1]);
+        }
+        input.push(106);
+        let e = decode(&input).unwrap_err();
+        assert_eq!(e, DecodeError::TooDeep { limit: DEFAULT_MAX_DEPTH });
+        let ok = DecodeOptions::new().max_depth(20_000);
+        // Within a larger limit it decodes (drop recursion is fine at this depth
+        // on the test thread's stack).
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || assert!(ok.decode(&input).is_ok()))
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn compressed_size_beyond_zlib_ratio_is_refused() {
+        // Claims 16 MiB from 4 bytes of zlib data: refused before allocating.
+        let input = [131, 80, 0x01, 0x00, 0x00, 0x00, 0x78, 0x9C, 0x03, 0x00];
+        let e = decode(&input).unwrap_err();
+        assert!(matches!(e, DecodeError::BadCompression { .. }), "{e}");
+        // Over the configured limit: refused whatever the data.
+        let input = [131, 80, 0x7F, 0xFF, 0xFF, 0xFF, 0x78, 0x9C, 0x03, 0x00];
+        let e = decode(&input).unwrap_err();
+        assert!(matches!(e, DecodeError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn string_ext_decodes_as_a_list_of_bytes() {
+        let t = decode(&[131, 107, 0, 2, b'h', b'i']).unwrap();
+        assert_eq!(t, Term::charlist("hi"));
+    }
+
+    #[test]
+    fn list_tail_that_is_a_list_is_joined() {
+        // [1 | [2]] written as LIST(1, [1], tail = LIST(1, [2], NIL))
+        let t = decode(&[131, 108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 1, 97, 2, 106]).unwrap();
+        assert_eq!(t, Term::list([1.into(), 2.into()]));
+    }
+
+    #[test]
+    fn duplicate_map_keys_are_refused() {
+        let input = [131, 116, 0, 0, 0, 2, 97, 1, 97, 2, 97, 1, 97, 3];
+        assert!(matches!(decode(&input), Err(DecodeError::Invalid { .. })));
+    }
+
+    #[test]
+    fn trailing_bytes_are_reported() {
+        assert_eq!(
+            decode(&[131, 106, 0]).unwrap_err(),
+            DecodeError::TrailingBytes { count: 1 }
+        );
+    }
+
+    #[test]
+    fn skip_does_not_create_atoms() {
+        let name = "skipped_atom_never_interned_k7";
+        let mut input = vec![104, 1, 119, name.len() as u8];
+        input.extend_from_slice(name.as_bytes());
+        let mut d = Decoder::new(&input, &DecodeOptions::new());
+        d.skip_term().unwrap();
+        assert_eq!(d.remaining(), 0);
+        assert_eq!(Atom::existing(name), None);
+    }
+
+    #[test]
+    fn large_binaries_share_the_input_buffer() {
+        let mut v = vec![131, 109, 0, 0, 1, 0];
+        v.extend(std::iter::repeat_n(7u8, 256));
+        let input = Bytes::from(v);
+        let t = decode_bytes(&input).unwrap();
+        let b = t.as_binary().unwrap();
+        assert_eq!(b.as_ptr(), input[6..].as_ptr());
+    }
+}

@@ -1,0 +1,684 @@
+//! Encoding to the external term format.
+//!
+//! [`encode`] writes what `term_to_binary/1` writes, byte for byte: the
+//! smallest integer tag that holds a value, `STRING_EXT` for short lists of
+//! bytes, `NEW_FLOAT_EXT`, `NEW_PID_EXT`, `NEWER_REFERENCE_EXT`, and atoms in
+//! Latin-1 where they can be (OTP 25's default, `minor_version` 1) or always
+//! in UTF-8 ([`EncodeOptions::minor_version`] 2, OTP 26's default).
+//!
+//! [`Encoder`] writes terms one piece at a time; the [`Encode`] trait and
+//! `#[derive(Term)]` use it to go from a Rust value straight to bytes. With
+//! [`encode_vectored`], large binaries are not copied at all: the output is a
+//! list of buffers that refer to them, ready for a vectored socket write.
+
+use bytes::Bytes;
+use num_bigint::{BigInt, Sign};
+
+use crate::atom::{Atom, is_latin1};
+use crate::tags::*;
+use crate::term::{Fun, Pid, Port, Ref, Term};
+
+/// Settings for encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    utf8_atoms: bool,
+    compression: Option<u32>,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions::new()
+    }
+}
+
+impl EncodeOptions {
+    /// `term_to_binary/1` as OTP 25 and earlier do it (`minor_version` 1):
+    /// Latin-1 atoms where possible, no compression.
+    pub const fn new() -> EncodeOptions {
+        EncodeOptions {
+            utf8_atoms: false,
+            compression: None,
+        }
+    }
+
+    /// `{minor_version, V}`: 1 writes atoms in Latin-1 where they can be; 2
+    /// (OTP 26's default) writes every atom in UTF-8. Other values are taken
+    /// as the nearest of the two.
+    pub const fn minor_version(mut self, v: u8) -> EncodeOptions {
+        self.utf8_atoms = v >= 2;
+        self
+    }
+
+    /// `{compressed, Level}` (0–9). As in Erlang, the compressed form is
+    /// kept only when it is smaller.
+    pub const fn compressed(mut self, level: u32) -> EncodeOptions {
+        self.compression = Some(if level > 9 { 9 } else { level });
+        self
+    }
+
+    /// Encodes `value` with the version byte, as `term_to_binary/2`.
+    pub fn encode<T: Encode + ?Sized>(&self, value: &T) -> Vec<u8> {
+        let mut enc = Encoder::with_options(self);
+        enc.buf.push(VERSION);
+        value.encode(&mut enc);
+        let plain = enc.into_vec();
+        match self.compression {
+            Some(level) => compress(plain, level),
+            None => plain,
+        }
+    }
+}
+
+fn compress(plain: Vec<u8>, level: u32) -> Vec<u8> {
+    use std::io::Write;
+    let body = &plain[1..];
+    let mut out = Vec::with_capacity(body.len() / 2 + 16);
+    out.extend_from_slice(&[VERSION, COMPRESSED]);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    let mut z = flate2::write::ZlibEncoder::new(out, flate2::Compression::new(level));
+    if z.write_all(body).is_err() {
+        return plain;
+    }
+    match z.finish() {
+        Ok(out) if out.len() < plain.len() => out,
+        _ => plain,
+    }
+}
+
+/// Encodes `value` as `term_to_binary/1` does (OTP 25 defaults).
+///
+/// # Examples
+///
+/// ```
+/// use ergo_etf::{encode, Term};
+/// let bytes = encode(&Term::tuple([Term::atom("ok"), Term::Int(42)]));
+/// assert_eq!(bytes, [131, 104, 2, 115, 2, b'o', b'k', 97, 42]);
+/// ```
+pub fn encode<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
+    EncodeOptions::new().encode(value)
+}
+
+/// Encodes `value` with the version byte, appending to `out`.
+pub fn encode_into<T: Encode + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    let mut enc = Encoder::from_vec(std::mem::take(out), &EncodeOptions::new());
+    enc.buf.push(VERSION);
+    value.encode(&mut enc);
+    *out = enc.into_vec();
+}
+
+/// Encodes `value` with the version byte into buffers: binaries of at least
+/// `share_min` bytes are referred to, not copied. The concatenation of the
+/// buffers is exactly [`encode`]'s output.
+///
+/// # Examples
+///
+/// ```
+/// use ergo_etf::{encode, encode_vectored, Term};
+/// let big = Term::Binary(vec![7u8; 100_000].into());
+/// let parts = encode_vectored(&big, 4096);
+/// assert_eq!(parts.concat(), encode(&big));
+/// ```
+pub fn encode_vectored<T: Encode + ?Sized>(value: &T, share_min: usize) -> Vec<Bytes> {
+    let mut enc = Encoder::new();
+    enc.chunks = Some(Vec::new());
+    enc.share_min = share_min.max(1);
+    enc.buf.push(VERSION);
+    value.encode(&mut enc);
+    enc.into_chunks()
+}
+
+/// Gives cache indices for atoms: the distribution layer implements it to
+/// write `ATOM_CACHE_REF`s in place of atom text.
+pub trait AtomCacheWriter {
+    /// The cache reference for `atom` in the frame being written, or `None`
+    /// to write the atom in full.
+    fn reference(&mut self, atom: Atom) -> Option<u8>;
+}
+
+/// A value that can be written straight to external-format bytes.
+///
+/// `Encode` never fails: every value it can be given has an encoding. It
+/// panics only for lengths the format cannot express (over 4 GiB).
+pub trait Encode {
+    /// Writes the value.
+    fn encode(&self, enc: &mut Encoder<'_>);
+
+    /// The value as a byte, if it is an integer from 0 to 255: lists of such
+    /// values are written as `STRING_EXT`, as Erlang writes them.
+    #[doc(hidden)]
+    #[inline]
+    fn byte_value(&self) -> Option<u8> {
+        None
+    }
+}
+
+/// Writes terms into a buffer, one piece at a time.
+pub struct Encoder<'a> {
+    buf: Vec<u8>,
+    utf8_atoms: bool,
+    cache: Option<&'a mut dyn AtomCacheWriter>,
+    chunks: Option<Vec<Bytes>>,
+    share_min: usize,
+}
+
+impl std::fmt::Debug for Encoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("len", &self.buf.len())
+            .field("utf8_atoms", &self.utf8_atoms)
+            .field("atom_cache", &self.cache.is_some())
+            .finish()
+    }
+}
+
+impl Default for Encoder<'_> {
+    fn default() -> Self {
+        Encoder::new()
+    }
+}
+
+#[inline]
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or_else(|_| {
+        panic!("length {n} cannot be expressed in the external term format (over 4 GiB)")
+    })
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder with the default options, writing no version byte.
+    pub fn new() -> Encoder<'a> {
+        Encoder::with_options(&EncodeOptions::new())
+    }
+
+    /// An encoder with `opts` (compression is applied by
+    /// [`EncodeOptions::encode`], not here).
+    pub fn with_options(opts: &EncodeOptions) -> Encoder<'a> {
+        Encoder::from_vec(Vec::with_capacity(64), opts)
+    }
+
+    /// An encoder appending to `buf`.
+    pub fn from_vec(buf: Vec<u8>, opts: &EncodeOptions) -> Encoder<'a> {
+        Encoder {
+            buf,
+            utf8_atoms: opts.utf8_atoms,
+            cache: None,
+            chunks: None,
+            share_min: usize::MAX,
+        }
+    }
+
+    /// Writes atoms as cache references where `cache` gives one; atoms are
+    /// then always UTF-8 when written in full, as distribution requires.
+    pub fn with_atom_cache(mut self, cache: &'a mut dyn AtomCacheWriter) -> Encoder<'a> {
+        self.cache = Some(cache);
+        self.utf8_atoms = true;
+        self
+    }
+
+    /// The bytes written so far.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The bytes written.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self.chunks {
+            Some(chunks) if !chunks.is_empty() => {
+                let mut out = Vec::new();
+                for c in chunks {
+                    out.extend_from_slice(&c);
+                }
+                out.extend_from_slice(&self.buf);
+                out
+            }
+            _ => self.buf,
+        }
+    }
+
+    fn into_chunks(mut self) -> Vec<Bytes> {
+        let mut chunks = self.chunks.take().unwrap_or_default();
+        if !self.buf.is_empty() {
+            chunks.push(Bytes::from(std::mem::take(&mut self.buf)));
+        }
+        chunks
+    }
+
+    /// Appends raw bytes (already in the external format).
+    #[inline]
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    // ------------------------------------------------------------ atoms
+
+    /// Writes an atom.
+    #[inline]
+    pub fn write_atom(&mut self, atom: Atom) {
+        if let Some(cache) = self.cache.as_deref_mut()
+            && let Some(index) = cache.reference(atom)
+        {
+            self.buf.extend_from_slice(&[ATOM_CACHE_REF, index]);
+            return;
+        }
+        self.write_atom_text(atom.as_str());
+    }
+
+    /// Writes an atom named `name` without interning it (unless an atom cache
+    /// is in use).
+    ///
+    /// # Panics
+    ///
+    /// When `name` has more than 255 characters.
+    #[inline]
+    pub fn write_atom_str(&mut self, name: &str) {
+        if self.cache.is_some() {
+            self.write_atom(Atom::new(name));
+        } else {
+            assert!(
+                name.len() <= 255 || name.chars().count() <= 255,
+                "atom {name:?} has more than 255 characters"
+            );
+            self.write_atom_text(name);
+        }
+    }
+
+    #[inline]
+    fn write_atom_text(&mut self, name: &str) {
+        let b = name.as_bytes();
+        if !self.utf8_atoms && b.is_ascii() {
+            // Latin-1 and ASCII agree; an ASCII atom has at most 255 bytes.
+            self.buf.push(SMALL_ATOM);
+            self.buf.push(b.len() as u8);
+            self.buf.extend_from_slice(b);
+        } else if !self.utf8_atoms && is_latin1(name) {
+            let start = self.buf.len();
+            self.buf.extend_from_slice(&[SMALL_ATOM, 0]);
+            self.buf.extend(name.chars().map(|c| c as u8));
+            self.buf[start + 1] = (self.buf.len() - start - 2) as u8;
+        } else if b.len() < 256 {
+            self.buf.push(SMALL_ATOM_UTF8);
+            self.buf.push(b.len() as u8);
+            self.buf.extend_from_slice(b);
+        } else {
+            self.buf.push(ATOM_UTF8);
+            self.buf.extend_from_slice(&(b.len() as u16).to_be_bytes());
+            self.buf.extend_from_slice(b);
+        }
+    }
+
+    /// Writes `true` or `false`.
+    #[inline]
+    pub fn write_bool(&mut self, v: bool) {
+        self.write_atom(if v { Atom::TRUE } else { Atom::FALSE });
+    }
+
+    // ------------------------------------------------------------ numbers
+
+    /// Writes an integer in the smallest form Erlang uses for it.
+    #[inline]
+    pub fn write_i64(&mut self, v: i64) {
+        if (0..=255).contains(&v) {
+            self.buf.extend_from_slice(&[SMALL_INTEGER, v as u8]);
+        } else if let Ok(v) = i32::try_from(v) {
+            self.buf.push(INTEGER);
+            self.buf.extend_from_slice(&v.to_be_bytes());
+        } else {
+            self.write_big_parts(v < 0, v.unsigned_abs() as u128);
+        }
+    }
+
+    /// Writes a non-negative integer.
+    #[inline]
+    pub fn write_u64(&mut self, v: u64) {
+        match i64::try_from(v) {
+            Ok(i) => self.write_i64(i),
+            Err(_) => self.write_big_parts(false, v as u128),
+        }
+    }
+
+    /// Writes a 128-bit integer.
+    pub fn write_i128(&mut self, v: i128) {
+        match i64::try_from(v) {
+            Ok(i) => self.write_i64(i),
+            Err(_) => self.write_big_parts(v < 0, v.unsigned_abs()),
+        }
+    }
+
+    /// Writes an unsigned 128-bit integer.
+    pub fn write_u128(&mut self, v: u128) {
+        match i64::try_from(v) {
+            Ok(i) => self.write_i64(i),
+            Err(_) => self.write_big_parts(false, v),
+        }
+    }
+
+    fn write_big_parts(&mut self, negative: bool, magnitude: u128) {
+        let bytes = magnitude.to_le_bytes();
+        let n = 16 - (magnitude.leading_zeros() as usize / 8);
+        self.buf.extend_from_slice(&[SMALL_BIG, n as u8, negative as u8]);
+        self.buf.extend_from_slice(&bytes[..n]);
+    }
+
+    /// Writes an integer of any size.
+    pub fn write_bigint(&mut self, v: &BigInt) {
+        if let Ok(i) = i64::try_from(v) {
+            return self.write_i64(i);
+        }
+        let (sign, digits) = v.to_bytes_le();
+        let negative = sign == Sign::Minus;
+        if digits.len() < 256 {
+            self.buf
+                .extend_from_slice(&[SMALL_BIG, digits.len() as u8, negative as u8]);
+        } else {
+            self.buf.push(LARGE_BIG);
+            self.buf
+                .extend_from_slice(&len32(digits.len()).to_be_bytes());
+            self.buf.push(negative as u8);
+        }
+        self.buf.extend_from_slice(&digits);
+    }
+
+    /// Writes a float (`NEW_FLOAT_EXT`).
+    #[inline]
+    pub fn write_f64(&mut self, v: f64) {
+        self.buf.push(NEW_FLOAT);
+        self.buf.extend_from_slice(&v.to_bits().to_be_bytes());
+    }
+
+    // ------------------------------------------------------------ binaries
+
+    /// Writes a binary, copying it.
+    #[inline]
+    pub fn write_binary(&mut self, bytes: &[u8]) {
+        self.buf.push(BINARY);
+        self.buf.extend_from_slice(&len32(bytes.len()).to_be_bytes());
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Writes a binary; in vectored mode a large one is referred to, not
+    /// copied.
+    pub fn write_bytes(&mut self, bytes: &Bytes) {
+        if let Some(chunks) = self.chunks.as_mut()
+            && bytes.len() >= self.share_min
+        {
+            self.buf.push(BINARY);
+            self.buf.extend_from_slice(&len32(bytes.len()).to_be_bytes());
+            chunks.push(Bytes::from(std::mem::take(&mut self.buf)));
+            chunks.push(bytes.clone());
+            return;
+        }
+        self.write_binary(bytes);
+    }
+
+    /// Writes a bitstring of `bytes` whose last byte holds `bits` bits.
+    pub fn write_bit_binary(&mut self, bytes: &[u8], bits: u8) {
+        self.buf.push(BIT_BINARY);
+        self.buf.extend_from_slice(&len32(bytes.len()).to_be_bytes());
+        self.buf.push(bits);
+        self.buf.extend_from_slice(bytes);
+    }
+
+    // ------------------------------------------------------------ containers
+
+    /// Writes a tuple header; `arity` elements must follow.
+    #[inline]
+    pub fn write_tuple_header(&mut self, arity: usize) {
+        if arity < 256 {
+            self.buf.extend_from_slice(&[SMALL_TUPLE, arity as u8]);
+        } else {
+            self.buf.push(LARGE_TUPLE);
+            self.buf.extend_from_slice(&len32(arity).to_be_bytes());
+        }
+    }
+
+    /// Writes a list header for `len` elements; the elements and then a tail
+    /// ([`Encoder::write_nil`] for a proper list) must follow. A `len` of 0
+    /// writes `[]` itself, with nothing to follow.
+    #[inline]
+    pub fn write_list_header(&mut self, len: usize) {
+        if len == 0 {
+            self.buf.push(NIL);
+        } else {
+            self.buf.push(LIST);
+            self.buf.extend_from_slice(&len32(len).to_be_bytes());
+        }
+    }
+
+    /// Writes `[]`.
+    #[inline]
+    pub fn write_nil(&mut self) {
+        self.buf.push(NIL);
+    }
+
+    /// Writes a list of bytes (a Latin-1 charlist) as Erlang does:
+    /// `STRING_EXT` up to 65,535 bytes, a list of integers beyond.
+    pub fn write_byte_list(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            self.write_nil();
+        } else if bytes.len() <= u16::MAX as usize {
+            self.buf.push(STRING);
+            self.buf.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+            self.buf.extend_from_slice(bytes);
+        } else {
+            self.write_list_header(bytes.len());
+            for &b in bytes {
+                self.buf.extend_from_slice(&[SMALL_INTEGER, b]);
+            }
+            self.write_nil();
+        }
+    }
+
+    /// Writes a map header; `len` key-value pairs must follow.
+    #[inline]
+    pub fn write_map_header(&mut self, len: usize) {
+        self.buf.push(MAP);
+        self.buf.extend_from_slice(&len32(len).to_be_bytes());
+    }
+
+    // ------------------------------------------------------------ ids
+
+    /// Writes a pid (`NEW_PID_EXT`).
+    pub fn write_pid(&mut self, p: &Pid) {
+        self.buf.push(NEW_PID);
+        self.write_atom(p.node);
+        self.buf.extend_from_slice(&p.id.to_be_bytes());
+        self.buf.extend_from_slice(&p.serial.to_be_bytes());
+        self.buf.extend_from_slice(&p.creation.to_be_bytes());
+    }
+
+    /// Writes a port (`NEW_PORT_EXT`, or `V4_PORT_EXT` for ids over 32 bits).
+    pub fn write_port(&mut self, p: &Port) {
+        match u32::try_from(p.id) {
+            Ok(id) => {
+                self.buf.push(NEW_PORT);
+                self.write_atom(p.node);
+                self.buf.extend_from_slice(&id.to_be_bytes());
+            }
+            Err(_) => {
+                self.buf.push(V4_PORT);
+                self.write_atom(p.node);
+                self.buf.extend_from_slice(&p.id.to_be_bytes());
+            }
+        }
+        self.buf.extend_from_slice(&p.creation.to_be_bytes());
+    }
+
+    /// Writes a reference (`NEWER_REFERENCE_EXT`).
+    pub fn write_ref(&mut self, r: &Ref) {
+        self.buf.push(NEWER_REFERENCE);
+        self.buf
+            .extend_from_slice(&(r.ids().len() as u16).to_be_bytes());
+        self.write_atom(r.node);
+        self.buf.extend_from_slice(&r.creation.to_be_bytes());
+        for id in r.ids() {
+            self.buf.extend_from_slice(&id.to_be_bytes());
+        }
+    }
+
+    fn write_fun(&mut self, f: &Fun) {
+        match f {
+            Fun::Export {
+                module,
+                function,
+                arity,
+            } => {
+                self.buf.push(EXPORT);
+                self.write_atom(*module);
+                self.write_atom(*function);
+                self.buf.extend_from_slice(&[SMALL_INTEGER, *arity]);
+            }
+            Fun::Local(l) => {
+                self.buf.push(NEW_FUN);
+                let size_at = self.buf.len();
+                self.buf.extend_from_slice(&[0; 4]);
+                self.buf.push(l.arity);
+                self.buf.extend_from_slice(&l.uniq);
+                self.buf.extend_from_slice(&l.index.to_be_bytes());
+                self.buf
+                    .extend_from_slice(&len32(l.free.len()).to_be_bytes());
+                self.write_atom(l.module);
+                self.write_term(&l.old_index);
+                self.write_term(&l.old_uniq);
+                self.write_term(&l.pid);
+                for t in &l.free {
+                    self.write_term(t);
+                }
+                // The size counts itself and everything after the tag; it is
+                // only right when no buffer was split off in between.
+                let size = len32(self.buf.len() - size_at);
+                self.buf[size_at..size_at + 4].copy_from_slice(&size.to_be_bytes());
+            }
+        }
+    }
+
+    /// Writes any term.
+    pub fn write_term(&mut self, t: &Term) {
+        match t {
+            Term::Int(i) => self.write_i64(*i),
+            Term::BigInt(b) => self.write_bigint(b),
+            Term::Float(f) => self.write_f64(*f),
+            Term::Atom(a) => self.write_atom(*a),
+            Term::Binary(b) => self.write_bytes(b),
+            Term::BitBinary(b) => self.write_bit_binary(b.bytes(), b.tail_bits()),
+            Term::Pid(p) => self.write_pid(p),
+            Term::Port(p) => self.write_port(p),
+            Term::Ref(r) => self.write_ref(r),
+            Term::Fun(f) => {
+                // Keep a fun's bytes in one buffer so its size field holds.
+                let chunks = self.chunks.take();
+                self.write_fun(f);
+                self.chunks = chunks;
+            }
+            Term::Tuple(v) => {
+                self.write_tuple_header(v.len());
+                for e in v {
+                    self.write_term(e);
+                }
+            }
+            Term::List(v) => {
+                if v.is_empty() {
+                    self.write_nil();
+                } else if v.len() <= u16::MAX as usize
+                    && v.iter().all(|e| matches!(e, Term::Int(0..=255)))
+                {
+                    self.buf.push(STRING);
+                    self.buf.extend_from_slice(&(v.len() as u16).to_be_bytes());
+                    self.buf.extend(v.iter().map(|e| match e {
+                        Term::Int(b) => *b as u8,
+                        _ => 0,
+                    }));
+                } else {
+                    self.write_list_header(v.len());
+                    for e in v {
+                        self.write_term(e);
+                    }
+                    self.write_nil();
+                }
+            }
+            Term::ImproperList(v, tail) => {
+                self.write_list_header(v.len());
+                for e in v {
+                    self.write_term(e);
+                }
+                self.write_term(tail);
+            }
+            Term::Map(m) => {
+                self.write_map_header(m.len());
+                for (k, v) in m.iter() {
+                    self.write_term(k);
+                    self.write_term(v);
+                }
+            }
+        }
+    }
+}
+
+impl Encode for Term {
+    fn encode(&self, enc: &mut Encoder<'_>) {
+        enc.write_term(self);
+    }
+
+    #[inline]
+    fn byte_value(&self) -> Option<u8> {
+        match self {
+            Term::Int(i) => u8::try_from(*i).ok(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_take_the_smallest_tag() {
+        assert_eq!(encode(&Term::Int(5)), [131, 97, 5]);
+        assert_eq!(encode(&Term::Int(-1)), [131, 98, 255, 255, 255, 255]);
+        assert_eq!(encode(&Term::Int(1 << 31)), [131, 110, 4, 0, 0, 0, 0, 128]);
+        assert_eq!(
+            encode(&Term::from(u64::MAX)),
+            [131, 110, 8, 0, 255, 255, 255, 255, 255, 255, 255, 255]
+        );
+    }
+
+    #[test]
+    fn latin1_atoms_use_small_atom_unless_minor_version_2() {
+        let t = Term::atom("é");
+        assert_eq!(encode(&t), [131, 115, 1, 0xE9]);
+        assert_eq!(
+            EncodeOptions::new().minor_version(2).encode(&t),
+            [131, 119, 2, 0xC3, 0xA9]
+        );
+        // Not Latin-1: UTF-8 either way.
+        assert_eq!(encode(&Term::atom("λ")), [131, 119, 2, 0xCE, 0xBB]);
+    }
+
+    #[test]
+    fn short_byte_lists_are_strings() {
+        assert_eq!(encode(&Term::charlist("hi")), [131, 107, 0, 2, b'h', b'i']);
+        assert_eq!(
+            encode(&Term::list([Term::Int(256)])),
+            [131, 108, 0, 0, 0, 1, 98, 0, 0, 1, 0, 106]
+        );
+    }
+
+    #[test]
+    fn compression_is_kept_only_when_smaller() {
+        let small = Term::Int(1);
+        assert_eq!(EncodeOptions::new().compressed(6).encode(&small), [131, 97, 1]);
+        let big = Term::Binary(vec![0u8; 10_000].into());
+        let c = EncodeOptions::new().compressed(6).encode(&big);
+        assert_eq!(c[1], COMPRESSED);
+        assert_eq!(crate::decode(&c).unwrap(), big);
+    }
+
+    #[test]
+    fn vectored_output_shares_large_binaries() {
+        let payload = Bytes::from(vec![9u8; 10_000]);
+        let t = Term::tuple([Term::atom("data"), Term::Binary(payload.clone())]);
+        let parts = encode_vectored(&t, 1024);
+        assert!(parts.iter().any(|p| p.as_ptr() == payload.as_ptr()));
+        assert_eq!(parts.concat(), encode(&t));
+    }
+}

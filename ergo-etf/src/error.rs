@@ -1,0 +1,237 @@
+//! Errors: malformed bytes ([`DecodeError`]) and values of the wrong shape
+//! ([`ConvertError`]).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::atom::AtomError;
+use crate::term::Term;
+
+/// Why bytes could not be decoded into a value.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended inside a term.
+    UnexpectedEnd {
+        /// The offset where more bytes were needed.
+        offset: usize,
+    },
+    /// The input did not start with the version byte 131.
+    BadVersion {
+        /// The byte found instead.
+        found: u8,
+    },
+    /// A tag byte this decoder does not know.
+    UnknownTag {
+        /// The tag.
+        tag: u8,
+        /// Its offset.
+        offset: usize,
+    },
+    /// A term is well-formed but not valid (a bad float string, a bit count
+    /// out of range, a duplicate map key, a length no input this size can
+    /// hold …).
+    Invalid {
+        /// What is wrong.
+        what: Cow<'static, str>,
+        /// The offset of the term.
+        offset: usize,
+    },
+    /// An atom name is not valid UTF-8 or has over 255 characters.
+    BadAtom {
+        /// What is wrong.
+        what: String,
+        /// Its offset.
+        offset: usize,
+    },
+    /// Safe mode: the input names an atom that does not exist yet.
+    UnknownAtom {
+        /// The atom's text.
+        name: String,
+    },
+    /// The atom table is full.
+    AtomTableFull,
+    /// An `ATOM_CACHE_REF` that the frame's atom cache does not fill.
+    BadAtomCacheRef {
+        /// The index.
+        index: u8,
+    },
+    /// Terms nest deeper than the decoder allows.
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// Compressed data that does not inflate to its stated size.
+    BadCompression {
+        /// What went wrong.
+        what: String,
+    },
+    /// A term over a configured size limit.
+    TooLarge {
+        /// What is too large.
+        what: &'static str,
+        /// The size asked for.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Bytes follow the term.
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// The term is well-formed but not of the type asked for.
+    Mismatch(ConvertError),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnexpectedEnd { offset } => {
+                write!(f, "input ends inside a term (at byte {offset})")
+            }
+            DecodeError::BadVersion { found } => {
+                write!(f, "not an external term: first byte is {found}, not 131")
+            }
+            DecodeError::UnknownTag { tag, offset } => {
+                write!(f, "unknown term tag {tag} at byte {offset}")
+            }
+            DecodeError::Invalid { what, offset } => write!(f, "{what} (at byte {offset})"),
+            DecodeError::BadAtom { what, offset } => {
+                write!(f, "bad atom at byte {offset}: {what}")
+            }
+            DecodeError::UnknownAtom { name } => {
+                write!(f, "safe decoding refused atom {name:?}: it does not exist yet")
+            }
+            DecodeError::AtomTableFull => write!(f, "{}", AtomError::TableFull),
+            DecodeError::BadAtomCacheRef { index } => {
+                write!(f, "atom cache reference {index} is not in this frame's cache")
+            }
+            DecodeError::TooDeep { limit } => {
+                write!(f, "terms nest deeper than the limit of {limit}")
+            }
+            DecodeError::BadCompression { what } => write!(f, "bad compressed term: {what}"),
+            DecodeError::TooLarge { what, size, limit } => {
+                write!(f, "{what} of {size} bytes is over the limit of {limit}")
+            }
+            DecodeError::TrailingBytes { count } => {
+                write!(f, "{count} bytes follow the term")
+            }
+            DecodeError::Mismatch(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeError::Mismatch(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConvertError> for DecodeError {
+    fn from(e: ConvertError) -> DecodeError {
+        DecodeError::Mismatch(e)
+    }
+}
+
+/// The longest text of a found term an error message keeps.
+const FOUND_LIMIT: usize = 200;
+
+/// A value is not of the shape a type expects.
+///
+/// It names the shape expected and what was found, in Erlang syntax:
+/// `expected {add, integer}, found {add, <<"x">>}`. Where the mismatch lies
+/// inside a larger value, [`std::error::Error::source`] gives the innermost
+/// part that did not fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvertError {
+    expected: Cow<'static, str>,
+    found: String,
+    cause: Option<Box<ConvertError>>,
+}
+
+impl ConvertError {
+    /// `expected` (a shape, e.g. `"integer"` or `"{add, integer}"`) was
+    /// wanted and `found` was given.
+    pub fn new(expected: impl Into<Cow<'static, str>>, found: &Term) -> ConvertError {
+        ConvertError {
+            expected: expected.into(),
+            found: clip(found.to_string()),
+            cause: None,
+        }
+    }
+
+    /// Like [`ConvertError::new`], with the text of what was found.
+    pub fn with_found(
+        expected: impl Into<Cow<'static, str>>,
+        found: impl Into<String>,
+    ) -> ConvertError {
+        ConvertError {
+            expected: expected.into(),
+            found: clip(found.into()),
+            cause: None,
+        }
+    }
+
+    /// Restates this error at the level of an enclosing value: the enclosing
+    /// shape was expected and `found` was given; `self` becomes the cause.
+    pub fn within(self, expected: impl Into<Cow<'static, str>>, found: &Term) -> ConvertError {
+        let mut outer = ConvertError::new(expected, found);
+        outer.cause = Some(Box::new(self));
+        outer
+    }
+
+    /// The shape that was expected.
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+
+    /// What was found, in Erlang syntax (cut short when long).
+    pub fn found(&self) -> &str {
+        &self.found
+    }
+
+    /// Sets the inner mismatch this one restates.
+    pub fn caused_by(mut self, cause: ConvertError) -> ConvertError {
+        self.cause = Some(Box::new(cause));
+        self
+    }
+
+    /// The innermost mismatch.
+    pub fn root(&self) -> &ConvertError {
+        let mut e = self;
+        while let Some(c) = &e.cause {
+            e = c;
+        }
+        e
+    }
+}
+
+fn clip(mut s: String) -> String {
+    if s.len() > FOUND_LIMIT {
+        let mut cut = FOUND_LIMIT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+impl fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {}, found {}", self.expected, self.found)
+    }
+}
+
+impl std::error::Error for ConvertError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}

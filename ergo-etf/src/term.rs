@@ -1,0 +1,1194 @@
+//! [`Term`], the dynamic Erlang value, and the identifier types it holds.
+//!
+//! A `Term` is what `binary_to_term/1` gives in Erlang: any value at all.
+//! Integers that fit in an `i64` are [`Term::Int`]; larger ones are
+//! [`Term::BigInt`], so that each value has exactly one representation and
+//! `==` on terms is Erlang's exact equality (`=:=`). Ordering is Erlang's term
+//! order: number < atom < reference < fun < port < pid < tuple < map < nil <
+//! list < bitstring.
+//!
+//! A map keeps its pairs in the order they were built or decoded in, so that a
+//! map decoded from Erlang encodes back to the very same bytes; comparing two
+//! maps ignores that order, as Erlang does.
+
+use std::cmp::Ordering;
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
+
+use bytes::Bytes;
+use num_bigint::BigInt;
+use num_traits::ToPrimitive;
+
+use crate::atom::{Atom, write_atom};
+
+/// A process identifier, local or remote.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Pid {
+    /// The node the process lives on.
+    pub node: Atom,
+    /// The process number (Erlang uses 28 bits of it in practice).
+    pub id: u32,
+    /// The serial number, bumped when ids wrap.
+    pub serial: u32,
+    /// The creation of the node incarnation that made the pid.
+    pub creation: u32,
+}
+
+impl Pid {
+    /// A pid with the given parts.
+    pub const fn new(node: Atom, id: u32, serial: u32, creation: u32) -> Pid {
+        Pid {
+            node,
+            id,
+            serial,
+            creation,
+        }
+    }
+}
+
+/// A port identifier.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Port {
+    /// The node the port lives on.
+    pub node: Atom,
+    /// The port number (64 bits since OTP 24).
+    pub id: u64,
+    /// The creation of the node incarnation that made the port.
+    pub creation: u32,
+}
+
+/// A reference (`make_ref()`, monitor references, aliases).
+///
+/// Erlang references carry up to five 32-bit words; they are stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ref {
+    /// The node that made the reference.
+    pub node: Atom,
+    /// The creation of the node incarnation that made it.
+    pub creation: u32,
+    len: u8,
+    words: [u32; 5],
+}
+
+impl Ref {
+    /// The most 32-bit words a reference carries.
+    pub const MAX_WORDS: usize = 5;
+
+    /// A reference with the given id words (1 to 5 of them).
+    ///
+    /// Returns `None` for an empty or over-long word list.
+    pub fn new(node: Atom, creation: u32, ids: &[u32]) -> Option<Ref> {
+        if ids.is_empty() || ids.len() > Self::MAX_WORDS {
+            return None;
+        }
+        let mut words = [0; 5];
+        words[..ids.len()].copy_from_slice(ids);
+        Some(Ref {
+            node,
+            creation,
+            len: ids.len() as u8,
+            words,
+        })
+    }
+
+    /// The id words, first word first, as they stand on the wire.
+    pub fn ids(&self) -> &[u32] {
+        &self.words[..self.len as usize]
+    }
+}
+
+/// A fun: an export (`fun lists:map/2`) or a closure from a module.
+///
+/// Closures cannot run outside the VM that owns their code; they are kept
+/// whole so that they survive a round trip, compare and print.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Fun {
+    /// `fun Module:Function/Arity`.
+    Export {
+        /// The module.
+        module: Atom,
+        /// The function name.
+        function: Atom,
+        /// The arity.
+        arity: u8,
+    },
+    /// A closure (`NEW_FUN_EXT`).
+    Local(Box<LocalFun>),
+}
+
+/// The parts of a closure as `NEW_FUN_EXT` carries them.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct LocalFun {
+    /// The arity.
+    pub arity: u8,
+    /// The MD5 of the module's significant parts.
+    pub uniq: [u8; 16],
+    /// The index in the module's fun table.
+    pub index: u32,
+    /// The module defining the fun.
+    pub module: Atom,
+    /// `OldIndex`, an integer term.
+    pub old_index: Box<Term>,
+    /// `OldUniq`, an integer term.
+    pub old_uniq: Box<Term>,
+    /// The pid that created the fun.
+    pub pid: Box<Term>,
+    /// The captured free variables.
+    pub free: Vec<Term>,
+}
+
+/// A bitstring whose length is not a whole number of bytes.
+///
+/// `bits` (1 to 7) says how many high bits of the last byte belong to it; the
+/// rest of that byte is always zero.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct BitBinary {
+    bytes: Bytes,
+    bits: u8,
+}
+
+impl BitBinary {
+    /// A bitstring of `bytes`, of which the last byte contributes its high
+    /// `bits` bits. `bits` of 8 (or empty bytes) is a whole binary and gives
+    /// `None`, as does `bits` of 0 or over 8: use [`Term::Binary`] for those.
+    pub fn new(bytes: impl Into<Bytes>, bits: u8) -> Option<BitBinary> {
+        let bytes: Bytes = bytes.into();
+        if bytes.is_empty() || bits == 0 || bits >= 8 {
+            return None;
+        }
+        let last = bytes[bytes.len() - 1];
+        let mask = 0xFFu8 << (8 - bits);
+        let bytes = if last & !mask != 0 {
+            let mut v = bytes.to_vec();
+            let n = v.len();
+            v[n - 1] &= mask;
+            Bytes::from(v)
+        } else {
+            bytes
+        };
+        Some(BitBinary { bytes, bits })
+    }
+
+    /// The bytes, the last one partly used.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// How many bits of the last byte are used (1 to 7).
+    pub fn tail_bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// The length in bits.
+    pub fn bit_len(&self) -> u64 {
+        (self.bytes.len() as u64 - 1) * 8 + self.bits as u64
+    }
+}
+
+/// An Erlang map, kept in the order its pairs were added.
+#[derive(Clone, Default)]
+pub struct Map {
+    entries: Vec<(Term, Term)>,
+}
+
+impl Map {
+    /// An empty map.
+    pub fn new() -> Map {
+        Map::default()
+    }
+
+    /// An empty map with room for `n` pairs.
+    pub fn with_capacity(n: usize) -> Map {
+        Map {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    /// A map of these pairs; a key given twice keeps its last value, as
+    /// `maps:from_list/1` does.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (Term, Term)>) -> Map {
+        let mut map = Map::new();
+        for (k, v) in pairs {
+            map.insert(k, v);
+        }
+        map
+    }
+
+    /// Wraps pairs that are known to have distinct keys (decoders use this
+    /// after checking).
+    pub(crate) fn from_unique(entries: Vec<(Term, Term)>) -> Map {
+        Map { entries }
+    }
+
+    /// Sets `key` to `value`, returning the old value.
+    pub fn insert(&mut self, key: Term, value: Term) -> Option<Term> {
+        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
+            return Some(std::mem::replace(&mut slot.1, value));
+        }
+        self.entries.push((key, value));
+        None
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &Term) -> Option<&Term> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The value under the atom key `key`.
+    pub fn get_atom(&self, key: Atom) -> Option<&Term> {
+        self.entries
+            .iter()
+            .find(|(k, _)| matches!(k, Term::Atom(a) if *a == key))
+            .map(|(_, v)| v)
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &Term) -> Option<Term> {
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(self.entries.remove(i).1)
+    }
+
+    /// How many pairs.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` for `#{}`.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The pairs, in insertion order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Term, &Term)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The pairs as a slice, in insertion order.
+    pub fn entries(&self) -> &[(Term, Term)] {
+        &self.entries
+    }
+
+    /// The pairs, consuming the map.
+    pub fn into_entries(self) -> Vec<(Term, Term)> {
+        self.entries
+    }
+
+    /// The pairs sorted by key in Erlang's map-key order.
+    pub fn sorted(&self) -> Vec<&(Term, Term)> {
+        let mut v: Vec<_> = self.entries.iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v)| (k, v)))
+            .finish()
+    }
+}
+
+impl PartialEq for Map {
+    fn eq(&self, other: &Map) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        if self.len() <= 16 {
+            return self
+                .entries
+                .iter()
+                .all(|(k, v)| other.get(k).is_some_and(|o| o == v));
+        }
+        let (a, b) = (self.sorted(), other.sorted());
+        a.iter().zip(b.iter()).all(|(x, y)| x.0 == y.0 && x.1 == y.1)
+    }
+}
+
+impl Eq for Map {}
+
+impl Hash for Map {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Independent of pair order: combine each pair's own hash.
+        let mut acc: u64 = 0;
+        for (k, v) in &self.entries {
+            let mut h = rustc_hash::FxHasher::default();
+            k.hash(&mut h);
+            v.hash(&mut h);
+            acc = acc.wrapping_add(h.finish());
+        }
+        state.write_usize(self.entries.len());
+        state.write_u64(acc);
+    }
+}
+
+impl FromIterator<(Term, Term)> for Map {
+    fn from_iter<I: IntoIterator<Item = (Term, Term)>>(iter: I) -> Map {
+        Map::from_pairs(iter)
+    }
+}
+
+/// Any Erlang value.
+///
+/// # Examples
+///
+/// ```
+/// use ergo_etf::{Atom, Term};
+/// let t = Term::tuple([Term::atom("ok"), Term::binary("hi"), Term::list([1.into(), 2.into()])]);
+/// assert_eq!(t.to_string(), "{ok,<<\"hi\">>,[1,2]}");
+/// ```
+#[derive(Clone, Debug)]
+pub enum Term {
+    /// An integer that fits in 64 bits.
+    Int(i64),
+    /// An integer outside the `i64` range (never one inside it).
+    BigInt(Box<BigInt>),
+    /// A float.
+    Float(f64),
+    /// An atom.
+    Atom(Atom),
+    /// A binary (a whole number of bytes).
+    Binary(Bytes),
+    /// A bitstring that is not a whole number of bytes.
+    BitBinary(BitBinary),
+    /// A process identifier.
+    Pid(Pid),
+    /// A port identifier.
+    Port(Port),
+    /// A reference.
+    Ref(Ref),
+    /// A tuple.
+    Tuple(Vec<Term>),
+    /// A proper list; the empty one is `[]` (nil).
+    List(Vec<Term>),
+    /// An improper list `[H1, H2 | Tail]`: at least one element, and a tail
+    /// that is not a list.
+    ImproperList(Vec<Term>, Box<Term>),
+    /// A map.
+    Map(Map),
+    /// A fun.
+    Fun(Fun),
+}
+
+impl Term {
+    /// `[]`.
+    pub const NIL: Term = Term::List(Vec::new());
+
+    /// The atom `name`.
+    pub fn atom(name: &str) -> Term {
+        Term::Atom(Atom::from(name))
+    }
+
+    /// A binary holding `bytes` (a `&str` gives its UTF-8).
+    pub fn binary(bytes: impl AsRef<[u8]>) -> Term {
+        Term::Binary(Bytes::copy_from_slice(bytes.as_ref()))
+    }
+
+    /// A tuple.
+    pub fn tuple(elements: impl IntoIterator<Item = Term>) -> Term {
+        Term::Tuple(elements.into_iter().collect())
+    }
+
+    /// A proper list.
+    pub fn list(elements: impl IntoIterator<Item = Term>) -> Term {
+        Term::List(elements.into_iter().collect())
+    }
+
+    /// A list ending in `tail`: proper when `tail` is a list (the two are
+    /// joined), improper otherwise.
+    pub fn list_with_tail(elements: Vec<Term>, tail: Term) -> Term {
+        match tail {
+            Term::List(rest) => {
+                let mut v = elements;
+                v.extend(rest);
+                Term::List(v)
+            }
+            Term::ImproperList(rest, t) => {
+                let mut v = elements;
+                v.extend(rest);
+                Term::ImproperList(v, t)
+            }
+            other if elements.is_empty() => other,
+            other => Term::ImproperList(elements, Box::new(other)),
+        }
+    }
+
+    /// A charlist: the list of the string's code points, as Erlang's
+    /// `"text"` literal makes.
+    pub fn charlist(s: &str) -> Term {
+        Term::List(s.chars().map(|c| Term::Int(c as i64)).collect())
+    }
+
+    /// A map of these pairs.
+    pub fn map(pairs: impl IntoIterator<Item = (Term, Term)>) -> Term {
+        Term::Map(Map::from_pairs(pairs))
+    }
+
+    /// An integer of any size, in its one canonical form.
+    pub fn bigint(n: BigInt) -> Term {
+        match n.to_i64() {
+            Some(i) => Term::Int(i),
+            None => Term::BigInt(Box::new(n)),
+        }
+    }
+
+    /// `true` for `[]`.
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Term::List(v) if v.is_empty())
+    }
+
+    /// The atom, if this is one.
+    pub fn as_atom(&self) -> Option<Atom> {
+        match self {
+            Term::Atom(a) => Some(*a),
+            _ => None,
+        }
+    }
+
+    /// The elements, if this is a tuple.
+    pub fn as_tuple(&self) -> Option<&[Term]> {
+        match self {
+            Term::Tuple(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is one that fits in `i64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Term::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The bytes, if this is a binary.
+    pub fn as_binary(&self) -> Option<&Bytes> {
+        match self {
+            Term::Binary(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The elements, if this is a proper list.
+    pub fn as_list(&self) -> Option<&[Term]> {
+        match self {
+            Term::List(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The map, if this is one.
+    pub fn as_map(&self) -> Option<&Map> {
+        match self {
+            Term::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The pid, if this is one.
+    pub fn as_pid(&self) -> Option<Pid> {
+        match self {
+            Term::Pid(p) => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// `true` if this is the atom `name`.
+    pub fn is_atom(&self, name: &str) -> bool {
+        matches!(self, Term::Atom(a) if a.as_str() == name)
+    }
+
+    /// The class of this term in Erlang's term order (0 = number … 9 =
+    /// bitstring).
+    fn order_class(&self) -> u8 {
+        match self {
+            Term::Int(_) | Term::BigInt(_) | Term::Float(_) => 0,
+            Term::Atom(_) => 1,
+            Term::Ref(_) => 2,
+            Term::Fun(_) => 3,
+            Term::Port(_) => 4,
+            Term::Pid(_) => 5,
+            Term::Tuple(_) => 6,
+            Term::Map(_) => 7,
+            Term::List(v) if v.is_empty() => 8,
+            Term::List(_) | Term::ImproperList(..) => 9,
+            Term::Binary(_) | Term::BitBinary(_) => 10,
+        }
+    }
+
+    /// A short name of the term's type, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Term::Int(_) | Term::BigInt(_) => "integer",
+            Term::Float(_) => "float",
+            Term::Atom(_) => "atom",
+            Term::Binary(_) => "binary",
+            Term::BitBinary(_) => "bitstring",
+            Term::Pid(_) => "pid",
+            Term::Port(_) => "port",
+            Term::Ref(_) => "reference",
+            Term::Tuple(_) => "tuple",
+            Term::List(v) if v.is_empty() => "[]",
+            Term::List(_) => "list",
+            Term::ImproperList(..) => "improper list",
+            Term::Map(_) => "map",
+            Term::Fun(_) => "fun",
+        }
+    }
+}
+
+// ---------------------------------------------------------------- equality
+
+impl PartialEq for Term {
+    fn eq(&self, other: &Term) -> bool {
+        match (self, other) {
+            (Term::Int(a), Term::Int(b)) => a == b,
+            (Term::BigInt(a), Term::BigInt(b)) => a == b,
+            // Exact equality, as `=:=` in OTP 27: compares the bits, so
+            // 0.0 and -0.0 differ. Erlang floats are never NaN.
+            (Term::Float(a), Term::Float(b)) => a.to_bits() == b.to_bits(),
+            (Term::Atom(a), Term::Atom(b)) => a == b,
+            (Term::Binary(a), Term::Binary(b)) => a == b,
+            (Term::BitBinary(a), Term::BitBinary(b)) => a == b,
+            (Term::Pid(a), Term::Pid(b)) => a == b,
+            (Term::Port(a), Term::Port(b)) => a == b,
+            (Term::Ref(a), Term::Ref(b)) => a == b,
+            (Term::Tuple(a), Term::Tuple(b)) => a == b,
+            (Term::List(a), Term::List(b)) => a == b,
+            (Term::ImproperList(a, ta), Term::ImproperList(b, tb)) => a == b && ta == tb,
+            (Term::Map(a), Term::Map(b)) => a == b,
+            (Term::Fun(a), Term::Fun(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Term {}
+
+impl Hash for Term {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Term::Int(i) => i.hash(state),
+            Term::BigInt(b) => b.hash(state),
+            Term::Float(f) => f.to_bits().hash(state),
+            Term::Atom(a) => a.hash(state),
+            Term::Binary(b) => b.hash(state),
+            Term::BitBinary(b) => b.hash(state),
+            Term::Pid(p) => p.hash(state),
+            Term::Port(p) => p.hash(state),
+            Term::Ref(r) => r.hash(state),
+            Term::Tuple(v) | Term::List(v) => v.hash(state),
+            Term::ImproperList(v, t) => {
+                v.hash(state);
+                t.hash(state);
+            }
+            Term::Map(m) => m.hash(state),
+            Term::Fun(f) => f.hash(state),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- ordering
+
+fn cmp_f64(a: f64, b: f64) -> Ordering {
+    a.total_cmp(&b)
+}
+
+/// Compares an integer with a float by value; on a tie the integer is
+/// smaller, which keeps the order consistent with exact equality.
+fn cmp_int_float(i: &Term, f: f64) -> Ordering {
+    let by_value = match i {
+        Term::Int(i) => {
+            let fi = *i as f64;
+            match fi.partial_cmp(&f) {
+                Some(Ordering::Equal) => {
+                    // `i as f64` may round: settle exactly when f is integral.
+                    if f.fract() == 0.0 && f.abs() < 9.3e18 {
+                        (*i as i128).cmp(&(f as i128))
+                    } else {
+                        Ordering::Equal
+                    }
+                }
+                Some(o) => o,
+                None => Ordering::Equal,
+            }
+        }
+        Term::BigInt(b) => {
+            let bf = b.to_f64().unwrap_or(if b.sign() == num_bigint::Sign::Minus {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            });
+            bf.partial_cmp(&f).unwrap_or(Ordering::Equal)
+        }
+        _ => Ordering::Equal,
+    };
+    by_value.then(Ordering::Less)
+}
+
+fn cmp_ints(a: &Term, b: &Term) -> Ordering {
+    match (a, b) {
+        (Term::Int(x), Term::Int(y)) => x.cmp(y),
+        (Term::Int(_), Term::BigInt(y)) => {
+            if y.sign() == num_bigint::Sign::Minus {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        (Term::BigInt(x), Term::Int(_)) => {
+            if x.sign() == num_bigint::Sign::Minus {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
+        (Term::BigInt(x), Term::BigInt(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
+
+fn cmp_numbers(a: &Term, b: &Term) -> Ordering {
+    match (a, b) {
+        (Term::Float(x), Term::Float(y)) => cmp_f64(*x, *y),
+        (Term::Float(x), i) => cmp_int_float(i, *x).reverse(),
+        (i, Term::Float(y)) => cmp_int_float(i, *y),
+        _ => cmp_ints(a, b),
+    }
+}
+
+/// Compares two lists cell by cell, tails included, as Erlang does.
+fn cmp_lists(a: (&[Term], Option<&Term>), b: (&[Term], Option<&Term>)) -> Ordering {
+    let (ah, at) = a;
+    let (bh, bt) = b;
+    for (x, y) in ah.iter().zip(bh.iter()) {
+        match x.cmp(y) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    let n = ah.len().min(bh.len());
+    // What follows the common prefix on each side: remaining cells or tail.
+    let rest = |h: &[Term], t: Option<&Term>| -> Term {
+        if h.len() > n {
+            match t {
+                Some(t) => Term::ImproperList(h[n..].to_vec(), Box::new(t.clone())),
+                None => Term::List(h[n..].to_vec()),
+            }
+        } else {
+            t.cloned().unwrap_or(Term::NIL)
+        }
+    };
+    if ah.len() == bh.len() {
+        match (at, bt) {
+            (None, None) => Ordering::Equal,
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(x), None) => x.cmp(&Term::NIL),
+            (None, Some(y)) => Term::NIL.cmp(y),
+        }
+    } else {
+        rest(ah, at).cmp(&rest(bh, bt))
+    }
+}
+
+fn cmp_bits(a: &[u8], abits: u64, b: &[u8], bbits: u64) -> Ordering {
+    let common = a.len().min(b.len());
+    match a[..common].cmp(&b[..common]) {
+        Ordering::Equal => abits.cmp(&bbits),
+        o => o,
+    }
+}
+
+fn bit_view(t: &Term) -> (&[u8], u64) {
+    match t {
+        Term::Binary(b) => (b, b.len() as u64 * 8),
+        Term::BitBinary(b) => (b.bytes(), b.bit_len()),
+        _ => (&[], 0),
+    }
+}
+
+/// Orders map keys as Erlang does inside maps: all integers before all
+/// floats, otherwise term order.
+fn cmp_map_keys(a: &Term, b: &Term) -> Ordering {
+    match (a, b) {
+        (Term::Int(_) | Term::BigInt(_), Term::Float(_)) => Ordering::Less,
+        (Term::Float(_), Term::Int(_) | Term::BigInt(_)) => Ordering::Greater,
+        _ => a.cmp(b),
+    }
+}
+
+impl Ord for Term {
+    fn cmp(&self, other: &Term) -> Ordering {
+        let (ca, cb) = (self.order_class(), other.order_class());
+        if ca != cb {
+            return ca.cmp(&cb);
+        }
+        match (self, other) {
+            (Term::Atom(a), Term::Atom(b)) => a.cmp(b),
+            (Term::Ref(a), Term::Ref(b)) => a
+                .node
+                .cmp(&b.node)
+                .then(a.creation.cmp(&b.creation))
+                .then_with(|| a.ids().iter().rev().cmp(b.ids().iter().rev())),
+            (Term::Fun(a), Term::Fun(b)) => cmp_funs(a, b),
+            (Term::Port(a), Term::Port(b)) => a
+                .node
+                .cmp(&b.node)
+                .then(a.creation.cmp(&b.creation))
+                .then(a.id.cmp(&b.id)),
+            (Term::Pid(a), Term::Pid(b)) => a
+                .node
+                .cmp(&b.node)
+                .then(a.creation.cmp(&b.creation))
+                .then(a.serial.cmp(&b.serial))
+                .then(a.id.cmp(&b.id)),
+            (Term::Tuple(a), Term::Tuple(b)) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
+            (Term::Map(a), Term::Map(b)) => a.len().cmp(&b.len()).then_with(|| {
+                let mut x: Vec<_> = a.entries().iter().collect();
+                let mut y: Vec<_> = b.entries().iter().collect();
+                x.sort_by(|p, q| cmp_map_keys(&p.0, &q.0));
+                y.sort_by(|p, q| cmp_map_keys(&p.0, &q.0));
+                for (p, q) in x.iter().zip(y.iter()) {
+                    match cmp_map_keys(&p.0, &q.0) {
+                        Ordering::Equal => {}
+                        o => return o,
+                    }
+                }
+                for (p, q) in x.iter().zip(y.iter()) {
+                    match p.1.cmp(&q.1) {
+                        Ordering::Equal => {}
+                        o => return o,
+                    }
+                }
+                Ordering::Equal
+            }),
+            (Term::List(a), Term::List(b)) => cmp_lists((a, None), (b, None)),
+            (Term::List(a), Term::ImproperList(b, bt)) => cmp_lists((a, None), (b, Some(bt))),
+            (Term::ImproperList(a, at), Term::List(b)) => cmp_lists((a, Some(at)), (b, None)),
+            (Term::ImproperList(a, at), Term::ImproperList(b, bt)) => {
+                cmp_lists((a, Some(at)), (b, Some(bt)))
+            }
+            (a @ (Term::Binary(_) | Term::BitBinary(_)), b) => {
+                let (x, xb) = bit_view(a);
+                let (y, yb) = bit_view(b);
+                cmp_bits(x, xb, y, yb)
+            }
+            (a, b) => cmp_numbers(a, b),
+        }
+    }
+}
+
+fn cmp_funs(a: &Fun, b: &Fun) -> Ordering {
+    match (a, b) {
+        (
+            Fun::Export {
+                module: m1,
+                function: f1,
+                arity: a1,
+            },
+            Fun::Export {
+                module: m2,
+                function: f2,
+                arity: a2,
+            },
+        ) => m1.cmp(m2).then(f1.cmp(f2)).then(a1.cmp(a2)),
+        (Fun::Export { .. }, Fun::Local(_)) => Ordering::Greater,
+        (Fun::Local(_), Fun::Export { .. }) => Ordering::Less,
+        (Fun::Local(x), Fun::Local(y)) => x
+            .module
+            .cmp(&y.module)
+            .then(x.index.cmp(&y.index))
+            .then(x.uniq.cmp(&y.uniq))
+            .then_with(|| x.free.cmp(&y.free))
+            .then_with(|| x.pid.cmp(&y.pid)),
+    }
+}
+
+impl PartialOrd for Term {
+    fn partial_cmp(&self, other: &Term) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+// ---------------------------------------------------------------- display
+
+/// Writes a float the way Erlang prints it: shortest round-trip digits,
+/// always with a fraction (`1.0`, `0.1`, `1.0e20`).
+pub(crate) fn write_float(f: &mut impl fmt::Write, x: f64) -> fmt::Result {
+    let s = format!("{x:?}");
+    if let Some(epos) = s.find('e') {
+        let (mant, exp) = s.split_at(epos);
+        if mant.contains('.') {
+            write!(f, "{mant}{exp}")
+        } else {
+            write!(f, "{mant}.0{exp}")
+        }
+    } else {
+        f.write_str(&s)
+    }
+}
+
+fn printable_char(c: i64) -> bool {
+    (32..=126).contains(&c) || matches!(c, 8..=13 | 27)
+}
+
+fn write_char_escaped(f: &mut impl fmt::Write, c: u8, quote: u8) -> fmt::Result {
+    match c {
+        b'\n' => f.write_str("\\n"),
+        b'\r' => f.write_str("\\r"),
+        b'\t' => f.write_str("\\t"),
+        8 => f.write_str("\\b"),
+        11 => f.write_str("\\v"),
+        12 => f.write_str("\\f"),
+        27 => f.write_str("\\e"),
+        b'\\' => f.write_str("\\\\"),
+        c if c == quote => write!(f, "\\{}", c as char),
+        c => f.write_char(c as char),
+    }
+}
+
+fn write_binary(f: &mut fmt::Formatter<'_>, b: &[u8], tail: Option<(u8, u8)>) -> fmt::Result {
+    f.write_str("<<")?;
+    let printable = !b.is_empty()
+        && tail.is_none()
+        && b.iter().all(|&c| printable_char(c as i64))
+        && std::str::from_utf8(b).is_ok();
+    if printable {
+        f.write_char('"')?;
+        for &c in b {
+            write_char_escaped(f, c, b'"')?;
+        }
+        f.write_char('"')?;
+    } else {
+        for (i, c) in b.iter().enumerate() {
+            if i > 0 {
+                f.write_char(',')?;
+            }
+            write!(f, "{c}")?;
+        }
+        if let Some((last, bits)) = tail {
+            if !b.is_empty() {
+                f.write_char(',')?;
+            }
+            write!(f, "{}:{}", last >> (8 - bits), bits)?;
+        }
+    }
+    f.write_str(">>")
+}
+
+fn write_seq(f: &mut fmt::Formatter<'_>, items: &[Term]) -> fmt::Result {
+    for (i, t) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_char(',')?;
+        }
+        fmt::Display::fmt(t, f)?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}.{}.{}>", self.node, self.id, self.serial)
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#Port<{}.{}>", self.node, self.id)
+    }
+}
+
+impl fmt::Display for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#Ref<{}", self.node)?;
+        for w in self.ids().iter().rev() {
+            write!(f, ".{w}")?;
+        }
+        f.write_char('>')
+    }
+}
+
+impl fmt::Display for Fun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fun::Export {
+                module,
+                function,
+                arity,
+            } => write!(f, "fun {module}:{function}/{arity}"),
+            Fun::Local(l) => write!(f, "#Fun<{}.{}.{}>", l.module, l.index, l.old_uniq),
+        }
+    }
+}
+
+impl fmt::Display for Term {
+    /// Erlang syntax, as `io:format("~w")` writes it, except that lists of
+    /// printable characters are written as strings, as `~p` does.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Term::Int(i) => write!(f, "{i}"),
+            Term::BigInt(b) => write!(f, "{b}"),
+            Term::Float(x) => write_float(f, *x),
+            Term::Atom(a) => write_atom(f, a.as_str()),
+            Term::Binary(b) => write_binary(f, b, None),
+            Term::BitBinary(b) => {
+                let bytes = b.bytes();
+                let (whole, last) = bytes.split_at(bytes.len() - 1);
+                write_binary(f, whole, Some((last[0], b.tail_bits())))
+            }
+            Term::Pid(p) => write!(f, "{p}"),
+            Term::Port(p) => write!(f, "{p}"),
+            Term::Ref(r) => write!(f, "{r}"),
+            Term::Fun(x) => write!(f, "{x}"),
+            Term::Tuple(v) => {
+                f.write_char('{')?;
+                write_seq(f, v)?;
+                f.write_char('}')
+            }
+            Term::List(v) => {
+                let is_string = v.len() >= 2
+                    && v
+                        .iter()
+                        .all(|t| matches!(t, Term::Int(c) if printable_char(*c)));
+                if is_string {
+                    f.write_char('"')?;
+                    for t in v {
+                        if let Term::Int(c) = t {
+                            write_char_escaped(f, *c as u8, b'"')?;
+                        }
+                    }
+                    f.write_char('"')
+                } else {
+                    f.write_char('[')?;
+                    write_seq(f, v)?;
+                    f.write_char(']')
+                }
+            }
+            Term::ImproperList(v, tail) => {
+                f.write_char('[')?;
+                write_seq(f, v)?;
+                write!(f, "|{tail}]")
+            }
+            Term::Map(m) => {
+                f.write_str("#{")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        f.write_char(',')?;
+                    }
+                    write!(f, "{k} => {v}")?;
+                }
+                f.write_char('}')
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- From impls
+
+macro_rules! from_small_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Term {
+            fn from(v: $t) -> Term { Term::Int(v as i64) }
+        }
+    )*};
+}
+from_small_int!(i8, i16, i32, i64, u8, u16, u32, isize);
+
+macro_rules! from_wide_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Term {
+            fn from(v: $t) -> Term {
+                match i64::try_from(v) {
+                    Ok(i) => Term::Int(i),
+                    Err(_) => Term::BigInt(Box::new(BigInt::from(v))),
+                }
+            }
+        }
+    )*};
+}
+from_wide_int!(u64, usize, i128, u128);
+
+impl From<BigInt> for Term {
+    fn from(v: BigInt) -> Term {
+        Term::bigint(v)
+    }
+}
+
+impl From<f64> for Term {
+    fn from(v: f64) -> Term {
+        Term::Float(v)
+    }
+}
+
+impl From<bool> for Term {
+    fn from(v: bool) -> Term {
+        Term::Atom(if v { Atom::TRUE } else { Atom::FALSE })
+    }
+}
+
+impl From<Atom> for Term {
+    fn from(v: Atom) -> Term {
+        Term::Atom(v)
+    }
+}
+
+impl From<Pid> for Term {
+    fn from(v: Pid) -> Term {
+        Term::Pid(v)
+    }
+}
+
+impl From<Port> for Term {
+    fn from(v: Port) -> Term {
+        Term::Port(v)
+    }
+}
+
+impl From<Ref> for Term {
+    fn from(v: Ref) -> Term {
+        Term::Ref(v)
+    }
+}
+
+impl From<Map> for Term {
+    fn from(v: Map) -> Term {
+        Term::Map(v)
+    }
+}
+
+impl From<Bytes> for Term {
+    fn from(v: Bytes) -> Term {
+        Term::Binary(v)
+    }
+}
+
+impl From<&str> for Term {
+    /// A `&str` becomes a binary, as Elixir strings are.
+    fn from(v: &str) -> Term {
+        Term::binary(v)
+    }
+}
+
+impl From<String> for Term {
+    /// A `String` becomes a binary, as Elixir strings are.
+    fn from(v: String) -> Term {
+        Term::Binary(Bytes::from(v.into_bytes()))
+    }
+}
+
+impl From<Vec<Term>> for Term {
+    /// A vector of terms becomes a proper list.
+    fn from(v: Vec<Term>) -> Term {
+        Term::List(v)
+    }
+}
+
+impl Default for Term {
+    /// `[]`.
+    fn default() -> Term {
+        Term::NIL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_erlang_syntax() {
+        let t = Term::tuple([Term::atom("ok"), Term::binary("hi"), Term::list([1.into(), 2.into()])]);
+        assert_eq!(t.to_string(), "{ok,<<\"hi\">>,[1,2]}");
+        assert_eq!(Term::NIL.to_string(), "[]");
+        assert_eq!(Term::charlist("abc").to_string(), "\"abc\"");
+        assert_eq!(
+            Term::list_with_tail(vec![1.into()], 2.into()).to_string(),
+            "[1|2]"
+        );
+        assert_eq!(Term::binary([1, 2, 255]).to_string(), "<<1,2,255>>");
+        assert_eq!(Term::Float(1.0).to_string(), "1.0");
+        assert_eq!(Term::Float(1e20).to_string(), "1.0e20");
+        assert_eq!(Term::Float(-0.5).to_string(), "-0.5");
+        assert_eq!(
+            Term::map([(Term::atom("a"), 1.into())]).to_string(),
+            "#{a => 1}"
+        );
+        let bits = BitBinary::new(vec![1u8, 0b1010_0000], 3).unwrap();
+        assert_eq!(Term::BitBinary(bits).to_string(), "<<1,5:3>>");
+    }
+
+    #[test]
+    fn term_order_follows_erlang_classes() {
+        let r = Term::Ref(Ref::new(Atom::NONODE, 0, &[1]).unwrap());
+        let p = Term::Pid(Pid::new(Atom::NONODE, 1, 0, 0));
+        let ordered = [
+            Term::Int(1),
+            Term::atom("a"),
+            r,
+            Term::Fun(Fun::Export {
+                module: Atom::from("m"),
+                function: Atom::from("f"),
+                arity: 0,
+            }),
+            Term::Port(Port {
+                node: Atom::NONODE,
+                id: 1,
+                creation: 0,
+            }),
+            p,
+            Term::tuple([]),
+            Term::map([]),
+            Term::NIL,
+            Term::list([1.into()]),
+            Term::binary(""),
+        ];
+        for w in ordered.windows(2) {
+            assert!(w[0] < w[1], "{} < {}", w[0], w[1]);
+        }
+    }
+
+    #[test]
+    fn numbers_compare_by_value_and_integers_win_ties() {
+        assert!(Term::Int(1) < Term::Float(1.5));
+        assert!(Term::Float(0.5) < Term::Int(1));
+        assert!(Term::Int(1) < Term::Float(1.0));
+        assert_ne!(Term::Int(1), Term::Float(1.0));
+        let big = Term::from(u64::MAX);
+        assert!(Term::Int(i64::MAX) < big);
+        assert!(Term::from(i128::MIN) < Term::Int(i64::MIN));
+    }
+
+    #[test]
+    fn tuples_order_by_size_first() {
+        assert!(Term::tuple([Term::Int(9)]) < Term::tuple([Term::Int(0), Term::Int(0)]));
+    }
+
+    #[test]
+    fn improper_tail_compares_as_erlang() {
+        // [1|2] < [1,2] because 2 (number) < [2] (list).
+        let improper = Term::list_with_tail(vec![1.into()], 2.into());
+        let proper = Term::list([1.into(), 2.into()]);
+        assert!(improper < proper);
+        assert!(Term::list([1.into()]) < proper);
+    }
+
+    #[test]
+    fn maps_are_equal_regardless_of_insertion_order() {
+        let a = Term::map([(Term::atom("x"), 1.into()), (Term::atom("y"), 2.into())]);
+        let b = Term::map([(Term::atom("y"), 2.into()), (Term::atom("x"), 1.into())]);
+        assert_eq!(a, b);
+        let mut h1 = std::collections::hash_map::DefaultHasher::new();
+        let mut h2 = std::collections::hash_map::DefaultHasher::new();
+        a.hash(&mut h1);
+        b.hash(&mut h2);
+        assert_eq!(h1.finish(), h2.finish());
+    }
+
+    #[test]
+    fn bitstrings_order_bytewise_then_by_length() {
+        let short = Term::BitBinary(BitBinary::new(vec![0b1000_0000u8], 1).unwrap());
+        let byte = Term::binary([0x80]);
+        assert!(short < byte);
+        assert!(Term::binary([1]) < Term::binary([1, 0]));
+    }
+}
