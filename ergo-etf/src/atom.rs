@@ -271,7 +271,11 @@ impl Atom {
 
     /// How many atoms exist in this OS process.
     pub fn count() -> usize {
-        TABLE.by_name.lock().unwrap_or_else(|e| e.into_inner()).len()
+        TABLE
+            .by_name
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// `true` when every character of the atom is in Latin-1 (code points
@@ -343,7 +347,9 @@ impl fmt::Debug for Atom {
     }
 }
 
-/// Erlang's reserved words: an atom spelled like one must be quoted.
+/// Erlang's reserved words: an atom spelled like one must be quoted. `maybe`
+/// and `else` are reserved since OTP 27 (OTP 25 and 26 print them bare);
+/// quoting them is readable by every release.
 const RESERVED: &[&str] = &[
     "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case",
     "catch", "cond", "div", "else", "end", "fun", "if", "let", "maybe", "not", "of", "or",
@@ -408,7 +414,9 @@ mod tests {
         let a = Atom::from("some_atom_name");
         let b = Atom::from(String::from("some_atom_name"));
         assert_eq!(a, b);
-        let t = std::thread::spawn(|| Atom::from("some_atom_name")).join().unwrap();
+        let t = std::thread::spawn(|| Atom::from("some_atom_name"))
+            .join()
+            .unwrap();
         assert_eq!(a, t);
     }
 

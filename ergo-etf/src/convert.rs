@@ -700,7 +700,11 @@ fn is_absent_atom(dec: &Decoder<'_>) -> Result<bool, DecodeError> {
     let tag = dec.peek_tag()?;
     if !matches!(
         tag,
-        tags::SMALL_ATOM_UTF8 | tags::SMALL_ATOM | tags::ATOM_UTF8 | tags::ATOM | tags::ATOM_CACHE_REF
+        tags::SMALL_ATOM_UTF8
+            | tags::SMALL_ATOM
+            | tags::ATOM_UTF8
+            | tags::ATOM
+            | tags::ATOM_CACHE_REF
     ) {
         return Ok(false);
     }
@@ -748,7 +752,11 @@ impl<T: Encode + ToTerm, E: Encode> Encode for Result<T, E> {
 }
 
 fn result_shape<T: FromTerm, E: FromTerm>() -> Cow<'static, str> {
-    Cow::Owned(format!("{{ok, {}}} | {{error, {}}}", T::shape(), E::shape()))
+    Cow::Owned(format!(
+        "{{ok, {}}} | {{error, {}}}",
+        T::shape(),
+        E::shape()
+    ))
 }
 
 impl<T: FromTerm, E: FromTerm> FromTerm for Result<T, E> {
@@ -832,7 +840,10 @@ impl<T: Encode> Encode for Vec<T> {
     }
 }
 
-fn list_items<'t>(term: &'t Term, shape: impl Fn() -> Cow<'static, str>) -> Result<&'t [Term], ConvertError> {
+fn list_items<'t>(
+    term: &'t Term,
+    shape: impl Fn() -> Cow<'static, str>,
+) -> Result<&'t [Term], ConvertError> {
     match term {
         Term::List(v) => Ok(v),
         _ => Err(ConvertError::new(shape(), term)),
@@ -866,7 +877,9 @@ impl<T: Decode> Decode for Vec<T> {
 impl<K: ToTerm, V: ToTerm, S> ToTerm for HashMap<K, V, S> {
     fn to_term(&self) -> Term {
         Term::Map(Map::from_unique(
-            self.iter().map(|(k, v)| (k.to_term(), v.to_term())).collect(),
+            self.iter()
+                .map(|(k, v)| (k.to_term(), v.to_term()))
+                .collect(),
         ))
     }
 }
@@ -884,7 +897,9 @@ impl<K: Encode, V: Encode, S> Encode for HashMap<K, V, S> {
 impl<K: ToTerm, V: ToTerm> ToTerm for BTreeMap<K, V> {
     fn to_term(&self) -> Term {
         Term::Map(Map::from_unique(
-            self.iter().map(|(k, v)| (k.to_term(), v.to_term())).collect(),
+            self.iter()
+                .map(|(k, v)| (k.to_term(), v.to_term()))
+                .collect(),
         ))
     }
 }
@@ -1030,7 +1045,11 @@ mod tests {
         let term = value.to_term();
         assert_eq!(T::from_term(&term).unwrap(), value);
         let direct = encode(&value);
-        assert_eq!(direct, encode(&term), "direct and Term encodings differ for {value:?}");
+        assert_eq!(
+            direct,
+            encode(&term),
+            "direct and Term encodings differ for {value:?}"
+        );
         assert_eq!(decode_as::<T>(&direct).unwrap(), value);
     }
 
@@ -1055,7 +1074,10 @@ mod tests {
         both_ways(Err::<i32, String>("bad".into()));
         both_ways(Ok::<(), String>(()));
         both_ways((1u8, String::from("a"), false));
-        both_ways(BTreeMap::from([(Atom::from("a"), 1i64), (Atom::from("b"), 2)]));
+        both_ways(BTreeMap::from([
+            (Atom::from("a"), 1i64),
+            (Atom::from("b"), 2),
+        ]));
         both_ways(HashMap::from([(String::from("k"), vec![1u8])]));
         both_ways(Atom::from("x"));
     }
@@ -1069,7 +1091,10 @@ mod tests {
     fn mismatch_names_expected_shape_and_found_term() {
         let t = Term::tuple([Term::atom("add"), Term::binary("x")]);
         let e = <(Atom, i64)>::from_term(&t).unwrap_err();
-        assert_eq!(e.to_string(), "expected {atom, integer}, found {add,<<\"x\">>}");
+        assert_eq!(
+            e.to_string(),
+            "expected {atom, integer}, found {add,<<\"x\">>}"
+        );
         assert_eq!(e.root().to_string(), "expected integer, found <<\"x\">>");
         let e = decode_as::<(Atom, i64)>(&encode(&t)).unwrap_err();
         assert!(e.to_string().contains("found {add,<<\"x\">>}"), "{e}");
@@ -1085,12 +1110,18 @@ mod tests {
     #[test]
     fn string_accepts_a_charlist() {
         assert_eq!(String::from_term(&Term::charlist("abc")).unwrap(), "abc");
-        assert_eq!(decode_as::<String>(&encode(&Term::charlist("abc"))).unwrap(), "abc");
+        assert_eq!(
+            decode_as::<String>(&encode(&Term::charlist("abc"))).unwrap(),
+            "abc"
+        );
     }
 
     #[test]
     fn option_accepts_nil_and_undefined() {
         assert_eq!(Option::<i32>::from_term(&Term::atom("nil")).unwrap(), None);
-        assert_eq!(decode_as::<Option<i32>>(&encode(&Term::atom("nil"))).unwrap(), None);
+        assert_eq!(
+            decode_as::<Option<i32>>(&encode(&Term::atom("nil"))).unwrap(),
+            None
+        );
     }
 }

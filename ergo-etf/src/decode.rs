@@ -134,11 +134,9 @@ impl DecodeOptions {
     }
 
     fn inflate(&self, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
-        let size = input
-            .get(2..6)
-            .ok_or(DecodeError::UnexpectedEnd {
-                offset: input.len(),
-            })?;
+        let size = input.get(2..6).ok_or(DecodeError::UnexpectedEnd {
+            offset: input.len(),
+        })?;
         let size = u32::from_be_bytes([size[0], size[1], size[2], size[3]]) as u64;
         let data = &input[6..];
         if size > self.max_inflated {
@@ -805,7 +803,8 @@ impl<'a> Decoder<'a> {
             let node = self.read_atom()?;
             let id = self.u32()?;
             let creation = self.u8()? as u32;
-            return Ref::new(node, creation, &[id]).ok_or_else(|| self.invalid("bad reference", at));
+            return Ref::new(node, creation, &[id])
+                .ok_or_else(|| self.invalid("bad reference", at));
         }
         let len = self.u16()? as usize;
         if len == 0 || len > Ref::MAX_WORDS {
@@ -1174,7 +1173,12 @@ mod tests {
         }
         input.push(106);
         let e = decode(&input).unwrap_err();
-        assert_eq!(e, DecodeError::TooDeep { limit: DEFAULT_MAX_DEPTH });
+        assert_eq!(
+            e,
+            DecodeError::TooDeep {
+                limit: DEFAULT_MAX_DEPTH
+            }
+        );
         let ok = DecodeOptions::new().max_depth(20_000);
         // Within a larger limit it decodes (drop recursion is fine at this depth
         // on the test thread's stack).

@@ -355,7 +355,8 @@ impl<'a> Encoder<'a> {
     fn write_big_parts(&mut self, negative: bool, magnitude: u128) {
         let bytes = magnitude.to_le_bytes();
         let n = 16 - (magnitude.leading_zeros() as usize / 8);
-        self.buf.extend_from_slice(&[SMALL_BIG, n as u8, negative as u8]);
+        self.buf
+            .extend_from_slice(&[SMALL_BIG, n as u8, negative as u8]);
         self.buf.extend_from_slice(&bytes[..n]);
     }
 
@@ -391,7 +392,8 @@ impl<'a> Encoder<'a> {
     #[inline]
     pub fn write_binary(&mut self, bytes: &[u8]) {
         self.buf.push(BINARY);
-        self.buf.extend_from_slice(&len32(bytes.len()).to_be_bytes());
+        self.buf
+            .extend_from_slice(&len32(bytes.len()).to_be_bytes());
         self.buf.extend_from_slice(bytes);
     }
 
@@ -402,7 +404,8 @@ impl<'a> Encoder<'a> {
             && bytes.len() >= self.share_min
         {
             self.buf.push(BINARY);
-            self.buf.extend_from_slice(&len32(bytes.len()).to_be_bytes());
+            self.buf
+                .extend_from_slice(&len32(bytes.len()).to_be_bytes());
             chunks.push(Bytes::from(std::mem::take(&mut self.buf)));
             chunks.push(bytes.clone());
             return;
@@ -413,7 +416,8 @@ impl<'a> Encoder<'a> {
     /// Writes a bitstring of `bytes` whose last byte holds `bits` bits.
     pub fn write_bit_binary(&mut self, bytes: &[u8], bits: u8) {
         self.buf.push(BIT_BINARY);
-        self.buf.extend_from_slice(&len32(bytes.len()).to_be_bytes());
+        self.buf
+            .extend_from_slice(&len32(bytes.len()).to_be_bytes());
         self.buf.push(bits);
         self.buf.extend_from_slice(bytes);
     }
@@ -457,7 +461,8 @@ impl<'a> Encoder<'a> {
             self.write_nil();
         } else if bytes.len() <= u16::MAX as usize {
             self.buf.push(STRING);
-            self.buf.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+            self.buf
+                .extend_from_slice(&(bytes.len() as u16).to_be_bytes());
             self.buf.extend_from_slice(bytes);
         } else {
             self.write_list_header(bytes.len());
@@ -666,7 +671,10 @@ mod tests {
     #[test]
     fn compression_is_kept_only_when_smaller() {
         let small = Term::Int(1);
-        assert_eq!(EncodeOptions::new().compressed(6).encode(&small), [131, 97, 1]);
+        assert_eq!(
+            EncodeOptions::new().compressed(6).encode(&small),
+            [131, 97, 1]
+        );
         let big = Term::Binary(vec![0u8; 10_000].into());
         let c = EncodeOptions::new().compressed(6).encode(&big);
         assert_eq!(c[1], COMPRESSED);

@@ -101,11 +101,17 @@ impl fmt::Display for DecodeError {
                 write!(f, "bad atom at byte {offset}: {what}")
             }
             DecodeError::UnknownAtom { name } => {
-                write!(f, "safe decoding refused atom {name:?}: it does not exist yet")
+                write!(
+                    f,
+                    "safe decoding refused atom {name:?}: it does not exist yet"
+                )
             }
             DecodeError::AtomTableFull => write!(f, "{}", AtomError::TableFull),
             DecodeError::BadAtomCacheRef { index } => {
-                write!(f, "atom cache reference {index} is not in this frame's cache")
+                write!(
+                    f,
+                    "atom cache reference {index} is not in this frame's cache"
+                )
             }
             DecodeError::TooDeep { limit } => {
                 write!(f, "terms nest deeper than the limit of {limit}")

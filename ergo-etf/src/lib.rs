@@ -33,6 +33,12 @@ mod convert;
 mod decode;
 mod encode;
 mod error;
+#[doc(hidden)]
+pub mod __private {
+    //! Support for generated code; not a public API.
+    pub use crate::private::*;
+}
+mod private;
 pub mod serde;
 pub mod tags;
 mod term;

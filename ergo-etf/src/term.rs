@@ -301,7 +301,9 @@ impl PartialEq for Map {
                 .all(|(k, v)| other.get(k).is_some_and(|o| o == v));
         }
         let (a, b) = (self.sorted(), other.sorted());
-        a.iter().zip(b.iter()).all(|(x, y)| x.0 == y.0 && x.1 == y.1)
+        a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| x.0 == y.0 && x.1 == y.1)
     }
 }
 
@@ -615,11 +617,13 @@ fn cmp_int_float(i: &Term, f: f64) -> Ordering {
             }
         }
         Term::BigInt(b) => {
-            let bf = b.to_f64().unwrap_or(if b.sign() == num_bigint::Sign::Minus {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            });
+            let bf = b
+                .to_f64()
+                .unwrap_or(if b.sign() == num_bigint::Sign::Minus {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                });
             bf.partial_cmp(&f).unwrap_or(Ordering::Equal)
         }
         _ => Ordering::Equal,
@@ -948,8 +952,7 @@ impl fmt::Display for Term {
             }
             Term::List(v) => {
                 let is_string = v.len() >= 2
-                    && v
-                        .iter()
+                    && v.iter()
                         .all(|t| matches!(t, Term::Int(c) if printable_char(*c)));
                 if is_string {
                     f.write_char('"')?;
@@ -1097,7 +1100,11 @@ mod tests {
 
     #[test]
     fn display_is_erlang_syntax() {
-        let t = Term::tuple([Term::atom("ok"), Term::binary("hi"), Term::list([1.into(), 2.into()])]);
+        let t = Term::tuple([
+            Term::atom("ok"),
+            Term::binary("hi"),
+            Term::list([1.into(), 2.into()]),
+        ]);
         assert_eq!(t.to_string(), "{ok,<<\"hi\">>,[1,2]}");
         assert_eq!(Term::NIL.to_string(), "[]");
         assert_eq!(Term::charlist("abc").to_string(), "\"abc\"");

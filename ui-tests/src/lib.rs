@@ -1,0 +1,2 @@
+//! Compile-fail and compile-pass cases for ergo's macros, run by trybuild
+//! (`tests/ui.rs`). Refresh expected output with `TRYBUILD=overwrite`.

@@ -1,0 +1,9 @@
+use ergo::Term;
+
+#[derive(Term)]
+#[term(record, proplist)]
+struct Point {
+    x: i64,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use ergo::Term;
+
+struct NotATerm;
+
+#[derive(Term)]
+struct Holder {
+    inner: NotATerm,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use ergo::Term;
+
+#[derive(Term)]
+struct User {
+    #[term(optional)]
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+//! Each misuse of a macro must fail to compile with a readable error spanned
+//! on the token the user wrote; each correct use must compile.
+
+#[test]
+fn derive_term_misuse_is_a_spanned_compile_error() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/fail/derive_*.rs");
+}
+
+#[test]
+fn derive_term_correct_uses_compile() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/pass/derive_*.rs");
+}
