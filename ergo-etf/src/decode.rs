@@ -29,7 +29,7 @@ use crate::term::{BitBinary, Fun, LocalFun, Map, Pid, Port, Ref, Term};
 /// ```
 /// use ergo_etf::{DecodeOptions, DecodeError};
 /// // {hello_unknown_atom_q9} as term_to_binary/1 writes it
-/// let bytes = b"\x83\x68\x01\x73\x15hello_unknown_atom_q9";
+/// let bytes = b"\x83\x68\x01\x64\x00\x15hello_unknown_atom_q9";
 /// let err = DecodeOptions::new().safe(true).decode(bytes).unwrap_err();
 /// assert!(matches!(err, DecodeError::UnknownAtom { .. }));
 /// ```
@@ -225,6 +225,10 @@ impl AtomCache for Vec<Atom> {
 ///
 /// Every such type can also be made from a [`Term`] ([`crate::FromTerm`]),
 /// which decoders fall back to for unusual encodings.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be decoded from an Erlang term",
+    note = "derive it with `#[derive(Term)]`, or implement `Decode` by hand"
+)]
 pub trait Decode: crate::FromTerm + Sized {
     /// Reads one value.
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError>;

@@ -3,8 +3,9 @@
 //! [`encode`] writes what `term_to_binary/1` writes, byte for byte: the
 //! smallest integer tag that holds a value, `STRING_EXT` for short lists of
 //! bytes, `NEW_FLOAT_EXT`, `NEW_PID_EXT`, `NEWER_REFERENCE_EXT`, and atoms in
-//! Latin-1 where they can be (OTP 25's default, `minor_version` 1) or always
-//! in UTF-8 ([`EncodeOptions::minor_version`] 2, OTP 26's default).
+//! Latin-1 `ATOM_EXT` where they can be (OTP 25's default, `minor_version` 1;
+//! never `SMALL_ATOM_EXT`, which `term_to_binary` does not write) or always in
+//! UTF-8 ([`EncodeOptions::minor_version`] 2, OTP 26's default).
 //!
 //! [`Encoder`] writes terms one piece at a time; the [`Encode`] trait and
 //! `#[derive(Term)]` use it to go from a Rust value straight to bytes. With
@@ -33,7 +34,7 @@ impl Default for EncodeOptions {
 
 impl EncodeOptions {
     /// `term_to_binary/1` as OTP 25 and earlier do it (`minor_version` 1):
-    /// Latin-1 atoms where possible, no compression.
+    /// Latin-1 atoms (`ATOM_EXT`) where possible, no compression.
     pub const fn new() -> EncodeOptions {
         EncodeOptions {
             utf8_atoms: false,
@@ -41,7 +42,8 @@ impl EncodeOptions {
         }
     }
 
-    /// `{minor_version, V}`: 1 writes atoms in Latin-1 where they can be; 2
+    /// `{minor_version, V}`: 1 writes atoms in Latin-1 (`ATOM_EXT`, with its
+    /// two-byte length) where they can be, and in UTF-8 otherwise; 2
     /// (OTP 26's default) writes every atom in UTF-8. Other values are taken
     /// as the nearest of the two.
     pub const fn minor_version(mut self, v: u8) -> EncodeOptions {
@@ -92,7 +94,7 @@ fn compress(plain: Vec<u8>, level: u32) -> Vec<u8> {
 /// ```
 /// use ergo_etf::{encode, Term};
 /// let bytes = encode(&Term::tuple([Term::atom("ok"), Term::Int(42)]));
-/// assert_eq!(bytes, [131, 104, 2, 115, 2, b'o', b'k', 97, 42]);
+/// assert_eq!(bytes, [131, 104, 2, 100, 0, 2, b'o', b'k', 97, 42]);
 /// ```
 pub fn encode<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
     EncodeOptions::new().encode(value)
@@ -139,6 +141,10 @@ pub trait AtomCacheWriter {
 ///
 /// `Encode` never fails: every value it can be given has an encoding. It
 /// panics only for lengths the format cannot express (over 4 GiB).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be encoded as an Erlang term",
+    note = "derive it with `#[derive(Term)]`, or implement `Encode` by hand"
+)]
 pub trait Encode {
     /// Writes the value.
     fn encode(&self, enc: &mut Encoder<'_>);
@@ -285,16 +291,20 @@ impl<'a> Encoder<'a> {
     #[inline]
     fn write_atom_text(&mut self, name: &str) {
         let b = name.as_bytes();
+        // `term_to_binary/1,2` writes Latin-1 atoms as ATOM_EXT, with a
+        // two-byte length, even when one byte would do: SMALL_ATOM_EXT is
+        // only for distribution peers that ask for it, and those take UTF-8.
         if !self.utf8_atoms && b.is_ascii() {
             // Latin-1 and ASCII agree; an ASCII atom has at most 255 bytes.
-            self.buf.push(SMALL_ATOM);
-            self.buf.push(b.len() as u8);
+            self.buf.push(ATOM);
+            self.buf.extend_from_slice(&(b.len() as u16).to_be_bytes());
             self.buf.extend_from_slice(b);
         } else if !self.utf8_atoms && is_latin1(name) {
             let start = self.buf.len();
-            self.buf.extend_from_slice(&[SMALL_ATOM, 0]);
+            self.buf.extend_from_slice(&[ATOM, 0, 0]);
             self.buf.extend(name.chars().map(|c| c as u8));
-            self.buf[start + 1] = (self.buf.len() - start - 2) as u8;
+            let len = (self.buf.len() - start - 3) as u16;
+            self.buf[start + 1..start + 3].copy_from_slice(&len.to_be_bytes());
         } else if b.len() < 256 {
             self.buf.push(SMALL_ATOM_UTF8);
             self.buf.push(b.len() as u8);
@@ -648,9 +658,13 @@ mod tests {
     }
 
     #[test]
-    fn latin1_atoms_use_small_atom_unless_minor_version_2() {
+    fn latin1_atoms_use_atom_ext_unless_minor_version_2() {
+        // As OTP 25's term_to_binary/1: ATOM_EXT (two-byte length), not
+        // SMALL_ATOM_EXT.
         let t = Term::atom("é");
-        assert_eq!(encode(&t), [131, 115, 1, 0xE9]);
+        assert_eq!(encode(&t), [131, 100, 0, 1, 0xE9]);
+        assert_eq!(encode(&Term::atom("ok")), [131, 100, 0, 2, b'o', b'k']);
+        assert_eq!(encode(&Term::atom("")), [131, 100, 0, 0]);
         assert_eq!(
             EncodeOptions::new().minor_version(2).encode(&t),
             [131, 119, 2, 0xC3, 0xA9]

@@ -421,7 +421,11 @@ fn lower_fields(
                 .find(|p| !p.attrs.skip && p.key == key && !positional_repr)
             {
                 ctx.error(
-                    f,
+                    match (&attrs.rename, &f.ident) {
+                        (Some(lit), _) => lit.span(),
+                        (None, Some(id)) => id.span(),
+                        (None, None) => f.ty.span(),
+                    },
                     format!(
                         "two fields are written under the key `{key}` (`{}` and this one)",
                         member_name(&prev.member)
@@ -1207,7 +1211,7 @@ pub(crate) fn expand(input: DeriveInput) -> Result<TokenStream, syn::Error> {
                 };
                 if let Some((_, _)) = tags_seen.iter().find(|(t, a)| *t == tag && *a == arity) {
                     ctx.error(
-                        v,
+                        vattrs.rename.as_ref().map_or(v.ident.span(), LitStr::span),
                         format!(
                             "two variants have the same Erlang form (tag `{tag}`, {arity} elements)"
                         ),
