@@ -234,6 +234,23 @@ pub trait Decode: crate::FromTerm + Sized {
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError>;
 }
 
+/// How many characters of a found term an error message renders.
+const RENDER_BUDGET: usize = 200;
+
+/// Why rendering a term for an error message stopped early.
+enum Rendered {
+    /// The budget is spent.
+    Full,
+    /// The bytes are not a term.
+    Malformed(DecodeError),
+}
+
+impl From<DecodeError> for Rendered {
+    fn from(e: DecodeError) -> Rendered {
+        Rendered::Malformed(e)
+    }
+}
+
 /// The header of a list, as [`Decoder::read_list`] reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListHeader {
@@ -411,17 +428,153 @@ impl<'a> Decoder<'a> {
         let mut d = self.clone();
         d.pos = start;
         d.depth = 0;
-        let found = match d.read_term_no_new_atoms() {
-            Ok(t) => t.to_string(),
-            Err(e) => format!("malformed term ({e})"),
-        };
+        let mut found = String::new();
+        match d.render(&mut found) {
+            Ok(()) => {}
+            Err(Rendered::Full) => found.push_str("..."),
+            Err(Rendered::Malformed(e)) => {
+                found.clear();
+                found.push_str(&format!("a malformed term ({e})"));
+            }
+        }
         DecodeError::Mismatch(ConvertError::with_found(expected, found))
     }
 
-    /// Reads a term for an error message, never adding atoms.
-    fn read_term_no_new_atoms(&mut self) -> Result<Term, DecodeError> {
-        self.opts.safe = true;
-        self.read_term()
+    /// Writes the term at the cursor in Erlang syntax for an error message,
+    /// straight from the bytes: no atoms are created, and the work stops once
+    /// [`RENDER_BUDGET`] characters are written, whatever the term's size.
+    fn render(&mut self, out: &mut String) -> Result<(), Rendered> {
+        use std::fmt::Write as _;
+        if out.len() > RENDER_BUDGET {
+            return Err(Rendered::Full);
+        }
+        let seq = |d: &mut Self, out: &mut String, n: usize, sep_every: usize| {
+            for i in 0..n {
+                if i > 0 {
+                    out.push(if sep_every == 2 && i % 2 == 1 {
+                        ' '
+                    } else {
+                        ','
+                    });
+                    if sep_every == 2 && i % 2 == 1 {
+                        out.push_str("=> ");
+                    }
+                }
+                d.render(out)?;
+            }
+            Ok::<(), Rendered>(())
+        };
+        match self.peek_tag()? {
+            SMALL_TUPLE | LARGE_TUPLE => {
+                let n = self.read_tuple_header()?;
+                out.push('{');
+                seq(self, out, n, 1)?;
+                out.push('}');
+            }
+            MAP => {
+                let n = self.read_map_header()?;
+                out.push_str("#{");
+                seq(self, out, 2 * n, 2)?;
+                out.push('}');
+            }
+            NIL | STRING | LIST => {
+                let at = self.pos;
+                match self.read_list()? {
+                    ListHeader::Nil => out.push_str("[]"),
+                    ListHeader::Bytes(n) => {
+                        self.pos = at;
+                        let shown = n.min(RENDER_BUDGET);
+                        let mut d = self.clone();
+                        d.pos += 3;
+                        let bytes = d.take(shown)?;
+                        let t = Term::List(bytes.iter().map(|&b| Term::Int(b as i64)).collect());
+                        let _ = write!(out, "{t}");
+                        if shown < n {
+                            return Err(Rendered::Full);
+                        }
+                        self.pos = at + 3 + n;
+                    }
+                    ListHeader::Cons(n) => {
+                        out.push('[');
+                        seq(self, out, n, 1)?;
+                        if self.peek_tag()? != NIL {
+                            out.push('|');
+                            self.render(out)?;
+                        } else {
+                            self.pos += 1;
+                        }
+                        out.push(']');
+                    }
+                }
+            }
+            BINARY => {
+                let bytes = self.read_binary_slice()?;
+                let shown = &bytes[..bytes.len().min(RENDER_BUDGET)];
+                let _ = write!(out, "{}", Term::Binary(Bytes::copy_from_slice(shown)));
+                if shown.len() < bytes.len() {
+                    return Err(Rendered::Full);
+                }
+            }
+            SMALL_BIG | LARGE_BIG => {
+                let mut probe = self.clone();
+                probe.pos += 1;
+                let n = if self.peek_tag()? == SMALL_BIG {
+                    probe.u8()? as usize
+                } else {
+                    probe.u32()? as usize
+                };
+                if n > 64 {
+                    // Printing a huge bignum in decimal costs far more than
+                    // an error message is worth.
+                    self.skip_term()?;
+                    let _ = write!(out, "<an integer of {n} bytes>");
+                } else {
+                    let _ = write!(out, "{}", self.read_big()?);
+                }
+            }
+            SMALL_ATOM_UTF8 | ATOM_UTF8 | SMALL_ATOM | ATOM | ATOM_CACHE_REF => {
+                let name = self.read_atom_name()?;
+                let _ = crate::atom::write_atom(out, &name);
+            }
+            NEW_PID | PID | NEW_PORT | V4_PORT | PORT | NEWER_REFERENCE | NEW_REFERENCE
+            | REFERENCE | EXPORT | NEW_FUN | BIT_BINARY | NEW_FLOAT | FLOAT | SMALL_INTEGER
+            | INTEGER => {
+                // Small terms, except a fun's free variables or a bit
+                // binary's bytes, which are bounded by the skip below.
+                let at = self.pos;
+                let mut probe = self.clone();
+                probe.skip_term()?;
+                if probe.pos - at > 4 * RENDER_BUDGET {
+                    self.pos = probe.pos;
+                    let _ = write!(out, "<a term of {} bytes>", probe.pos - at);
+                } else {
+                    // Safe mode: an error message must not create atoms.
+                    let mut d = self.clone();
+                    d.opts.safe = true;
+                    match d.read_term() {
+                        Ok(t) => {
+                            let _ = write!(out, "{t}");
+                        }
+                        Err(DecodeError::UnknownAtom { .. }) => {
+                            let _ = write!(
+                                out,
+                                "<a {} naming an unknown atom>",
+                                tag_kind(self.peek_tag()?)
+                            );
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    self.pos = probe.pos;
+                }
+            }
+            tag => {
+                return Err(Rendered::Malformed(DecodeError::UnknownTag {
+                    tag,
+                    offset: self.pos,
+                }));
+            }
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------ atoms
@@ -1131,6 +1284,17 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// What a scalar tag holds, for error messages.
+fn tag_kind(tag: u8) -> &'static str {
+    match tag {
+        NEW_PID | PID => "pid",
+        NEW_PORT | V4_PORT | PORT => "port",
+        NEWER_REFERENCE | NEW_REFERENCE | REFERENCE => "reference",
+        EXPORT | NEW_FUN => "fun",
+        _ => "term",
+    }
+}
+
 /// `true` when two pairs share a key.
 fn has_duplicate_keys(entries: &[(Term, Term)], all_atoms: bool) -> bool {
     let n = entries.len();
@@ -1241,6 +1405,41 @@ mod tests {
         let mut d = Decoder::new(&input, &DecodeOptions::new());
         d.skip_term().unwrap();
         assert_eq!(d.remaining(), 0);
+        assert_eq!(Atom::existing(name), None);
+    }
+
+    #[test]
+    fn mismatch_renders_a_bounded_prefix_of_huge_terms() {
+        // A 1 MiB binary where an integer was expected: the message shows a
+        // prefix, not a megabyte.
+        let mut input = vec![109, 0, 0x10, 0, 0];
+        input.extend(std::iter::repeat_n(b'a', 1 << 20));
+        let d = Decoder::new(&input, &DecodeOptions::new());
+        let DecodeError::Mismatch(e) = d.mismatch("integer", 0) else {
+            panic!("not a mismatch")
+        };
+        assert!(e.found().len() < 300, "{}", e.found().len());
+        assert!(e.found().starts_with("<<\"aaaa"), "{}", e.found());
+        // A bignum of 100,000 bytes is described, not printed in decimal.
+        let mut big = vec![111, 0, 1, 0x86, 0xA0, 0];
+        big.extend(std::iter::repeat_n(0xFFu8, 100_000));
+        let d = Decoder::new(&big, &DecodeOptions::new());
+        let DecodeError::Mismatch(e) = d.mismatch("atom", 0) else {
+            panic!("not a mismatch")
+        };
+        assert_eq!(e.found(), "<an integer of 100000 bytes>");
+    }
+
+    #[test]
+    fn mismatch_rendering_creates_no_atoms() {
+        let name = "atom_only_in_an_error_message_q3";
+        let mut input = vec![104, 2, 97, 1, 119, name.len() as u8];
+        input.extend_from_slice(name.as_bytes());
+        let d = Decoder::new(&input, &DecodeOptions::new());
+        let DecodeError::Mismatch(e) = d.mismatch("integer", 0) else {
+            panic!("not a mismatch")
+        };
+        assert_eq!(e.found(), format!("{{1,{name}}}"));
         assert_eq!(Atom::existing(name), None);
     }
 
