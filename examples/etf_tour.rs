@@ -64,7 +64,7 @@ fn main() {
     // Bytes from Erlang (term_to_binary({ok, 42, <<"hello">>})) decode into
     // a dynamic Term, print in Erlang syntax, and re-encode to the same bytes.
     let from_erlang = [
-        131, 104, 3, 115, 2, 111, 107, 97, 42, 109, 0, 0, 0, 5, 104, 101, 108, 108, 111,
+        131, 104, 3, 100, 0, 2, 111, 107, 97, 42, 109, 0, 0, 0, 5, 104, 101, 108, 108, 111,
     ];
     let t = decode(&from_erlang).unwrap();
     println!("\nterm_to_binary bytes decode to {t}");

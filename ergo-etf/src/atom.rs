@@ -76,8 +76,11 @@ impl fmt::Display for AtomError {
 
 impl std::error::Error for AtomError {}
 
+/// One segment of the table: `SEGMENT_LEN` name slots, filled once each.
+type Segment = Box<[OnceLock<&'static str>]>;
+
 struct Table {
-    segments: Box<[OnceLock<Box<[OnceLock<&'static str>]>>]>,
+    segments: Box<[OnceLock<Segment>]>,
     by_name: Mutex<FxHashMap<&'static str, Atom>>,
 }
 

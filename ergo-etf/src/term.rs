@@ -817,20 +817,107 @@ impl PartialOrd for Term {
 
 // ---------------------------------------------------------------- display
 
-/// Writes a float the way Erlang prints it: shortest round-trip digits,
-/// always with a fraction (`1.0`, `0.1`, `1.0e20`).
+/// Writes a float the way Erlang prints it (`io_lib:format("~w")`, which is
+/// `float_to_list(F, [short])`): the shortest digits that read back as the
+/// same float, always with a fraction, in plain or scientific notation by
+/// Erlang's rule (`1.0`, `0.1`, `100.0`, `1.0e3`, `0.0001`, `1.2e-4`,
+/// `123456.0`, `1.0e15`, `9.007199254740992e15`).
 pub(crate) fn write_float(f: &mut impl fmt::Write, x: f64) -> fmt::Result {
-    let s = format!("{x:?}");
-    if let Some(epos) = s.find('e') {
-        let (mant, exp) = s.split_at(epos);
-        if mant.contains('.') {
-            write!(f, "{mant}{exp}")
+    if !x.is_finite() {
+        // Not an Erlang value; written the way Rust writes it.
+        return write!(f, "{x:?}");
+    }
+    if x == 0.0 {
+        return f.write_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
+    }
+    if x.is_sign_negative() {
+        f.write_char('-')?;
+    }
+    let (digits, sci_exp) = shortest_digits(x.abs());
+    let olength = digits.len() as i32;
+    // The value is `digits` × 10^`exp10`.
+    let exp10 = sci_exp - (olength - 1);
+    // The notation Erlang picks (erts' ryu `to_chars`): plain within these
+    // exponent bounds, except integral values beyond 2^53, which are
+    // written in scientific notation.
+    let (lower, upper) = if olength == 1 {
+        (-4, 2)
+    } else if sci_exp >= 10 {
+        (-(olength + 2), 2)
+    } else {
+        (-(olength + 2), 1)
+    };
+    let mut plain = lower <= exp10 && exp10 <= upper;
+    if plain {
+        let output: u64 = digits.parse().unwrap_or(0);
+        plain = !((output >= 1 << 53 && exp10 == 0)
+            || (output > (1 << 52) / 5 && exp10 == 1)
+            || (output > (1 << 51) / 25 && exp10 == 2));
+    }
+    if plain {
+        let whole = olength + exp10;
+        if exp10 >= 0 {
+            f.write_str(&digits)?;
+            for _ in 0..exp10 {
+                f.write_char('0')?;
+            }
+            f.write_str(".0")
+        } else if whole > 0 {
+            let (int, frac) = digits.split_at(whole as usize);
+            write!(f, "{int}.{frac}")
         } else {
-            write!(f, "{mant}.0{exp}")
+            f.write_str("0.")?;
+            for _ in 0..-whole {
+                f.write_char('0')?;
+            }
+            f.write_str(&digits)
         }
     } else {
-        f.write_str(&s)
+        let (first, rest) = digits.split_at(1);
+        let rest = if rest.is_empty() { "0" } else { rest };
+        write!(f, "{first}.{rest}e{sci_exp}")
     }
+}
+
+/// Splits `"1.25e-3"` into its significant digits (`"125"`) and exponent.
+fn split_sci(s: &str) -> (String, i32) {
+    let (mantissa, exp) = s.split_once('e').unwrap_or((s, "0"));
+    let digits = mantissa.chars().filter(|c| *c != '.').collect();
+    (digits, exp.parse().unwrap_or(0))
+}
+
+/// The shortest significant digits that read back as `x` (positive and
+/// finite), and the decimal exponent of the first one, as Erlang's Ryu
+/// gives them.
+///
+/// Rust's `{:e}` finds the same shortest digits, except where two
+/// candidates are exactly as near to `x`: Ryu then takes the one ending in
+/// an even digit, Rust the larger (`720676367667060.25` is
+/// `720676367667060.2` in Erlang, `…060.3` in Rust).
+fn shortest_digits(x: f64) -> (String, i32) {
+    let (digits, exp) = split_sci(&format!("{x:e}"));
+    let n = digits.len();
+    // A tie needs `x` to be exactly the n digits and a trailing 5.
+    let rounded = format!("{x:.n$e}");
+    if !rounded
+        .split_once('e')
+        .is_some_and(|(m, _)| m.ends_with('5'))
+    {
+        return (digits, exp);
+    }
+    // Every f64 has a finite decimal expansion of under 800 digits.
+    let (exact, exact_exp) = split_sci(&format!("{x:.800e}"));
+    let exact = exact.trim_end_matches('0');
+    if exact_exp != exp || exact.len() != n + 1 || !exact.ends_with('5') {
+        return (digits, exp);
+    }
+    let low = &exact[..n];
+    let low_is_even = low.as_bytes()[n - 1] % 2 == 0;
+    let shift = exp - (n as i32 - 1);
+    if low != digits && low_is_even && format!("{low}e{shift}").parse::<f64>() == Ok(x) {
+        return (low.to_owned(), exp);
+    }
+    (digits, exp)
 }
 
 fn printable_char(c: i64) -> bool {
@@ -927,8 +1014,20 @@ impl fmt::Display for Fun {
 }
 
 impl fmt::Display for Term {
-    /// Erlang syntax, as `io:format("~w")` writes it, except that lists of
-    /// printable characters are written as strings, as `~p` does.
+    /// Erlang syntax, as `io:format("~w")` writes it (floats included),
+    /// except that:
+    ///
+    /// - lists of two or more printable characters are written as strings
+    ///   (`"abc"`) and binaries of printable text as `<<"abc">>`, as `~p`
+    ///   does;
+    /// - atoms with characters beyond Latin-1 keep them (`'λ'`), as `~tw`
+    ///   does;
+    /// - pids, ports and references name their node (`<nonode@nohost.9.0>`)
+    ///   where Erlang writes a node index that only means something inside
+    ///   the printing VM (`<0.9.0>`);
+    /// - maps write their pairs in the order they hold them (for a decoded
+    ///   map, the order on the wire, which for maps of over 32 pairs is the
+    ///   reverse of the order Erlang prints).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Term::Int(i) => write!(f, "{i}"),
@@ -1122,6 +1221,37 @@ mod tests {
         );
         let bits = BitBinary::new(vec![1u8, 0b1010_0000], 3).unwrap();
         assert_eq!(Term::BitBinary(bits).to_string(), "<<1,5:3>>");
+    }
+
+    #[test]
+    fn floats_display_as_erlang_writes_them() {
+        // io_lib:format("~w", [F]) in OTP 25 for each of these.
+        for (x, erlang) in [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (100.0, "100.0"),
+            (1000.0, "1.0e3"),
+            (12340.0, "12340.0"),
+            (123456.0, "123456.0"),
+            (0.0001, "0.0001"),
+            (0.00012, "1.2e-4"),
+            (0.00123, "0.00123"),
+            (1.0e-5, "1.0e-5"),
+            (1.0e15, "1.0e15"),
+            (9007199254740992.0, "9.007199254740992e15"),
+            (123456789012345680.0, "1.2345678901234568e17"),
+            (5.0e-324, "5.0e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e308"),
+            (-1.5, "-1.5"),
+            // Two shortest candidates, equally near: the even one.
+            // (Written as sums: Rust's own shortest text of these values is
+            // the other candidate.)
+            (720676367667060.0 + 0.25, "720676367667060.2"),
+            (-(77693466320775.0 + 0.125), "-77693466320775.12"),
+        ] {
+            assert_eq!(Term::Float(x).to_string(), erlang, "{x:?}");
+        }
     }
 
     #[test]
