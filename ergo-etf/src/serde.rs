@@ -1,1 +1,0 @@
-//! serde support (in progress).
