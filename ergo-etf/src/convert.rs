@@ -840,10 +840,10 @@ impl<T: Encode> Encode for Vec<T> {
     }
 }
 
-fn list_items<'t>(
-    term: &'t Term,
+fn list_items(
+    term: &Term,
     shape: impl Fn() -> Cow<'static, str>,
-) -> Result<&'t [Term], ConvertError> {
+) -> Result<&[Term], ConvertError> {
     match term {
         Term::List(v) => Ok(v),
         _ => Err(ConvertError::new(shape(), term)),

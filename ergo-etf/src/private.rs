@@ -76,3 +76,39 @@ pub fn proplist_lookup<'t>(items: &'t [Term], key: &str) -> Option<&'t Term> {
 pub fn duplicate_key(dec: &Decoder<'_>, key: &str, start: usize) -> DecodeError {
     dec.mismatch(format!("a map with one `{key}` key"), start)
 }
+
+thread_local! {
+    static SHAPES_IN_PROGRESS: std::cell::RefCell<Vec<&'static str>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Computes a derived type's shape, naming the type instead of recursing
+/// when the type contains itself (`enum Tree { Node(Vec<Tree>) }`).
+pub fn guard_shape(
+    full_name: &'static str,
+    short_name: &'static str,
+    shape: impl FnOnce() -> Cow<'static, str>,
+) -> Cow<'static, str> {
+    let reentered = SHAPES_IN_PROGRESS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.contains(&full_name) {
+            true
+        } else {
+            s.push(full_name);
+            false
+        }
+    });
+    if reentered {
+        return Cow::Borrowed(short_name);
+    }
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            SHAPES_IN_PROGRESS.with(|s| {
+                s.borrow_mut().pop();
+            });
+        }
+    }
+    let _pop = Pop;
+    shape()
+}

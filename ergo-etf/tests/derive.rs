@@ -477,6 +477,30 @@ fn mismatch_inside_nested_value_keeps_the_root_cause() {
     }
 }
 
+#[derive(Term, Debug, PartialEq)]
+enum Tree {
+    Leaf(i64),
+    Node(Vec<Tree>),
+}
+
+#[test]
+fn recursive_types_convert_and_describe_themselves() {
+    check(
+        &Tree::Node(vec![Tree::Leaf(1), Tree::Node(vec![Tree::Leaf(2)])]),
+        "{node,[{leaf,1},{node,[{leaf,2}]}]}",
+    );
+    // The shape names the type where it recurses instead of looping.
+    assert_eq!(
+        <Tree as FromTerm>::shape(),
+        "{leaf, integer} | {node, [Tree]}"
+    );
+    let e = decode_as::<Tree>(&encode(&Term::Int(255))).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "expected {leaf, integer} | {node, [Tree]}, found 255"
+    );
+}
+
 proptest! {
     #[test]
     fn derived_types_round_trip(

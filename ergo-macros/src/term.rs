@@ -1289,7 +1289,11 @@ pub(crate) fn expand(input: DeriveInput) -> Result<TokenStream, syn::Error> {
                     #from_term
                 }
                 fn shape() -> __etf::__private::PrivateCow<'static, str> {
-                    #shape
+                    __etf::__private::guard_shape(
+                        ::core::any::type_name::<Self>(),
+                        #type_name,
+                        || #shape,
+                    )
                 }
             }
 
