@@ -840,10 +840,7 @@ impl<T: Encode> Encode for Vec<T> {
     }
 }
 
-fn list_items(
-    term: &Term,
-    shape: impl Fn() -> Cow<'static, str>,
-) -> Result<&[Term], ConvertError> {
+fn list_items(term: &Term, shape: impl Fn() -> Cow<'static, str>) -> Result<&[Term], ConvertError> {
     match term {
         Term::List(v) => Ok(v),
         _ => Err(ConvertError::new(shape(), term)),

@@ -234,6 +234,12 @@ pub trait Decode: crate::FromTerm + Sized {
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError>;
 }
 
+/// When less stack than this remains, nested decoding continues on a new,
+/// heap-allocated stack segment of [`STACK_GROW`] bytes.
+pub(crate) const STACK_RED_ZONE: usize = 64 * 1024;
+/// The size of each extra stack segment.
+pub(crate) const STACK_GROW: usize = 1024 * 1024;
+
 /// How many characters of a found term an error message renders.
 const RENDER_BUDGET: usize = 200;
 
@@ -408,7 +414,11 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    fn enter(&mut self) -> Result<(), DecodeError> {
+    /// Enters one level of nesting, failing past the depth limit. Typed
+    /// decoders of nested values (derived ones included) call it so that a
+    /// recursive type cannot be driven deeper than the limit.
+    #[doc(hidden)]
+    pub fn enter(&mut self) -> Result<(), DecodeError> {
         self.depth += 1;
         if self.depth > self.opts.max_depth {
             return Err(DecodeError::TooDeep {
@@ -418,7 +428,24 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    fn leave(&mut self) {
+    /// Runs `f` one nesting level down: enters a level (failing past the
+    /// depth limit), makes sure enough stack remains (growing it on the heap
+    /// when it runs low, so deep input cannot overflow a thread's stack even
+    /// in a debug build), and leaves the level again.
+    #[inline]
+    pub fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        self.enter()?;
+        let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || f(self));
+        self.leave();
+        r
+    }
+
+    /// Leaves a level entered with [`Decoder::enter`].
+    #[doc(hidden)]
+    pub fn leave(&mut self) {
         self.depth -= 1;
     }
 
@@ -883,6 +910,13 @@ impl<'a> Decoder<'a> {
     /// [`crate::FromTerm`].
     pub fn read_list_with<T: crate::FromTerm>(
         &mut self,
+        f: impl FnMut(&mut Decoder<'a>) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.read_list_with_here(f))
+    }
+
+    fn read_list_with_here<T: crate::FromTerm>(
+        &mut self,
         mut f: impl FnMut(&mut Decoder<'a>) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
         let start = self.pos;
@@ -1043,7 +1077,11 @@ impl<'a> Decoder<'a> {
     pub fn read_term(&mut self) -> Result<Term, DecodeError> {
         match self.peek_tag()? {
             SMALL_TUPLE | LARGE_TUPLE => self.read_tuple(),
-            NIL | STRING | LIST => self.read_any_list(),
+            NIL => {
+                self.pos += 1;
+                Ok(Term::NIL)
+            }
+            STRING | LIST => self.read_any_list(),
             MAP => self.read_map(),
             NEW_FUN => self.read_fun(),
             tag => self.read_scalar(tag),
@@ -1053,21 +1091,18 @@ impl<'a> Decoder<'a> {
     #[inline(never)]
     fn read_tuple(&mut self) -> Result<Term, DecodeError> {
         let n = self.read_tuple_header()?;
-        self.enter()?;
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            v.push(self.read_term()?);
-        }
-        self.leave();
-        Ok(Term::Tuple(v))
+        self.nested(|d| {
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(d.read_term()?);
+            }
+            Ok(Term::Tuple(v))
+        })
     }
 
     #[inline(never)]
     fn read_fun(&mut self) -> Result<Term, DecodeError> {
-        self.enter()?;
-        let f = self.read_new_fun()?;
-        self.leave();
-        Ok(f)
+        self.nested(Self::read_new_fun)
     }
 
     /// Reads a term that holds no other terms.
@@ -1111,6 +1146,10 @@ impl<'a> Decoder<'a> {
 
     #[inline(never)]
     fn read_any_list(&mut self) -> Result<Term, DecodeError> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.read_any_list_here())
+    }
+
+    fn read_any_list_here(&mut self) -> Result<Term, DecodeError> {
         self.enter()?;
         let mut out: Vec<Term> = Vec::new();
         let result = loop {
@@ -1147,6 +1186,10 @@ impl<'a> Decoder<'a> {
 
     #[inline(never)]
     fn read_map(&mut self) -> Result<Term, DecodeError> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.read_map_here())
+    }
+
+    fn read_map_here(&mut self) -> Result<Term, DecodeError> {
         let at = self.pos;
         let n = self.read_map_header()?;
         self.enter()?;

@@ -569,6 +569,21 @@ impl<'a> Encoder<'a> {
     /// Writes any term.
     pub fn write_term(&mut self, t: &Term) {
         match t {
+            Term::Tuple(_)
+            | Term::List(_)
+            | Term::ImproperList(..)
+            | Term::Map(_)
+            | Term::Fun(_) => stacker::maybe_grow(
+                crate::decode::STACK_RED_ZONE,
+                crate::decode::STACK_GROW,
+                || self.write_term_here(t),
+            ),
+            _ => self.write_term_here(t),
+        }
+    }
+
+    fn write_term_here(&mut self, t: &Term) {
+        match t {
             Term::Int(i) => self.write_i64(*i),
             Term::BigInt(b) => self.write_bigint(b),
             Term::Float(f) => self.write_f64(*f),

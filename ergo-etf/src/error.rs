@@ -165,7 +165,7 @@ impl ConvertError {
     pub fn new(expected: impl Into<Cow<'static, str>>, found: &Term) -> ConvertError {
         ConvertError {
             expected: expected.into(),
-            found: clip(found.to_string()),
+            found: render_clipped(found),
             cause: None,
         }
     }
@@ -216,6 +216,43 @@ impl ConvertError {
     }
 }
 
+/// A `fmt::Write` that stops the formatting once it holds enough.
+struct Clipped {
+    out: String,
+    full: bool,
+}
+
+impl std::fmt::Write for Clipped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.out.len() + s.len() > FOUND_LIMIT {
+            let mut cut = FOUND_LIMIT.saturating_sub(self.out.len()).min(s.len());
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.out.push_str(&s[..cut]);
+            self.full = true;
+            return Err(std::fmt::Error);
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
+}
+
+/// The term in Erlang syntax, cut short: formatting stops at the limit, so
+/// the cost does not grow with the term.
+fn render_clipped(t: &Term) -> String {
+    use std::fmt::Write as _;
+    let mut w = Clipped {
+        out: String::new(),
+        full: false,
+    };
+    let _ = write!(w, "{t}");
+    if w.full {
+        w.out.push_str("...");
+    }
+    w.out
+}
+
 fn clip(mut s: String) -> String {
     if s.len() > FOUND_LIMIT {
         let mut cut = FOUND_LIMIT;
@@ -239,5 +276,19 @@ impl std::error::Error for ConvertError {
         self.cause
             .as_deref()
             .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn found_text_is_cut_short_without_printing_the_whole_term() {
+        let huge = Term::List((0..1_000_000).map(Term::Int).collect());
+        let e = ConvertError::new("atom", &huge);
+        assert!(e.found().len() <= FOUND_LIMIT + 3, "{}", e.found().len());
+        assert!(e.found().ends_with("..."));
+        assert!(e.found().starts_with("[0,1,2,3"));
     }
 }

@@ -920,6 +920,20 @@ fn shortest_digits(x: f64) -> (String, i32) {
     (digits, exp)
 }
 
+/// Integers this large print in base 16 (`16#...`, still Erlang syntax):
+/// decimal printing costs time that grows with the square of the size.
+const DECIMAL_BITS_MAX: u64 = 10_000;
+
+fn write_bigint(f: &mut fmt::Formatter<'_>, b: &BigInt) -> fmt::Result {
+    if b.bits() <= DECIMAL_BITS_MAX {
+        return write!(f, "{b}");
+    }
+    if b.sign() == num_bigint::Sign::Minus {
+        f.write_char('-')?;
+    }
+    write!(f, "16#{:X}", b.magnitude())
+}
+
 fn printable_char(c: i64) -> bool {
     (32..=126).contains(&c) || matches!(c, 8..=13 | 27)
 }
@@ -1030,8 +1044,23 @@ impl fmt::Display for Term {
     ///   reverse of the order Erlang prints).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_) => {
+                stacker::maybe_grow(
+                    crate::decode::STACK_RED_ZONE,
+                    crate::decode::STACK_GROW,
+                    || self.fmt_here(f),
+                )
+            }
+            _ => self.fmt_here(f),
+        }
+    }
+}
+
+impl Term {
+    fn fmt_here(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Term::Int(i) => write!(f, "{i}"),
-            Term::BigInt(b) => write!(f, "{b}"),
+            Term::BigInt(b) => write_bigint(f, b),
             Term::Float(x) => write_float(f, *x),
             Term::Atom(a) => write_atom(f, a.as_str()),
             Term::Binary(b) => write_binary(f, b, None),
@@ -1252,6 +1281,16 @@ mod tests {
         ] {
             assert_eq!(Term::Float(x).to_string(), erlang, "{x:?}");
         }
+    }
+
+    #[test]
+    fn huge_integers_print_in_base_16() {
+        let big = Term::bigint(BigInt::from(1) << 20_000u32);
+        let text = big.to_string();
+        assert!(text.starts_with("16#1000"), "{}", &text[..10]);
+        let neg = Term::bigint(-(BigInt::from(1) << 20_000u32));
+        assert!(neg.to_string().starts_with("-16#1000"));
+        assert_eq!(Term::from(u64::MAX).to_string(), "18446744073709551615");
     }
 
     #[test]

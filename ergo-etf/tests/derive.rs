@@ -501,6 +501,22 @@ fn recursive_types_convert_and_describe_themselves() {
     );
 }
 
+#[test]
+fn deep_input_for_a_recursive_type_is_refused_not_a_stack_overflow() {
+    // {node,[{node,[... 100,000 deep ...]}]}, on the test thread's own stack.
+    let mut bytes = vec![131];
+    for _ in 0..100_000 {
+        bytes.extend_from_slice(&[104, 2, 119, 4, b'n', b'o', b'd', b'e', 108, 0, 0, 0, 1]);
+    }
+    bytes.extend_from_slice(&[104, 2, 119, 4, b'l', b'e', b'a', b'f', 97, 1]);
+    bytes.extend(std::iter::repeat_n(106u8, 100_000));
+    match decode_as::<Tree>(&bytes) {
+        Err(DecodeError::TooDeep { .. }) => {}
+        other => panic!("expected TooDeep, got {other:?}"),
+    }
+    assert!(matches!(decode(&bytes), Err(DecodeError::TooDeep { .. })));
+}
+
 proptest! {
     #[test]
     fn derived_types_round_trip(

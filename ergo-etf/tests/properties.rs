@@ -30,11 +30,17 @@ fn leaf() -> impl Strategy<Value = Term> {
         any::<i128>().prop_map(Term::from),
         prop::collection::vec(any::<u8>(), 0..40).prop_flat_map(|mag| {
             any::<bool>().prop_map(move |neg| {
-                let sign = if neg { num_bigint::Sign::Minus } else { num_bigint::Sign::Plus };
+                let sign = if neg {
+                    num_bigint::Sign::Minus
+                } else {
+                    num_bigint::Sign::Plus
+                };
                 Term::bigint(BigInt::from_bytes_le(sign, &mag))
             })
         }),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Term::Float),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Term::Float),
         atom_strategy().prop_map(Term::Atom),
         prop::collection::vec(any::<u8>(), 0..100).prop_map(|b| Term::Binary(b.into())),
         (prop::collection::vec(any::<u8>(), 1..10), 1u8..8)
@@ -43,10 +49,18 @@ fn leaf() -> impl Strategy<Value = Term> {
             .prop_map(|(n, i, s, c)| Term::Pid(Pid::new(n, i, s, c))),
         (atom_strategy(), any::<u64>(), any::<u32>())
             .prop_map(|(node, id, creation)| Term::Port(Port { node, id, creation })),
-        (atom_strategy(), any::<u32>(), prop::collection::vec(any::<u32>(), 1..=5))
+        (
+            atom_strategy(),
+            any::<u32>(),
+            prop::collection::vec(any::<u32>(), 1..=5)
+        )
             .prop_map(|(n, c, ids)| Term::Ref(Ref::new(n, c, &ids).unwrap())),
         (atom_strategy(), atom_strategy(), any::<u8>()).prop_map(|(module, function, arity)| {
-            Term::Fun(Fun::Export { module, function, arity })
+            Term::Fun(Fun::Export {
+                module,
+                function,
+                arity,
+            })
         }),
         Just(Term::NIL),
     ]

@@ -1299,7 +1299,7 @@ pub(crate) fn expand(input: DeriveInput) -> Result<TokenStream, syn::Error> {
 
             impl #i_dec __etf::Decode for #ident #ty_generics #w_dec {
                 fn decode(__dec: &mut __etf::Decoder<'_>) -> ::core::result::Result<Self, __etf::DecodeError> {
-                    #decode
+                    __dec.nested(|__dec| { #decode })
                 }
             }
         };
