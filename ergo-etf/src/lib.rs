@@ -28,6 +28,9 @@
 //! assert_eq!(t.to_string(), r#"{ok,42,<<"hello">>}"#);
 //! ```
 
+// Lets `#[derive(Term)]` inside this crate name it `::ergo_etf`.
+extern crate self as ergo_etf;
+
 mod atom;
 mod convert;
 mod decode;

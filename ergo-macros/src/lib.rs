@@ -10,7 +10,56 @@ mod term;
 
 /// Derives `ToTerm`, `FromTerm`, `Encode` and `Decode` for a struct or enum.
 ///
-/// See the `ergo_etf` crate documentation for the Erlang shapes it maps to.
+/// The generated `Encode` and `Decode` go straight between the value and
+/// bytes, without building a `Term`; `ToTerm` and `FromTerm` convert to and
+/// from the dynamic `Term`. All four agree on the shape, which is:
+///
+/// | Rust | Erlang |
+/// |---|---|
+/// | `struct User { name, age }` | `#{name => .., age => ..}` (atom keys) |
+/// | `#[term(record)] struct Point { x, y }` | `{point, X, Y}` |
+/// | `#[term(tuple)] struct Pair { a, b }` | `{A, B}` |
+/// | `#[term(proplist)] struct Opts { port }` | `[{port, P}]` |
+/// | `#[term(elixir_struct = "Elixir.MyApp.User")]` | `%MyApp.User{}`: a map with `__struct__` |
+/// | `#[term(transparent)] struct Id(u64)` | the field itself |
+/// | `struct Wrapper(A, B)` | `{A, B}` |
+/// | `struct Marker;` | `marker` |
+/// | enum unit variant `Ping` | `ping` |
+/// | enum tuple variant `Add(i64)` | `{add, N}` |
+/// | enum struct variant `Rename { from, to }` | `{rename, #{from => .., to => ..}}`, or `{rename, From, To}` with `#[term(record)]` |
+///
+/// Type and variant names become snake_case atoms; field names are used as
+/// written. Attributes:
+///
+/// - on the type: `rename = "atom"`, `rename_all = "..."` (`snake_case`,
+///   `camelCase`, `PascalCase`, `SCREAMING_SNAKE_CASE`, `kebab-case`,
+///   `lowercase`, `UPPERCASE`, `verbatim`; applies to fields of a struct and
+///   to variants of an enum), one of the representations above, and
+///   `crate = "path"` when the term crate is not at `::ergo::etf`;
+/// - on a variant: `rename`, `rename_all` (for its fields), `record`;
+/// - on a field: `rename`, `default` or `default = "path::to::fn"` (used when
+///   the key is missing; keyed shapes only), `skip` (never written; read as
+///   its default), `with = "module"` (the module has `to_term`, `from_term`,
+///   `encode` and `decode` functions for the field's type).
+///
+/// Decoding a map accepts its keys in any order, as atoms or as UTF-8
+/// binaries (as Elixir maps often have), ignores keys it does not know, and
+/// refuses a key given twice. A term of the wrong shape gives an error that
+/// names the shape expected and the term found, such as
+/// `expected {add, integer}, found {add, <<"x">>}`.
+///
+/// Generic types work: every type parameter must itself be convertible.
+///
+/// ```text
+/// use ergo::Term;
+///
+/// #[derive(Term)]
+/// enum Request {
+///     Get,
+///     Add(i64),
+///     Rename { from: String, to: String },
+/// }
+/// ```
 #[proc_macro_derive(Term, attributes(term))]
 pub fn derive_term(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

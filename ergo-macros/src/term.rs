@@ -1057,13 +1057,14 @@ fn gen_decode(shape: &Shape, shape_fn: &TokenStream, after_tag: bool) -> TokenSt
 
 // ---------------------------------------------------------------- expand
 
+/// Where the term traits live for the crate being compiled: `::ergo_etf`
+/// inside the `ergo-etf` package (its library declares
+/// `extern crate self as ergo_etf`), `::ergo::etf` everywhere else (users
+/// depend on `ergo`; its library declares `extern crate self as ergo`).
+/// `#[term(crate = "...")]` overrides it.
 fn default_crate_path() -> TokenStream {
-    let pkg = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
-    let krate = std::env::var("CARGO_CRATE_NAME").unwrap_or_default();
-    match (pkg.as_str(), krate.as_str()) {
-        ("ergo-etf", "ergo_etf") => quote!(crate),
-        ("ergo-etf", _) => quote!(::ergo_etf),
-        ("ergo", "ergo") => quote!(crate::etf),
+    match std::env::var("CARGO_PKG_NAME").as_deref() {
+        Ok("ergo-etf") => quote!(::ergo_etf),
         _ => quote!(::ergo::etf),
     }
 }

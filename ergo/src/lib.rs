@@ -5,10 +5,39 @@
 //! one crate. Today that is the external term format ([`etf`]) and
 //! `#[derive(Term)]`; the process runtime, behaviours and distribution
 //! follow.
+//!
+//! # Typed messages in Erlang's shapes
+//!
+//! ```
+//! use ergo::{Term, ToTerm, FromTerm, decode_as, encode};
+//!
+//! #[derive(Term, Debug, PartialEq)]
+//! enum Request {
+//!     Get,
+//!     Add(i64),
+//!     Rename { from: String, to: String },
+//! }
+//!
+//! // What an Erlang peer sends as {add, 5} ...
+//! let bytes = encode(&Request::Add(5));
+//! assert_eq!(Request::Add(5).to_term().to_string(), "{add,5}");
+//! // ... decodes straight into the typed value, with no Term in between.
+//! assert_eq!(decode_as::<Request>(&bytes).unwrap(), Request::Add(5));
+//!
+//! // A term of the wrong shape is refused with an error that says why.
+//! let wrong = ergo::etf::Term::tuple([ergo::etf::Term::atom("add"), ergo::etf::Term::binary("x")]);
+//! let err = Request::from_term(&wrong).unwrap_err();
+//! assert_eq!(err.to_string(), r#"expected {add, integer}, found {add,<<"x">>}"#);
+//! ```
+
+// Lets `#[derive(Term)]` inside this crate name it `::ergo` like users do.
+extern crate self as ergo;
 
 pub use ergo_etf as etf;
 pub use ergo_etf::{
     Atom, Bytes, Charlist, Decode, DecodeError, Encode, FromTerm, Map, Pid, Ref, Term, ToTerm,
     atom, decode, decode_as, encode,
 };
+/// Derives `ToTerm`, `FromTerm`, `Encode` and `Decode`; see
+/// [`ergo_macros::Term`] for the shapes and attributes.
 pub use ergo_macros::Term;
