@@ -29,6 +29,7 @@
 //! ```
 
 // Lets `#[derive(Term)]` inside this crate name it `::ergo_etf`.
+#[allow(unused_extern_crates)] // used only when the crate derives for itself
 extern crate self as ergo_etf;
 
 mod atom;
