@@ -31,6 +31,7 @@
 //! ```
 
 // Lets `#[derive(Term)]` inside this crate name it `::ergo` like users do.
+#[allow(unused_extern_crates)] // used once the runtime derives for itself
 extern crate self as ergo;
 
 pub use ergo_etf as etf;
