@@ -1,0 +1,96 @@
+//! The `etf_echo` example: frames in, the same terms re-encoded out; a frame
+//! that does not decode gets a zero-length reply and a message on stderr, and
+//! the program keeps going until its input ends.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use ergo::etf::{Term, encode};
+
+/// `cargo test` builds examples next to the test binaries
+/// (`target/<profile>/examples`).
+fn example_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("examples").join("etf_echo");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace --all-targets` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn frame(bytes: &[u8]) -> Vec<u8> {
+    let mut f = (bytes.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(bytes);
+    f
+}
+
+fn read_frames(mut out: &[u8]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    while out.len() >= 4 {
+        let len = u32::from_be_bytes([out[0], out[1], out[2], out[3]]) as usize;
+        frames.push(out[4..4 + len].to_vec());
+        out = &out[4 + len..];
+    }
+    assert!(out.is_empty(), "trailing bytes in output");
+    frames
+}
+
+#[test]
+fn echoes_terms_and_answers_bad_frames_with_an_empty_frame() {
+    let good1 = encode(&Term::tuple([
+        Term::atom("ok"),
+        Term::Int(42),
+        Term::binary("hello"),
+    ]));
+    let good2 = encode(&Term::map([(
+        Term::atom("k"),
+        Term::list([1.into(), 2.into()]),
+    )]));
+    let bad = vec![131, 104, 3, 97]; // a tuple that ends too soon
+    let not_etf = vec![1, 2, 3];
+    let mut input = Vec::new();
+    for f in [&good1, &bad, &good2, &not_etf] {
+        input.extend(frame(f));
+    }
+
+    let mut child = Command::new(example_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start etf_echo");
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit status {}", out.status);
+
+    let frames = read_frames(&out.stdout);
+    assert_eq!(frames, vec![good1, Vec::new(), good2, Vec::new()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("frame 1: input ends inside a term"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("frame 3: not an external term"), "{stderr}");
+}
+
+#[test]
+fn stops_cleanly_on_a_truncated_frame() {
+    let mut input = frame(&encode(&Term::atom("first")));
+    input.extend_from_slice(&[0, 0, 0, 9, 131]); // says 9 bytes, gives 1
+    let mut child = Command::new(example_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start etf_echo");
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let frames = read_frames(&out.stdout);
+    assert_eq!(frames, vec![encode(&Term::atom("first")), Vec::new()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("input ends after 1 of 9 bytes"));
+}
