@@ -27,5 +27,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== cargo test"
+# The example tests run the examples' binaries, so build those first.
+cargo build --workspace --examples --quiet
 cargo test --workspace --all-targets --quiet
 cargo test --workspace --doc --quiet

@@ -8,15 +8,15 @@ use std::process::{Command, Stdio};
 
 use ergo::etf::{Term, encode};
 
-/// `cargo test` builds examples next to the test binaries
-/// (`target/<profile>/examples`).
+/// The example's binary, built by `cargo build --examples` into
+/// `target/<profile>/examples` (scripts/test.sh does that first).
 fn example_path() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let path = dir.join("examples").join("etf_echo");
     assert!(
         path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace --all-targets` (scripts/test.sh does)",
+        "{} is missing: build it with `cargo build --workspace --examples` first (scripts/test.sh does)",
         path.display()
     );
     path
