@@ -71,7 +71,7 @@ fn echoes_terms_and_answers_bad_frames_with_an_empty_frame() {
     assert_eq!(frames, vec![good1, Vec::new(), good2, Vec::new()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("frame 1: input ends inside a term"),
+        stderr.contains("frame 1: length 3 is more than the 1 remaining bytes can hold"),
         "{stderr}"
     );
     assert!(stderr.contains("frame 3: not an external term"), "{stderr}");
