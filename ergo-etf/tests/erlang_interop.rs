@@ -310,6 +310,28 @@ fn reencoding_erlang_minor_version_2_output_is_byte_identical() {
 }
 
 #[test]
+fn minor_version_0_output_with_string_floats_decodes_to_the_same_term() {
+    // {minor_version, 0} writes floats as FLOAT_EXT: 31 bytes of "%.20e" text.
+    let corpus = erlang_corpus();
+    let mut string_floats = 0;
+    for name in corpus.terms() {
+        let plain = decode_erlang(name, corpus.get(&format!("{name}/t2b")));
+        let bytes = corpus.get(&format!("{name}/v0"));
+        string_floats += bytes
+            .windows(1)
+            .filter(|w| w[0] == tags::FLOAT)
+            .count()
+            .min(1);
+        let what = format!("{name} (term_to_binary/2 with [{{minor_version, 0}}])");
+        assert_same_term(&what, &decode_erlang(&what, bytes), &plain);
+    }
+    assert!(
+        string_floats > 0,
+        "no corpus term was written with FLOAT_EXT"
+    );
+}
+
+#[test]
 fn compressed_erlang_output_decodes_to_the_uncompressed_term() {
     let corpus = erlang_corpus();
     let mut compressed = 0;

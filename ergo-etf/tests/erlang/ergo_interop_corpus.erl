@@ -19,6 +19,7 @@ emit(F, Name, T) ->
     rec(F, Name ++ "/t2b", Plain),
     rec(F, Name ++ "/v2", term_to_binary(T, [{minor_version, 2}])),
     rec(F, Name ++ "/z", term_to_binary(T, [compressed])),
+    rec(F, Name ++ "/v0", term_to_binary(T, [{minor_version, 0}])),
     rec(F, Name ++ "/zv2", term_to_binary(T, [{compressed, 9}, {minor_version, 2}])),
     case byte_size(Plain) < 4096 of
         true -> rec(F, Name ++ "/w", unicode:characters_to_binary(io_lib:format("~w", [T])));
