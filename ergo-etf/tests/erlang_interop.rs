@@ -317,17 +317,15 @@ fn minor_version_0_output_with_string_floats_decodes_to_the_same_term() {
     for name in corpus.terms() {
         let plain = decode_erlang(name, corpus.get(&format!("{name}/t2b")));
         let bytes = corpus.get(&format!("{name}/v0"));
-        string_floats += bytes
-            .windows(1)
-            .filter(|w| w[0] == tags::FLOAT)
-            .count()
-            .min(1);
+        if bytes.get(1) == Some(&tags::FLOAT) {
+            string_floats += 1;
+        }
         let what = format!("{name} (term_to_binary/2 with [{{minor_version, 0}}])");
         assert_same_term(&what, &decode_erlang(&what, bytes), &plain);
     }
     assert!(
-        string_floats > 0,
-        "no corpus term was written with FLOAT_EXT"
+        string_floats >= 3,
+        "only {string_floats} top-level floats were written with FLOAT_EXT"
     );
 }
 
