@@ -395,7 +395,8 @@ impl Encode for String {
     }
 }
 
-fn string_from_chars(items: &[Term]) -> Option<String> {
+/// The text of a charlist (a list of Unicode code points), if `items` is one.
+pub(crate) fn string_from_chars(items: &[Term]) -> Option<String> {
     items
         .iter()
         .map(|t| match t {

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use ergo::etf::{Term, encode};
 
@@ -20,6 +20,18 @@ fn example_path() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Runs `etf_echo` with `input` on stdin until it exits.
+fn run_echo(input: &[u8]) -> Output {
+    let mut child = Command::new(example_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start etf_echo");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 fn frame(bytes: &[u8]) -> Vec<u8> {
@@ -57,14 +69,7 @@ fn echoes_terms_and_answers_bad_frames_with_an_empty_frame() {
         input.extend(frame(f));
     }
 
-    let mut child = Command::new(example_path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start etf_echo");
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_echo(&input);
     assert!(out.status.success(), "exit status {}", out.status);
 
     let frames = read_frames(&out.stdout);
@@ -81,14 +86,7 @@ fn echoes_terms_and_answers_bad_frames_with_an_empty_frame() {
 fn stops_cleanly_on_a_truncated_frame() {
     let mut input = frame(&encode(&Term::atom("first")));
     input.extend_from_slice(&[0, 0, 0, 9, 131]); // says 9 bytes, gives 1
-    let mut child = Command::new(example_path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start etf_echo");
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_echo(&input);
     assert!(out.status.success());
     let frames = read_frames(&out.stdout);
     assert_eq!(frames, vec![encode(&Term::atom("first")), Vec::new()]);

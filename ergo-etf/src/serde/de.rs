@@ -191,13 +191,7 @@ impl<'de> Deserializer<'de> {
 
 /// The text of a charlist, if `items` is one.
 fn charlist(items: &[Term]) -> Option<String> {
-    items
-        .iter()
-        .map(|t| match t {
-            Term::Int(c) => u32::try_from(*c).ok().and_then(char::from_u32),
-            _ => None,
-        })
-        .collect()
+    crate::convert::string_from_chars(items)
 }
 
 /// The bytes of a list of integers 0 to 255, if `items` is one.
