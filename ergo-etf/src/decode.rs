@@ -235,8 +235,12 @@ pub trait Decode: crate::FromTerm + Sized {
 }
 
 /// When less stack than this remains, nested decoding continues on a new,
-/// heap-allocated stack segment of [`STACK_GROW`] bytes.
-pub(crate) const STACK_RED_ZONE: usize = 64 * 1024;
+/// heap-allocated stack segment of [`STACK_GROW`] bytes. The remaining
+/// stack is checked every [`STACK_CHECK_EVERY`] levels; the red zone covers
+/// that many levels of the largest frames (debug builds of derived types).
+pub(crate) const STACK_RED_ZONE: usize = 128 * 1024;
+/// How many nesting levels pass between two stack checks.
+pub(crate) const STACK_CHECK_EVERY: usize = 16;
 /// The size of each extra stack segment.
 pub(crate) const STACK_GROW: usize = 1024 * 1024;
 
@@ -438,9 +442,20 @@ impl<'a> Decoder<'a> {
         f: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
     ) -> Result<T, DecodeError> {
         self.enter()?;
-        let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || f(self));
+        let r = self.with_stack(f);
         self.leave();
         r
+    }
+
+    /// Runs `f`, first making sure enough stack remains when this level is
+    /// one where the stack is checked.
+    #[inline]
+    fn with_stack<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        if self.depth % STACK_CHECK_EVERY == 0 {
+            stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || f(self))
+        } else {
+            f(self)
+        }
     }
 
     /// Leaves a level entered with [`Decoder::enter`].
@@ -912,7 +927,7 @@ impl<'a> Decoder<'a> {
         &mut self,
         f: impl FnMut(&mut Decoder<'a>) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
-        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.read_list_with_here(f))
+        self.nested(|d| d.read_list_with_here(f))
     }
 
     fn read_list_with_here<T: crate::FromTerm>(
@@ -920,7 +935,6 @@ impl<'a> Decoder<'a> {
         mut f: impl FnMut(&mut Decoder<'a>) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
         let start = self.pos;
-        self.enter()?;
         let mut out = Vec::new();
         loop {
             match self.read_list()? {
@@ -943,7 +957,6 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
-        self.leave();
         Ok(out)
     }
 
@@ -1076,6 +1089,18 @@ impl<'a> Decoder<'a> {
     /// limit is reached long before a 2 MiB thread stack is used up.
     pub fn read_term(&mut self) -> Result<Term, DecodeError> {
         match self.peek_tag()? {
+            SMALL_INTEGER => {
+                let b = self.input.get(self.pos + 1).copied();
+                match b {
+                    Some(b) => {
+                        self.pos += 2;
+                        Ok(Term::Int(b as i64))
+                    }
+                    None => Err(DecodeError::UnexpectedEnd {
+                        offset: self.pos + 1,
+                    }),
+                }
+            }
             SMALL_TUPLE | LARGE_TUPLE => self.read_tuple(),
             NIL => {
                 self.pos += 1;
@@ -1146,11 +1171,10 @@ impl<'a> Decoder<'a> {
 
     #[inline(never)]
     fn read_any_list(&mut self) -> Result<Term, DecodeError> {
-        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.read_any_list_here())
+        self.nested(Self::read_any_list_here)
     }
 
     fn read_any_list_here(&mut self) -> Result<Term, DecodeError> {
-        self.enter()?;
         let mut out: Vec<Term> = Vec::new();
         let result = loop {
             match self.read_list()? {
@@ -1180,19 +1204,17 @@ impl<'a> Decoder<'a> {
                 }
             }
         };
-        self.leave();
         Ok(result)
     }
 
     #[inline(never)]
     fn read_map(&mut self) -> Result<Term, DecodeError> {
-        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.read_map_here())
+        self.nested(Self::read_map_here)
     }
 
     fn read_map_here(&mut self) -> Result<Term, DecodeError> {
         let at = self.pos;
         let n = self.read_map_header()?;
-        self.enter()?;
         let mut entries = Vec::with_capacity(n);
         let mut all_atoms = true;
         for _ in 0..n {
@@ -1201,7 +1223,6 @@ impl<'a> Decoder<'a> {
             let v = self.read_term()?;
             entries.push((k, v));
         }
-        self.leave();
         if has_duplicate_keys(&entries, all_atoms) {
             return Err(self.invalid("map has a duplicate key", at));
         }
@@ -1230,45 +1251,13 @@ impl<'a> Decoder<'a> {
             }
             SMALL_TUPLE | LARGE_TUPLE => {
                 let n = self.read_tuple_header()?;
-                self.enter()?;
-                for _ in 0..n {
-                    self.skip_inner()?;
-                }
-                self.leave();
-                Ok(())
+                self.nested(|d| (0..n).try_for_each(|_| d.skip_inner()))
             }
             MAP => {
                 let n = self.read_map_header()?;
-                self.enter()?;
-                for _ in 0..2 * n {
-                    self.skip_inner()?;
-                }
-                self.leave();
-                Ok(())
+                self.nested(|d| (0..2 * n).try_for_each(|_| d.skip_inner()))
             }
-            NIL | STRING | LIST => {
-                self.enter()?;
-                loop {
-                    match self.read_list()? {
-                        ListHeader::Nil => break,
-                        ListHeader::Bytes(n) => {
-                            self.take(n)?;
-                            break;
-                        }
-                        ListHeader::Cons(n) => {
-                            for _ in 0..n {
-                                self.skip_inner()?;
-                            }
-                            if !matches!(self.peek_tag()?, NIL | STRING | LIST) {
-                                self.skip_inner()?;
-                                break;
-                            }
-                        }
-                    }
-                }
-                self.leave();
-                Ok(())
-            }
+            NIL | STRING | LIST => self.nested(Self::skip_list),
             BINARY => self.read_binary_slice().map(drop),
             NEW_PID | PID | NEW_PORT | V4_PORT | PORT | NEWER_REFERENCE | NEW_REFERENCE
             | REFERENCE | EXPORT | NEW_FUN => {
@@ -1290,6 +1279,28 @@ impl<'a> Decoder<'a> {
             }
             _ => self.read_term().map(drop),
         }
+    }
+
+    fn skip_list(&mut self) -> Result<(), DecodeError> {
+        loop {
+            match self.read_list()? {
+                ListHeader::Nil => break,
+                ListHeader::Bytes(n) => {
+                    self.take(n)?;
+                    break;
+                }
+                ListHeader::Cons(n) => {
+                    for _ in 0..n {
+                        self.skip_inner()?;
+                    }
+                    if !matches!(self.peek_tag()?, NIL | STRING | LIST) {
+                        self.skip_inner()?;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn skip_fixed(&mut self, tag: u8) -> Result<(), DecodeError> {

@@ -165,6 +165,7 @@ pub struct Encoder<'a> {
     cache: Option<&'a mut dyn AtomCacheWriter>,
     chunks: Option<Vec<Bytes>>,
     share_min: usize,
+    depth: usize,
 }
 
 impl std::fmt::Debug for Encoder<'_> {
@@ -210,6 +211,7 @@ impl<'a> Encoder<'a> {
             cache: None,
             chunks: None,
             share_min: usize::MAX,
+            depth: 0,
         }
     }
 

@@ -65,3 +65,28 @@ fn one_level_more_is_refused() {
     assert!(decode(&bytes).is_err());
     let _ = Term::NIL;
 }
+
+#[test]
+fn skipping_deep_unknown_values_is_safe_on_a_small_stack() {
+    // #{junk => [[[...]]]}: a derived struct skips the unknown key's value.
+    #[derive(ergo_macros::Term, Debug)]
+    struct Empty {}
+    let mut bytes = vec![131, 116, 0, 0, 0, 1, 119, 4, b'j', b'u', b'n', b'k'];
+    for _ in 0..100_000 {
+        bytes.extend_from_slice(&[108, 0, 0, 0, 1]);
+    }
+    bytes.push(106);
+    bytes.extend(std::iter::repeat_n(106u8, 100_000));
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let r = ergo_etf::decode_as::<Empty>(&bytes);
+            assert!(
+                matches!(r, Err(ergo_etf::DecodeError::TooDeep { .. })),
+                "{r:?}"
+            );
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+}
