@@ -575,11 +575,21 @@ impl<'a> Encoder<'a> {
             | Term::List(_)
             | Term::ImproperList(..)
             | Term::Map(_)
-            | Term::Fun(_) => stacker::maybe_grow(
-                crate::decode::STACK_RED_ZONE,
-                crate::decode::STACK_GROW,
-                || self.write_term_here(t),
-            ),
+            | Term::Fun(_) => {
+                // Check the stack every few levels, so that deep terms never
+                // overflow it and shallow ones do not pay for the check.
+                self.depth += 1;
+                if self.depth % crate::decode::STACK_CHECK_EVERY == 0 {
+                    stacker::maybe_grow(
+                        crate::decode::STACK_RED_ZONE,
+                        crate::decode::STACK_GROW,
+                        || self.write_term_here(t),
+                    );
+                } else {
+                    self.write_term_here(t);
+                }
+                self.depth -= 1;
+            }
             _ => self.write_term_here(t),
         }
     }
