@@ -142,7 +142,12 @@ pub struct LocalFun {
 /// `bits` (1 to 7) says how many high bits of the last byte belong to it; the
 /// rest of that byte is always zero.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct BitBinary {
+pub struct BitBinary(Box<BitBinaryParts>);
+
+/// The parts of a [`BitBinary`], boxed to keep [`Term`] small (bitstrings
+/// are rare; every term pays for the largest variant).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct BitBinaryParts {
     bytes: Bytes,
     bits: u8,
 }
@@ -166,22 +171,22 @@ impl BitBinary {
         } else {
             bytes
         };
-        Some(BitBinary { bytes, bits })
+        Some(BitBinary(Box::new(BitBinaryParts { bytes, bits })))
     }
 
     /// The bytes, the last one partly used.
     pub fn bytes(&self) -> &Bytes {
-        &self.bytes
+        &self.0.bytes
     }
 
     /// How many bits of the last byte are used (1 to 7).
     pub fn tail_bits(&self) -> u8 {
-        self.bits
+        self.0.bits
     }
 
     /// The length in bits.
     pub fn bit_len(&self) -> u64 {
-        (self.bytes.len() as u64 - 1) * 8 + self.bits as u64
+        (self.0.bytes.len() as u64 - 1) * 8 + self.0.bits as u64
     }
 }
 
