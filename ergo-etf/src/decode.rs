@@ -134,9 +134,11 @@ impl DecodeOptions {
     }
 
     fn inflate(&self, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
-        let size = input.get(2..6).ok_or_else(|| DecodeError::UnexpectedEnd {
-            offset: input.len(),
-        })?;
+        let Some(size) = input.get(2..6) else {
+            return Err(DecodeError::UnexpectedEnd {
+                offset: input.len(),
+            });
+        };
         let size = u32::from_be_bytes([size[0], size[1], size[2], size[3]]) as u64;
         let data = &input[6..];
         if size > self.max_inflated {
@@ -389,10 +391,10 @@ impl<'a> Decoder<'a> {
     /// The next tag byte, not consumed.
     #[inline]
     pub fn peek_tag(&self) -> Result<u8, DecodeError> {
-        self.input
-            .get(self.pos)
-            .copied()
-            .ok_or_else(|| DecodeError::UnexpectedEnd { offset: self.pos })
+        match self.input.get(self.pos) {
+            Some(&tag) => Ok(tag),
+            None => Err(DecodeError::UnexpectedEnd { offset: self.pos }),
+        }
     }
 
     fn invalid(&self, what: impl Into<Cow<'static, str>>, offset: usize) -> DecodeError {
@@ -635,7 +637,7 @@ impl<'a> Decoder<'a> {
                 let atom = self
                     .cache
                     .and_then(|c| c.atom(index))
-                    .ok_or_else(|| DecodeError::BadAtomCacheRef { index })?;
+                    .ok_or(DecodeError::BadAtomCacheRef { index })?;
                 return Ok(Cow::Borrowed(atom.as_str()));
             }
             _ => return Err(self.mismatch("atom", at)),
@@ -678,7 +680,7 @@ impl<'a> Decoder<'a> {
             return self
                 .cache
                 .and_then(|c| c.atom(index))
-                .ok_or_else(|| DecodeError::BadAtomCacheRef { index });
+                .ok_or(DecodeError::BadAtomCacheRef { index });
         }
         let name = self.read_atom_name()?;
         self.intern(&name)
