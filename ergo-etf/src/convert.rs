@@ -815,12 +815,12 @@ fn encode_seq<T: Encode>(items: &[T], enc: &mut Encoder<'_>) {
         enc.write_nil();
         return;
     }
-    if items.len() <= u16::MAX as usize && items[0].byte_value().is_some() {
-        let bytes: Option<Vec<u8>> = items.iter().map(Encode::byte_value).collect();
-        if let Some(bytes) = bytes {
-            enc.write_byte_list(&bytes);
-            return;
-        }
+    if items.len() <= u16::MAX as usize && items.iter().all(|i| i.byte_value().is_some()) {
+        enc.write_byte_list_from(
+            items.iter().map(|i| i.byte_value().unwrap_or(0)),
+            items.len(),
+        );
+        return;
     }
     enc.write_list_header(items.len());
     for item in items {

@@ -318,10 +318,30 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    /// Writes an atom whose two encodings were worked out in advance
+    /// (`#[derive(Term)]` does this for every name it writes): `latin1` is
+    /// the `term_to_binary/1` form, `utf8` the `minor_version` 2 one. With an
+    /// atom cache, `name` goes through the cache instead.
+    #[doc(hidden)]
+    #[inline]
+    pub fn write_atom_prebuilt(&mut self, name: &str, latin1: &[u8], utf8: &[u8]) {
+        if self.cache.is_some() {
+            self.write_atom(Atom::new(name));
+        } else if self.utf8_atoms {
+            self.buf.extend_from_slice(utf8);
+        } else {
+            self.buf.extend_from_slice(latin1);
+        }
+    }
+
     /// Writes `true` or `false`.
     #[inline]
     pub fn write_bool(&mut self, v: bool) {
-        self.write_atom(if v { Atom::TRUE } else { Atom::FALSE });
+        match (v, self.cache.is_some()) {
+            (true, false) => self.write_atom_prebuilt("true", b"d\x00\x04true", b"w\x04true"),
+            (false, false) => self.write_atom_prebuilt("false", b"d\x00\x05false", b"w\x05false"),
+            (v, true) => self.write_atom(if v { Atom::TRUE } else { Atom::FALSE }),
+        }
     }
 
     // ------------------------------------------------------------ numbers
@@ -485,6 +505,15 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    /// Writes `len` (at most 65,535) bytes as a `STRING_EXT`.
+    #[doc(hidden)]
+    pub fn write_byte_list_from(&mut self, bytes: impl Iterator<Item = u8>, len: usize) {
+        debug_assert!(len <= u16::MAX as usize);
+        self.buf.push(STRING);
+        self.buf.extend_from_slice(&(len as u16).to_be_bytes());
+        self.buf.extend(bytes);
+    }
+
     /// Writes a map header; `len` key-value pairs must follow.
     #[inline]
     pub fn write_map_header(&mut self, len: usize) {
@@ -631,8 +660,21 @@ impl<'a> Encoder<'a> {
                     }));
                 } else {
                     self.write_list_header(v.len());
+                    // Integers are written inline, with room reserved for the
+                    // common case of 32-bit ones up front.
+                    self.buf.reserve(v.len() * 5 + 1);
                     for e in v {
-                        self.write_term(e);
+                        match e {
+                            Term::Int(i @ 0..=255) => {
+                                self.buf.extend_from_slice(&[SMALL_INTEGER, *i as u8]);
+                            }
+                            Term::Int(i) if i32::try_from(*i).is_ok() => {
+                                let b = (*i as i32).to_be_bytes();
+                                self.buf
+                                    .extend_from_slice(&[INTEGER, b[0], b[1], b[2], b[3]]);
+                            }
+                            e => self.write_term(e),
+                        }
                     }
                     self.write_nil();
                 }

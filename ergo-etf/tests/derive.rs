@@ -478,6 +478,60 @@ fn mismatch_inside_nested_value_keeps_the_root_cause() {
 }
 
 #[derive(Term, Debug, PartialEq)]
+enum Accented {
+    #[term(rename = "é")]
+    Latin1(u8),
+    #[term(rename = "λ")]
+    Greek {
+        #[term(rename = "ü")]
+        u: bool,
+    },
+}
+
+#[test]
+fn derived_bytes_equal_the_term_bytes_in_both_atom_encodings() {
+    use ergo_etf::EncodeOptions;
+    let v2 = EncodeOptions::new().minor_version(2);
+    let values: Vec<Box<dyn Fn(&EncodeOptions) -> (Vec<u8>, Vec<u8>)>> = vec![
+        Box::new(|o| {
+            let v = Accented::Latin1(1);
+            (o.encode(&v), o.encode(&v.to_term()))
+        }),
+        Box::new(|o| {
+            let v = Accented::Greek { u: true };
+            (o.encode(&v), o.encode(&v.to_term()))
+        }),
+        Box::new(|o| {
+            let v = User {
+                name: "x".into(),
+                age: 1,
+                admin: false,
+            };
+            (o.encode(&v), o.encode(&v.to_term()))
+        }),
+        Box::new(|o| {
+            let v = ExUser { name: "y".into() };
+            (o.encode(&v), o.encode(&v.to_term()))
+        }),
+        Box::new(|o| {
+            let v = Opts {
+                port: 1,
+                reuse: true,
+            };
+            (o.encode(&v), o.encode(&v.to_term()))
+        }),
+    ];
+    for (i, f) in values.iter().enumerate() {
+        for opts in [EncodeOptions::new(), v2] {
+            let (direct, via_term) = f(&opts);
+            assert_eq!(direct, via_term, "value {i} with {opts:?}");
+        }
+    }
+    check(&Accented::Latin1(3), "{é,3}");
+    check(&Accented::Greek { u: false }, "{'λ',#{ü => false}}");
+}
+
+#[derive(Term, Debug, PartialEq)]
 enum Tree {
     Leaf(i64),
     Node(Vec<Tree>),

@@ -460,6 +460,32 @@ fn atom_expr(name: &str) -> TokenStream {
     }}
 }
 
+/// `enc.write_atom_prebuilt(..)` for `name`, with both of its encodings as
+/// byte-string literals: nothing about the name is worked out at run time.
+fn write_atom(name: &str) -> TokenStream {
+    let utf8 = name.as_bytes();
+    let mut utf8_form = Vec::with_capacity(utf8.len() + 3);
+    if utf8.len() < 256 {
+        utf8_form.extend_from_slice(&[119, utf8.len() as u8]);
+    } else {
+        utf8_form.push(118);
+        utf8_form.extend_from_slice(&(utf8.len() as u16).to_be_bytes());
+    }
+    utf8_form.extend_from_slice(utf8);
+    let latin1_form = if name.chars().all(|c| (c as u32) < 256) {
+        let chars: Vec<u8> = name.chars().map(|c| c as u8).collect();
+        let mut v = vec![100];
+        v.extend_from_slice(&(chars.len() as u16).to_be_bytes());
+        v.extend_from_slice(&chars);
+        v
+    } else {
+        utf8_form.clone()
+    };
+    let latin1 = syn::LitByteStr::new(&latin1_form, Span::call_site());
+    let utf8 = syn::LitByteStr::new(&utf8_form, Span::call_site());
+    quote!(__enc.write_atom_prebuilt(#name, #latin1, #utf8);)
+}
+
 fn field_to_term(f: &Field, value: &TokenStream) -> TokenStream {
     match &f.attrs.with {
         Some(m) => quote!(#m::to_term(#value)),
@@ -673,11 +699,11 @@ fn gen_to_term(shape: &Shape, access: &dyn Fn(&Field) -> TokenStream) -> TokenSt
 fn gen_encode(shape: &Shape, access: &dyn Fn(&Field) -> TokenStream) -> TokenStream {
     let live: Vec<&Field> = shape.live().collect();
     match &shape.body {
-        Body::Atom(name) => quote!(__enc.write_atom_str(#name);),
+        Body::Atom(name) => write_atom(name),
         Body::Transparent => field_encode(live[0], &access(live[0])),
         Body::Tuple { tag } => {
             let n = live.len() + tag.is_some() as usize;
-            let tag = tag.iter().map(|t| quote!(__enc.write_atom_str(#t);));
+            let tag = tag.iter().map(|t| write_atom(t));
             let vals = live.iter().map(|f| field_encode(f, &access(f)));
             quote! {
                 __enc.write_tuple_header(#n);
@@ -688,21 +714,21 @@ fn gen_encode(shape: &Shape, access: &dyn Fn(&Field) -> TokenStream) -> TokenStr
         Body::Map { tag, module } => {
             let n = live.len() + module.is_some() as usize;
             let head = tag.iter().map(|t| {
+                let t = write_atom(t);
                 quote! {
                     __enc.write_tuple_header(2);
-                    __enc.write_atom_str(#t);
+                    #t
                 }
             });
             let module = module.iter().map(|m| {
-                quote! {
-                    __enc.write_atom_str("__struct__");
-                    __enc.write_atom_str(#m);
-                }
+                let k = write_atom("__struct__");
+                let m = write_atom(m);
+                quote! { #k #m }
             });
             let vals = live.iter().map(|f| {
-                let k = &f.key;
+                let k = write_atom(&f.key);
                 let v = field_encode(f, &access(f));
-                quote! { __enc.write_atom_str(#k); #v }
+                quote! { #k #v }
             });
             quote! {
                 #(#head)*
@@ -714,9 +740,9 @@ fn gen_encode(shape: &Shape, access: &dyn Fn(&Field) -> TokenStream) -> TokenStr
         Body::Proplist => {
             let n = live.len();
             let vals = live.iter().map(|f| {
-                let k = &f.key;
+                let k = write_atom(&f.key);
                 let v = field_encode(f, &access(f));
-                quote! { __enc.write_tuple_header(2); __enc.write_atom_str(#k); #v }
+                quote! { __enc.write_tuple_header(2); #k #v }
             });
             quote! {
                 __enc.write_list_header(#n);

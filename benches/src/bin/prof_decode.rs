@@ -12,6 +12,22 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
     let encode_too = std::env::args().nth(3).is_some();
+    if name == "order" {
+        // The derived encoder on the sample order.
+        let order = ergo_benches::sample_order();
+        let mut buf = Vec::new();
+        let (ops, d) = ergo_benches::run_for(secs, |n| {
+            for _ in 0..n {
+                buf.clear();
+                ergo_etf::encode_into(black_box(&order), &mut buf);
+            }
+        });
+        println!(
+            "order derive encode: {:.0} ops/s",
+            ops as f64 / d.as_secs_f64()
+        );
+        return;
+    }
     let (_, term) = ergo_benches::etf_shapes()
         .into_iter()
         .find(|(n, _)| *n == name)
