@@ -491,42 +491,28 @@ enum Accented {
 #[test]
 fn derived_bytes_equal_the_term_bytes_in_both_atom_encodings() {
     use ergo_etf::EncodeOptions;
-    let v2 = EncodeOptions::new().minor_version(2);
-    let values: Vec<Box<dyn Fn(&EncodeOptions) -> (Vec<u8>, Vec<u8>)>> = vec![
-        Box::new(|o| {
-            let v = Accented::Latin1(1);
-            (o.encode(&v), o.encode(&v.to_term()))
-        }),
-        Box::new(|o| {
-            let v = Accented::Greek { u: true };
-            (o.encode(&v), o.encode(&v.to_term()))
-        }),
-        Box::new(|o| {
-            let v = User {
-                name: "x".into(),
-                age: 1,
-                admin: false,
-            };
-            (o.encode(&v), o.encode(&v.to_term()))
-        }),
-        Box::new(|o| {
-            let v = ExUser { name: "y".into() };
-            (o.encode(&v), o.encode(&v.to_term()))
-        }),
-        Box::new(|o| {
-            let v = Opts {
-                port: 1,
-                reuse: true,
-            };
-            (o.encode(&v), o.encode(&v.to_term()))
-        }),
-    ];
-    for (i, f) in values.iter().enumerate() {
-        for opts in [EncodeOptions::new(), v2] {
-            let (direct, via_term) = f(&opts);
-            assert_eq!(direct, via_term, "value {i} with {opts:?}");
+    fn same<T: ToTerm + Encode + Debug>(v: &T) {
+        for opts in [EncodeOptions::new(), EncodeOptions::new().minor_version(2)] {
+            assert_eq!(
+                opts.encode(v),
+                opts.encode(&v.to_term()),
+                "{v:?} with {opts:?}"
+            );
         }
     }
+    same(&Accented::Latin1(1));
+    same(&Accented::Greek { u: true });
+    same(&User {
+        name: "x".into(),
+        age: 1,
+        admin: false,
+    });
+    same(&ExUser { name: "y".into() });
+    same(&Opts {
+        port: 1,
+        reuse: true,
+    });
+    same(&Point { x: 1, y: 2 });
     check(&Accented::Latin1(3), "{é,3}");
     check(&Accented::Greek { u: false }, "{'λ',#{ü => false}}");
 }
