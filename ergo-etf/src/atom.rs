@@ -15,7 +15,7 @@
 //! per-thread cache in front of one global map, so the common case on a hot
 //! path (decoding atoms seen before) takes no lock either.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::{LazyLock, Mutex, OnceLock};
 
@@ -92,8 +92,58 @@ impl Table {
     }
 }
 
+/// Slots in each thread's direct-mapped cache of recently seen atoms.
+const RECENT_SLOTS: usize = 1024;
+
 thread_local! {
+    /// Every atom this thread has looked up, so that it locks the global
+    /// table only for names it has not seen yet.
     static CACHE: RefCell<FxHashMap<&'static str, Atom>> = RefCell::new(FxHashMap::default());
+    /// A small direct-mapped cache in front of `CACHE`: decoding sees the
+    /// same few atoms again and again (`ok`, record tags, map keys), and a
+    /// hit here costs a short hash and one comparison.
+    static RECENT: [Cell<Option<(&'static str, Atom)>>; RECENT_SLOTS] =
+        const { [const { Cell::new(None) }; RECENT_SLOTS] };
+}
+
+/// The `RECENT` slot for a name.
+#[inline]
+fn recent_slot(name: &[u8]) -> usize {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(name);
+    // The high bits of an Fx hash are the well-mixed ones.
+    (h.finish() >> 54) as usize % RECENT_SLOTS
+}
+
+#[inline]
+fn recent_get(name: &str) -> Option<Atom> {
+    let slot = recent_slot(name.as_bytes());
+    match RECENT.with(|r| r[slot].get()) {
+        Some((text, atom)) if text == name => Some(atom),
+        _ => None,
+    }
+}
+
+#[inline]
+fn recent_put(atom: Atom) {
+    let text = atom.as_str();
+    let slot = recent_slot(text.as_bytes());
+    RECENT.with(|r| r[slot].set(Some((text, atom))));
+}
+
+fn cached(name: &str) -> Option<Atom> {
+    if let Some(atom) = recent_get(name) {
+        return Some(atom);
+    }
+    let atom = CACHE.with(|c| c.borrow().get(name).copied())?;
+    recent_put(atom);
+    Some(atom)
+}
+
+fn remember(atom: Atom) {
+    CACHE.with(|c| c.borrow_mut().insert(atom.as_str(), atom));
+    recent_put(atom);
 }
 
 macro_rules! predefined_atoms {
@@ -205,7 +255,7 @@ fn char_count_ok(name: &str) -> Result<(), AtomError> {
 impl Atom {
     /// Interns `name`, or fails if it is too long or the table is full.
     pub fn try_new(name: &str) -> Result<Atom, AtomError> {
-        if let Some(atom) = CACHE.with(|c| c.borrow().get(name).copied()) {
+        if let Some(atom) = cached(name) {
             return Ok(atom);
         }
         char_count_ok(name)?;
@@ -224,7 +274,7 @@ impl Atom {
             }
         };
         drop(by_name);
-        CACHE.with(|c| c.borrow_mut().insert(atom.as_str(), atom));
+        remember(atom);
         Ok(atom)
     }
 
@@ -245,7 +295,7 @@ impl Atom {
     ///
     /// This is `binary_to_existing_atom/2`.
     pub fn existing(name: &str) -> Option<Atom> {
-        if let Some(atom) = CACHE.with(|c| c.borrow().get(name).copied()) {
+        if let Some(atom) = cached(name) {
             return Some(atom);
         }
         let atom = TABLE
@@ -254,7 +304,7 @@ impl Atom {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .copied()?;
-        CACHE.with(|c| c.borrow_mut().insert(atom.as_str(), atom));
+        remember(atom);
         Some(atom)
     }
 
