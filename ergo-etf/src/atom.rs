@@ -77,7 +77,47 @@ impl fmt::Display for AtomError {
 impl std::error::Error for AtomError {}
 
 /// One segment of the table: `SEGMENT_LEN` name slots, filled once each.
-type Segment = Box<[OnceLock<&'static str>]>;
+type Segment = Box<[OnceLock<&'static Entry>]>;
+
+/// What the table keeps for each atom: its text, and its two external
+/// encodings worked out once, so that writing an atom is one copy.
+struct Entry {
+    text: &'static str,
+    /// `ATOM_EXT` (Latin-1, as `term_to_binary/1` writes it), or the UTF-8
+    /// form when the text is not Latin-1.
+    latin1_ext: Box<[u8]>,
+    /// `SMALL_ATOM_UTF8_EXT` or `ATOM_UTF8_EXT`.
+    utf8_ext: Box<[u8]>,
+}
+
+impl Entry {
+    fn new(text: &'static str) -> Entry {
+        let b = text.as_bytes();
+        let mut utf8 = Vec::with_capacity(b.len() + 3);
+        if b.len() < 256 {
+            utf8.extend_from_slice(&[crate::tags::SMALL_ATOM_UTF8, b.len() as u8]);
+        } else {
+            utf8.push(crate::tags::ATOM_UTF8);
+            utf8.extend_from_slice(&(b.len() as u16).to_be_bytes());
+        }
+        utf8.extend_from_slice(b);
+        let latin1 = if is_latin1(text) {
+            let chars: Vec<u8> = text.chars().map(|c| c as u8).collect();
+            let mut v = Vec::with_capacity(chars.len() + 3);
+            v.push(crate::tags::ATOM);
+            v.extend_from_slice(&(chars.len() as u16).to_be_bytes());
+            v.extend_from_slice(&chars);
+            v
+        } else {
+            utf8.clone()
+        };
+        Entry {
+            text,
+            latin1_ext: latin1.into_boxed_slice(),
+            utf8_ext: utf8.into_boxed_slice(),
+        }
+    }
+}
 
 struct Table {
     segments: Box<[OnceLock<Segment>]>,
@@ -85,7 +125,7 @@ struct Table {
 }
 
 impl Table {
-    fn slot(&self, index: u32) -> Option<&OnceLock<&'static str>> {
+    fn slot(&self, index: u32) -> Option<&OnceLock<&'static Entry>> {
         let index = index as usize;
         let segment = self.segments.get(index >> SEGMENT_BITS)?.get()?;
         segment.get(index & (SEGMENT_LEN - 1))
@@ -237,7 +277,8 @@ fn insert_locked(
 ) {
     let seg = &table.segments[index as usize >> SEGMENT_BITS];
     let seg = seg.get_or_init(|| (0..SEGMENT_LEN).map(|_| OnceLock::new()).collect());
-    let _ = seg[index as usize & (SEGMENT_LEN - 1)].set(name);
+    let entry: &'static Entry = Box::leak(Box::new(Entry::new(name)));
+    let _ = seg[index as usize & (SEGMENT_LEN - 1)].set(entry);
     by_name.insert(name, Atom(index));
 }
 
@@ -311,9 +352,21 @@ impl Atom {
     /// The atom's text.
     pub fn as_str(self) -> &'static str {
         match TABLE.slot(self.0).and_then(OnceLock::get) {
-            Some(name) => name,
+            Some(entry) => entry.text,
             // An `Atom` is only ever made from an index the table filled.
             None => "",
+        }
+    }
+
+    /// The atom's external encoding: `ATOM_EXT` where Latin-1 can hold it
+    /// (`term_to_binary/1`'s form), or the UTF-8 form when `utf8` is set or
+    /// the text needs it.
+    #[inline]
+    pub(crate) fn ext_bytes(self, utf8: bool) -> &'static [u8] {
+        match TABLE.slot(self.0).and_then(OnceLock::get) {
+            Some(entry) if utf8 => &entry.utf8_ext,
+            Some(entry) => &entry.latin1_ext,
+            None => &[crate::tags::SMALL_ATOM_UTF8, 0],
         }
     }
 

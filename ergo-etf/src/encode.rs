@@ -60,10 +60,9 @@ impl EncodeOptions {
 
     /// Encodes `value` with the version byte, as `term_to_binary/2`.
     pub fn encode<T: Encode + ?Sized>(&self, value: &T) -> Vec<u8> {
-        let mut enc = Encoder::with_options(self);
-        enc.buf.push(VERSION);
-        value.encode(&mut enc);
-        let plain = enc.into_vec();
+        let mut plain = Vec::with_capacity(64);
+        plain.push(VERSION);
+        value.encode(&mut Encoder::new(&mut plain, self));
         match self.compression {
             Some(level) => compress(plain, level),
             None => plain,
@@ -102,10 +101,8 @@ pub fn encode<T: Encode + ?Sized>(value: &T) -> Vec<u8> {
 
 /// Encodes `value` with the version byte, appending to `out`.
 pub fn encode_into<T: Encode + ?Sized>(value: &T, out: &mut Vec<u8>) {
-    let mut enc = Encoder::from_vec(std::mem::take(out), &EncodeOptions::new());
-    enc.buf.push(VERSION);
-    value.encode(&mut enc);
-    *out = enc.into_vec();
+    out.push(VERSION);
+    value.encode(&mut Encoder::new(out, &EncodeOptions::new()));
 }
 
 /// Encodes `value` with the version byte into buffers: binaries of at least
@@ -121,12 +118,16 @@ pub fn encode_into<T: Encode + ?Sized>(value: &T, out: &mut Vec<u8>) {
 /// assert_eq!(parts.concat(), encode(&big));
 /// ```
 pub fn encode_vectored<T: Encode + ?Sized>(value: &T, share_min: usize) -> Vec<Bytes> {
-    let mut enc = Encoder::new();
+    let mut buf = vec![VERSION];
+    let mut enc = Encoder::new(&mut buf, &EncodeOptions::new());
     enc.chunks = Some(Vec::new());
     enc.share_min = share_min.max(1);
-    enc.buf.push(VERSION);
     value.encode(&mut enc);
-    enc.into_chunks()
+    let mut chunks = enc.chunks.take().unwrap_or_default();
+    if !buf.is_empty() {
+        chunks.push(Bytes::from(buf));
+    }
+    chunks
 }
 
 /// Gives cache indices for atoms: the distribution layer implements it to
@@ -158,9 +159,21 @@ pub trait Encode {
     }
 }
 
-/// Writes terms into a buffer, one piece at a time.
+/// Writes terms into a caller's buffer, one piece at a time.
+///
+/// # Examples
+///
+/// ```
+/// use ergo_etf::{EncodeOptions, Encoder};
+/// let mut out = Vec::new();
+/// let mut enc = Encoder::new(&mut out, &EncodeOptions::new());
+/// enc.write_tuple_header(2);
+/// enc.write_atom_str("ok");
+/// enc.write_i64(7);
+/// assert_eq!(out, [104, 2, 100, 0, 2, b'o', b'k', 97, 7]);
+/// ```
 pub struct Encoder<'a> {
-    buf: Vec<u8>,
+    buf: &'a mut Vec<u8>,
     utf8_atoms: bool,
     cache: Option<&'a mut dyn AtomCacheWriter>,
     chunks: Option<Vec<Bytes>>,
@@ -178,12 +191,6 @@ impl std::fmt::Debug for Encoder<'_> {
     }
 }
 
-impl Default for Encoder<'_> {
-    fn default() -> Self {
-        Encoder::new()
-    }
-}
-
 #[inline]
 fn len32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or_else(|_| {
@@ -192,19 +199,9 @@ fn len32(n: usize) -> u32 {
 }
 
 impl<'a> Encoder<'a> {
-    /// An encoder with the default options, writing no version byte.
-    pub fn new() -> Encoder<'a> {
-        Encoder::with_options(&EncodeOptions::new())
-    }
-
-    /// An encoder with `opts` (compression is applied by
-    /// [`EncodeOptions::encode`], not here).
-    pub fn with_options(opts: &EncodeOptions) -> Encoder<'a> {
-        Encoder::from_vec(Vec::with_capacity(64), opts)
-    }
-
-    /// An encoder appending to `buf`.
-    pub fn from_vec(buf: Vec<u8>, opts: &EncodeOptions) -> Encoder<'a> {
+    /// An encoder appending to `buf` with `opts` (it writes no version
+    /// byte; compression is applied by [`EncodeOptions::encode`]).
+    pub fn new(buf: &'a mut Vec<u8>, opts: &EncodeOptions) -> Encoder<'a> {
         Encoder {
             buf,
             utf8_atoms: opts.utf8_atoms,
@@ -228,29 +225,6 @@ impl<'a> Encoder<'a> {
         &self.buf
     }
 
-    /// The bytes written.
-    pub fn into_vec(self) -> Vec<u8> {
-        match self.chunks {
-            Some(chunks) if !chunks.is_empty() => {
-                let mut out = Vec::new();
-                for c in chunks {
-                    out.extend_from_slice(&c);
-                }
-                out.extend_from_slice(&self.buf);
-                out
-            }
-            _ => self.buf,
-        }
-    }
-
-    fn into_chunks(mut self) -> Vec<Bytes> {
-        let mut chunks = self.chunks.take().unwrap_or_default();
-        if !self.buf.is_empty() {
-            chunks.push(Bytes::from(std::mem::take(&mut self.buf)));
-        }
-        chunks
-    }
-
     /// Appends raw bytes (already in the external format).
     #[inline]
     pub fn write_raw(&mut self, bytes: &[u8]) {
@@ -268,7 +242,8 @@ impl<'a> Encoder<'a> {
             self.buf.extend_from_slice(&[ATOM_CACHE_REF, index]);
             return;
         }
-        self.write_atom_text(atom.as_str());
+        // The table keeps both encodings of every atom ready.
+        self.buf.extend_from_slice(atom.ext_bytes(self.utf8_atoms));
     }
 
     /// Writes an atom named `name` without interning it (unless an atom cache
@@ -438,7 +413,7 @@ impl<'a> Encoder<'a> {
             self.buf.push(BINARY);
             self.buf
                 .extend_from_slice(&len32(bytes.len()).to_be_bytes());
-            chunks.push(Bytes::from(std::mem::take(&mut self.buf)));
+            chunks.push(Bytes::from(std::mem::take(&mut *self.buf)));
             chunks.push(bytes.clone());
             return;
         }
@@ -600,13 +575,16 @@ impl<'a> Encoder<'a> {
     /// Writes any term.
     pub fn write_term(&mut self, t: &Term) {
         match t {
-            Term::Tuple(_)
-            | Term::List(_)
-            | Term::ImproperList(..)
-            | Term::Map(_)
-            | Term::Fun(_) => {
-                // Check the stack every few levels, so that deep terms never
-                // overflow it and shallow ones do not pay for the check.
+            // Terms that hold no others are written straight away.
+            Term::Int(i) => self.write_i64(*i),
+            Term::Atom(a) => self.write_atom(*a),
+            Term::Binary(b) => self.write_bytes(b),
+            Term::Float(f) => self.write_f64(*f),
+            Term::Pid(p) => self.write_pid(p),
+            Term::Ref(r) => self.write_ref(r),
+            _ => {
+                // Containers check the stack every few levels, so that deep
+                // terms never overflow it and shallow ones do not pay for it.
                 self.depth += 1;
                 if self.depth % crate::decode::STACK_CHECK_EVERY == 0 {
                     stacker::maybe_grow(
@@ -619,7 +597,6 @@ impl<'a> Encoder<'a> {
                 }
                 self.depth -= 1;
             }
-            _ => self.write_term_here(t),
         }
     }
 
