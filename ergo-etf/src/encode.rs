@@ -220,9 +220,9 @@ impl<'a> Encoder<'a> {
         self
     }
 
-    /// The bytes written so far.
+    /// The buffer's bytes so far (including any it held before).
     pub fn as_slice(&self) -> &[u8] {
-        &self.buf
+        self.buf
     }
 
     /// Appends raw bytes (already in the external format).
