@@ -31,7 +31,7 @@ use num_bigint::BigInt;
 use crate::atom::Atom;
 use crate::decode::{Decode, Decoder};
 use crate::encode::{Encode, Encoder};
-use crate::error::{ConvertError, DecodeError};
+use crate::error::{ConvertError, DecodeError, DecodeErrorKind};
 use crate::tags;
 use crate::term::{Map, Pid, Port, Ref, Term};
 
@@ -103,12 +103,15 @@ pub fn mismatch_within(
     start: usize,
     shape: impl FnOnce() -> Cow<'static, str>,
 ) -> DecodeError {
-    match err {
-        DecodeError::Mismatch(inner) => match dec.mismatch(shape(), start) {
-            DecodeError::Mismatch(outer) => DecodeError::Mismatch(outer.caused_by(inner)),
-            other => other,
-        },
-        other => other,
+    if !err.is_mismatch() {
+        return err;
+    }
+    let outer = dec.mismatch(shape(), start);
+    match (err.into_kind(), outer.into_kind()) {
+        (DecodeErrorKind::Mismatch(inner), DecodeErrorKind::Mismatch(outer)) => {
+            DecodeErrorKind::Mismatch(outer.caused_by(inner)).into()
+        }
+        (_, other) => other.into(),
     }
 }
 
@@ -327,7 +330,8 @@ impl Decode for bool {
         match dec.read_atom_name() {
             Ok(name) if name == "true" => Ok(true),
             Ok(name) if name == "false" => Ok(false),
-            Ok(_) | Err(DecodeError::Mismatch(_)) => Err(dec.mismatch("boolean", at)),
+            Ok(_) => Err(dec.mismatch("boolean", at)),
+            Err(e) if e.is_mismatch() => Err(dec.mismatch("boolean", at)),
             Err(e) => Err(e),
         }
     }
@@ -363,7 +367,8 @@ impl Decode for () {
         let at = dec.position();
         match dec.read_atom_name() {
             Ok(name) if name == "ok" => Ok(()),
-            Ok(_) | Err(DecodeError::Mismatch(_)) => Err(dec.mismatch("ok", at)),
+            Ok(_) => Err(dec.mismatch("ok", at)),
+            Err(e) if e.is_mismatch() => Err(dec.mismatch("ok", at)),
             Err(e) => Err(e),
         }
     }
@@ -789,7 +794,7 @@ impl<T: Decode, E: Decode> Decode for Result<T, E> {
         let t = dec.read_term()?;
         Self::from_term(&t).map_err(|e| {
             let _ = at;
-            DecodeError::Mismatch(e)
+            DecodeError::from(DecodeErrorKind::Mismatch(e))
         })
     }
 }

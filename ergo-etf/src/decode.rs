@@ -18,7 +18,7 @@ use bytes::Bytes;
 use num_bigint::{BigInt, Sign};
 
 use crate::atom::{Atom, AtomError, MAX_ATOM_CHARS};
-use crate::error::{ConvertError, DecodeError};
+use crate::error::{ConvertError, DecodeError, DecodeErrorKind};
 use crate::tags::*;
 use crate::term::{BitBinary, Fun, LocalFun, Map, Pid, Port, Ref, Term};
 
@@ -27,11 +27,11 @@ use crate::term::{BitBinary, Fun, LocalFun, Map, Pid, Port, Ref, Term};
 /// # Examples
 ///
 /// ```
-/// use ergo_etf::{DecodeOptions, DecodeError};
+/// use ergo_etf::{DecodeOptions, DecodeErrorKind};
 /// // {hello_unknown_atom_q9} as term_to_binary/1 writes it
 /// let bytes = b"\x83\x68\x01\x64\x00\x15hello_unknown_atom_q9";
 /// let err = DecodeOptions::new().safe(true).decode(bytes).unwrap_err();
-/// assert!(matches!(err, DecodeError::UnknownAtom { .. }));
+/// assert!(matches!(err.kind(), DecodeErrorKind::UnknownAtom { .. }));
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeOptions {
@@ -68,7 +68,7 @@ impl DecodeOptions {
     }
 
     /// Safe mode, as `binary_to_term(B, [safe])`: an atom that does not
-    /// exist yet is an error ([`DecodeError::UnknownAtom`]), so input cannot
+    /// exist yet is an error ([`DecodeErrorKind::UnknownAtom`]), so input cannot
     /// grow the atom table.
     pub const fn safe(mut self, safe: bool) -> DecodeOptions {
         self.safe = safe;
@@ -115,9 +115,13 @@ impl DecodeOptions {
         f: impl FnOnce(&mut Decoder<'_>) -> Result<T, DecodeError>,
     ) -> Result<T, DecodeError> {
         match input.first() {
-            None => return Err(DecodeError::UnexpectedEnd { offset: 0 }),
+            None => {
+                return Err(DecodeError::from(DecodeErrorKind::UnexpectedEnd {
+                    offset: 0,
+                }));
+            }
             Some(&VERSION) => {}
-            Some(&found) => return Err(DecodeError::BadVersion { found }),
+            Some(&found) => return Err(DecodeError::from(DecodeErrorKind::BadVersion { found })),
         }
         if input.get(1) == Some(&COMPRESSED) {
             let inflated = Bytes::from(self.inflate(input)?);
@@ -135,38 +139,39 @@ impl DecodeOptions {
 
     fn inflate(&self, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let Some(size) = input.get(2..6) else {
-            return Err(DecodeError::UnexpectedEnd {
+            return Err(DecodeError::from(DecodeErrorKind::UnexpectedEnd {
                 offset: input.len(),
-            });
+            }));
         };
         let size = u32::from_be_bytes([size[0], size[1], size[2], size[3]]) as u64;
         let data = &input[6..];
         if size > self.max_inflated {
-            return Err(DecodeError::TooLarge {
+            return Err(DecodeError::from(DecodeErrorKind::TooLarge {
                 what: "compressed term",
                 size,
                 limit: self.max_inflated,
-            });
+            }));
         }
         let plausible = (data.len() as u64).saturating_mul(MAX_ZLIB_RATIO) + 64;
         if size > plausible {
-            return Err(DecodeError::BadCompression {
+            return Err(DecodeError::from(DecodeErrorKind::BadCompression {
                 what: format!(
                     "states {size} bytes inflated from {} compressed, more than zlib can produce",
                     data.len()
                 ),
-            });
+            }));
         }
         let mut out = Vec::with_capacity(size as usize);
         let mut z = flate2::read::ZlibDecoder::new(data).take(size + 1);
-        z.read_to_end(&mut out)
-            .map_err(|e| DecodeError::BadCompression {
+        z.read_to_end(&mut out).map_err(|e| {
+            DecodeError::from(DecodeErrorKind::BadCompression {
                 what: e.to_string(),
-            })?;
+            })
+        })?;
         if out.len() as u64 != size {
-            return Err(DecodeError::BadCompression {
+            return Err(DecodeError::from(DecodeErrorKind::BadCompression {
                 what: format!("states {size} bytes but inflates to {}", out.len()),
-            });
+            }));
         }
         Ok(out)
     }
@@ -348,7 +353,7 @@ impl<'a> Decoder<'a> {
     pub fn finish(&self) -> Result<(), DecodeError> {
         match self.remaining() {
             0 => Ok(()),
-            count => Err(DecodeError::TrailingBytes { count }),
+            count => Err(DecodeError::from(DecodeErrorKind::TrailingBytes { count })),
         }
     }
 
@@ -361,9 +366,9 @@ impl<'a> Decoder<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(DecodeError::UnexpectedEnd {
+            None => Err(DecodeError::from(DecodeErrorKind::UnexpectedEnd {
                 offset: self.input.len(),
-            }),
+            })),
         }
     }
 
@@ -374,7 +379,9 @@ impl<'a> Decoder<'a> {
                 self.pos += 1;
                 Ok(b)
             }
-            None => Err(DecodeError::UnexpectedEnd { offset: self.pos }),
+            None => Err(DecodeError::from(DecodeErrorKind::UnexpectedEnd {
+                offset: self.pos,
+            })),
         }
     }
 
@@ -393,15 +400,17 @@ impl<'a> Decoder<'a> {
     pub fn peek_tag(&self) -> Result<u8, DecodeError> {
         match self.input.get(self.pos) {
             Some(&tag) => Ok(tag),
-            None => Err(DecodeError::UnexpectedEnd { offset: self.pos }),
+            None => Err(DecodeError::from(DecodeErrorKind::UnexpectedEnd {
+                offset: self.pos,
+            })),
         }
     }
 
     fn invalid(&self, what: impl Into<Cow<'static, str>>, offset: usize) -> DecodeError {
-        DecodeError::Invalid {
+        DecodeError::from(DecodeErrorKind::Invalid {
             what: what.into(),
             offset,
-        }
+        })
     }
 
     /// Checks that `count` items of at least `min_size` bytes each can fit
@@ -427,9 +436,9 @@ impl<'a> Decoder<'a> {
     pub fn enter(&mut self) -> Result<(), DecodeError> {
         self.depth += 1;
         if self.depth > self.opts.max_depth {
-            return Err(DecodeError::TooDeep {
+            return Err(DecodeError::from(DecodeErrorKind::TooDeep {
                 limit: self.opts.max_depth,
-            });
+            }));
         }
         Ok(())
     }
@@ -481,7 +490,9 @@ impl<'a> Decoder<'a> {
                 found.push_str(&format!("a malformed term ({e})"));
             }
         }
-        DecodeError::Mismatch(ConvertError::with_found(expected, found))
+        DecodeError::from(DecodeErrorKind::Mismatch(ConvertError::with_found(
+            expected, found,
+        )))
     }
 
     /// Writes the term at the cursor in Erlang syntax for an error message,
@@ -599,7 +610,7 @@ impl<'a> Decoder<'a> {
                         Ok(t) => {
                             let _ = write!(out, "{t}");
                         }
-                        Err(DecodeError::UnknownAtom { .. }) => {
+                        Err(e) if matches!(e.kind(), DecodeErrorKind::UnknownAtom { .. }) => {
                             let _ = write!(
                                 out,
                                 "<a {} naming an unknown atom>",
@@ -612,10 +623,12 @@ impl<'a> Decoder<'a> {
                 }
             }
             tag => {
-                return Err(Rendered::Malformed(DecodeError::UnknownTag {
-                    tag,
-                    offset: self.pos,
-                }));
+                return Err(Rendered::Malformed(DecodeError::from(
+                    DecodeErrorKind::UnknownTag {
+                        tag,
+                        offset: self.pos,
+                    },
+                )));
             }
         }
         Ok(())
@@ -637,30 +650,34 @@ impl<'a> Decoder<'a> {
                 let atom = self
                     .cache
                     .and_then(|c| c.atom(index))
-                    .ok_or(DecodeError::BadAtomCacheRef { index })?;
+                    .ok_or(DecodeError::from(DecodeErrorKind::BadAtomCacheRef {
+                        index,
+                    }))?;
                 return Ok(Cow::Borrowed(atom.as_str()));
             }
             _ => return Err(self.mismatch("atom", at)),
         };
         let bytes = self.take(len)?;
         let name = if utf8 {
-            let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadAtom {
-                what: "not valid UTF-8".into(),
-                offset: at,
+            let s = std::str::from_utf8(bytes).map_err(|_| {
+                DecodeError::from(DecodeErrorKind::BadAtom {
+                    what: "not valid UTF-8".into(),
+                    offset: at,
+                })
             })?;
             if len > MAX_ATOM_CHARS && s.chars().count() > MAX_ATOM_CHARS {
-                return Err(DecodeError::BadAtom {
+                return Err(DecodeError::from(DecodeErrorKind::BadAtom {
                     what: format!("more than {MAX_ATOM_CHARS} characters"),
                     offset: at,
-                });
+                }));
             }
             Cow::Borrowed(s)
         } else {
             if len > MAX_ATOM_CHARS {
-                return Err(DecodeError::BadAtom {
+                return Err(DecodeError::from(DecodeErrorKind::BadAtom {
                     what: format!("more than {MAX_ATOM_CHARS} characters"),
                     offset: at,
-                });
+                }));
             }
             if bytes.is_ascii() {
                 // ASCII is the same in Latin-1 and UTF-8.
@@ -680,7 +697,9 @@ impl<'a> Decoder<'a> {
             return self
                 .cache
                 .and_then(|c| c.atom(index))
-                .ok_or(DecodeError::BadAtomCacheRef { index });
+                .ok_or(DecodeError::from(DecodeErrorKind::BadAtomCacheRef {
+                    index,
+                }));
         }
         let name = self.read_atom_name()?;
         self.intern(&name)
@@ -688,16 +707,18 @@ impl<'a> Decoder<'a> {
 
     fn intern(&self, name: &str) -> Result<Atom, DecodeError> {
         if self.opts.safe {
-            return Atom::existing(name).ok_or_else(|| DecodeError::UnknownAtom {
-                name: name.to_owned(),
+            return Atom::existing(name).ok_or_else(|| {
+                DecodeError::from(DecodeErrorKind::UnknownAtom {
+                    name: name.to_owned(),
+                })
             });
         }
         Atom::try_new(name).map_err(|e| match e {
-            AtomError::TableFull => DecodeError::AtomTableFull,
-            AtomError::TooLong { chars } => DecodeError::BadAtom {
+            AtomError::TableFull => DecodeError::from(DecodeErrorKind::AtomTableFull),
+            AtomError::TooLong { chars } => DecodeError::from(DecodeErrorKind::BadAtom {
                 what: format!("{chars} characters"),
                 offset: self.pos,
-            },
+            }),
         })
     }
 
@@ -1098,9 +1119,9 @@ impl<'a> Decoder<'a> {
                         self.pos += 2;
                         Ok(Term::Int(b as i64))
                     }
-                    None => Err(DecodeError::UnexpectedEnd {
+                    None => Err(DecodeError::from(DecodeErrorKind::UnexpectedEnd {
                         offset: self.pos + 1,
-                    }),
+                    })),
                 }
             }
             SMALL_TUPLE | LARGE_TUPLE => self.read_tuple(),
@@ -1180,7 +1201,10 @@ impl<'a> Decoder<'a> {
             }
             COMPRESSED => Err(self.invalid("compressed term inside a term", at)),
             FUN => Err(self.invalid("old FUN_EXT funs are not supported since OTP 23", at)),
-            _ => Err(DecodeError::UnknownTag { tag, offset: at }),
+            _ => Err(DecodeError::from(DecodeErrorKind::UnknownTag {
+                tag,
+                offset: at,
+            })),
         }
     }
 
@@ -1420,7 +1444,7 @@ mod tests {
         // LIST_EXT claiming 4 billion elements in 10 bytes.
         let input = [131, 108, 0xFF, 0xFF, 0xFF, 0xFF, 106, 106, 106, 106];
         let e = decode(&input).unwrap_err();
-        assert!(matches!(e, DecodeError::Invalid { .. }), "{e}");
+        assert!(matches!(e.kind(), DecodeErrorKind::Invalid { .. }), "{e}");
         let input = [131, 109, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3];
         assert!(decode(&input).is_err());
         let input = [131, 116, 0xFF, 0xFF, 0xFF, 0xFF, 97, 1];
@@ -1437,9 +1461,9 @@ mod tests {
         let e = decode(&input).unwrap_err();
         assert_eq!(
             e,
-            DecodeError::TooDeep {
+            DecodeError::from(DecodeErrorKind::TooDeep {
                 limit: DEFAULT_MAX_DEPTH
-            }
+            })
         );
         let ok = DecodeOptions::new().max_depth(20_000);
         // Within a larger limit it decodes (drop recursion is fine at this depth
@@ -1457,11 +1481,14 @@ mod tests {
         // Claims 16 MiB from 4 bytes of zlib data: refused before allocating.
         let input = [131, 80, 0x01, 0x00, 0x00, 0x00, 0x78, 0x9C, 0x03, 0x00];
         let e = decode(&input).unwrap_err();
-        assert!(matches!(e, DecodeError::BadCompression { .. }), "{e}");
+        assert!(
+            matches!(e.kind(), DecodeErrorKind::BadCompression { .. }),
+            "{e}"
+        );
         // Over the configured limit: refused whatever the data.
         let input = [131, 80, 0x7F, 0xFF, 0xFF, 0xFF, 0x78, 0x9C, 0x03, 0x00];
         let e = decode(&input).unwrap_err();
-        assert!(matches!(e, DecodeError::TooLarge { .. }), "{e}");
+        assert!(matches!(e.kind(), DecodeErrorKind::TooLarge { .. }), "{e}");
     }
 
     #[test]
@@ -1480,14 +1507,15 @@ mod tests {
     #[test]
     fn duplicate_map_keys_are_refused() {
         let input = [131, 116, 0, 0, 0, 2, 97, 1, 97, 2, 97, 1, 97, 3];
-        assert!(matches!(decode(&input), Err(DecodeError::Invalid { .. })));
+        let e = decode(&input).unwrap_err();
+        assert!(matches!(e.kind(), DecodeErrorKind::Invalid { .. }), "{e}");
     }
 
     #[test]
     fn trailing_bytes_are_reported() {
         assert_eq!(
             decode(&[131, 106, 0]).unwrap_err(),
-            DecodeError::TrailingBytes { count: 1 }
+            DecodeError::from(DecodeErrorKind::TrailingBytes { count: 1 })
         );
     }
 
@@ -1509,7 +1537,7 @@ mod tests {
         let mut input = vec![109, 0, 0x10, 0, 0];
         input.extend(std::iter::repeat_n(b'a', 1 << 20));
         let d = Decoder::new(&input, &DecodeOptions::new());
-        let DecodeError::Mismatch(e) = d.mismatch("integer", 0) else {
+        let DecodeErrorKind::Mismatch(e) = d.mismatch("integer", 0).into_kind() else {
             panic!("not a mismatch")
         };
         assert!(e.found().len() < 300, "{}", e.found().len());
@@ -1518,7 +1546,7 @@ mod tests {
         let mut big = vec![111, 0, 1, 0x86, 0xA0, 0];
         big.extend(std::iter::repeat_n(0xFFu8, 100_000));
         let d = Decoder::new(&big, &DecodeOptions::new());
-        let DecodeError::Mismatch(e) = d.mismatch("atom", 0) else {
+        let DecodeErrorKind::Mismatch(e) = d.mismatch("atom", 0).into_kind() else {
             panic!("not a mismatch")
         };
         assert_eq!(e.found(), "<an integer of 100000 bytes>");
@@ -1530,7 +1558,7 @@ mod tests {
         let mut input = vec![104, 2, 97, 1, 119, name.len() as u8];
         input.extend_from_slice(name.as_bytes());
         let d = Decoder::new(&input, &DecodeOptions::new());
-        let DecodeError::Mismatch(e) = d.mismatch("integer", 0) else {
+        let DecodeErrorKind::Mismatch(e) = d.mismatch("integer", 0).into_kind() else {
             panic!("not a mismatch")
         };
         assert_eq!(e.found(), format!("{{1,{name}}}"));

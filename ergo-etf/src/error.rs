@@ -1,4 +1,5 @@
-//! Errors: malformed bytes ([`DecodeError`]) and values of the wrong shape
+//! Errors: malformed bytes ([`DecodeError`], details in [`DecodeErrorKind`])
+//! and values of the wrong shape
 //! ([`ConvertError`]).
 
 use std::borrow::Cow;
@@ -7,10 +8,11 @@ use std::fmt;
 use crate::atom::AtomError;
 use crate::term::Term;
 
-/// Why bytes could not be decoded into a value.
+/// Why bytes could not be decoded into a value: the details of a
+/// [`DecodeError`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum DecodeError {
+pub enum DecodeErrorKind {
     /// The input ended inside a term.
     UnexpectedEnd {
         /// The offset where more bytes were needed.
@@ -84,62 +86,113 @@ pub enum DecodeError {
     Mismatch(ConvertError),
 }
 
-impl fmt::Display for DecodeError {
+impl fmt::Display for DecodeErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::UnexpectedEnd { offset } => {
+            DecodeErrorKind::UnexpectedEnd { offset } => {
                 write!(f, "input ends inside a term (at byte {offset})")
             }
-            DecodeError::BadVersion { found } => {
+            DecodeErrorKind::BadVersion { found } => {
                 write!(f, "not an external term: first byte is {found}, not 131")
             }
-            DecodeError::UnknownTag { tag, offset } => {
+            DecodeErrorKind::UnknownTag { tag, offset } => {
                 write!(f, "unknown term tag {tag} at byte {offset}")
             }
-            DecodeError::Invalid { what, offset } => write!(f, "{what} (at byte {offset})"),
-            DecodeError::BadAtom { what, offset } => {
+            DecodeErrorKind::Invalid { what, offset } => write!(f, "{what} (at byte {offset})"),
+            DecodeErrorKind::BadAtom { what, offset } => {
                 write!(f, "bad atom at byte {offset}: {what}")
             }
-            DecodeError::UnknownAtom { name } => {
+            DecodeErrorKind::UnknownAtom { name } => {
                 write!(
                     f,
                     "safe decoding refused atom {name:?}: it does not exist yet"
                 )
             }
-            DecodeError::AtomTableFull => write!(f, "{}", AtomError::TableFull),
-            DecodeError::BadAtomCacheRef { index } => {
+            DecodeErrorKind::AtomTableFull => write!(f, "{}", AtomError::TableFull),
+            DecodeErrorKind::BadAtomCacheRef { index } => {
                 write!(
                     f,
                     "atom cache reference {index} is not in this frame's cache"
                 )
             }
-            DecodeError::TooDeep { limit } => {
+            DecodeErrorKind::TooDeep { limit } => {
                 write!(f, "terms nest deeper than the limit of {limit}")
             }
-            DecodeError::BadCompression { what } => write!(f, "bad compressed term: {what}"),
-            DecodeError::TooLarge { what, size, limit } => {
+            DecodeErrorKind::BadCompression { what } => write!(f, "bad compressed term: {what}"),
+            DecodeErrorKind::TooLarge { what, size, limit } => {
                 write!(f, "{what} of {size} bytes is over the limit of {limit}")
             }
-            DecodeError::TrailingBytes { count } => {
+            DecodeErrorKind::TrailingBytes { count } => {
                 write!(f, "{count} bytes follow the term")
             }
-            DecodeError::Mismatch(e) => write!(f, "{e}"),
+            DecodeErrorKind::Mismatch(e) => write!(f, "{e}"),
         }
     }
 }
 
-impl std::error::Error for DecodeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DecodeError::Mismatch(e) => Some(e),
+/// Why bytes could not be decoded into a value.
+///
+/// The details are in [`DecodeError::kind`]. The error is a single pointer,
+/// so that every `Result` on the decoder's hot paths stays small enough to
+/// return in registers; errors themselves are rare.
+#[derive(Clone, PartialEq)]
+pub struct DecodeError(Box<DecodeErrorKind>);
+
+impl DecodeError {
+    /// What went wrong.
+    pub fn kind(&self) -> &DecodeErrorKind {
+        &self.0
+    }
+
+    /// What went wrong, by value.
+    pub fn into_kind(self) -> DecodeErrorKind {
+        *self.0
+    }
+
+    /// The mismatch, when the bytes were a well-formed term of the wrong
+    /// shape.
+    pub fn as_mismatch(&self) -> Option<&ConvertError> {
+        match self.kind() {
+            DecodeErrorKind::Mismatch(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// `true` when the bytes were a well-formed term of the wrong shape.
+    pub fn is_mismatch(&self) -> bool {
+        self.as_mismatch().is_some()
+    }
+}
+
+impl From<DecodeErrorKind> for DecodeError {
+    #[inline]
+    fn from(kind: DecodeErrorKind) -> DecodeError {
+        DecodeError(Box::new(kind))
     }
 }
 
 impl From<ConvertError> for DecodeError {
     fn from(e: ConvertError) -> DecodeError {
-        DecodeError::Mismatch(e)
+        DecodeErrorKind::Mismatch(e).into()
+    }
+}
+
+impl fmt::Debug for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.kind(), f)
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.kind(), f)
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.as_mismatch()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -57,7 +57,7 @@ pub use decode::{
 pub use encode::{
     AtomCacheWriter, Encode, EncodeOptions, Encoder, encode, encode_into, encode_vectored,
 };
-pub use error::{ConvertError, DecodeError};
+pub use error::{ConvertError, DecodeError, DecodeErrorKind};
 pub use num_bigint::BigInt;
 pub use term::{BitBinary, Fun, LocalFun, Map, Pid, Port, Ref, Term};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use ergo_etf::{
-    Atom, ConvertError, Decode, DecodeError, Encode, FromTerm, Term, ToTerm, decode, decode_as,
+    Atom, ConvertError, Decode, DecodeErrorKind, Encode, FromTerm, Term, ToTerm, decode, decode_as,
     encode,
 };
 use ergo_macros::Term;
@@ -466,8 +466,8 @@ fn mismatch_inside_nested_value_keeps_the_root_cause() {
         "{}",
         e.root()
     );
-    match decode_as::<Nested>(&encode(&t)).unwrap_err() {
-        DecodeError::Mismatch(e) => {
+    match decode_as::<Nested>(&encode(&t)).unwrap_err().into_kind() {
+        DecodeErrorKind::Mismatch(e) => {
             assert!(
                 e.to_string().starts_with("expected #{users => [#{name"),
                 "{e}"
@@ -551,10 +551,10 @@ fn deep_input_for_a_recursive_type_is_refused_not_a_stack_overflow() {
     bytes.extend_from_slice(&[104, 2, 119, 4, b'l', b'e', b'a', b'f', 97, 1]);
     bytes.extend(std::iter::repeat_n(106u8, 100_000));
     match decode_as::<Tree>(&bytes) {
-        Err(DecodeError::TooDeep { .. }) => {}
+        Err(e) if matches!(e.kind(), DecodeErrorKind::TooDeep { .. }) => {}
         other => panic!("expected TooDeep, got {other:?}"),
     }
-    assert!(matches!(decode(&bytes), Err(DecodeError::TooDeep { .. })));
+    assert!(decode(&bytes).is_err_and(|e| matches!(e.kind(), DecodeErrorKind::TooDeep { .. })));
 }
 
 proptest! {

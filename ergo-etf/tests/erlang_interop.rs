@@ -28,8 +28,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ergo_etf::{
-    Atom, BigInt, BitBinary, Bytes, DecodeError, DecodeOptions, EncodeOptions, Fun, Pid, Port, Ref,
-    Term, decode, decode_bytes, encode, encode_vectored, tags,
+    Atom, BigInt, BitBinary, Bytes, DecodeError, DecodeErrorKind, DecodeOptions, EncodeOptions,
+    Fun, Pid, Port, Ref, Term, decode, decode_bytes, encode, encode_vectored, tags,
 };
 
 // ---------------------------------------------------------------- running erl
@@ -900,9 +900,9 @@ fn check_safe_decoding(what: &str, name: &str, bytes: &[u8], opts: EncodeOptions
         None,
         "{what}: Rust has seen {name:?} already"
     );
-    let refused = Err(DecodeError::UnknownAtom {
+    let refused = Err(DecodeError::from(DecodeErrorKind::UnknownAtom {
         name: name.to_owned(),
-    });
+    }));
     assert_eq!(
         safe.decode(bytes),
         refused,

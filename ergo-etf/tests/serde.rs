@@ -1160,8 +1160,8 @@ fn deeper_terms_are_refused_not_overflowed() {
         let t = nested(ergo_etf::DEFAULT_MAX_DEPTH + 1);
         let err = from_term::<Node>(&t).unwrap_err();
         assert_eq!(
-            err.decode_error(),
-            Some(&ergo_etf::DecodeError::TooDeep {
+            err.decode_error().map(|e| e.kind()),
+            Some(&ergo_etf::DecodeErrorKind::TooDeep {
                 limit: ergo_etf::DEFAULT_MAX_DEPTH
             })
         );

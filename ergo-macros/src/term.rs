@@ -983,7 +983,8 @@ fn gen_decode(shape: &Shape, shape_fn: &TokenStream, after_tag: bool) -> TokenSt
                     let __at = __dec.position();
                     match __dec.read_atom_name() {
                         ::core::result::Result::Ok(__name) if __name == #name => #ok,
-                        ::core::result::Result::Ok(_) | ::core::result::Result::Err(__etf::DecodeError::Mismatch(_)) =>
+                        ::core::result::Result::Ok(_) => ::core::result::Result::Err(__dec.mismatch(#shape_fn, __at)),
+                        ::core::result::Result::Err(__e) if __e.is_mismatch() =>
                             ::core::result::Result::Err(__dec.mismatch(#shape_fn, __at)),
                         ::core::result::Result::Err(__e) => ::core::result::Result::Err(__e),
                     }

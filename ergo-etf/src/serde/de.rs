@@ -12,7 +12,7 @@ use super::{ATOM_TOKEN, snake_case};
 use crate::atom::{Atom, write_atom};
 use crate::convert::FromTerm;
 use crate::decode::DEFAULT_MAX_DEPTH;
-use crate::error::DecodeError;
+use crate::error::{DecodeError, DecodeErrorKind};
 use crate::term::Term;
 
 /// What a string may be given as.
@@ -52,7 +52,7 @@ impl<'de> Deserializer<'de> {
 
     /// Allows terms to nest up to `limit` levels deep (a term built by hand,
     /// or decoded with a raised [`DecodeOptions::max_depth`]); deeper ones
-    /// are refused with [`DecodeError::TooDeep`] rather than run the stack
+    /// are refused with [`DecodeErrorKind::TooDeep`](crate::DecodeErrorKind::TooDeep) rather than run the stack
     /// out.
     ///
     /// [`DecodeOptions::max_depth`]: crate::DecodeOptions::max_depth
@@ -64,9 +64,9 @@ impl<'de> Deserializer<'de> {
     /// A deserializer for `term`, found one level inside this one's.
     fn child(&self, term: &'de Term) -> Result<Deserializer<'de>, Error> {
         if self.depth >= self.max_depth {
-            return Err(DecodeError::TooDeep {
+            return Err(DecodeError::from(DecodeErrorKind::TooDeep {
                 limit: self.max_depth,
-            }
+            })
             .into());
         }
         Ok(Deserializer {

@@ -121,14 +121,14 @@ impl Error {
     pub fn mismatch(&self) -> Option<&ConvertError> {
         match &self.kind {
             Kind::Mismatch(e) => Some(e),
-            Kind::Decode(DecodeError::Mismatch(e)) => Some(e),
+            Kind::Decode(e) => e.as_mismatch(),
             _ => None,
         }
     }
 
     /// The decoding error, when the bytes given to
     /// [`from_bytes`](super::from_bytes) were not a valid term, or
-    /// [`DecodeError::TooDeep`] when a term nests deeper than the
+    /// [`DecodeErrorKind::TooDeep`](crate::DecodeErrorKind::TooDeep) when a term nests deeper than the
     /// deserializer allows.
     pub fn decode_error(&self) -> Option<&DecodeError> {
         match &self.kind {
