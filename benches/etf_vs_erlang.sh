@@ -29,7 +29,7 @@ awk '
     for (i = 1; i <= n; i++) {
       k = order[i]
       if (k !~ /^etf_.*_rate$/) continue
-      base = k; sub(/^etf_(encode|decode)_(vectored_|shared_)?/, "", base)
+      base = k; sub(/^etf_(encode|decode)_(vectored_|shared_|typed_)?/, "", base)
       dir = (k ~ /^etf_encode/) ? "encode" : "decode"
       ek = "etf_" dir "_" base
       tk = "eetf_" dir "_" base

@@ -177,6 +177,11 @@ impl DecodeOptions {
     }
 }
 
+/// The default options, in static memory: options built on the stack just
+/// before a decode cost a store-forwarding stall when the decoder copies
+/// them, which shows on small terms.
+static DEFAULT_OPTIONS: DecodeOptions = DecodeOptions::new();
+
 /// Decodes `term_to_binary` output into a [`Term`] with the default options.
 ///
 /// # Examples
@@ -187,12 +192,12 @@ impl DecodeOptions {
 /// assert_eq!(t, Term::tuple([Term::Int(1), Term::NIL]));
 /// ```
 pub fn decode(input: &[u8]) -> Result<Term, DecodeError> {
-    DecodeOptions::new().decode(input)
+    DEFAULT_OPTIONS.decode(input)
 }
 
 /// Like [`decode`], sharing `input`'s memory for large binaries.
 pub fn decode_bytes(input: &Bytes) -> Result<Term, DecodeError> {
-    DecodeOptions::new().decode_bytes(input)
+    DEFAULT_OPTIONS.decode_bytes(input)
 }
 
 /// Decodes `term_to_binary` output straight into `T`.
@@ -206,7 +211,7 @@ pub fn decode_bytes(input: &Bytes) -> Result<Term, DecodeError> {
 /// assert_eq!(back, (1, "two".to_string()));
 /// ```
 pub fn decode_as<T: Decode>(input: &[u8]) -> Result<T, DecodeError> {
-    DecodeOptions::new().decode_as(input)
+    DEFAULT_OPTIONS.decode_as(input)
 }
 
 /// A table that resolves `ATOM_CACHE_REF` indices: the distribution layer

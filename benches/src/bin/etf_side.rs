@@ -56,6 +56,19 @@ fn main() {
         run_for(warm, &mut dec);
         report("etf_decode", name, size, run_for(secs, &mut dec));
 
+        if name == "small_tuple" {
+            // What a node does with a small message: decode it straight into
+            // its typed form, with no Term in between.
+            let mut typed = |n: u64| {
+                for _ in 0..n {
+                    black_box(
+                        decode_as::<(ergo_etf::Atom, i64, Bytes)>(black_box(&bytes)).unwrap(),
+                    );
+                }
+            };
+            run_for(warm, &mut typed);
+            report("etf_decode_typed", name, size, run_for(secs, &mut typed));
+        }
         if name == "bin1mb" {
             // Zero-copy forms: a vectored encode refers to the binary, and a
             // decode from `Bytes` shares the input buffer.
