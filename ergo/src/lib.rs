@@ -2,9 +2,9 @@
 //! Erlang and Elixir clusters.
 //!
 //! This crate re-exports what an application needs, so that it depends on
-//! one crate. Today that is the external term format ([`etf`]) and
-//! `#[derive(Term)]`; the process runtime, behaviours and distribution
-//! follow.
+//! one crate: the external term format ([`etf`]) and `#[derive(Term)]`, the
+//! [`Node`] and its processes ([`process`]), and the behaviours. Distribution
+//! follows.
 //!
 //! # Typed messages in Erlang's shapes
 //!
@@ -33,6 +33,19 @@
 // Lets `#[derive(Term)]` inside this crate name it `::ergo` like users do.
 #[allow(unused_extern_crates)] // used once the runtime derives for itself
 extern crate self as ergo;
+
+pub mod message;
+pub mod node;
+pub mod process;
+pub mod reason;
+
+pub use message::Message;
+pub use node::{Node, NodeBuilder, NodeError};
+pub use process::{
+    Context, Dest, IntoReason, MonitorTarget, ProcessInfo, RegisterError, SendError, Status,
+    TimerRef,
+};
+pub use reason::Reason;
 
 pub use ergo_etf as etf;
 pub use ergo_etf::{

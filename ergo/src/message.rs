@@ -1,0 +1,190 @@
+//! What a process receives.
+//!
+//! Between processes of one node a message is the Rust value that was sent,
+//! moved, never encoded ([`Message::Local`]). From another node, or when sent
+//! as a dynamic term, it is a [`Term`]. Exit signals a process traps and the
+//! notices of monitors arrive as [`Message::Exit`] (`{'EXIT', From, Reason}`)
+//! and [`Message::Down`] (`{'DOWN', Ref, process, Object, Reason}`).
+//!
+//! [`Message::into_typed`] reads any of these as a typed value: a local value
+//! of that type is handed over as it is; a term is converted with
+//! [`FromTerm`], so a typed receiver works the same whether the sender was
+//! local or remote.
+
+use std::any::Any;
+use std::fmt;
+
+use ergo_etf::{Atom, FromTerm, Pid, Ref, Term, ToTerm};
+
+use crate::reason::Reason;
+
+/// A Rust value sent between processes of one node.
+pub struct Local {
+    value: Box<dyn Any + Send>,
+    to_term: Option<fn(&(dyn Any + Send)) -> Term>,
+    type_name: &'static str,
+}
+
+impl Local {
+    /// The name of the value's type, for diagnostics.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// `true` if the value is a `T`.
+    pub fn is<T: 'static>(&self) -> bool {
+        self.value.is::<T>()
+    }
+}
+
+impl fmt::Debug for Local {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_term {
+            Some(conv) => write!(f, "{}", conv(&*self.value)),
+            None => write!(f, "<{}>", self.type_name),
+        }
+    }
+}
+
+/// A message in a process's mailbox.
+#[derive(Debug)]
+pub enum Message {
+    /// A Rust value from a process on this node.
+    Local(Local),
+    /// A term: from another node, or sent as a term.
+    Term(Term),
+    /// A trapped exit signal: `{'EXIT', From, Reason}`.
+    Exit {
+        /// The process the signal came from.
+        from: Pid,
+        /// Its reason.
+        reason: Reason,
+    },
+    /// A monitor fired: `{'DOWN', Ref, process, Object, Reason}`.
+    Down {
+        /// The monitor's reference.
+        reference: Ref,
+        /// What was monitored: the pid, or `{Name, Node}` for a monitor by
+        /// registered name.
+        object: Term,
+        /// Why it went down (`noproc` when it never existed).
+        reason: Reason,
+    },
+}
+
+fn term_of<T: ToTerm + 'static>(v: &(dyn Any + Send)) -> Term {
+    v.downcast_ref::<T>()
+        .map_or(Term::atom("undefined"), ToTerm::to_term)
+}
+
+impl Message {
+    /// A message holding `value`, which can also be read as a term (and so
+    /// sent to another node).
+    pub fn new<T: ToTerm + Send + 'static>(value: T) -> Message {
+        Message::Local(Local {
+            value: Box::new(value),
+            to_term: Some(term_of::<T>),
+            type_name: std::any::type_name::<T>(),
+        })
+    }
+
+    /// A message holding a value that has no term form (a channel, a
+    /// handle): it can only be sent to processes of this node.
+    pub fn local<T: Send + 'static>(value: T) -> Message {
+        Message::Local(Local {
+            value: Box::new(value),
+            to_term: None,
+            type_name: std::any::type_name::<T>(),
+        })
+    }
+
+    /// The message as a term, if it has one: local values sent with
+    /// [`Message::new`], terms, and exit and down notices.
+    pub fn to_term(&self) -> Option<Term> {
+        match self {
+            Message::Local(l) => l.to_term.map(|f| f(&*l.value)),
+            Message::Term(t) => Some(t.clone()),
+            Message::Exit { from, reason } => Some(Term::tuple([
+                Term::Atom(Atom::EXIT),
+                Term::Pid(*from),
+                reason.to_term(),
+            ])),
+            Message::Down {
+                reference,
+                object,
+                reason,
+            } => Some(Term::tuple([
+                Term::Atom(Atom::DOWN),
+                Term::Ref(*reference),
+                Term::Atom(Atom::PROCESS),
+                object.clone(),
+                reason.to_term(),
+            ])),
+        }
+    }
+
+    /// Takes the local value out if it is a `T`.
+    pub fn downcast<T: 'static>(self) -> Result<T, Message> {
+        match self {
+            Message::Local(l) if l.value.is::<T>() => match l.value.downcast::<T>() {
+                Ok(v) => Ok(*v),
+                Err(value) => Err(Message::Local(Local { value, ..l })),
+            },
+            other => Err(other),
+        }
+    }
+
+    /// Reads the message as a `T`: a local `T` as it is, anything with a
+    /// term form through [`FromTerm`]. The message comes back unchanged when
+    /// it is neither.
+    pub fn into_typed<T: FromTerm + 'static>(self) -> Result<T, Message> {
+        let this = match self.downcast::<T>() {
+            Ok(v) => return Ok(v),
+            Err(m) => m,
+        };
+        match this.to_term().map(|t| T::from_term(&t)) {
+            Some(Ok(v)) => Ok(v),
+            _ => Err(this),
+        }
+    }
+
+    /// `true` if this is a local `T`.
+    pub fn is<T: 'static>(&self) -> bool {
+        matches!(self, Message::Local(l) if l.is::<T>())
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_term() {
+            Some(t) => write!(f, "{t}"),
+            None => match self {
+                Message::Local(l) => write!(f, "<{}>", l.type_name),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_read_works_for_local_values_and_terms() {
+        let m = Message::new((Atom::from("add"), 5i64));
+        assert_eq!(m.to_term().unwrap().to_string(), "{add,5}");
+        let v: (Atom, i64) = m.into_typed().unwrap();
+        assert_eq!(v.1, 5);
+        let t = Message::Term(Term::tuple([Term::atom("add"), Term::Int(7)]));
+        let v: (Atom, i64) = t.into_typed().unwrap();
+        assert_eq!(v.1, 7);
+    }
+
+    #[test]
+    fn wrong_type_gives_the_message_back() {
+        let m = Message::local(vec![1u8]);
+        let m = m.downcast::<String>().unwrap_err();
+        assert_eq!(m.downcast::<Vec<u8>>().unwrap(), vec![1]);
+    }
+}

@@ -1,0 +1,467 @@
+//! The node: its name, cookie and creation, its processes and registered
+//! names.
+//!
+//! A [`Node`] is a cheap handle (an `Arc`); clone it freely. Several nodes
+//! may live in one OS process, each with its own processes and names. A node
+//! runs its processes on the tokio runtime it was started in.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use ergo_etf::{Atom, Pid, Ref, ToTerm};
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+
+use crate::message::Message;
+use crate::process::{
+    Context, Dest, IntoReason, Pcb, ProcessInfo, RegisterError, SendError, Start, TimerRef,
+};
+use crate::reason::Reason;
+
+/// Shards of the process table: spawns and exits on different cores rarely
+/// meet on one lock.
+const SHARDS: usize = 64;
+
+/// Why a node could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeError {
+    /// The name is not `name@host`, or one side is empty.
+    BadName(String),
+    /// Not called from inside a tokio runtime, and no runtime was given.
+    NoRuntime,
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::BadName(n) => {
+                write!(f, "node name {n:?} is not of the form name@host")
+            }
+            NodeError::NoRuntime => write!(
+                f,
+                "a node must be started inside a tokio runtime (or be given one)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+/// Builds a [`Node`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let node = ergo::Node::builder("demo@localhost").cookie("secret").start().unwrap();
+/// assert_eq!(node.name().as_str(), "demo@localhost");
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct NodeBuilder {
+    name: String,
+    cookie: String,
+    creation: Option<u32>,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl NodeBuilder {
+    /// The cookie other nodes must present (distribution uses it).
+    pub fn cookie(mut self, cookie: impl Into<String>) -> NodeBuilder {
+        self.cookie = cookie.into();
+        self
+    }
+
+    /// The creation number (by default one derived from the clock, as
+    /// distribution would get from EPMD).
+    pub fn creation(mut self, creation: u32) -> NodeBuilder {
+        self.creation = Some(creation);
+        self
+    }
+
+    /// Runs the node's processes on `runtime` instead of the current one.
+    pub fn runtime(mut self, runtime: tokio::runtime::Handle) -> NodeBuilder {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Starts the node.
+    pub fn start(self) -> Result<Node, NodeError> {
+        let valid = match self.name.split_once('@') {
+            Some((n, h)) => !n.is_empty() && !h.is_empty() && !h.contains('@'),
+            None => false,
+        };
+        if !valid {
+            return Err(NodeError::BadName(self.name));
+        }
+        let name = Atom::try_new(&self.name).map_err(|_| NodeError::BadName(self.name.clone()))?;
+        let runtime = match self.runtime {
+            Some(r) => r,
+            None => tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?,
+        };
+        let creation = self.creation.unwrap_or_else(|| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs() as u32);
+            t.max(1)
+        });
+        let inner = NodeInner {
+            name,
+            creation,
+            cookie: self.cookie,
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(FxHashMap::default()))
+                .collect(),
+            names: RwLock::new(FxHashMap::default()),
+            next_pid: AtomicU64::new(1),
+            next_ref: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
+            runtime,
+        };
+        tracing::debug!(node = %name, creation, "node started");
+        Ok(Node {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+/// A node: processes, registered names, and (in later layers) connections to
+/// other nodes.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.inner.name)
+            .field("creation", &self.inner.creation)
+            .finish()
+    }
+}
+
+pub(crate) struct NodeInner {
+    pub(crate) name: Atom,
+    creation: u32,
+    cookie: String,
+    shards: Box<[RwLock<FxHashMap<u32, Arc<Pcb>>>]>,
+    names: RwLock<FxHashMap<Atom, Pid>>,
+    next_pid: AtomicU64,
+    next_ref: AtomicU64,
+    stopping: AtomicBool,
+    runtime: tokio::runtime::Handle,
+}
+
+impl NodeInner {
+    fn shard(&self, id: u32) -> &RwLock<FxHashMap<u32, Arc<Pcb>>> {
+        &self.shards[id as usize % SHARDS]
+    }
+
+    /// The control block of a live local process.
+    pub(crate) fn lookup(&self, pid: Pid) -> Option<Arc<Pcb>> {
+        if pid.node != self.name || pid.creation != self.creation {
+            return None;
+        }
+        let pcb = self.shard(pid.id).read().get(&pid.id).cloned()?;
+        // Ids are never reused within a creation, but check the whole pid.
+        (pcb.pid == pid).then_some(pcb)
+    }
+
+    pub(crate) fn remove(&self, pid: Pid) {
+        self.shard(pid.id).write().remove(&pid.id);
+    }
+
+    fn new_pid(&self) -> Pid {
+        // 28 bits of id and the rest as serial, as an Erlang node numbers
+        // its processes; id 0 is left out (`<0.0.0>` is init's in Erlang).
+        let n = self.next_pid.fetch_add(1, Ordering::Relaxed);
+        Pid::new(
+            self.name,
+            (n & 0x0FFF_FFFF) as u32,
+            (n >> 28) as u32,
+            self.creation,
+        )
+    }
+
+    pub(crate) fn make_ref(&self) -> Ref {
+        let n = self.next_ref.fetch_add(1, Ordering::Relaxed);
+        let ids = [(n & 0x3_FFFF) as u32, (n >> 18) as u32, (n >> 50) as u32];
+        Ref::new(self.name, self.creation, &ids).unwrap_or_else(|| {
+            // Three words is always a valid reference; this is unreachable.
+            Ref::new(self.name, self.creation, &[0]).expect("one id word is a valid reference")
+        })
+    }
+
+    pub(crate) fn whereis(&self, name: Atom) -> Option<Pid> {
+        self.names.read().get(&name).copied()
+    }
+
+    pub(crate) fn unregister_if(&self, name: Atom, pid: Pid) {
+        let mut names = self.names.write();
+        if names.get(&name) == Some(&pid) {
+            names.remove(&name);
+        }
+    }
+}
+
+impl Node {
+    /// A builder for a node named `name` (`name@host`).
+    pub fn builder(name: impl Into<String>) -> NodeBuilder {
+        NodeBuilder {
+            name: name.into(),
+            cookie: String::new(),
+            creation: None,
+            runtime: None,
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &NodeInner {
+        &self.inner
+    }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.inner.runtime
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> Atom {
+        self.inner.name
+    }
+
+    /// The node's creation number.
+    pub fn creation(&self) -> u32 {
+        self.inner.creation
+    }
+
+    /// The node's cookie.
+    pub fn cookie(&self) -> &str {
+        &self.inner.cookie
+    }
+
+    /// Spawns a process running `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use ergo::{Message, Node};
+    /// let node = Node::builder("demo@localhost").start().unwrap();
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let pid = node.spawn(|mut ctx| async move {
+    ///     let msg = ctx.receive().await;
+    ///     let _ = tx.send(msg.to_term().unwrap().to_string());
+    /// });
+    /// node.send(pid, ergo::etf::Term::atom("hello")).unwrap();
+    /// assert_eq!(rx.await.unwrap(), "hello");
+    /// # }
+    /// ```
+    pub fn spawn<F, Fut>(&self, f: F) -> Pid
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReason,
+    {
+        self.spawn_opts(f, None, None)
+    }
+
+    pub(crate) fn spawn_opts<F, Fut>(
+        &self,
+        f: F,
+        group_leader: Option<Pid>,
+        start: Option<Start<'_>>,
+    ) -> Pid
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReason,
+    {
+        let pid = self.inner.new_pid();
+        let pcb = Arc::new(Pcb::new(pid, group_leader));
+        match start {
+            Some(Start::Link(parent)) => {
+                pcb.state.lock().links.push(parent.pid);
+                parent.state.lock().links.push(pid);
+            }
+            Some(Start::Monitor(parent, reference)) => {
+                let object = ergo_etf::Term::Pid(pid);
+                parent
+                    .state
+                    .lock()
+                    .monitors
+                    .push(crate::process::MonitorEntry {
+                        reference,
+                        other: pid,
+                        object: object.clone(),
+                    });
+                pcb.state
+                    .lock()
+                    .monitored_by
+                    .push(crate::process::MonitorEntry {
+                        reference,
+                        other: parent.pid,
+                        object,
+                    });
+            }
+            None => {}
+        }
+        self.inner.shard(pid.id).write().insert(pid.id, pcb.clone());
+        tracing::trace!(%pid, "spawn");
+        self.inner
+            .runtime
+            .spawn(crate::process::run(self.clone(), pcb, f));
+        pid
+    }
+
+    /// Sends `msg` to `to` from outside any process.
+    pub fn send<M: ToTerm + Send + 'static>(
+        &self,
+        to: impl Into<Dest>,
+        msg: M,
+    ) -> Result<(), SendError> {
+        self.send_message(to.into(), Message::new(msg))
+    }
+
+    /// Sends a prepared message.
+    pub fn send_message(&self, to: Dest, msg: Message) -> Result<(), SendError> {
+        let pid = match to {
+            Dest::Pid(p) if p.node == self.inner.name => p,
+            Dest::Pid(p) => return Err(SendError::Unreachable(p.node)),
+            Dest::Name(n) => self.inner.whereis(n).ok_or(SendError::NotRegistered(n))?,
+            Dest::NameOn(n, node) if node == self.inner.name => {
+                self.inner.whereis(n).ok_or(SendError::NotRegistered(n))?
+            }
+            Dest::NameOn(_, node) => return Err(SendError::Unreachable(node)),
+        };
+        // A message to a process that has ended is dropped, as in Erlang.
+        if let Some(pcb) = self.inner.lookup(pid) {
+            pcb.deliver(msg);
+        }
+        Ok(())
+    }
+
+    /// Sends `msg` to `to` after `after`.
+    pub fn send_after<M: ToTerm + Send + 'static>(
+        &self,
+        to: impl Into<Dest>,
+        msg: M,
+        after: Duration,
+    ) -> TimerRef {
+        crate::process::start_timer(self, to.into(), Message::new(msg), after)
+    }
+
+    /// Sends an exit signal with `reason` to `pid`, as if from `from`.
+    pub fn exit(&self, from: Pid, pid: Pid, reason: Reason) {
+        self.inner.exit_signal(from, pid, reason);
+    }
+
+    /// Registers `pid` under `name`.
+    pub fn register(&self, name: Atom, pid: Pid) -> Result<(), RegisterError> {
+        let pcb = self.inner.lookup(pid).ok_or(RegisterError::NoProc)?;
+        let mut names = self.inner.names.write();
+        let mut st = pcb.state.lock();
+        if !st.alive {
+            return Err(RegisterError::NoProc);
+        }
+        if let Some(old) = st.name {
+            return Err(RegisterError::AlreadyNamed(old));
+        }
+        if names.contains_key(&name) {
+            return Err(RegisterError::NameTaken(name));
+        }
+        names.insert(name, pid);
+        st.name = Some(name);
+        Ok(())
+    }
+
+    /// Removes the registered name `name`.
+    pub fn unregister(&self, name: Atom) -> Result<(), RegisterError> {
+        let pid = self
+            .inner
+            .names
+            .write()
+            .remove(&name)
+            .ok_or(RegisterError::NotRegistered(name))?;
+        if let Some(pcb) = self.inner.lookup(pid) {
+            let mut st = pcb.state.lock();
+            if st.name == Some(name) {
+                st.name = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// The process registered as `name` (`whereis/1`).
+    pub fn whereis(&self, name: impl Into<Atom>) -> Option<Pid> {
+        self.inner.whereis(name.into())
+    }
+
+    /// Every registered name (`registered/0`).
+    pub fn registered(&self) -> Vec<Atom> {
+        self.inner.names.read().keys().copied().collect()
+    }
+
+    /// Whether `pid` is a live process of this node (`is_process_alive/1`).
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.inner.lookup(pid).is_some()
+    }
+
+    /// The live processes of this node (`processes/0`).
+    pub fn processes(&self) -> Vec<Pid> {
+        let mut all = Vec::new();
+        for shard in self.inner.shards.iter() {
+            all.extend(shard.read().values().map(|p| p.pid));
+        }
+        all
+    }
+
+    /// How many processes are alive.
+    pub fn process_count(&self) -> usize {
+        self.inner.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// What the node knows of `pid` (`process_info/1`).
+    pub fn process_info(&self, pid: Pid) -> Option<ProcessInfo> {
+        self.inner.lookup(pid).map(|pcb| ProcessInfo::of(&pcb))
+    }
+
+    /// A new reference.
+    pub fn make_ref(&self) -> Ref {
+        self.inner.make_ref()
+    }
+
+    /// Stops the node: every process gets an exit signal `shutdown`; those
+    /// still alive after `grace` are killed. Returns when all have ended.
+    pub async fn stop(&self, grace: Duration) {
+        self.inner.stopping.store(true, Ordering::Release);
+        let from = Pid::new(self.inner.name, 0, 0, self.inner.creation);
+        for pid in self.processes() {
+            if let Some(pcb) = self.inner.lookup(pid) {
+                pcb.exit_signal(from, Reason::Shutdown, true);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.process_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for pid in self.processes() {
+            if let Some(pcb) = self.inner.lookup(pid) {
+                pcb.kill(Reason::Killed);
+            }
+        }
+        while self.process_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tracing::debug!(node = %self.inner.name, "node stopped");
+    }
+
+    /// `true` once [`Node::stop`] has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,908 @@
+//! Processes: spawning, mailboxes, links, monitors and exit signals, with
+//! the semantics of the Erlang reference manual's "Processes" chapter.
+//!
+//! A process is a tokio task running the future its function returns, under
+//! a guard of ours that
+//! - ends it when an exit signal kills it, wherever it is awaiting;
+//! - turns a panic into an exit with reason `{panic, Message}`;
+//! - and, once it has ended for any reason, unregisters it and sends its
+//!   exit signal to every linked process and a `'DOWN'` message to every
+//!   monitor.
+//!
+//! Exit signals follow Erlang's rules: `kill` sent with [`Context::exit`]
+//! cannot be trapped and the target dies with `killed`; `normal` is ignored
+//! by a process that does not trap exits (unless it sent it to itself); any
+//! other reason kills a process that does not trap exits, and reaches one
+//! that does as the message `{'EXIT', From, Reason}`.
+//!
+//! The mailbox is a queue the process drains a batch at a time; it allocates
+//! nothing until the first message arrives, so an idle process is small.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use atomic_waker::AtomicWaker;
+use ergo_etf::{Atom, Pid, Ref, Term, ToTerm};
+use parking_lot::Mutex;
+
+use crate::message::Message;
+use crate::node::{Node, NodeInner};
+use crate::reason::Reason;
+
+/// What a process is doing, as `process_info(Pid, status)` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Being run, or ready to run.
+    Running,
+    /// Waiting for a message (or anything else it awaits).
+    Waiting,
+    /// Ended; its exit notifications are being sent.
+    Exiting,
+}
+
+const RUNNING: u8 = 0;
+const WAITING: u8 = 1;
+const EXITING: u8 = 2;
+
+/// A monitor, seen from either end.
+#[derive(Clone, Debug)]
+pub(crate) struct MonitorEntry {
+    pub(crate) reference: Ref,
+    /// The other end: the watched process (in `monitors`) or the watcher (in
+    /// `monitored_by`).
+    pub(crate) other: Pid,
+    /// What the `'DOWN'` message names: the pid, or `{Name, Node}`.
+    pub(crate) object: Term,
+}
+
+#[derive(Default)]
+pub(crate) struct ProcState {
+    pub(crate) alive: bool,
+    pub(crate) exit_reason: Option<Reason>,
+    pub(crate) links: Vec<Pid>,
+    pub(crate) monitors: Vec<MonitorEntry>,
+    pub(crate) monitored_by: Vec<MonitorEntry>,
+    pub(crate) name: Option<Atom>,
+    pub(crate) group_leader: Option<Pid>,
+}
+
+/// A process's control block: what other processes and the node reach it
+/// through.
+pub(crate) struct Pcb {
+    pub(crate) pid: Pid,
+    mailbox: Mutex<VecDeque<Message>>,
+    waker: AtomicWaker,
+    kill: Mutex<Option<Reason>>,
+    killed: AtomicBool,
+    pub(crate) trap_exit: AtomicBool,
+    status: AtomicU8,
+    handled: AtomicU64,
+    pub(crate) state: Mutex<ProcState>,
+}
+
+impl Pcb {
+    pub(crate) fn new(pid: Pid, group_leader: Option<Pid>) -> Pcb {
+        Pcb {
+            pid,
+            mailbox: Mutex::new(VecDeque::new()),
+            waker: AtomicWaker::new(),
+            kill: Mutex::new(None),
+            killed: AtomicBool::new(false),
+            trap_exit: AtomicBool::new(false),
+            status: AtomicU8::new(RUNNING),
+            handled: AtomicU64::new(0),
+            state: Mutex::new(ProcState {
+                alive: true,
+                group_leader,
+                ..ProcState::default()
+            }),
+        }
+    }
+
+    /// Puts a message in the mailbox and wakes the process.
+    pub(crate) fn deliver(&self, msg: Message) {
+        self.mailbox.lock().push_back(msg);
+        self.waker.wake();
+    }
+
+    /// Ends the process with `reason` the next time it is polled (a no-op
+    /// when it is already ending).
+    pub(crate) fn kill(&self, reason: Reason) {
+        let mut k = self.kill.lock();
+        if k.is_none() && !self.killed.load(Ordering::Relaxed) {
+            *k = Some(reason);
+            self.killed.store(true, Ordering::Release);
+        }
+        drop(k);
+        self.waker.wake();
+    }
+
+    fn take_kill(&self) -> Option<Reason> {
+        if !self.killed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.kill.lock().take()
+    }
+
+    /// Applies an exit signal from `from` with `reason` as Erlang does.
+    /// `direct` is true for `exit/2` (where `kill` cannot be trapped), false
+    /// for a signal from a linked process that ended.
+    pub(crate) fn exit_signal(&self, from: Pid, reason: Reason, direct: bool) {
+        if direct && reason == Reason::Kill {
+            self.kill(Reason::Killed);
+            return;
+        }
+        if self.trap_exit.load(Ordering::Acquire) {
+            self.deliver(Message::Exit { from, reason });
+            return;
+        }
+        match reason {
+            Reason::Normal if from != self.pid => {}
+            reason => self.kill(reason),
+        }
+    }
+
+    pub(crate) fn message_queue_len(&self) -> usize {
+        self.mailbox.lock().len()
+    }
+}
+
+/// How a process's function ends: `()` is `normal`; a [`Reason`] or an
+/// `Err(Reason)` ends it with that reason.
+pub trait IntoReason {
+    /// The exit reason.
+    fn into_reason(self) -> Reason;
+}
+
+impl IntoReason for () {
+    fn into_reason(self) -> Reason {
+        Reason::Normal
+    }
+}
+
+impl IntoReason for Reason {
+    fn into_reason(self) -> Reason {
+        self
+    }
+}
+
+impl IntoReason for Result<(), Reason> {
+    fn into_reason(self) -> Reason {
+        match self {
+            Ok(()) => Reason::Normal,
+            Err(r) => r,
+        }
+    }
+}
+
+/// Where a message goes: a pid, a registered name on this node, or
+/// `{Name, Node}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// A process.
+    Pid(Pid),
+    /// A name registered on this node.
+    Name(Atom),
+    /// A name registered on a node.
+    NameOn(Atom, Atom),
+}
+
+impl From<Pid> for Dest {
+    fn from(p: Pid) -> Dest {
+        Dest::Pid(p)
+    }
+}
+
+impl From<Atom> for Dest {
+    fn from(a: Atom) -> Dest {
+        Dest::Name(a)
+    }
+}
+
+impl From<&str> for Dest {
+    fn from(a: &str) -> Dest {
+        Dest::Name(Atom::from(a))
+    }
+}
+
+impl From<(Atom, Atom)> for Dest {
+    fn from((name, node): (Atom, Atom)) -> Dest {
+        Dest::NameOn(name, node)
+    }
+}
+
+impl fmt::Display for Dest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dest::Pid(p) => write!(f, "{p}"),
+            Dest::Name(n) => write!(f, "{n}"),
+            Dest::NameOn(n, node) => write!(f, "{{{n},{node}}}"),
+        }
+    }
+}
+
+/// Why a message could not be sent. A message to a pid that has exited is
+/// dropped silently, as in Erlang; these errors are for destinations that
+/// cannot be resolved at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// No process is registered under this name (Erlang raises `badarg`).
+    NotRegistered(Atom),
+    /// The destination is on another node, and this node has no route to it.
+    Unreachable(Atom),
+    /// The message has no term form and so cannot leave this node.
+    NotSendable,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NotRegistered(n) => write!(f, "no process is registered as {n}"),
+            SendError::Unreachable(n) => write!(f, "node {n} is not reachable from this node"),
+            SendError::NotSendable => {
+                write!(f, "the message has no term form and cannot leave this node")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// What can be monitored: a pid, a local registered name, or `{Name, Node}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorTarget {
+    /// A process.
+    Pid(Pid),
+    /// A name registered on this node.
+    Name(Atom),
+    /// A name registered on a node.
+    NameOn(Atom, Atom),
+}
+
+impl From<Pid> for MonitorTarget {
+    fn from(p: Pid) -> MonitorTarget {
+        MonitorTarget::Pid(p)
+    }
+}
+
+impl From<Atom> for MonitorTarget {
+    fn from(a: Atom) -> MonitorTarget {
+        MonitorTarget::Name(a)
+    }
+}
+
+impl From<&str> for MonitorTarget {
+    fn from(a: &str) -> MonitorTarget {
+        MonitorTarget::Name(Atom::from(a))
+    }
+}
+
+impl From<(Atom, Atom)> for MonitorTarget {
+    fn from((name, node): (Atom, Atom)) -> MonitorTarget {
+        MonitorTarget::NameOn(name, node)
+    }
+}
+
+impl From<Dest> for MonitorTarget {
+    fn from(d: Dest) -> MonitorTarget {
+        match d {
+            Dest::Pid(p) => MonitorTarget::Pid(p),
+            Dest::Name(n) => MonitorTarget::Name(n),
+            Dest::NameOn(n, node) => MonitorTarget::NameOn(n, node),
+        }
+    }
+}
+
+/// What `process_info/1` tells about a process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessInfo {
+    /// The process.
+    pub pid: Pid,
+    /// Its registered name.
+    pub registered_name: Option<Atom>,
+    /// What it is doing.
+    pub status: Status,
+    /// Messages waiting in its mailbox (not counting a batch it has taken
+    /// but not yet read).
+    pub message_queue_len: usize,
+    /// Processes it is linked to.
+    pub links: Vec<Pid>,
+    /// Processes it monitors, with the monitor references.
+    pub monitors: Vec<(Ref, Pid)>,
+    /// Processes monitoring it.
+    pub monitored_by: Vec<Pid>,
+    /// Whether it traps exits.
+    pub trap_exit: bool,
+    /// Its group leader.
+    pub group_leader: Option<Pid>,
+    /// How many messages it has received.
+    pub messages_handled: u64,
+}
+
+impl ProcessInfo {
+    pub(crate) fn of(pcb: &Pcb) -> ProcessInfo {
+        let st = pcb.state.lock();
+        ProcessInfo {
+            pid: pcb.pid,
+            registered_name: st.name,
+            status: match pcb.status.load(Ordering::Relaxed) {
+                WAITING => Status::Waiting,
+                EXITING => Status::Exiting,
+                _ => Status::Running,
+            },
+            message_queue_len: pcb.message_queue_len(),
+            links: st.links.clone(),
+            monitors: st.monitors.iter().map(|m| (m.reference, m.other)).collect(),
+            monitored_by: st.monitored_by.iter().map(|m| m.other).collect(),
+            trap_exit: pcb.trap_exit.load(Ordering::Relaxed),
+            group_leader: st.group_leader,
+            messages_handled: pcb.handled.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A timer started with [`Context::send_after`] or [`Node::send_after`].
+#[derive(Debug)]
+pub struct TimerRef {
+    handle: tokio::task::AbortHandle,
+    fired: Arc<AtomicBool>,
+    deadline: tokio::time::Instant,
+}
+
+impl TimerRef {
+    /// Cancels the timer. Returns the time that was left, or `None` when the
+    /// message was already sent (as `erlang:cancel_timer/1` returns `false`).
+    pub fn cancel(self) -> Option<Duration> {
+        self.handle.abort();
+        if self.fired.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(
+            self.deadline
+                .saturating_duration_since(tokio::time::Instant::now()),
+        )
+    }
+}
+
+pub(crate) fn start_timer(node: &Node, dest: Dest, msg: Message, after: Duration) -> TimerRef {
+    let fired = Arc::new(AtomicBool::new(false));
+    let flag = fired.clone();
+    let runtime = node.runtime().clone();
+    let node = node.clone();
+    let deadline = tokio::time::Instant::now() + after;
+    let handle = runtime
+        .spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            flag.store(true, Ordering::Release);
+            let _ = node.send_message(dest, msg);
+        })
+        .abort_handle();
+    TimerRef {
+        handle,
+        fired,
+        deadline,
+    }
+}
+
+/// The handle a process's code uses to act as that process: receive, send,
+/// link, monitor, trap exits, spawn.
+pub struct Context {
+    pcb: Arc<Pcb>,
+    node: Node,
+    inbox: VecDeque<Message>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("pid", &self.pcb.pid)
+            .finish()
+    }
+}
+
+impl Context {
+    /// This process's pid (`self()`).
+    pub fn pid(&self) -> Pid {
+        self.pcb.pid
+    }
+
+    /// The node this process runs on.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    fn fill_inbox(&mut self) -> bool {
+        if self.inbox.is_empty() {
+            std::mem::swap(&mut self.inbox, &mut *self.pcb.mailbox.lock());
+        }
+        !self.inbox.is_empty()
+    }
+
+    fn took(&self, m: Message) -> Message {
+        self.pcb.handled.fetch_add(1, Ordering::Relaxed);
+        m
+    }
+
+    /// The next message, waiting for one if the mailbox is empty.
+    pub async fn receive(&mut self) -> Message {
+        std::future::poll_fn(|cx| self.poll_receive(cx)).await
+    }
+
+    /// Polls for the next message. The process's task waker is registered
+    /// by the process guard on every poll, so `Pending` here is always woken
+    /// by the next delivery.
+    pub fn poll_receive(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Message> {
+        match self.try_receive() {
+            Some(m) => Poll::Ready(m),
+            None => {
+                self.pcb.status.store(WAITING, Ordering::Relaxed);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The next message if one is waiting.
+    pub fn try_receive(&mut self) -> Option<Message> {
+        if !self.fill_inbox() {
+            return None;
+        }
+        let m = self.inbox.pop_front()?;
+        Some(self.took(m))
+    }
+
+    /// The next message, or `None` after `timeout` without one
+    /// (`receive ... after Timeout`).
+    pub async fn receive_timeout(&mut self, timeout: Duration) -> Option<Message> {
+        tokio::time::timeout(timeout, self.receive()).await.ok()
+    }
+
+    /// The first message, in arrival order, that `wanted` accepts; the others
+    /// stay in the mailbox in their order (Erlang's selective receive).
+    pub async fn receive_match(&mut self, mut wanted: impl FnMut(&Message) -> bool) -> Message {
+        let mut checked = 0;
+        std::future::poll_fn(|_cx| {
+            loop {
+                if checked == self.inbox.len() {
+                    // Append what has arrived since, keeping the order.
+                    let mut more = std::mem::take(&mut *self.pcb.mailbox.lock());
+                    if more.is_empty() {
+                        self.pcb.status.store(WAITING, Ordering::Relaxed);
+                        return Poll::Pending;
+                    }
+                    self.inbox.append(&mut more);
+                }
+                if wanted(&self.inbox[checked]) {
+                    if let Some(m) = self.inbox.remove(checked) {
+                        return Poll::Ready(self.took(m));
+                    }
+                }
+                checked += 1;
+            }
+        })
+        .await
+    }
+
+    /// Like [`Context::receive_match`], giving up after `timeout`.
+    pub async fn receive_match_timeout(
+        &mut self,
+        timeout: Duration,
+        wanted: impl FnMut(&Message) -> bool,
+    ) -> Option<Message> {
+        tokio::time::timeout(timeout, self.receive_match(wanted))
+            .await
+            .ok()
+    }
+
+    /// Sends `msg` (`To ! Msg`). It moves as a Rust value to a process of
+    /// this node.
+    pub fn send<M: ToTerm + Send + 'static>(
+        &self,
+        to: impl Into<Dest>,
+        msg: M,
+    ) -> Result<(), SendError> {
+        self.node.send_message(to.into(), Message::new(msg))
+    }
+
+    /// Sends a message that has no term form (it can only reach this node).
+    pub fn send_local<M: Send + 'static>(
+        &self,
+        to: impl Into<Dest>,
+        msg: M,
+    ) -> Result<(), SendError> {
+        self.node.send_message(to.into(), Message::local(msg))
+    }
+
+    /// Sends a prepared [`Message`].
+    pub fn send_message(&self, to: impl Into<Dest>, msg: Message) -> Result<(), SendError> {
+        self.node.send_message(to.into(), msg)
+    }
+
+    /// Sends `msg` to `to` after `after` (`erlang:send_after/3`).
+    pub fn send_after<M: ToTerm + Send + 'static>(
+        &self,
+        to: impl Into<Dest>,
+        msg: M,
+        after: Duration,
+    ) -> TimerRef {
+        start_timer(&self.node, to.into(), Message::new(msg), after)
+    }
+
+    /// Links this process to `pid` (`link/1`). Linking to a process that
+    /// does not exist sends this process an exit signal `noproc` (so it dies
+    /// unless it traps exits) and returns `Err(Reason::NoProc)`.
+    pub fn link(&self, pid: Pid) -> Result<(), Reason> {
+        self.node.inner().link(&self.pcb, pid)
+    }
+
+    /// Removes the link to `pid`, if any (`unlink/1`).
+    pub fn unlink(&self, pid: Pid) {
+        self.node.inner().unlink(&self.pcb, pid);
+    }
+
+    /// Monitors `target`; a `'DOWN'` message comes when it ends (at once,
+    /// with reason `noproc`, if it does not exist).
+    pub fn monitor(&self, target: impl Into<MonitorTarget>) -> Ref {
+        self.node.inner().monitor(&self.pcb, target.into())
+    }
+
+    /// Removes a monitor (`demonitor/1`). Returns `false` when it was not
+    /// active (it fired already, or never was this process's).
+    pub fn demonitor(&self, reference: Ref) -> bool {
+        self.node.inner().demonitor(&self.pcb, reference)
+    }
+
+    /// Removes a monitor and any `'DOWN'` message it already sent
+    /// (`demonitor(Ref, [flush])`).
+    pub fn demonitor_flush(&mut self, reference: Ref) -> bool {
+        let was = self.demonitor(reference);
+        self.fill_inbox();
+        self.inbox
+            .append(&mut std::mem::take(&mut *self.pcb.mailbox.lock()));
+        self.inbox
+            .retain(|m| !matches!(m, Message::Down { reference: r, .. } if *r == reference));
+        was
+    }
+
+    /// Sets whether exit signals become `{'EXIT', From, Reason}` messages
+    /// (`process_flag(trap_exit, Flag)`); returns the old setting.
+    pub fn set_trap_exit(&self, trap: bool) -> bool {
+        self.pcb.trap_exit.swap(trap, Ordering::AcqRel)
+    }
+
+    /// Whether this process traps exits.
+    pub fn trap_exit(&self) -> bool {
+        self.pcb.trap_exit.load(Ordering::Acquire)
+    }
+
+    /// Sends an exit signal with `reason` to `pid` (`exit/2`).
+    pub fn exit(&self, pid: Pid, reason: Reason) {
+        self.node.inner().exit_signal(self.pcb.pid, pid, reason);
+    }
+
+    /// Registers this process under `name` (`register/2`).
+    pub fn register(&self, name: impl Into<Atom>) -> Result<(), RegisterError> {
+        self.node.register(name.into(), self.pcb.pid)
+    }
+
+    /// Removes this process's registered name.
+    pub fn unregister(&self) -> Option<Atom> {
+        let name = self.pcb.state.lock().name?;
+        self.node.unregister(name).ok()?;
+        Some(name)
+    }
+
+    /// Spawns a process with the same group leader.
+    pub fn spawn<F, Fut>(&self, f: F) -> Pid
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReason,
+    {
+        self.node.spawn_opts(f, self.group_leader(), None)
+    }
+
+    /// Spawns a process linked to this one (`spawn_link/1`): the link exists
+    /// before the new process runs.
+    pub fn spawn_link<F, Fut>(&self, f: F) -> Pid
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReason,
+    {
+        self.node
+            .spawn_opts(f, self.group_leader(), Some(Start::Link(&self.pcb)))
+    }
+
+    /// Spawns a process and monitors it (`spawn_monitor/1`).
+    pub fn spawn_monitor<F, Fut>(&self, f: F) -> (Pid, Ref)
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoReason,
+    {
+        let reference = self.node.make_ref();
+        let pid = self.node.spawn_opts(
+            f,
+            self.group_leader(),
+            Some(Start::Monitor(&self.pcb, reference)),
+        );
+        (pid, reference)
+    }
+
+    /// This process's group leader.
+    pub fn group_leader(&self) -> Option<Pid> {
+        self.pcb.state.lock().group_leader
+    }
+
+    /// Sets this process's group leader.
+    pub fn set_group_leader(&self, leader: Pid) {
+        self.pcb.state.lock().group_leader = Some(leader);
+    }
+
+    /// A new reference (`make_ref/0`).
+    pub fn make_ref(&self) -> Ref {
+        self.node.make_ref()
+    }
+}
+
+/// Why a name could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    /// Another process has the name.
+    NameTaken(Atom),
+    /// The process already has a name.
+    AlreadyNamed(Atom),
+    /// The process does not exist.
+    NoProc,
+    /// The name is not registered (for `unregister`).
+    NotRegistered(Atom),
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::NameTaken(n) => write!(f, "the name {n} is taken"),
+            RegisterError::AlreadyNamed(n) => write!(f, "the process is already registered as {n}"),
+            RegisterError::NoProc => write!(f, "the process does not exist"),
+            RegisterError::NotRegistered(n) => write!(f, "no process is registered as {n}"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
+
+/// How a new process is tied to its parent at birth.
+pub(crate) enum Start<'a> {
+    Link(&'a Arc<Pcb>),
+    Monitor(&'a Arc<Pcb>, Ref),
+}
+
+/// Runs a process: creates its context, polls its future under the guard,
+/// and sends its exit notifications when it ends.
+pub(crate) async fn run<F, Fut>(node: Node, pcb: Arc<Pcb>, f: F)
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoReason,
+{
+    let ctx = Context {
+        pcb: pcb.clone(),
+        node: node.clone(),
+        inbox: VecDeque::new(),
+    };
+    let reason = {
+        // A panic in the function itself (before its future exists) is an
+        // exit like any other.
+        match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
+            Err(payload) => Reason::from_panic(&*payload),
+            Ok(fut) => {
+                let mut fut = std::pin::pin!(fut);
+                std::future::poll_fn(|cx| {
+                    pcb.waker.register(cx.waker());
+                    if let Some(reason) = pcb.take_kill() {
+                        return Poll::Ready(reason);
+                    }
+                    pcb.status.store(RUNNING, Ordering::Relaxed);
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                        Ok(Poll::Ready(out)) => Poll::Ready(out.into_reason()),
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Err(payload) => Poll::Ready(Reason::from_panic(&*payload)),
+                    }
+                })
+                .await
+            }
+        }
+        // The process's future is dropped here, before anyone hears of its end.
+    };
+    pcb.status.store(EXITING, Ordering::Relaxed);
+    node.inner().finish(&pcb, reason);
+}
+
+impl NodeInner {
+    /// Applies `exit(To, Reason)` sent by `from`.
+    pub(crate) fn exit_signal(&self, from: Pid, to: Pid, reason: Reason) {
+        if let Some(target) = self.lookup(to) {
+            target.exit_signal(from, reason, true);
+        }
+    }
+
+    pub(crate) fn link(&self, me: &Arc<Pcb>, pid: Pid) -> Result<(), Reason> {
+        if pid == me.pid {
+            return Ok(());
+        }
+        // This side first: if the other process ends right after it accepts
+        // the link, its exit finds the link here and signals us.
+        {
+            let mut st = me.state.lock();
+            if !st.links.contains(&pid) {
+                st.links.push(pid);
+            }
+        }
+        let linked = self.lookup(pid).is_some_and(|other| {
+            let mut st = other.state.lock();
+            if st.alive && !st.links.contains(&me.pid) {
+                st.links.push(me.pid);
+            }
+            st.alive
+        });
+        if !linked {
+            me.state.lock().links.retain(|p| *p != pid);
+            me.exit_signal(pid, Reason::NoProc, false);
+            return Err(Reason::NoProc);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn unlink(&self, me: &Arc<Pcb>, pid: Pid) {
+        me.state.lock().links.retain(|p| *p != pid);
+        if let Some(other) = self.lookup(pid) {
+            other.state.lock().links.retain(|p| *p != me.pid);
+        }
+    }
+
+    pub(crate) fn monitor(&self, me: &Arc<Pcb>, target: MonitorTarget) -> Ref {
+        let reference = self.make_ref();
+        let (pid, object) = match target {
+            MonitorTarget::Pid(p) => (Some(p), Term::Pid(p)),
+            MonitorTarget::Name(n) => (
+                self.whereis(n),
+                Term::tuple([Term::Atom(n), Term::Atom(self.name)]),
+            ),
+            MonitorTarget::NameOn(n, node) if node == self.name => (
+                self.whereis(n),
+                Term::tuple([Term::Atom(n), Term::Atom(node)]),
+            ),
+            MonitorTarget::NameOn(n, node) => {
+                // Not this node: distribution is what can reach it.
+                me.deliver(Message::Down {
+                    reference,
+                    object: Term::tuple([Term::Atom(n), Term::Atom(node)]),
+                    reason: Reason::NoConnection,
+                });
+                return reference;
+            }
+        };
+        // This side first, for the same reason as in `link`.
+        let target = pid.and_then(|p| self.lookup(p));
+        if let Some(other) = &target {
+            me.state.lock().monitors.push(MonitorEntry {
+                reference,
+                other: other.pid,
+                object: object.clone(),
+            });
+        }
+        let watched = target.is_some_and(|other| {
+            let mut st = other.state.lock();
+            if st.alive {
+                st.monitored_by.push(MonitorEntry {
+                    reference,
+                    other: me.pid,
+                    object: object.clone(),
+                });
+            }
+            st.alive
+        });
+        if !watched {
+            me.state
+                .lock()
+                .monitors
+                .retain(|m| m.reference != reference);
+            me.deliver(Message::Down {
+                reference,
+                object,
+                reason: Reason::NoProc,
+            });
+        }
+        reference
+    }
+
+    pub(crate) fn demonitor(&self, me: &Arc<Pcb>, reference: Ref) -> bool {
+        let entry = {
+            let mut st = me.state.lock();
+            match st.monitors.iter().position(|m| m.reference == reference) {
+                Some(i) => st.monitors.swap_remove(i),
+                None => return false,
+            }
+        };
+        if let Some(other) = self.lookup(entry.other) {
+            other
+                .state
+                .lock()
+                .monitored_by
+                .retain(|m| m.reference != reference);
+        }
+        true
+    }
+
+    /// Everything that happens when a process has ended.
+    pub(crate) fn finish(&self, pcb: &Arc<Pcb>, reason: Reason) {
+        let (links, monitors, monitored_by, name) = {
+            let mut st = pcb.state.lock();
+            st.alive = false;
+            st.exit_reason = Some(reason.clone());
+            (
+                std::mem::take(&mut st.links),
+                std::mem::take(&mut st.monitors),
+                std::mem::take(&mut st.monitored_by),
+                st.name.take(),
+            )
+        };
+        if let Some(name) = name {
+            self.unregister_if(name, pcb.pid);
+        }
+        self.remove(pcb.pid);
+        if !reason.is_normal() {
+            tracing::debug!(pid = %pcb.pid, %reason, "process exited");
+        } else {
+            tracing::trace!(pid = %pcb.pid, "process exited normally");
+        }
+        for m in monitors {
+            if let Some(other) = self.lookup(m.other) {
+                other
+                    .state
+                    .lock()
+                    .monitored_by
+                    .retain(|x| x.reference != m.reference);
+            }
+        }
+        for m in monitored_by {
+            if let Some(watcher) = self.lookup(m.other) {
+                let still = {
+                    let mut st = watcher.state.lock();
+                    let before = st.monitors.len();
+                    st.monitors.retain(|x| x.reference != m.reference);
+                    st.monitors.len() != before
+                };
+                if still {
+                    watcher.deliver(Message::Down {
+                        reference: m.reference,
+                        object: m.object,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        for pid in links {
+            if let Some(other) = self.lookup(pid) {
+                let linked = {
+                    let mut st = other.state.lock();
+                    let before = st.links.len();
+                    st.links.retain(|p| *p != pcb.pid);
+                    st.links.len() != before
+                };
+                if linked {
+                    other.exit_signal(pcb.pid, reason.clone(), false);
+                }
+            }
+        }
+        // Drop whatever is left in the mailbox now, not when the last handle
+        // to the control block goes.
+        pcb.mailbox.lock().clear();
+    }
+}
