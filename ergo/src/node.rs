@@ -25,6 +25,9 @@ use crate::reason::Reason;
 /// meet on one lock.
 const SHARDS: usize = 64;
 
+/// One shard of the process table: process number to control block.
+type Shard = RwLock<FxHashMap<u32, Arc<Pcb>>>;
+
 /// Why a node could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeError {
@@ -149,7 +152,7 @@ pub(crate) struct NodeInner {
     pub(crate) name: Atom,
     creation: u32,
     cookie: String,
-    shards: Box<[RwLock<FxHashMap<u32, Arc<Pcb>>>]>,
+    shards: Box<[Shard]>,
     names: RwLock<FxHashMap<Atom, Pid>>,
     next_pid: AtomicU64,
     next_ref: AtomicU64,
@@ -158,7 +161,7 @@ pub(crate) struct NodeInner {
 }
 
 impl NodeInner {
-    fn shard(&self, id: u32) -> &RwLock<FxHashMap<u32, Arc<Pcb>>> {
+    fn shard(&self, id: u32) -> &Shard {
         &self.shards[id as usize % SHARDS]
     }
 
