@@ -34,11 +34,13 @@
 #[allow(unused_extern_crates)] // used once the runtime derives for itself
 extern crate self as ergo;
 
+pub mod gen_server;
 pub mod message;
 pub mod node;
 pub mod process;
 pub mod reason;
 
+pub use gen_server::{CallError, Flow, GenServer, Reply, ServerContext, ServerRef};
 pub use message::Message;
 pub use node::{Node, NodeBuilder, NodeError};
 pub use process::{

@@ -81,6 +81,14 @@ impl Message {
     /// A message holding `value`, which can also be read as a term (and so
     /// sent to another node).
     pub fn new<T: ToTerm + Send + 'static>(value: T) -> Message {
+        // A term sent as such is a term message, whoever sends it.
+        let mut slot = Some(value);
+        if let Some(term) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Term>>() {
+            return Message::Term(term.take().unwrap_or(Term::NIL));
+        }
+        let Some(value) = slot else {
+            return Message::Term(Term::NIL);
+        };
         Message::Local(Local {
             value: Box::new(value),
             to_term: Some(term_of::<T>),

@@ -30,6 +30,7 @@ use std::time::Duration;
 use atomic_waker::AtomicWaker;
 use ergo_etf::{Atom, Pid, Ref, Term, ToTerm};
 use parking_lot::Mutex;
+use sync_wrapper::SyncWrapper;
 
 use crate::message::Message;
 use crate::node::{Node, NodeInner};
@@ -70,13 +71,23 @@ pub(crate) struct ProcState {
     pub(crate) monitored_by: Vec<MonitorEntry>,
     pub(crate) name: Option<Atom>,
     pub(crate) group_leader: Option<Pid>,
+    /// Told the exit reason when the process ends.
+    pub(crate) exit_watchers: Vec<tokio::sync::oneshot::Sender<Reason>>,
+}
+
+/// The queue of messages not yet taken by the process. Closed when the
+/// process ends, under the same lock, so that nothing enters after.
+#[derive(Default)]
+struct Mailbox {
+    queue: VecDeque<Message>,
+    closed: bool,
 }
 
 /// A process's control block: what other processes and the node reach it
 /// through.
 pub(crate) struct Pcb {
     pub(crate) pid: Pid,
-    mailbox: Mutex<VecDeque<Message>>,
+    mailbox: Mutex<Mailbox>,
     waker: AtomicWaker,
     kill: Mutex<Option<Reason>>,
     killed: AtomicBool,
@@ -90,7 +101,7 @@ impl Pcb {
     pub(crate) fn new(pid: Pid, group_leader: Option<Pid>) -> Pcb {
         Pcb {
             pid,
-            mailbox: Mutex::new(VecDeque::new()),
+            mailbox: Mutex::new(Mailbox::default()),
             waker: AtomicWaker::new(),
             kill: Mutex::new(None),
             killed: AtomicBool::new(false),
@@ -105,10 +116,37 @@ impl Pcb {
         }
     }
 
-    /// Puts a message in the mailbox and wakes the process.
-    pub(crate) fn deliver(&self, msg: Message) {
-        self.mailbox.lock().push_back(msg);
+    /// Puts a message in the mailbox and wakes the process. Returns `false`
+    /// (dropping the message) when the process has ended.
+    pub(crate) fn deliver(&self, msg: Message) -> bool {
+        {
+            let mut mb = self.mailbox.lock();
+            if mb.closed {
+                return false;
+            }
+            mb.queue.push_back(msg);
+        }
         self.waker.wake();
+        true
+    }
+
+    /// The reason the process ended with, once it has.
+    pub(crate) fn exit_reason(&self) -> Option<Reason> {
+        self.state.lock().exit_reason.clone()
+    }
+
+    /// Resolves with the exit reason when the process has ended (at once if
+    /// it already has).
+    pub(crate) fn on_exit(&self) -> tokio::sync::oneshot::Receiver<Reason> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut st = self.state.lock();
+        match (&st.exit_reason, st.alive) {
+            (Some(r), false) => {
+                let _ = tx.send(r.clone());
+            }
+            _ => st.exit_watchers.push(tx),
+        }
+        rx
     }
 
     /// Ends the process with `reason` the next time it is polled (a no-op
@@ -149,7 +187,7 @@ impl Pcb {
     }
 
     pub(crate) fn message_queue_len(&self) -> usize {
-        self.mailbox.lock().len()
+        self.mailbox.lock().queue.len()
     }
 }
 
@@ -395,7 +433,10 @@ pub(crate) fn start_timer(node: &Node, dest: Dest, msg: Message, after: Duration
 pub struct Context {
     pcb: Arc<Pcb>,
     node: Node,
-    inbox: VecDeque<Message>,
+    /// Messages taken from the mailbox and not yet received. Only reached
+    /// through `&mut self`, which is what lets `Context` be `Sync` (so that
+    /// `&ctx` may be held across an `.await` in a process's future).
+    inbox: SyncWrapper<VecDeque<Message>>,
 }
 
 impl fmt::Debug for Context {
@@ -418,10 +459,10 @@ impl Context {
     }
 
     fn fill_inbox(&mut self) -> bool {
-        if self.inbox.is_empty() {
-            std::mem::swap(&mut self.inbox, &mut *self.pcb.mailbox.lock());
+        if self.inbox.get_mut().is_empty() {
+            std::mem::swap(self.inbox.get_mut(), &mut self.pcb.mailbox.lock().queue);
         }
-        !self.inbox.is_empty()
+        !self.inbox.get_mut().is_empty()
     }
 
     fn took(&self, m: Message) -> Message {
@@ -452,7 +493,7 @@ impl Context {
         if !self.fill_inbox() {
             return None;
         }
-        let m = self.inbox.pop_front()?;
+        let m = self.inbox.get_mut().pop_front()?;
         Some(self.took(m))
     }
 
@@ -468,17 +509,17 @@ impl Context {
         let mut checked = 0;
         std::future::poll_fn(|_cx| {
             loop {
-                if checked == self.inbox.len() {
+                if checked == self.inbox.get_mut().len() {
                     // Append what has arrived since, keeping the order.
-                    let mut more = std::mem::take(&mut *self.pcb.mailbox.lock());
+                    let mut more = std::mem::take(&mut self.pcb.mailbox.lock().queue);
                     if more.is_empty() {
                         self.pcb.status.store(WAITING, Ordering::Relaxed);
                         return Poll::Pending;
                     }
-                    self.inbox.append(&mut more);
+                    self.inbox.get_mut().append(&mut more);
                 }
-                if wanted(&self.inbox[checked]) {
-                    if let Some(m) = self.inbox.remove(checked) {
+                if wanted(&self.inbox.get_mut()[checked]) {
+                    if let Some(m) = self.inbox.get_mut().remove(checked) {
                         return Poll::Ready(self.took(m));
                     }
                 }
@@ -563,8 +604,10 @@ impl Context {
         let was = self.demonitor(reference);
         self.fill_inbox();
         self.inbox
-            .append(&mut std::mem::take(&mut *self.pcb.mailbox.lock()));
+            .get_mut()
+            .append(&mut std::mem::take(&mut self.pcb.mailbox.lock().queue));
         self.inbox
+            .get_mut()
             .retain(|m| !matches!(m, Message::Down { reference: r, .. } if *r == reference));
         was
     }
@@ -694,7 +737,7 @@ where
     let ctx = Context {
         pcb: pcb.clone(),
         node: node.clone(),
-        inbox: VecDeque::new(),
+        inbox: SyncWrapper::new(VecDeque::new()),
     };
     let reason = {
         // A panic in the function itself (before its future exists) is an
@@ -703,7 +746,7 @@ where
             Err(payload) => Reason::from_panic(&*payload),
             Ok(fut) => {
                 let mut fut = std::pin::pin!(fut);
-                std::future::poll_fn(|cx| {
+                let reason = std::future::poll_fn(|cx| {
                     pcb.waker.register(cx.waker());
                     if let Some(reason) = pcb.take_kill() {
                         return Poll::Ready(reason);
@@ -715,10 +758,14 @@ where
                         Err(payload) => Poll::Ready(Reason::from_panic(&*payload)),
                     }
                 })
-                .await
+                .await;
+                pcb.state.lock().exit_reason = Some(reason.clone());
+                reason
             }
         }
-        // The process's future is dropped here, before anyone hears of its end.
+        // The process's future is dropped at the end of this block, before
+        // anyone hears of its end; the reason is recorded first, so that a
+        // caller whose reply handle goes with the future can tell why.
     };
     pcb.status.store(EXITING, Ordering::Relaxed);
     node.inner().finish(&pcb, reason);
@@ -842,7 +889,7 @@ impl NodeInner {
 
     /// Everything that happens when a process has ended.
     pub(crate) fn finish(&self, pcb: &Arc<Pcb>, reason: Reason) {
-        let (links, monitors, monitored_by, name) = {
+        let (links, monitors, monitored_by, name, watchers) = {
             let mut st = pcb.state.lock();
             st.alive = false;
             st.exit_reason = Some(reason.clone());
@@ -851,8 +898,12 @@ impl NodeInner {
                 std::mem::take(&mut st.monitors),
                 std::mem::take(&mut st.monitored_by),
                 st.name.take(),
+                std::mem::take(&mut st.exit_watchers),
             )
         };
+        for w in watchers {
+            let _ = w.send(reason.clone());
+        }
         if let Some(name) = name {
             self.unregister_if(name, pcb.pid);
         }
@@ -901,8 +952,13 @@ impl NodeInner {
                 }
             }
         }
-        // Drop whatever is left in the mailbox now, not when the last handle
-        // to the control block goes.
-        pcb.mailbox.lock().clear();
+        // Drop whatever is left in the mailbox now (not when the last handle
+        // to the control block goes), and let nothing in after.
+        let left = {
+            let mut mb = pcb.mailbox.lock();
+            mb.closed = true;
+            std::mem::take(&mut mb.queue)
+        };
+        drop(left);
     }
 }

@@ -1,0 +1,704 @@
+//! The GenServer behaviour: a process that serves calls (request and reply)
+//! and casts (one-way requests) against its state, as OTP's `gen_server`.
+//!
+//! Implement [`GenServer`] (or let `#[gen_server]` write it) and start the
+//! server with [`Node::start_server`] or [`Context::start_server_link`]; both
+//! wait until `init` has run, as `gen_server:start_link` does. The
+//! [`ServerRef`] they return calls and casts with the server's own request
+//! types: between processes of one node the request and reply move as Rust
+//! values, with no encoding.
+//!
+//! Requests may also arrive as terms — `{'$gen_call', {Pid, Tag}, Request}`
+//! and `{'$gen_cast', Request}`, as any Erlang process sends them. They are
+//! converted into the server's request types; one that does not convert is
+//! answered with `{error, {badcall, Why}}` (a call) or logged (a cast), and
+//! the server goes on.
+//!
+//! A server ends when a callback returns [`Flow::Stop`] or [`Reply::Stop`],
+//! when its parent (the process that started it linked) exits and the
+//! server traps exits, or when a callback panics; `terminate` runs in each
+//! of those cases, as in OTP. A `kill` ends it without `terminate`.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use ergo_etf::{Atom, FromTerm, Pid, Term, ToTerm};
+use tokio::sync::oneshot;
+
+use crate::message::Message;
+use crate::node::Node;
+use crate::process::{Context, Pcb};
+use crate::reason::Reason;
+
+/// How long a call waits for its reply by default: 5 seconds, as
+/// `gen_server:call/2`.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a `handle_call` does with the request.
+#[derive(Debug)]
+pub enum Reply<R> {
+    /// Reply now.
+    Reply(R),
+    /// No reply now. To reply later (possibly from another task), take the
+    /// call's [`From`] with [`ServerContext::reply_later`] before returning;
+    /// a call left with neither a reply nor a taker fails at once with
+    /// [`CallError::NoReply`].
+    NoReply,
+    /// Stop the server with `reason`, replying `reply` first if given.
+    Stop(Reason, Option<R>),
+}
+
+/// What the server does after a cast, an info message or a continue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flow {
+    /// Carry on (`{noreply, State}`).
+    Continue,
+    /// Stop with this reason (`{stop, Reason, State}`).
+    Stop(Reason),
+}
+
+/// A GenServer: a process with state that serves calls and casts.
+///
+/// Every callback has a default except `init`. The request types convert
+/// from terms ([`FromTerm`]) and replies to terms ([`ToTerm`]), so that the
+/// server also answers Erlang processes; `#[derive(Term)]` gives both.
+///
+/// # Examples
+///
+/// ```
+/// use ergo::gen_server::{GenServer, Reply, ServerContext};
+/// use ergo::{Node, Reason, Term};
+///
+/// struct Counter(i64);
+///
+/// #[derive(Term, Debug)]
+/// enum Req { Get, Add(i64) }
+///
+/// impl GenServer for Counter {
+///     type Args = i64;
+///     type Call = Req;
+///     type Reply = i64;
+///     type Cast = ();
+///
+///     async fn init(start: i64, _ctx: &mut ServerContext<Self>) -> Result<Self, Reason> {
+///         Ok(Counter(start))
+///     }
+///
+///     async fn handle_call(&mut self, req: Req, _ctx: &mut ServerContext<Self>) -> Reply<i64> {
+///         match req {
+///             Req::Get => Reply::Reply(self.0),
+///             Req::Add(n) => { self.0 += n; Reply::Reply(self.0) }
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let node = Node::builder("demo@localhost").start().unwrap();
+/// let counter = node.start_server::<Counter>(10).await.unwrap();
+/// assert_eq!(counter.call(Req::Add(5)).await.unwrap(), 15);
+/// # }
+/// ```
+pub trait GenServer: Send + Sized + 'static {
+    /// What `init` is started with.
+    type Args: Send + 'static;
+    /// The requests `handle_call` serves.
+    type Call: FromTerm + Send + 'static;
+    /// The replies to calls.
+    type Reply: ToTerm + Send + 'static;
+    /// The requests `handle_cast` serves.
+    type Cast: FromTerm + Send + 'static;
+
+    /// Builds the state. An `Err` ends the process with that reason, and the
+    /// start returns it.
+    fn init(
+        args: Self::Args,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = Result<Self, Reason>> + Send;
+
+    /// Serves a call. By default the server stops with
+    /// `{bad_call, Request}`, as an OTP server with no clause for it would
+    /// crash.
+    fn handle_call(
+        &mut self,
+        request: Self::Call,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = Reply<Self::Reply>> + Send {
+        let _ = ctx;
+        let what = std::any::type_name::<Self::Call>();
+        drop(request);
+        async move {
+            Reply::Stop(
+                Reason::other(Term::tuple([Term::atom("bad_call"), Term::binary(what)])),
+                None,
+            )
+        }
+    }
+
+    /// Serves a cast. By default the server stops with `{bad_cast, Request}`.
+    fn handle_cast(
+        &mut self,
+        request: Self::Cast,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = Flow> + Send {
+        let _ = ctx;
+        let what = std::any::type_name::<Self::Cast>();
+        drop(request);
+        async move {
+            Flow::Stop(Reason::other(Term::tuple([
+                Term::atom("bad_cast"),
+                Term::binary(what),
+            ])))
+        }
+    }
+
+    /// Handles any other message (including `timeout` after an idle
+    /// timeout, trapped exits from processes other than the parent, and
+    /// monitors' `'DOWN'`s). By default it logs the message and carries on,
+    /// as OTP's default `handle_info` does.
+    fn handle_info(
+        &mut self,
+        message: Message,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = Flow> + Send {
+        tracing::warn!(server = %ctx.pid(), %message, "unexpected message");
+        async { Flow::Continue }
+    }
+
+    /// Runs what a callback asked for with [`ServerContext::continue_with`],
+    /// before the next message (`handle_continue/2`).
+    fn handle_continue(
+        &mut self,
+        value: Message,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = Flow> + Send {
+        let _ = (value, ctx);
+        async { Flow::Continue }
+    }
+
+    /// Runs as the server stops (not when it is killed).
+    fn terminate(
+        &mut self,
+        reason: &Reason,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (reason, ctx);
+        async {}
+    }
+}
+
+/// The server's own context: everything a [`Context`] offers (through
+/// `Deref`), plus the GenServer's reply handle, idle timeout and continue.
+pub struct ServerContext<S: GenServer> {
+    ctx: Context,
+    parent: Option<Pid>,
+    idle_timeout: Option<Duration>,
+    next_continue: Option<Message>,
+    pending: Option<From<S::Reply>>,
+}
+
+impl<S: GenServer> fmt::Debug for ServerContext<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerContext")
+            .field("pid", &self.ctx.pid())
+            .field("parent", &self.parent)
+            .finish()
+    }
+}
+
+impl<S: GenServer> std::ops::Deref for ServerContext<S> {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl<S: GenServer> std::ops::DerefMut for ServerContext<S> {
+    fn deref_mut(&mut self) -> &mut Context {
+        &mut self.ctx
+    }
+}
+
+impl<S: GenServer> ServerContext<S> {
+    /// After the current callback, wait at most `timeout` for the next
+    /// message; if none comes, `handle_info` gets the atom `timeout` (the
+    /// `Timeout` of `{noreply, State, Timeout}`). Applies to one wait.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.idle_timeout = Some(timeout);
+    }
+
+    /// After the current callback, run `handle_continue(value)` before the
+    /// next message (`{noreply, State, {continue, Value}}`).
+    pub fn continue_with<T: ToTerm + Send + 'static>(&mut self, value: T) {
+        self.next_continue = Some(Message::new(value));
+    }
+
+    /// Takes the current call's reply handle, to reply later (from this
+    /// server or any other task) with [`From::reply`]; `handle_call` then
+    /// returns [`Reply::NoReply`]. `None` outside `handle_call`.
+    pub fn reply_later(&mut self) -> Option<From<S::Reply>> {
+        self.pending.take()
+    }
+
+    /// The process that started this server linked, if any.
+    pub fn parent(&self) -> Option<Pid> {
+        self.parent
+    }
+}
+
+/// Where a call's reply goes. Hand it to another task to reply later
+/// (`gen_server:reply/2`).
+pub struct From<R> {
+    to: ReplyTo<R>,
+}
+
+enum ReplyTo<R> {
+    Local(oneshot::Sender<R>),
+    Term { node: Node, pid: Pid, tag: Term },
+}
+
+impl<R> fmt::Debug for From<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.to {
+            ReplyTo::Local(_) => f.write_str("From(local)"),
+            ReplyTo::Term { pid, tag, .. } => write!(f, "From({pid}, {tag})"),
+        }
+    }
+}
+
+impl<R: ToTerm + Send + 'static> From<R> {
+    /// Sends the reply. Returns `false` if the caller is no longer waiting.
+    pub fn reply(self, reply: R) -> bool {
+        match self.to {
+            ReplyTo::Local(tx) => tx.send(reply).is_ok(),
+            ReplyTo::Term { node, pid, tag } => node
+                .send_message(
+                    pid.into(),
+                    Message::Term(Term::tuple([tag, reply.to_term()])),
+                )
+                .is_ok(),
+        }
+    }
+}
+
+/// A call from a process of this node, moved as Rust values.
+struct LocalCall<C, R> {
+    request: C,
+    reply: oneshot::Sender<R>,
+}
+
+/// A cast from a process of this node.
+struct LocalCast<C>(C);
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// No reply within the timeout.
+    Timeout(Duration),
+    /// The server does not exist (`noproc`).
+    NoProc,
+    /// The server ended before replying, with this reason.
+    Exited(Reason),
+    /// The server dropped the request's [`From`] without replying.
+    NoReply,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Timeout(d) => write!(f, "no reply within {d:?}"),
+            CallError::NoProc => f.write_str("the server does not exist (noproc)"),
+            CallError::Exited(r) => write!(f, "the server exited with reason {r} before replying"),
+            CallError::NoReply => f.write_str("the server dropped the request without replying"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// A handle to a running GenServer of type `S`: call and cast with its own
+/// request types. Cheap to clone.
+pub struct ServerRef<S: GenServer> {
+    pid: Pid,
+    node: Node,
+    pcb: Option<Arc<Pcb>>,
+    _server: PhantomData<fn() -> S>,
+}
+
+impl<S: GenServer> Clone for ServerRef<S> {
+    fn clone(&self) -> Self {
+        ServerRef {
+            pid: self.pid,
+            node: self.node.clone(),
+            pcb: self.pcb.clone(),
+            _server: PhantomData,
+        }
+    }
+}
+
+impl<S: GenServer> fmt::Debug for ServerRef<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerRef<{}>({})", std::any::type_name::<S>(), self.pid)
+    }
+}
+
+impl<S: GenServer> ServerRef<S> {
+    /// A handle to the server `pid` on `node` (not checked until used).
+    pub fn new(node: &Node, pid: Pid) -> ServerRef<S> {
+        ServerRef {
+            pid,
+            node: node.clone(),
+            pcb: node.inner().lookup(pid),
+            _server: PhantomData,
+        }
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    fn deliver(&self, msg: Message) -> bool {
+        match &self.pcb {
+            Some(pcb) => pcb.deliver(msg),
+            None => false,
+        }
+    }
+
+    /// Calls the server and waits up to [`DEFAULT_CALL_TIMEOUT`] for the
+    /// reply.
+    pub async fn call(&self, request: S::Call) -> Result<S::Reply, CallError> {
+        self.call_timeout(request, DEFAULT_CALL_TIMEOUT).await
+    }
+
+    /// Calls the server and waits up to `timeout` for the reply.
+    pub async fn call_timeout(
+        &self,
+        request: S::Call,
+        timeout: Duration,
+    ) -> Result<S::Reply, CallError> {
+        let (tx, rx) = oneshot::channel();
+        let msg = Message::local(LocalCall::<S::Call, S::Reply> { request, reply: tx });
+        if !self.deliver(msg) {
+            return Err(self.why_gone().unwrap_or(CallError::NoProc));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => {
+                // The request was dropped unanswered. If the server is
+                // ending (a callback crashed, say), say why; a server that
+                // lives on and dropped it leaves the caller to its timeout,
+                // as in OTP.
+                let Some(pcb) = &self.pcb else {
+                    return Err(CallError::NoProc);
+                };
+                match tokio::time::timeout_at(deadline, pcb.on_exit()).await {
+                    Ok(Ok(reason)) => Err(CallError::Exited(reason)),
+                    _ => Err(CallError::NoReply),
+                }
+            }
+            Err(_) => {
+                tracing::debug!(server = %self.pid, ?timeout, "call timed out");
+                Err(CallError::Timeout(timeout))
+            }
+        }
+    }
+
+    fn why_gone(&self) -> Option<CallError> {
+        match self.pcb.as_ref()?.exit_reason() {
+            Some(r) if !self.node.is_alive(self.pid) => Some(CallError::Exited(r)),
+            _ if !self.node.is_alive(self.pid) => Some(CallError::NoProc),
+            _ => None,
+        }
+    }
+
+    /// Casts to the server (`gen_server:cast/2`): never fails, as in OTP.
+    pub fn cast(&self, request: S::Cast) {
+        self.deliver(Message::local(LocalCast(request)));
+    }
+
+    /// Stops the server with `reason`, waiting until it has ended (as
+    /// `gen_server:stop/2`); `terminate` runs first.
+    pub async fn stop(&self, reason: Reason) -> Result<(), CallError> {
+        let Some(pcb) = &self.pcb else {
+            return Err(CallError::NoProc);
+        };
+        let exited = pcb.on_exit();
+        if !pcb.deliver(Message::local(StopRequest(reason))) {
+            return Err(CallError::NoProc);
+        }
+        let _ = exited.await;
+        Ok(())
+    }
+}
+
+/// `ServerRef::stop`'s request.
+struct StopRequest(Reason);
+
+impl Node {
+    /// Starts a GenServer `S` and waits for its `init`
+    /// (`gen_server:start/3`).
+    pub async fn start_server<S: GenServer>(&self, args: S::Args) -> Result<ServerRef<S>, Reason> {
+        start::<S>(self, args, None, None).await
+    }
+
+    /// Starts a GenServer `S` registered as `name` (`gen_server:start/4`
+    /// with `{local, Name}`); the name is taken before `init` runs.
+    pub async fn start_server_named<S: GenServer>(
+        &self,
+        name: impl Into<Atom>,
+        args: S::Args,
+    ) -> Result<ServerRef<S>, Reason> {
+        start::<S>(self, args, Some(name.into()), None).await
+    }
+}
+
+impl Context {
+    /// Starts a GenServer `S` linked to this process and waits for its
+    /// `init` (`gen_server:start_link/3`).
+    pub async fn start_server_link<S: GenServer>(
+        &self,
+        args: S::Args,
+    ) -> Result<ServerRef<S>, Reason> {
+        start::<S>(self.node(), args, None, Some(self)).await
+    }
+
+    /// Like [`Context::start_server_link`], registered as `name`.
+    pub async fn start_server_link_named<S: GenServer>(
+        &self,
+        name: impl Into<Atom>,
+        args: S::Args,
+    ) -> Result<ServerRef<S>, Reason> {
+        start::<S>(self.node(), args, Some(name.into()), Some(self)).await
+    }
+}
+
+async fn start<S: GenServer>(
+    node: &Node,
+    args: S::Args,
+    name: Option<Atom>,
+    parent: Option<&Context>,
+) -> Result<ServerRef<S>, Reason> {
+    let (ready_tx, ready_rx) = oneshot::channel::<Result<(), Reason>>();
+    let parent_pid = parent.map(Context::pid);
+    let body = move |ctx: Context| serve::<S>(ctx, args, name, parent_pid, ready_tx);
+    let pid = match parent {
+        Some(p) => p.spawn_link(body),
+        None => node.spawn(body),
+    };
+    match ready_rx.await {
+        Ok(Ok(())) => Ok(ServerRef::new(node, pid)),
+        Ok(Err(reason)) => Err(reason),
+        // The process ended before answering (killed during init).
+        Err(_) => Err(node
+            .inner()
+            .lookup(pid)
+            .and_then(|p| p.exit_reason())
+            .unwrap_or(Reason::Killed)),
+    }
+}
+
+/// Runs a future, turning a panic into the reason it ends the process with.
+async fn guarded<T>(fut: impl Future<Output = T>) -> Result<T, Reason> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(Reason::from_panic(&*payload))),
+        }
+    })
+    .await
+}
+
+/// What the server loop does with one incoming message.
+enum Incoming<S: GenServer> {
+    Call(S::Call, From<S::Reply>),
+    Cast(S::Cast),
+    Info(Message),
+    ParentExit(Reason),
+    Stop(Reason),
+}
+
+/// Sorts a message out; `None` for a request refused here (answered or
+/// logged already).
+fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incoming<S>> {
+    let msg = match msg.downcast::<LocalCall<S::Call, S::Reply>>() {
+        Ok(c) => {
+            let from = From {
+                to: ReplyTo::Local(c.reply),
+            };
+            return Some(Incoming::Call(c.request, from));
+        }
+        Err(m) => m,
+    };
+    let msg = match msg.downcast::<LocalCast<S::Cast>>() {
+        Ok(LocalCast(c)) => return Some(Incoming::Cast(c)),
+        Err(m) => m,
+    };
+    let msg = match msg.downcast::<StopRequest>() {
+        Ok(StopRequest(r)) => return Some(Incoming::Stop(r)),
+        Err(m) => m,
+    };
+    match &msg {
+        Message::Exit { from, reason } if Some(*from) == ctx.parent => {
+            Some(Incoming::ParentExit(reason.clone()))
+        }
+        Message::Term(Term::Tuple(t)) if t.len() == 3 && t[0].is_atom("$gen_call") => {
+            let Some((pid, tag)) = call_from(&t[1]) else {
+                return Some(Incoming::Info(msg));
+            };
+            let from = From {
+                to: ReplyTo::Term {
+                    node: ctx.node().clone(),
+                    pid,
+                    tag,
+                },
+            };
+            match S::Call::from_term(&t[2]) {
+                Ok(request) => Some(Incoming::Call(request, from)),
+                Err(e) => {
+                    tracing::warn!(server = %ctx.pid(), error = %e, "refused a call");
+                    from.reply_term(Term::tuple([
+                        Term::atom("error"),
+                        Term::tuple([Term::atom("badcall"), Term::binary(e.to_string())]),
+                    ]));
+                    None
+                }
+            }
+        }
+        Message::Term(Term::Tuple(t)) if t.len() == 2 && t[0].is_atom("$gen_cast") => {
+            match S::Cast::from_term(&t[1]) {
+                Ok(request) => Some(Incoming::Cast(request)),
+                Err(e) => {
+                    tracing::warn!(server = %ctx.pid(), error = %e, "refused a cast");
+                    None
+                }
+            }
+        }
+        _ => Some(Incoming::Info(msg)),
+    }
+}
+
+impl<R> From<R> {
+    /// Replies with a raw term (to a term caller; a local caller has a typed
+    /// channel and is left to the drop).
+    fn reply_term(self, t: Term) {
+        if let ReplyTo::Term { node, pid, tag } = self.to {
+            let _ = node.send_message(pid.into(), Message::Term(Term::tuple([tag, t])));
+        }
+    }
+}
+
+/// `{Pid, Tag}` of a `'$gen_call'`, where Tag is a reference or, since OTP
+/// 24, `[alias | Ref]`.
+fn call_from(t: &Term) -> Option<(Pid, Term)> {
+    match t {
+        Term::Tuple(v) if v.len() == 2 => Some((v[0].as_pid()?, v[1].clone())),
+        _ => None,
+    }
+}
+
+async fn serve<S: GenServer>(
+    ctx: Context,
+    args: S::Args,
+    name: Option<Atom>,
+    parent: Option<Pid>,
+    ready: oneshot::Sender<Result<(), Reason>>,
+) -> Reason {
+    let mut sctx = ServerContext::<S> {
+        ctx,
+        parent,
+        idle_timeout: None,
+        next_continue: None,
+        pending: None,
+    };
+    if let Some(name) = name
+        && let Err(e) = sctx.register(name)
+    {
+        let reason = Reason::other(Term::tuple([
+            Term::atom("already_started"),
+            Term::binary(e.to_string()),
+        ]));
+        let _ = ready.send(Err(reason.clone()));
+        return reason;
+    }
+    let mut state = match guarded(S::init(args, &mut sctx)).await {
+        Ok(Ok(state)) => state,
+        Ok(Err(reason)) | Err(reason) => {
+            let _ = ready.send(Err(reason.clone()));
+            return reason;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    loop {
+        if let Some(value) = sctx.next_continue.take() {
+            match guarded(state.handle_continue(value, &mut sctx)).await {
+                Ok(Flow::Continue) => continue,
+                Ok(Flow::Stop(reason)) | Err(reason) => {
+                    return stop(&mut state, &mut sctx, reason).await;
+                }
+            }
+        }
+        let msg = match sctx.idle_timeout.take() {
+            Some(d) => match sctx.receive_timeout(d).await {
+                Some(m) => m,
+                None => Message::Term(Term::Atom(Atom::TIMEOUT)),
+            },
+            None => sctx.receive().await,
+        };
+        let flow = match classify::<S>(msg, &sctx) {
+            None => Ok(Flow::Continue),
+            Some(Incoming::Call(request, from)) => {
+                sctx.pending = Some(from);
+                let outcome = guarded(state.handle_call(request, &mut sctx)).await;
+                let from = sctx.pending.take();
+                match outcome {
+                    Ok(Reply::Reply(r)) => {
+                        if let Some(from) = from {
+                            from.reply(r);
+                        }
+                        Ok(Flow::Continue)
+                    }
+                    Ok(Reply::NoReply) => Ok(Flow::Continue),
+                    Ok(Reply::Stop(reason, reply)) => {
+                        if let (Some(from), Some(r)) = (from, reply) {
+                            from.reply(r);
+                        }
+                        Ok(Flow::Stop(reason))
+                    }
+                    Err(reason) => Err(reason),
+                }
+            }
+            Some(Incoming::Cast(request)) => guarded(state.handle_cast(request, &mut sctx)).await,
+            Some(Incoming::Info(m)) => guarded(state.handle_info(m, &mut sctx)).await,
+            Some(Incoming::ParentExit(reason)) | Some(Incoming::Stop(reason)) => {
+                Ok(Flow::Stop(reason))
+            }
+        };
+        match flow {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Stop(reason)) | Err(reason) => {
+                return stop(&mut state, &mut sctx, reason).await;
+            }
+        }
+    }
+}
+
+/// Runs `terminate` and gives the reason the process ends with (a panic in
+/// `terminate` itself replaces it).
+async fn stop<S: GenServer>(state: &mut S, sctx: &mut ServerContext<S>, reason: Reason) -> Reason {
+    if reason != Reason::Normal && !reason.is_clean() {
+        tracing::debug!(server = %sctx.pid(), %reason, "server terminating");
+    }
+    match guarded(state.terminate(&reason, sctx)).await {
+        Ok(()) => reason,
+        Err(panic) => panic,
+    }
+}

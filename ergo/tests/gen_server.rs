@@ -1,0 +1,317 @@
+//! The GenServer behaviour, checked against what OTP's `gen_server` does.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ergo::etf::{Atom, Term};
+use ergo::gen_server::{CallError, Flow, GenServer, Reply, ServerContext};
+use ergo::{Message, Node, Reason, Term as DeriveTerm};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn node(name: &str) -> Node {
+    Node::builder(format!("{name}@localhost")).start().unwrap()
+}
+
+/// Events a test server reports, in order.
+type Events = mpsc::UnboundedSender<String>;
+
+#[derive(DeriveTerm, Debug, Clone, PartialEq)]
+enum Req {
+    Get,
+    Add(i64),
+    Later,
+    StopWith(String),
+    Crash,
+    Sleep(u64),
+}
+
+#[derive(DeriveTerm, Debug, Clone, PartialEq)]
+enum Note {
+    Reset,
+    Continue,
+    IdleFor(u64),
+}
+
+struct Counter {
+    n: i64,
+    events: Events,
+}
+
+impl GenServer for Counter {
+    type Args = (i64, Events);
+    type Call = Req;
+    type Reply = i64;
+    type Cast = Note;
+
+    async fn init((n, events): Self::Args, ctx: &mut ServerContext<Self>) -> Result<Self, Reason> {
+        if n < 0 {
+            return Err(Reason::atom("negative_start"));
+        }
+        let _ = events.send(format!("init {n} parent={}", ctx.parent().is_some()));
+        Ok(Counter { n, events })
+    }
+
+    async fn handle_call(&mut self, req: Req, ctx: &mut ServerContext<Self>) -> Reply<i64> {
+        match req {
+            Req::Get => Reply::Reply(self.n),
+            Req::Add(k) => {
+                self.n += k;
+                Reply::Reply(self.n)
+            }
+            Req::Later => {
+                let from = ctx.reply_later().expect("inside handle_call");
+                let n = self.n;
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    from.reply(n * 100);
+                });
+                Reply::NoReply
+            }
+            Req::StopWith(why) => Reply::Stop(Reason::atom(&why), Some(-1)),
+            Req::Crash => panic!("crash requested"),
+            Req::Sleep(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Reply::Reply(self.n)
+            }
+        }
+    }
+
+    async fn handle_cast(&mut self, note: Note, ctx: &mut ServerContext<Self>) -> Flow {
+        match note {
+            Note::Reset => self.n = 0,
+            Note::Continue => ctx.continue_with(Atom::from("step")),
+            Note::IdleFor(ms) => ctx.set_timeout(Duration::from_millis(ms)),
+        }
+        Flow::Continue
+    }
+
+    async fn handle_info(&mut self, msg: Message, _ctx: &mut ServerContext<Self>) -> Flow {
+        let _ = self.events.send(format!("info {msg}"));
+        Flow::Continue
+    }
+
+    async fn handle_continue(&mut self, value: Message, _ctx: &mut ServerContext<Self>) -> Flow {
+        let _ = self.events.send(format!("continue {value}"));
+        Flow::Continue
+    }
+
+    async fn terminate(&mut self, reason: &Reason, _ctx: &mut ServerContext<Self>) {
+        let _ = self.events.send(format!("terminate {reason}"));
+    }
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
+    timeout(WAIT, rx.recv())
+        .await
+        .expect("an event in time")
+        .expect("events channel open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_and_cast_reach_the_handlers_in_order() {
+    let node = node("gs_call");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((5, tx)).await.unwrap();
+    assert_eq!(next(&mut rx).await, "init 5 parent=false");
+    assert_eq!(s.call(Req::Add(3)).await.unwrap(), 8);
+    s.cast(Note::Reset);
+    assert_eq!(s.call(Req::Get).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_error_fails_the_start_with_its_reason() {
+    let node = node("gs_init");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let err = node.start_server::<Counter>((-1, tx)).await.unwrap_err();
+    assert_eq!(err, Reason::atom("negative_start"));
+    assert_eq!(node.process_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_later_from_another_task() {
+    let node = node("gs_later");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((7, tx)).await.unwrap();
+    assert_eq!(s.call(Req::Later).await.unwrap(), 700);
+    // The server went on serving while the reply was pending.
+    assert_eq!(s.call(Req::Get).await.unwrap(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_replies_then_runs_terminate_and_exits_with_the_reason() {
+    let node = node("gs_stop");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    next(&mut rx).await;
+    assert_eq!(s.call(Req::StopWith("done".into())).await.unwrap(), -1);
+    assert_eq!(next(&mut rx).await, "terminate done");
+    let later = s.call(Req::Get).await.unwrap_err();
+    assert!(
+        matches!(&later, CallError::Exited(r) if *r == Reason::atom("done"))
+            || later == CallError::NoProc,
+        "{later}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_in_a_callback_runs_terminate_and_the_caller_learns_the_reason() {
+    let node = node("gs_panic");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    next(&mut rx).await;
+    let err = s.call(Req::Crash).await.unwrap_err();
+    let CallError::Exited(reason) = err else {
+        panic!("expected the server's exit, got {err}");
+    };
+    assert_eq!(reason.to_string(), r#"{panic,<<"crash requested">>}"#);
+    assert_eq!(
+        next(&mut rx).await,
+        r#"terminate {panic,<<"crash requested">>}"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_times_out_and_names_the_timeout() {
+    let node = node("gs_timeout");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    let err = s
+        .call_timeout(Req::Sleep(300), Duration::from_millis(20))
+        .await
+        .unwrap_err();
+    assert_eq!(err, CallError::Timeout(Duration::from_millis(20)));
+    // The server is still there.
+    assert_eq!(s.call(Req::Get).await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_to_a_dead_server_is_noproc_and_killed_server_skips_terminate() {
+    let node = node("gs_dead");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    next(&mut rx).await;
+    node.exit(s.pid(), s.pid(), Reason::Kill);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let err = s.call(Req::Get).await.unwrap_err();
+    assert!(
+        err == CallError::NoProc || err == CallError::Exited(Reason::Killed),
+        "{err}"
+    );
+    // No terminate for a killed server.
+    assert!(rx.try_recv().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_runs_before_the_next_message_and_idle_timeout_sends_timeout() {
+    let node = node("gs_continue");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    next(&mut rx).await;
+    s.cast(Note::Continue);
+    node.send(s.pid(), Term::atom("later")).unwrap();
+    assert_eq!(next(&mut rx).await, "continue step");
+    assert_eq!(next(&mut rx).await, "info later");
+    s.cast(Note::IdleFor(20));
+    assert_eq!(next(&mut rx).await, "info timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erlang_style_gen_call_terms_are_served_and_bad_ones_refused() {
+    let node = node("gs_terms");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((10, tx)).await.unwrap();
+    let server = s.pid();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    node.spawn(move |mut ctx| async move {
+        let tag = Term::Ref(ctx.make_ref());
+        let from = Term::tuple([Term::Pid(ctx.pid()), tag.clone()]);
+        let call = |req: Term| Term::tuple([Term::atom("$gen_call"), from.clone(), req]);
+        ctx.send(server, call(Term::tuple([Term::atom("add"), Term::Int(5)])))
+            .unwrap();
+        let reply = ctx.receive().await;
+        out_tx.send(reply.to_string()).unwrap();
+        ctx.send(
+            server,
+            call(Term::tuple([Term::atom("add"), Term::binary("x")])),
+        )
+        .unwrap();
+        let reply = ctx.receive().await;
+        out_tx.send(reply.to_string()).unwrap();
+        ctx.send(
+            server,
+            Term::tuple([Term::atom("$gen_cast"), Term::atom("reset")]),
+        )
+        .unwrap();
+        ctx.send(server, call(Term::atom("get"))).unwrap();
+        let reply = ctx.receive().await;
+        out_tx.send(reply.to_string()).unwrap();
+    });
+    let first = next(&mut out_rx).await;
+    assert!(
+        first.starts_with("{#Ref<") && first.ends_with(",15}"),
+        "{first}"
+    );
+    let refused = next(&mut out_rx).await;
+    assert!(
+        refused
+            .contains(r#"{error,{badcall,<<"expected {add, integer}, found {add,<<\"x\">>}">>}}"#),
+        "{refused}"
+    );
+    let after_reset = next(&mut out_rx).await;
+    assert!(after_reset.ends_with(",0}"), "{after_reset}");
+    // The server kept running throughout.
+    assert_eq!(s.call(Req::Get).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_start_registers_and_a_second_start_is_refused() {
+    let node = node("gs_named");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node
+        .start_server_named::<Counter>("counter", (1, tx.clone()))
+        .await
+        .unwrap();
+    assert_eq!(node.whereis("counter"), Some(s.pid()));
+    let err = node
+        .start_server_named::<Counter>("counter", (2, tx))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already_started"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linked_server_trapping_exits_terminates_when_its_parent_exits() {
+    struct Trapper(Events);
+    impl GenServer for Trapper {
+        type Args = Events;
+        type Call = ();
+        type Reply = ();
+        type Cast = ();
+        async fn init(events: Events, ctx: &mut ServerContext<Self>) -> Result<Self, Reason> {
+            ctx.set_trap_exit(true);
+            Ok(Trapper(events))
+        }
+        async fn terminate(&mut self, reason: &Reason, _ctx: &mut ServerContext<Self>) {
+            let _ = self.0.send(format!("terminate {reason}"));
+        }
+    }
+    let node = node("gs_parent");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let started = Arc::new(AtomicUsize::new(0));
+    let s2 = started.clone();
+    let parent = node.spawn(move |mut ctx| async move {
+        ctx.start_server_link::<Trapper>(tx).await.unwrap();
+        s2.fetch_add(1, Ordering::SeqCst);
+        let _ = ctx.receive().await;
+        Reason::atom("parent_gone")
+    });
+    while started.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    node.send(parent, Term::atom("go")).unwrap();
+    assert_eq!(next(&mut rx).await, "terminate parent_gone");
+}
