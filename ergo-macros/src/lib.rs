@@ -6,6 +6,7 @@
 
 use proc_macro::TokenStream;
 
+mod gen_server;
 mod term;
 
 /// Derives `ToTerm`, `FromTerm`, `Encode` and `Decode` for a struct or enum.
@@ -65,5 +66,27 @@ pub fn derive_term(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     term::expand(input)
         .unwrap_or_else(|errors| errors.to_compile_error())
+        .into()
+}
+
+/// Makes a GenServer of an `impl` block.
+///
+/// `init` builds the state from the start arguments (its parameters);
+/// methods marked `#[call]` and `#[cast]` serve requests; `#[info]`,
+/// `#[handle_continue]` and `#[terminate]` are the other callbacks. The macro
+/// writes the request types (`<Type>Call`, `<Type>Cast`, with their Erlang
+/// forms: `fn add(&mut self, n: i64)` is `{add, N}`), the `GenServer` impl,
+/// and a typed client `<Type>Ref` with one method per call and cast.
+///
+/// A call returns its reply as a plain value, or `Reply<T>` to reply later
+/// or stop. A cast returns nothing, or `Flow`. Any handler may take the
+/// `&mut ServerContext<Self>` as its last parameter, and may be `async`.
+///
+/// See the `ergo` crate documentation for an example.
+#[proc_macro_attribute]
+pub fn gen_server(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::ItemImpl);
+    gen_server::expand(attr.into(), item)
+        .unwrap_or_else(|e| e.to_compile_error())
         .into()
 }

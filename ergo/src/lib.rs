@@ -57,3 +57,5 @@ pub use ergo_etf::{
 /// Derives `ToTerm`, `FromTerm`, `Encode` and `Decode`; see
 /// [`ergo_macros::Term`] for the shapes and attributes.
 pub use ergo_macros::Term;
+/// Makes a GenServer of an `impl` block; see [`ergo_macros::gen_server`].
+pub use ergo_macros::gen_server;

@@ -1,0 +1,169 @@
+//! `#[gen_server]`: typed servers as short as an Elixir GenServer.
+
+use std::time::Duration;
+
+use ergo::etf::Term;
+use ergo::gen_server::{Reply, ServerContext};
+use ergo::{CallError, Message, Node, Reason, gen_server};
+use tokio::sync::mpsc;
+
+/// A counter, as the issue describes it.
+#[derive(Debug)]
+pub struct Counter {
+    n: i64,
+    log: Option<mpsc::UnboundedSender<String>>,
+}
+
+#[gen_server]
+impl Counter {
+    async fn init(start: i64) -> Result<Self, Reason> {
+        if start < 0 {
+            return Err(Reason::atom("negative"));
+        }
+        Ok(Counter {
+            n: start,
+            log: None,
+        })
+    }
+
+    /// Adds `n`, replying with the new value.
+    #[call]
+    async fn add(&mut self, n: i64) -> i64 {
+        self.n += n;
+        self.n
+    }
+
+    /// The current value.
+    #[call]
+    fn get(&self) -> i64 {
+        self.n
+    }
+
+    /// Divides, failing on zero: a `Result` reply is `{ok, V}` / `{error, E}`.
+    #[call]
+    fn div(&mut self, by: i64) -> Result<i64, String> {
+        if by == 0 {
+            return Err("division by zero".into());
+        }
+        self.n /= by;
+        Ok(self.n)
+    }
+
+    /// Stops the server when asked, replying first.
+    #[call]
+    fn shutdown(&mut self, why: String) -> Reply<bool> {
+        Reply::Stop(Reason::atom(&why), Some(true))
+    }
+
+    /// Uses the server context: replies with the server's own pid text.
+    #[call]
+    fn whoami(&self, ctx: &mut ServerContext<Self>) -> String {
+        ctx.pid().to_string()
+    }
+
+    /// Resets to zero.
+    #[cast]
+    fn reset(&mut self) {
+        self.n = 0;
+    }
+
+    /// Sets where info messages are reported.
+    #[cast]
+    fn watch(&mut self, name: String) {
+        let _ = name;
+    }
+
+    #[info]
+    fn info(&mut self, msg: Message) {
+        if let Some(log) = &self.log {
+            let _ = log.send(msg.to_string());
+        }
+    }
+
+    #[terminate]
+    fn on_stop(&mut self, reason: &Reason) {
+        if let Some(log) = &self.log {
+            let _ = log.send(format!("terminate {reason}"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_client_calls_and_casts() {
+    let node = Node::builder("macro_typed@localhost").start().unwrap();
+    let counter = CounterRef::start(&node, 5).await.unwrap();
+    assert_eq!(counter.add(5).await.unwrap(), 10);
+    assert_eq!(counter.get().await.unwrap(), 10);
+    assert_eq!(counter.div(2).await.unwrap(), Ok(5));
+    assert_eq!(
+        counter.div(0).await.unwrap(),
+        Err("division by zero".to_string())
+    );
+    counter.reset();
+    assert_eq!(counter.get().await.unwrap(), 0);
+    assert_eq!(counter.whoami().await.unwrap(), counter.pid().to_string());
+    assert!(CounterRef::start(&node, -1).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_then_stop_ends_the_server() {
+    let node = Node::builder("macro_stop@localhost").start().unwrap();
+    let counter = CounterRef::start(&node, 1).await.unwrap();
+    assert!(counter.shutdown("done".into()).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!node.is_alive(counter.pid()));
+    assert!(matches!(
+        counter.get().await,
+        Err(CallError::NoProc | CallError::Exited(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erlang_form_requests_reach_the_typed_handlers() {
+    let node = Node::builder("macro_terms@localhost").start().unwrap();
+    let counter = CounterRef::start_named(&node, "counter", 10).await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    node.spawn(move |mut ctx| async move {
+        let tag = Term::Ref(ctx.make_ref());
+        let from = Term::tuple([Term::Pid(ctx.pid()), tag]);
+        // gen_server:call(counter, {add, 5}) as Erlang would send it.
+        for req in [
+            Term::tuple([Term::atom("add"), Term::Int(5)]),
+            Term::atom("get"),
+            Term::tuple([Term::atom("div"), Term::Int(0)]),
+            Term::tuple([Term::atom("add"), Term::binary("five")]),
+            Term::atom("nonsense"),
+        ] {
+            ctx.send(
+                "counter",
+                Term::tuple([Term::atom("$gen_call"), from.clone(), req]),
+            )
+            .unwrap();
+            let reply = ctx.receive().await;
+            tx.send(reply.to_term().unwrap().as_tuple().unwrap()[1].to_string())
+                .unwrap();
+        }
+        // gen_server:cast(counter, reset)
+        ctx.send(
+            "counter",
+            Term::tuple([Term::atom("$gen_cast"), Term::atom("reset")]),
+        )
+        .unwrap();
+    });
+    let mut replies = Vec::new();
+    for _ in 0..5 {
+        replies.push(rx.recv().await.unwrap());
+    }
+    assert_eq!(replies[0], "15");
+    assert_eq!(replies[1], "15");
+    assert_eq!(replies[2], r#"{error,<<"division by zero">>}"#);
+    assert!(
+        replies[3].starts_with("{error,{badcall,<<\"expected "),
+        "{}",
+        replies[3]
+    );
+    assert!(replies[4].starts_with("{error,{badcall,"), "{}", replies[4]);
+    // The server lived through the bad requests and got the cast.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(counter.get().await.unwrap(), 0);
+}
