@@ -12,3 +12,15 @@ fn derive_term_correct_uses_compile() {
     let t = trybuild::TestCases::new();
     t.pass("tests/pass/derive_*.rs");
 }
+
+#[test]
+fn gen_server_misuse_is_a_spanned_compile_error() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/fail/gen_server_*.rs");
+}
+
+#[test]
+fn gen_server_correct_uses_compile() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/pass/gen_server_*.rs");
+}
