@@ -249,6 +249,11 @@ impl<S: GenServer> ServerContext<S> {
     pub fn parent(&self) -> Option<Pid> {
         self.parent
     }
+
+    /// A typed handle to this server itself (to cast to itself, say).
+    pub fn server(&self) -> ServerRef<S> {
+        ServerRef::new(self.ctx.node(), self.ctx.pid())
+    }
 }
 
 /// Where a call's reply goes. Hand it to another task to reply later
@@ -415,6 +420,14 @@ impl<S: GenServer> ServerRef<S> {
             Some(r) if !self.node.is_alive(self.pid) => Some(CallError::Exited(r)),
             _ if !self.node.is_alive(self.pid) => Some(CallError::NoProc),
             _ => None,
+        }
+    }
+
+    /// Waits until the server has ended and gives its exit reason.
+    pub async fn wait(&self) -> Reason {
+        match &self.pcb {
+            Some(pcb) => pcb.on_exit().await.unwrap_or(Reason::NoProc),
+            None => Reason::NoProc,
         }
     }
 

@@ -433,6 +433,15 @@ impl Node {
         self.inner.lookup(pid).map(|pcb| ProcessInfo::of(&pcb))
     }
 
+    /// Waits until `pid` has ended and gives its exit reason (`noproc` if it
+    /// is not a live process of this node).
+    pub async fn wait_exit(&self, pid: Pid) -> Reason {
+        match self.inner.lookup(pid) {
+            Some(pcb) => pcb.on_exit().await.unwrap_or(Reason::NoProc),
+            None => Reason::NoProc,
+        }
+    }
+
     /// A new reference.
     pub fn make_ref(&self) -> Ref {
         self.inner.make_ref()

@@ -1,6 +1,10 @@
-//! The `etf_echo` example: frames in, the same terms re-encoded out; a frame
-//! that does not decode gets a zero-length reply and a message on stderr, and
-//! the program keeps going until its input ends.
+//! The examples run and do what they say.
+//!
+//! `etf_echo`: frames in, the same terms re-encoded out; a frame that does
+//! not decode gets a zero-length reply and a message on stderr, and the
+//! program keeps going until its input ends.
+//!
+//! `genserver`: the seed's GenServer demo, step by step.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,12 +12,12 @@ use std::process::{Command, Output, Stdio};
 
 use ergo::etf::{Term, encode};
 
-/// The example's binary, built by `cargo build --examples` into
+/// An example's binary, built by `cargo build --examples` into
 /// `target/<profile>/examples` (scripts/test.sh does that first).
-fn example_path() -> PathBuf {
+fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = dir.join("examples").join("etf_echo");
+    let path = dir.join("examples").join(name);
     assert!(
         path.exists(),
         "{} is missing: build it with `cargo build --workspace --examples` first (scripts/test.sh does)",
@@ -24,7 +28,7 @@ fn example_path() -> PathBuf {
 
 /// Runs `etf_echo` with `input` on stdin until it exits.
 fn run_echo(input: &[u8]) -> Output {
-    let mut child = Command::new(example_path())
+    let mut child = Command::new(example("etf_echo"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -91,4 +95,26 @@ fn stops_cleanly_on_a_truncated_frame() {
     let frames = read_frames(&out.stdout);
     assert_eq!(frames, vec![encode(&Term::atom("first")), Vec::new()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("input ends after 1 of 9 bytes"));
+}
+
+#[test]
+fn genserver_example_prints_the_seed_demo_steps() {
+    let out = Command::new(example("genserver"))
+        .output()
+        .expect("run genserver");
+    assert!(out.status.success(), "exit status {}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let expected = [
+        "Init: args [100]",
+        r#"HandleCast: "hey" (state value 100)"#,
+        r#"HandleCast: "hi" (state value 101)"#,
+        r#"HandleCast: "hi" (state value 102)"#,
+        r#"HandleCast: "hi" (state value 103)"#,
+        r#"HandleInfo: "hello" (state value 104)"#,
+        r#"HandleInfo: "hello" (state value 105)"#,
+        r#"HandleInfo: "hello" (state value 106)"#,
+        "Terminate: normal",
+        "exited (normal)",
+    ];
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected, "{text}");
 }

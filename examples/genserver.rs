@@ -1,0 +1,74 @@
+//! The simple GenServer of the Ergo seed, in ergo for Rust.
+//!
+//! The server starts with the value 100. A cast `hey` starts it off; each
+//! cast adds one and casts `hi` to itself until the value passes 103; from
+//! then each step sends itself the message `hello`, handled as info, until
+//! the value passes 106 and the server stops with reason `normal`.
+//!
+//! ```text
+//! cargo run --example genserver
+//! ```
+
+use std::time::Duration;
+
+use ergo::gen_server::{Flow, ServerContext};
+use ergo::{Message, Node, Reason, gen_server};
+
+/// The example server's state.
+#[derive(Debug)]
+struct Example {
+    value: i64,
+}
+
+#[gen_server]
+impl Example {
+    fn init(value: i64) -> Self {
+        println!("Init: args [{value}]");
+        Example { value }
+    }
+
+    /// A greeting cast: counts, then casts `hi` or sends `hello` to itself.
+    #[cast]
+    async fn greet(&mut self, word: String, ctx: &mut ServerContext<Self>) {
+        println!("HandleCast: {word:?} (state value {})", self.value);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.value += 1;
+        if self.value > 103 {
+            let _ = ctx.send(ctx.pid(), String::from("hello"));
+        } else {
+            ExampleRef::from(ctx.server()).greet("hi".into());
+        }
+    }
+
+    #[info]
+    async fn info(&mut self, msg: Message, ctx: &mut ServerContext<Self>) -> Flow {
+        let word: String = msg.into_typed().unwrap_or_default();
+        println!("HandleInfo: {word:?} (state value {})", self.value);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.value += 1;
+        if self.value > 106 {
+            return Flow::Stop(Reason::Normal);
+        }
+        let _ = ctx.send(ctx.pid(), String::from("hello"));
+        Flow::Continue
+    }
+
+    #[terminate]
+    fn terminate(&mut self, reason: &Reason) {
+        println!("Terminate: {reason}");
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let node = Node::builder("node@localhost")
+        .cookie("cookies")
+        .start()
+        .expect("a valid node name");
+    let server = ExampleRef::start_named(&node, "gs1", 100)
+        .await
+        .expect("init succeeds");
+    server.greet("hey".into());
+    let reason = server.server().wait().await;
+    println!("exited ({reason})");
+}
