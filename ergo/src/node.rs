@@ -315,9 +315,12 @@ impl Node {
         }
         self.inner.shard(pid.id).write().insert(pid.id, pcb.clone());
         tracing::trace!(%pid, "spawn");
-        self.inner
-            .runtime
-            .spawn(crate::process::run(self.clone(), pcb, f));
+        // Every event inside the process carries its pid.
+        let span = tracing::debug_span!("process", %pid);
+        self.inner.runtime.spawn(tracing::Instrument::instrument(
+            crate::process::run(self.clone(), pcb, f),
+            span,
+        ));
         pid
     }
 
