@@ -560,7 +560,12 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
             quote!(#call_enum::#v(#(#names),*))
         };
         let ret = reply_value(h);
-        let docs = &h.docs;
+        let fallback = format!(" Calls `{ident}` and waits for the reply.");
+        let docs = if h.docs.is_empty() {
+            vec![syn::parse_quote!(#[doc = #fallback])]
+        } else {
+            h.docs.clone()
+        };
         let timeout_ident = format_ident!("{}_timeout", ident);
         quote! {
             #(#docs)*
@@ -589,7 +594,12 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         } else {
             quote!(#cast_enum::#v(#(#names),*))
         };
-        let docs = &h.docs;
+        let fallback = format!(" Casts `{ident}`.");
+        let docs = if h.docs.is_empty() {
+            vec![syn::parse_quote!(#[doc = #fallback])]
+        } else {
+            h.docs.clone()
+        };
         quote! {
             #(#docs)*
             pub fn #ident(&self, #(#params),*) {
