@@ -223,6 +223,30 @@ fn lower(errors: &mut Errors, kind: Kind, f: &ImplItemFn) -> Handler {
     }
 }
 
+/// `true` if `ty` names the type parameter `param` anywhere inside.
+fn mentions(ty: &Type, param: &Ident) -> bool {
+    struct Finder<'a> {
+        param: &'a Ident,
+        found: bool,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
+        fn visit_path(&mut self, p: &'ast syn::Path) {
+            if p.leading_colon.is_none()
+                && p.segments.first().is_some_and(|s| s.ident == *self.param)
+            {
+                self.found = true;
+            }
+            syn::visit::visit_path(self, p);
+        }
+    }
+    let mut f = Finder {
+        param,
+        found: false,
+    };
+    syn::visit::Visit::visit_type(&mut f, ty);
+    f.found
+}
+
 /// `self.method(args..)[, ctx][.await]`.
 fn invoke(h: &Handler, args: &[TokenStream]) -> TokenStream {
     let ident = &h.ident;
@@ -308,15 +332,26 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
 
     let krate = quote!(::ergo);
     let gs = quote!(#krate::gen_server);
-    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
-    let generics_used = !item.generics.params.is_empty();
-    if generics_used {
+    if let Some(p) = item
+        .generics
+        .params
+        .iter()
+        .find(|p| !matches!(p, syn::GenericParam::Type(_)))
+    {
         return Err(syn::Error::new(
-            item.generics.span(),
-            "`#[gen_server]` does not take generic servers yet: implement `GenServer` by hand for a generic type",
+            p.span(),
+            "`#[gen_server]` servers may be generic over types, not lifetimes or constants (a server lives as long as its process)",
         ));
     }
-    let _ = (&impl_generics, &ty_generics, &where_clause);
+    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    let type_params: Vec<Ident> = item
+        .generics
+        .type_params()
+        .map(|p| p.ident.clone())
+        .collect();
+    let user_where: Vec<syn::WherePredicate> = where_clause
+        .map(|w| w.predicates.iter().cloned().collect())
+        .unwrap_or_default();
 
     let vis = quote!(pub);
     let call_enum = format_ident!("{}Call", type_name);
@@ -326,6 +361,20 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
 
     let calls: Vec<&Handler> = handlers.iter().filter(|h| h.kind == Kind::Call).collect();
     let casts: Vec<&Handler> = handlers.iter().filter(|h| h.kind == Kind::Cast).collect();
+
+    // Each generated enum is generic over the server's type parameters its
+    // fields use, and no others.
+    let params_in = |types: Vec<Type>| -> TokenStream {
+        let used: Vec<&Ident> = type_params
+            .iter()
+            .filter(|p| types.iter().any(|t| mentions(t, p)))
+            .collect();
+        if used.is_empty() {
+            quote!()
+        } else {
+            quote!(<#(#used),*>)
+        }
+    };
 
     // ------------------------------------------------------------ enums
     let variant_def = |h: &Handler| {
@@ -352,6 +401,27 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
                 .cloned()
                 .unwrap_or_else(|| t.clone()),
         }
+    };
+    let call_tg = params_in(
+        calls
+            .iter()
+            .flat_map(|h| h.args.iter().map(|(_, t)| t.clone()))
+            .collect(),
+    );
+    let cast_tg = params_in(
+        casts
+            .iter()
+            .flat_map(|h| h.args.iter().map(|(_, t)| t.clone()))
+            .collect(),
+    );
+    let reply_types: Vec<Type> = calls.iter().map(|h| reply_value(h)).collect();
+    let reply_tg = params_in(reply_types.clone());
+    let server_bounds = quote! {
+        #(#user_where,)*
+        Self: ::core::marker::Send + 'static,
+        #call_enum #call_tg: #krate::etf::FromTerm + ::core::marker::Send + 'static,
+        #cast_enum #cast_tg: #krate::etf::FromTerm + ::core::marker::Send + 'static,
+        #reply_enum #reply_tg: #krate::etf::ToTerm + ::core::marker::Send + 'static,
     };
     let reply_variants = calls.iter().map(|h| {
         let v = &h.variant;
@@ -500,6 +570,15 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
             syn::parse_quote!((#(#tys,)*))
         }
     };
+    let client_bounds = quote! {
+        #(#user_where,)*
+        #self_ty: #gs::GenServer<
+            Args = #args_ty,
+            Call = #call_enum #call_tg,
+            Reply = #reply_enum #reply_tg,
+            Cast = #cast_enum #cast_tg,
+        >,
+    };
     let init_names: Vec<&Ident> = init_args.iter().map(|(n, _)| n).collect();
     let destructure = match init_args.as_slice() {
         [] => quote!(let () = __args;),
@@ -617,17 +696,20 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         #[doc = #call_enum_doc]
         #[derive(#krate::Term)]
         #[term(crate = "::ergo::etf")]
-        #vis enum #call_enum {
+        #vis enum #call_enum #call_tg {
             #(#call_variants,)*
             #empty_call
         }
 
         #[doc = #reply_enum_doc]
-        #vis enum #reply_enum {
+        #vis enum #reply_enum #reply_tg {
             #(#reply_variants,)*
         }
 
-        impl #krate::etf::ToTerm for #reply_enum {
+        impl #reply_tg #krate::etf::ToTerm for #reply_enum #reply_tg
+        where
+            #(#reply_types: #krate::etf::ToTerm,)*
+        {
             fn to_term(&self) -> #krate::etf::Term {
                 #[allow(unreachable_code)]
                 match self {
@@ -640,16 +722,19 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         #[doc = #cast_enum_doc]
         #[derive(#krate::Term)]
         #[term(crate = "::ergo::etf")]
-        #vis enum #cast_enum {
+        #vis enum #cast_enum #cast_tg {
             #(#cast_variants,)*
             #empty_cast
         }
 
-        impl #gs::GenServer for #self_ty {
+        impl #impl_generics #gs::GenServer for #self_ty
+        where
+            #server_bounds
+        {
             type Args = #args_ty;
-            type Call = #call_enum;
-            type Reply = #reply_enum;
-            type Cast = #cast_enum;
+            type Call = #call_enum #call_tg;
+            type Reply = #reply_enum #reply_tg;
+            type Cast = #cast_enum #cast_tg;
 
             async fn init(__args: Self::Args, __ctx: &mut #gs::ServerContext<Self>) -> ::core::result::Result<Self, #krate::Reason> {
                 #destructure
@@ -657,7 +742,7 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
                 #init_result
             }
 
-            async fn handle_call(&mut self, __request: #call_enum, __ctx: &mut #gs::ServerContext<Self>) -> #gs::Reply<#reply_enum> {
+            async fn handle_call(&mut self, __request: #call_enum #call_tg, __ctx: &mut #gs::ServerContext<Self>) -> #gs::Reply<#reply_enum #reply_tg> {
                 let _ = &__ctx;
                 match __request {
                     #(#call_arms)*
@@ -665,7 +750,7 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
                 }
             }
 
-            async fn handle_cast(&mut self, __request: #cast_enum, __ctx: &mut #gs::ServerContext<Self>) -> #gs::Flow {
+            async fn handle_cast(&mut self, __request: #cast_enum #cast_tg, __ctx: &mut #gs::ServerContext<Self>) -> #gs::Flow {
                 let _ = &__ctx;
                 match __request {
                     #(#cast_arms)*
@@ -679,10 +764,32 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         }
 
         #[doc = #client_doc]
-        #[derive(Clone, Debug)]
-        #vis struct #client(#gs::ServerRef<#self_ty>);
+        #vis struct #client #impl_generics (#gs::ServerRef<#self_ty>)
+        where
+            #client_bounds;
 
-        impl #client {
+        impl #impl_generics ::core::clone::Clone for #client #ty_generics
+        where
+            #client_bounds
+        {
+            fn clone(&self) -> Self {
+                #client(self.0.clone())
+            }
+        }
+
+        impl #impl_generics ::core::fmt::Debug for #client #ty_generics
+        where
+            #client_bounds
+        {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl #impl_generics #client #ty_generics
+        where
+            #client_bounds
+        {
             #[doc = concat!(" Starts a `", #type_str, "` and waits for its `init`.")]
             pub async fn start(node: &#krate::Node, #(#init_params),*) -> ::core::result::Result<Self, #krate::Reason> {
                 node.start_server::<#self_ty>(#pack).await.map(#client)
@@ -712,7 +819,10 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
             #(#client_casts)*
         }
 
-        impl ::core::convert::From<#gs::ServerRef<#self_ty>> for #client {
+        impl #impl_generics ::core::convert::From<#gs::ServerRef<#self_ty>> for #client #ty_generics
+        where
+            #client_bounds
+        {
             fn from(r: #gs::ServerRef<#self_ty>) -> Self {
                 #client(r)
             }

@@ -167,3 +167,69 @@ async fn erlang_form_requests_reach_the_typed_handlers() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(counter.get().await.unwrap(), 0);
 }
+
+/// A generic server: a stack of any term type.
+#[derive(Debug)]
+pub struct Stack<T> {
+    items: Vec<T>,
+}
+
+#[gen_server]
+impl<T> Stack<T>
+where
+    T: Clone + Send + 'static,
+{
+    fn init(items: Vec<T>) -> Self {
+        Stack { items }
+    }
+
+    /// Pushes an item, replying with the new depth.
+    #[call]
+    fn push(&mut self, item: T) -> usize {
+        self.items.push(item);
+        self.items.len()
+    }
+
+    /// Pops the top item.
+    #[call]
+    fn pop(&mut self) -> Option<T> {
+        self.items.pop()
+    }
+
+    /// Drops everything.
+    #[cast]
+    fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_servers_work_with_any_term_type() {
+    let node = Node::builder("macro_generic@localhost").start().unwrap();
+    let words = StackRef::<String>::start(&node, vec!["a".into()])
+        .await
+        .unwrap();
+    assert_eq!(words.push("b".into()).await.unwrap(), 2);
+    assert_eq!(words.pop().await.unwrap(), Some("b".to_string()));
+    let numbers = StackRef::<i64>::start_named(&node, "numbers", vec![])
+        .await
+        .unwrap();
+    assert_eq!(numbers.push(7).await.unwrap(), 1);
+    numbers.clear();
+    assert_eq!(numbers.pop().await.unwrap(), None);
+    // The Erlang form works for a generic server too: {push, 9}.
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    node.spawn(move |mut ctx| async move {
+        let from = Term::tuple([Term::Pid(ctx.pid()), Term::Ref(ctx.make_ref())]);
+        let call = Term::tuple([
+            Term::atom("$gen_call"),
+            from,
+            Term::tuple([Term::atom("push"), Term::Int(9)]),
+        ]);
+        ctx.send("numbers", call).unwrap();
+        let reply = ctx.receive().await;
+        tx.send(reply.to_term().unwrap().as_tuple().unwrap()[1].to_string())
+            .unwrap();
+    });
+    assert_eq!(rx.recv().await.unwrap(), "1");
+}
