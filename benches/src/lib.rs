@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod process;
+
 use ergo_etf::{Term, ToTerm};
 use ergo_macros::Term as DeriveTerm;
 
