@@ -21,7 +21,8 @@ cargo build --release -q -p ergo-benches --bin process_side
 erlc -o "$WORK" benches/erlang/process_bench.erl
 
 echo "# erlang (erl +P 2000000)"
-erl +P 2000000 -noshell -pa "$WORK" -run process_bench main "$SECS" | tee "$WORK/erlang.txt"
+PREFAULT_CMD="$PWD/target/release/process_side --prefault" \
+  erl +P 2000000 -noshell -pa "$WORK" -run process_bench main "$SECS" | tee "$WORK/erlang.txt"
 echo "# ergo, tokio and ractor"
 ./target/release/process_side "$SECS" | tee "$WORK/rust.txt"
 

@@ -9,8 +9,8 @@
 %%
 %% Output: "name value unit" lines; lines starting with "#" are context.
 %% Env: PROCESS_BENCH_ONLY=call,parallel,send,cast,spawn (default: all),
-%%      SPAWN_N (default 1000000), NOPREFAULT=1 (skip touching 2 GiB before
-%%      the spawn figure).
+%%      SPAWN_N (default 1000000), PREFAULT_CMD (a command run before the
+%%      spawn figure to touch and free 2 GiB; see prefault/0), NOPREFAULT=1.
 -module(process_bench).
 -behaviour(gen_server).
 
@@ -102,19 +102,16 @@ rss_bytes() ->
     [_, Kb | _] = binary:split(Line, [<<" ">>, <<"\t">>], [global, trim_all]),
     binary_to_integer(Kb) * 1024.
 
-%% Touches 2 GiB in a process of its own and frees it as that process ends
-%% (the Rust side does the same before its spawn figures).
+%% Before the spawn figure, has 2 GiB touched and freed in another OS
+%% process, as the Rust side does before its own (first touch of memory the
+%% host took back is slow on this VM). It runs the command in PREFAULT_CMD
+%% (process_vs_erlang.sh passes `process_side --prefault`); without one,
+%% nothing is prefaulted. Not done inside this VM: its allocators would keep
+%% the freed 2 GiB segment resident and reuse it for the process heaps, and
+%% the resident-memory figure would read near zero.
 prefault() ->
-    case os:getenv("NOPREFAULT") of
-        false ->
-            {P, R} = spawn_monitor(fun() ->
-                                           MiB = binary:copy(<<1>>, 1 bsl 20),
-                                           Big = binary:copy(MiB, 2048),
-                                           2147483648 = byte_size(Big)
-                                   end),
-            receive {'DOWN', R, process, P, _} -> ok end,
-            erlang:garbage_collect(),
-            true;
+    case {os:getenv("NOPREFAULT"), os:getenv("PREFAULT_CMD")} of
+        {false, Cmd} when is_list(Cmd), Cmd =/= "" -> _ = os:cmd(Cmd), true;
         _ -> false
     end.
 

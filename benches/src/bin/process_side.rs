@@ -14,6 +14,11 @@
 //! SECONDS`), so that memory figures do not carry over between sections.
 //! Figures without a suffix are on a multi-thread runtime with two workers;
 //! `_ct` ones on a current-thread runtime.
+//!
+//! For profiling, `--section only_ergo_call SECONDS` (and `only_ergo_cast`,
+//! `only_ergo_send`, `only_par120_ergo`, `only_par120_ractor`) runs one
+//! figure alone;
+//! `--prefault` only touches and frees 2 GiB (the Erlang side runs it).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -208,7 +213,8 @@ async fn ergo_figures(secs: f64, suffix: &'static str, with_send: bool) {
         ns_per(n, d),
         "ns/op",
     );
-    let s = server.clone();
+    // A fresh server for the casts, as the ractor and Erlang figures do.
+    let s = node.start_server::<Echo>(()).await.expect("server");
     let (n, d) = in_process(&node, move |_ctx| ergo_cast_loop(s, secs)).await;
     out(&format!("ergo_cast_rate{suffix}"), per_sec(n, d), "msgs/s");
     if with_send {
@@ -650,6 +656,37 @@ fn run_section(name: &str, secs: f64) {
         "ergo" => sec_ergo(secs),
         "ractor" => sec_ractor(secs),
         "parallel" => sec_parallel(secs),
+        // One figure alone, for profiling (not run by default).
+        "only_ergo_call" => {
+            let (n, d) = run_task(&rt_mt(), async move {
+                let node = new_node("prof");
+                let server = node.start_server::<Echo>(()).await.expect("server");
+                in_process(&node, move |_ctx| ergo_call_loop(server, secs)).await
+            });
+            out("ergo_local_call", ns_per(n, d), "ns/op");
+        }
+        "only_ergo_cast" => {
+            let (n, d) = run_task(&rt_mt(), async move {
+                let node = new_node("prof");
+                let server = node.start_server::<Echo>(()).await.expect("server");
+                in_process(&node, move |_ctx| ergo_cast_loop(server, secs)).await
+            });
+            out("ergo_cast_rate", per_sec(n, d), "msgs/s");
+        }
+        "only_ergo_send" => {
+            let (n, total, _) =
+                run_task(
+                    &rt_mt(),
+                    async move { ergo_send(&new_node("prof"), secs).await },
+                );
+            out("ergo_send_rate", per_sec(n, total), "msgs/s");
+        }
+        "only_par120_ergo" => out("par120_ergo", run_task(&rt_mt(), par_ergo(secs)), "calls/s"),
+        "only_par120_ractor" => out(
+            "par120_ractor",
+            run_task(&rt_mt(), par_ractor(secs)),
+            "calls/s",
+        ),
         "ergo_spawn" => run_task(
             &rt_mt(),
             ergo_spawn(env_usize("ERGO_SPAWN_N", ERGO_SPAWN_N)),
@@ -688,6 +725,11 @@ fn versions() -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--prefault") {
+        // For process_bench.erl, which has it run before its spawn figure.
+        prefault();
+        return;
+    }
     if args.len() >= 3 && args[1] == "--section" {
         let secs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2.0);
         run_section(&args[2], secs);
