@@ -368,6 +368,9 @@ impl Node {
 
     /// Registers `pid` under `name`.
     pub fn register(&self, name: Atom, pid: Pid) -> Result<(), RegisterError> {
+        if name == Atom::UNDEFINED {
+            return Err(RegisterError::Undefined);
+        }
         let pcb = self.inner.lookup(pid).ok_or(RegisterError::NoProc)?;
         let mut names = self.inner.names.write();
         let mut st = pcb.state.lock();

@@ -23,7 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -71,8 +71,12 @@ pub(crate) struct ProcState {
     pub(crate) monitored_by: Vec<MonitorEntry>,
     pub(crate) name: Option<Atom>,
     pub(crate) group_leader: Option<Pid>,
-    /// Told the exit reason when the process ends.
+    /// Told the exit reason when the process has ended.
     pub(crate) exit_watchers: Vec<tokio::sync::oneshot::Sender<Reason>>,
+    /// Set when everything the end of the process brings about is done:
+    /// its name is free, it is out of the process table, its links and
+    /// monitors have been told.
+    pub(crate) finished: bool,
 }
 
 /// The queue of messages not yet taken by the process. Closed when the
@@ -88,6 +92,10 @@ struct Mailbox {
 pub(crate) struct Pcb {
     pub(crate) pid: Pid,
     mailbox: Mutex<Mailbox>,
+    /// How many messages the process has taken from `mailbox` into its
+    /// context's inbox and not yet received: they are still in its queue as
+    /// `process_info(Pid, message_queue_len)` counts it.
+    inbox_len: AtomicUsize,
     waker: AtomicWaker,
     kill: Mutex<Option<Reason>>,
     killed: AtomicBool,
@@ -102,6 +110,7 @@ impl Pcb {
         Pcb {
             pid,
             mailbox: Mutex::new(Mailbox::default()),
+            inbox_len: AtomicUsize::new(0),
             waker: AtomicWaker::new(),
             kill: Mutex::new(None),
             killed: AtomicBool::new(false),
@@ -136,12 +145,13 @@ impl Pcb {
     }
 
     /// Resolves with the exit reason when the process has ended (at once if
-    /// it already has).
+    /// it already has): as late as a `'DOWN'` message, once its name is
+    /// free and it is no longer alive.
     pub(crate) fn on_exit(&self) -> tokio::sync::oneshot::Receiver<Reason> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let mut st = self.state.lock();
-        match (&st.exit_reason, st.alive) {
-            (Some(r), false) => {
+        match (&st.exit_reason, st.finished) {
+            (Some(r), true) => {
                 let _ = tx.send(r.clone());
             }
             _ => st.exit_watchers.push(tx),
@@ -186,8 +196,11 @@ impl Pcb {
         }
     }
 
+    /// Messages not yet received: those in the mailbox and those the
+    /// process has taken into its inbox but not read (a selective receive
+    /// leaves the ones it skips there).
     pub(crate) fn message_queue_len(&self) -> usize {
-        self.mailbox.lock().queue.len()
+        self.mailbox.lock().queue.len() + self.inbox_len.load(Ordering::Relaxed)
     }
 }
 
@@ -346,8 +359,8 @@ pub struct ProcessInfo {
     pub registered_name: Option<Atom>,
     /// What it is doing.
     pub status: Status,
-    /// Messages waiting in its mailbox (not counting a batch it has taken
-    /// but not yet read).
+    /// Messages it has not received yet (including those a selective
+    /// receive passed over).
     pub message_queue_len: usize,
     /// Processes it is linked to.
     pub links: Vec<Pid>,
@@ -391,15 +404,25 @@ pub struct TimerRef {
     handle: tokio::task::AbortHandle,
     fired: Arc<AtomicBool>,
     deadline: tokio::time::Instant,
+    /// The destination when it is a process of this node: Erlang cancels
+    /// such a timer when the process exits.
+    dest: Option<(Node, Pid)>,
 }
 
 impl TimerRef {
     /// Cancels the timer. Returns the time that was left, or `None` when the
-    /// message was already sent (as `erlang:cancel_timer/1` returns `false`).
+    /// message was already sent, or when its destination is a pid whose
+    /// process has exited (Erlang cancels the timer then), as
+    /// `erlang:cancel_timer/1` returns `false`.
     pub fn cancel(self) -> Option<Duration> {
         self.handle.abort();
         if self.fired.load(Ordering::Acquire) {
             return None;
+        }
+        if let Some((node, pid)) = &self.dest {
+            if !node.is_alive(*pid) {
+                return None;
+            }
         }
         Some(
             self.deadline
@@ -413,6 +436,10 @@ pub(crate) fn start_timer(node: &Node, dest: Dest, msg: Message, after: Duration
     let flag = fired.clone();
     let runtime = node.runtime().clone();
     let node = node.clone();
+    let dest_pid = match dest {
+        Dest::Pid(p) if p.node == node.name() => Some((node.clone(), p)),
+        _ => None,
+    };
     let deadline = tokio::time::Instant::now() + after;
     let handle = runtime
         .spawn(async move {
@@ -425,6 +452,7 @@ pub(crate) fn start_timer(node: &Node, dest: Dest, msg: Message, after: Duration
         handle,
         fired,
         deadline,
+        dest: dest_pid,
     }
 }
 
@@ -465,9 +493,17 @@ impl Context {
         !self.inbox.get_mut().is_empty()
     }
 
-    fn took(&self, m: Message) -> Message {
+    fn took(&mut self, m: Message) -> Message {
         self.pcb.handled.fetch_add(1, Ordering::Relaxed);
+        self.sync_inbox_len();
         m
+    }
+
+    /// Publishes how many messages wait in the inbox, for
+    /// `message_queue_len`.
+    fn sync_inbox_len(&mut self) {
+        let n = self.inbox.get_mut().len();
+        self.pcb.inbox_len.store(n, Ordering::Relaxed);
     }
 
     /// The next message, waiting for one if the mailbox is empty.
@@ -517,6 +553,7 @@ impl Context {
                         return Poll::Pending;
                     }
                     self.inbox.get_mut().append(&mut more);
+                    self.sync_inbox_len();
                 }
                 if wanted(&self.inbox.get_mut()[checked]) {
                     if let Some(m) = self.inbox.get_mut().remove(checked) {
@@ -574,9 +611,15 @@ impl Context {
         start_timer(&self.node, to.into(), Message::new(msg), after)
     }
 
-    /// Links this process to `pid` (`link/1`). Linking to a process that
-    /// does not exist sends this process an exit signal `noproc` (so it dies
-    /// unless it traps exits) and returns `Err(Reason::NoProc)`.
+    /// Links this process to `pid` (`link/1`); linking to itself, or to a
+    /// process it is already linked to, does nothing.
+    ///
+    /// Linking to a process that does not exist is what `link/1` does with
+    /// it: a process that traps exits gets the message
+    /// `{'EXIT', Pid, noproc}` and `Ok(())`; one that does not trap exits
+    /// gets `Err(Reason::NoProc)` (Erlang raises `noproc`): returning it with
+    /// `?` ends the process with `noproc`, as the uncaught error would, and
+    /// handling it keeps the process alive, as a `catch` would.
     pub fn link(&self, pid: Pid) -> Result<(), Reason> {
         self.node.inner().link(&self.pcb, pid)
     }
@@ -609,6 +652,7 @@ impl Context {
         self.inbox
             .get_mut()
             .retain(|m| !matches!(m, Message::Down { reference: r, .. } if *r == reference));
+        self.sync_inbox_len();
         was
     }
 
@@ -624,6 +668,10 @@ impl Context {
     }
 
     /// Sends an exit signal with `reason` to `pid` (`exit/2`).
+    ///
+    /// A signal that ends this process itself (`exit(self(), Reason)`) takes
+    /// effect at its next `.await`: where Erlang stops at once, Rust code
+    /// runs on to the next point where the process can be stopped.
     pub fn exit(&self, pid: Pid, reason: Reason) {
         self.node.inner().exit_signal(self.pcb.pid, pid, reason);
     }
@@ -705,6 +753,9 @@ pub enum RegisterError {
     NoProc,
     /// The name is not registered (for `unregister`).
     NotRegistered(Atom),
+    /// The name is `undefined`, which `whereis/1` answers for "no process"
+    /// and so cannot be registered (Erlang raises `badarg`).
+    Undefined,
 }
 
 impl fmt::Display for RegisterError {
@@ -714,6 +765,7 @@ impl fmt::Display for RegisterError {
             RegisterError::AlreadyNamed(n) => write!(f, "the process is already registered as {n}"),
             RegisterError::NoProc => write!(f, "the process does not exist"),
             RegisterError::NotRegistered(n) => write!(f, "no process is registered as {n}"),
+            RegisterError::Undefined => write!(f, "the name undefined cannot be registered"),
         }
     }
 }
@@ -800,7 +852,17 @@ impl NodeInner {
         });
         if !linked {
             me.state.lock().links.retain(|p| *p != pid);
-            me.exit_signal(pid, Reason::NoProc, false);
+            // As `link/1` does: a process that traps exits gets
+            // `{'EXIT', Pid, noproc}` and the call succeeds; one that does
+            // not gets the error (Erlang raises `noproc`), and lives on if it
+            // handles it.
+            if me.trap_exit.load(Ordering::Acquire) {
+                me.deliver(Message::Exit {
+                    from: pid,
+                    reason: Reason::NoProc,
+                });
+                return Ok(());
+            }
             return Err(Reason::NoProc);
         }
         Ok(())
@@ -889,7 +951,7 @@ impl NodeInner {
 
     /// Everything that happens when a process has ended.
     pub(crate) fn finish(&self, pcb: &Arc<Pcb>, reason: Reason) {
-        let (links, monitors, monitored_by, name, watchers) = {
+        let (links, monitors, monitored_by, name) = {
             let mut st = pcb.state.lock();
             st.alive = false;
             st.exit_reason = Some(reason.clone());
@@ -898,12 +960,8 @@ impl NodeInner {
                 std::mem::take(&mut st.monitors),
                 std::mem::take(&mut st.monitored_by),
                 st.name.take(),
-                std::mem::take(&mut st.exit_watchers),
             )
         };
-        for w in watchers {
-            let _ = w.send(reason.clone());
-        }
         if let Some(name) = name {
             self.unregister_if(name, pcb.pid);
         }
@@ -922,15 +980,16 @@ impl NodeInner {
                     .retain(|x| x.reference != m.reference);
             }
         }
+        // Each notice is sent under the lock of the receiver's state, where
+        // the monitor (or link) is found still there: a `demonitor` (or
+        // `unlink`) that returns before is not followed by a notice, as
+        // Erlang guarantees.
         for m in monitored_by {
             if let Some(watcher) = self.lookup(m.other) {
-                let still = {
-                    let mut st = watcher.state.lock();
-                    let before = st.monitors.len();
-                    st.monitors.retain(|x| x.reference != m.reference);
-                    st.monitors.len() != before
-                };
-                if still {
+                let mut st = watcher.state.lock();
+                let before = st.monitors.len();
+                st.monitors.retain(|x| x.reference != m.reference);
+                if st.monitors.len() != before {
                     watcher.deliver(Message::Down {
                         reference: m.reference,
                         object: m.object,
@@ -941,13 +1000,10 @@ impl NodeInner {
         }
         for pid in links {
             if let Some(other) = self.lookup(pid) {
-                let linked = {
-                    let mut st = other.state.lock();
-                    let before = st.links.len();
-                    st.links.retain(|p| *p != pcb.pid);
-                    st.links.len() != before
-                };
-                if linked {
+                let mut st = other.state.lock();
+                let before = st.links.len();
+                st.links.retain(|p| *p != pcb.pid);
+                if st.links.len() != before {
                     other.exit_signal(pcb.pid, reason.clone(), false);
                 }
             }
@@ -960,5 +1016,16 @@ impl NodeInner {
             std::mem::take(&mut mb.queue)
         };
         drop(left);
+        // Last, those waiting for the end: by now it is no longer alive, its
+        // name is free, and its links and monitors have been told, so what
+        // they do next sees it gone (as after a `'DOWN'`).
+        let watchers = {
+            let mut st = pcb.state.lock();
+            st.finished = true;
+            std::mem::take(&mut st.exit_watchers)
+        };
+        for w in watchers {
+            let _ = w.send(reason.clone());
+        }
     }
 }

@@ -37,14 +37,15 @@ async fn spawned_process_receives_and_links_fire() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(!node.is_alive(watcher));
     let _ = tx;
-    let p = node.spawn(|_ctx| async move {
-        if true {
-            panic!("kaboom");
-        }
-    });
     let (t2, mut r2) = tokio::sync::mpsc::unbounded_channel::<String>();
     node.spawn(move |mut ctx| async move {
-        ctx.monitor(p);
+        // Monitored from birth: a monitor set after `spawn` may find the
+        // child gone already, and get `noproc`.
+        ctx.spawn_monitor(|_ctx| async move {
+            if true {
+                panic!("kaboom");
+            }
+        });
         let m: Message = ctx.receive().await;
         t2.send(m.to_string()).unwrap();
     });
