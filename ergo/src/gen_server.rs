@@ -393,9 +393,9 @@ impl<S: GenServer> ServerRef<S> {
             return Err(self.why_gone().unwrap_or(CallError::NoProc));
         }
         let deadline = tokio::time::Instant::now() + timeout;
-        match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => {
+        match crate::deadline::timeout_at(deadline, rx).await {
+            Some(Ok(reply)) => Ok(reply),
+            Some(Err(_)) => {
                 // The request was dropped unanswered. If the server is
                 // ending (a callback crashed, say), say why; a server that
                 // lives on and dropped it leaves the caller to its timeout,
@@ -403,12 +403,12 @@ impl<S: GenServer> ServerRef<S> {
                 let Some(pcb) = &self.pcb else {
                     return Err(CallError::NoProc);
                 };
-                match tokio::time::timeout_at(deadline, pcb.on_exit()).await {
-                    Ok(Ok(reason)) => Err(CallError::Exited(reason)),
+                match crate::deadline::timeout_at(deadline, pcb.on_exit()).await {
+                    Some(Ok(reason)) => Err(CallError::Exited(reason)),
                     _ => Err(CallError::NoReply),
                 }
             }
-            Err(_) => {
+            None => {
                 tracing::debug!(server = %self.pid, ?timeout, "call timed out");
                 Err(CallError::Timeout(timeout))
             }

@@ -34,6 +34,7 @@
 #[allow(unused_extern_crates)] // used once the runtime derives for itself
 extern crate self as ergo;
 
+mod deadline;
 pub mod gen_server;
 pub mod message;
 pub mod node;

@@ -315,12 +315,19 @@ impl Node {
         }
         self.inner.shard(pid.id).write().insert(pid.id, pcb.clone());
         tracing::trace!(%pid, "spawn");
-        // Every event inside the process carries its pid.
+        // Every event inside the process carries its pid (when anything
+        // listens: otherwise the span costs a poll wrapper for nothing).
         let span = tracing::debug_span!("process", %pid);
-        self.inner.runtime.spawn(tracing::Instrument::instrument(
-            crate::process::run(self.clone(), pcb, f),
-            span,
-        ));
+        if span.is_disabled() {
+            self.inner
+                .runtime
+                .spawn(crate::process::run(self.clone(), pcb, f));
+        } else {
+            self.inner.runtime.spawn(tracing::Instrument::instrument(
+                crate::process::run(self.clone(), pcb, f),
+                span,
+            ));
+        }
         pid
     }
 

@@ -92,6 +92,10 @@ struct Mailbox {
 pub(crate) struct Pcb {
     pub(crate) pid: Pid,
     mailbox: Mutex<Mailbox>,
+    /// Set (under the mailbox lock) when a message is put in the mailbox,
+    /// cleared when the process takes them: a receive that finds it clear
+    /// skips the lock.
+    pending: AtomicBool,
     /// How many messages the process has taken from `mailbox` into its
     /// context's inbox and not yet received: they are still in its queue as
     /// `process_info(Pid, message_queue_len)` counts it.
@@ -110,6 +114,7 @@ impl Pcb {
         Pcb {
             pid,
             mailbox: Mutex::new(Mailbox::default()),
+            pending: AtomicBool::new(false),
             inbox_len: AtomicUsize::new(0),
             waker: AtomicWaker::new(),
             kill: Mutex::new(None),
@@ -134,9 +139,21 @@ impl Pcb {
                 return false;
             }
             mb.queue.push_back(msg);
+            self.pending.store(true, Ordering::Release);
         }
         self.waker.wake();
         true
+    }
+
+    /// Takes everything in the mailbox (nothing, without locking, when
+    /// nothing has come since the last take).
+    fn take_mailbox(&self) -> VecDeque<Message> {
+        if !self.pending.load(Ordering::Acquire) {
+            return VecDeque::new();
+        }
+        let mut mb = self.mailbox.lock();
+        self.pending.store(false, Ordering::Relaxed);
+        std::mem::take(&mut mb.queue)
     }
 
     /// The reason the process ended with, once it has.
@@ -487,8 +504,10 @@ impl Context {
     }
 
     fn fill_inbox(&mut self) -> bool {
-        if self.inbox.get_mut().is_empty() {
-            std::mem::swap(self.inbox.get_mut(), &mut self.pcb.mailbox.lock().queue);
+        if self.inbox.get_mut().is_empty() && self.pcb.pending.load(Ordering::Acquire) {
+            let mut mb = self.pcb.mailbox.lock();
+            self.pcb.pending.store(false, Ordering::Relaxed);
+            std::mem::swap(self.inbox.get_mut(), &mut mb.queue);
         }
         !self.inbox.get_mut().is_empty()
     }
@@ -536,7 +555,8 @@ impl Context {
     /// The next message, or `None` after `timeout` without one
     /// (`receive ... after Timeout`).
     pub async fn receive_timeout(&mut self, timeout: Duration) -> Option<Message> {
-        tokio::time::timeout(timeout, self.receive()).await.ok()
+        let deadline = tokio::time::Instant::now() + timeout;
+        crate::deadline::timeout_at(deadline, self.receive()).await
     }
 
     /// The first message, in arrival order, that `wanted` accepts; the others
@@ -547,7 +567,7 @@ impl Context {
             loop {
                 if checked == self.inbox.get_mut().len() {
                     // Append what has arrived since, keeping the order.
-                    let mut more = std::mem::take(&mut self.pcb.mailbox.lock().queue);
+                    let mut more = self.pcb.take_mailbox();
                     if more.is_empty() {
                         self.pcb.status.store(WAITING, Ordering::Relaxed);
                         return Poll::Pending;
@@ -572,9 +592,8 @@ impl Context {
         timeout: Duration,
         wanted: impl FnMut(&Message) -> bool,
     ) -> Option<Message> {
-        tokio::time::timeout(timeout, self.receive_match(wanted))
-            .await
-            .ok()
+        let deadline = tokio::time::Instant::now() + timeout;
+        crate::deadline::timeout_at(deadline, self.receive_match(wanted)).await
     }
 
     /// Sends `msg` (`To ! Msg`). It moves as a Rust value to a process of
@@ -646,9 +665,7 @@ impl Context {
     pub fn demonitor_flush(&mut self, reference: Ref) -> bool {
         let was = self.demonitor(reference);
         self.fill_inbox();
-        self.inbox
-            .get_mut()
-            .append(&mut std::mem::take(&mut self.pcb.mailbox.lock().queue));
+        self.inbox.get_mut().append(&mut self.pcb.take_mailbox());
         self.inbox
             .get_mut()
             .retain(|m| !matches!(m, Message::Down { reference: r, .. } if *r == reference));
@@ -798,16 +815,50 @@ where
             Err(payload) => Reason::from_panic(&*payload),
             Ok(fut) => {
                 let mut fut = std::pin::pin!(fut);
+                // One timer for all the process's timed waits (see
+                // `crate::deadline`): armed no later than the earliest
+                // deadline a wait asked for, re-armed only when it fires.
+                let mut timer = std::pin::pin!(tokio::time::sleep_until(
+                    tokio::time::Instant::now() + Duration::from_secs(86_400)
+                ));
+                let mut armed: Option<tokio::time::Instant> = None;
                 let reason = std::future::poll_fn(|cx| {
                     pcb.waker.register(cx.waker());
-                    if let Some(reason) = pcb.take_kill() {
-                        return Poll::Ready(reason);
+                    let mut fired = armed.is_some() && timer.is_elapsed();
+                    if fired {
+                        armed = None;
                     }
-                    pcb.status.store(RUNNING, Ordering::Relaxed);
-                    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                        Ok(Poll::Ready(out)) => Poll::Ready(out.into_reason()),
-                        Ok(Poll::Pending) => Poll::Pending,
-                        Err(payload) => Poll::Ready(Reason::from_panic(&*payload)),
+                    loop {
+                        if let Some(reason) = pcb.take_kill() {
+                            return Poll::Ready(reason);
+                        }
+                        pcb.status.store(RUNNING, Ordering::Relaxed);
+                        let saved = crate::deadline::enter(fired);
+                        let polled =
+                            std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+                        let wanted = crate::deadline::exit(saved);
+                        match polled {
+                            Ok(Poll::Ready(out)) => return Poll::Ready(out.into_reason()),
+                            Ok(Poll::Pending) => {}
+                            Err(payload) => return Poll::Ready(Reason::from_panic(&*payload)),
+                        }
+                        if let Some(at) = wanted
+                            && armed.is_none_or(|a| a > at)
+                        {
+                            timer.as_mut().reset(at);
+                            armed = Some(at);
+                            // Polled once to register this task's waker; after
+                            // that a look at its state is enough.
+                            if timer.as_mut().poll(cx).is_pending() {
+                                return Poll::Pending;
+                            }
+                        } else if armed.is_none() || !timer.is_elapsed() {
+                            return Poll::Pending;
+                        }
+                        // The timer fired: poll the process again so that the
+                        // waits past their deadline see it.
+                        armed = None;
+                        fired = true;
                     }
                 })
                 .await;

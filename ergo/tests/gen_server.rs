@@ -315,3 +315,50 @@ async fn linked_server_trapping_exits_terminates_when_its_parent_exits() {
     node.send(parent, Term::atom("go")).unwrap();
     assert_eq!(next(&mut rx).await, "terminate parent_gone");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_inside_a_process_fire_on_time_without_a_timer_per_call() {
+    let node = node("gs_proc_timeout");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((3, tx)).await.unwrap();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<(String, Duration)>();
+    node.spawn(move |mut ctx| async move {
+        // Many quick calls, then one that times out: the process's one timer
+        // was armed by the first call and must still end the slow one.
+        for _ in 0..1000 {
+            s.call(Req::Get).await.unwrap();
+        }
+        let t = tokio::time::Instant::now();
+        let err = s
+            .call_timeout(Req::Sleep(500), Duration::from_millis(30))
+            .await
+            .unwrap_err();
+        out_tx.send((err.to_string(), t.elapsed())).unwrap();
+        // A receive with a timeout in the same process.
+        let t = tokio::time::Instant::now();
+        let got = ctx.receive_timeout(Duration::from_millis(25)).await;
+        out_tx
+            .send((format!("{:?}", got.map(|m| m.to_string())), t.elapsed()))
+            .unwrap();
+        // And a call that answers in time after all that.
+        let n = s
+            .call_timeout(Req::Get, Duration::from_secs(2))
+            .await
+            .unwrap();
+        out_tx.send((n.to_string(), t.elapsed())).unwrap();
+    });
+    let (err, took) = timeout(WAIT, out_rx.recv()).await.unwrap().unwrap();
+    assert_eq!(err, "no reply within 30ms");
+    assert!(
+        took >= Duration::from_millis(30) && took < Duration::from_millis(400),
+        "{took:?}"
+    );
+    let (got, took) = timeout(WAIT, out_rx.recv()).await.unwrap().unwrap();
+    assert_eq!(got, "None");
+    assert!(
+        took >= Duration::from_millis(25) && took < Duration::from_millis(400),
+        "{took:?}"
+    );
+    let (n, _) = timeout(WAIT, out_rx.recv()).await.unwrap().unwrap();
+    assert_eq!(n, "3");
+}
