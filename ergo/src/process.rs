@@ -818,13 +818,14 @@ where
                 // One timer for all the process's timed waits (see
                 // `crate::deadline`): armed no later than the earliest
                 // deadline a wait asked for, re-armed only when it fires.
-                let mut timer = std::pin::pin!(tokio::time::sleep_until(
-                    tokio::time::Instant::now() + Duration::from_secs(86_400)
-                ));
+                // Made on the first timed wait: most processes never have
+                // one, and an idle process should stay small.
+                let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
                 let mut armed: Option<tokio::time::Instant> = None;
                 let reason = std::future::poll_fn(|cx| {
                     pcb.waker.register(cx.waker());
-                    let mut fired = armed.is_some() && timer.is_elapsed();
+                    let mut fired =
+                        armed.is_some() && timer.as_ref().is_some_and(|t| t.is_elapsed());
                     if fired {
                         armed = None;
                     }
@@ -845,14 +846,17 @@ where
                         if let Some(at) = wanted
                             && armed.is_none_or(|a| a > at)
                         {
-                            timer.as_mut().reset(at);
+                            let t =
+                                timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                            t.as_mut().reset(at);
                             armed = Some(at);
                             // Polled once to register this task's waker; after
                             // that a look at its state is enough.
-                            if timer.as_mut().poll(cx).is_pending() {
+                            if t.as_mut().poll(cx).is_pending() {
                                 return Poll::Pending;
                             }
-                        } else if armed.is_none() || !timer.is_elapsed() {
+                        } else if armed.is_none() || !timer.as_ref().is_some_and(|t| t.is_elapsed())
+                        {
                             return Poll::Pending;
                         }
                         // The timer fired: poll the process again so that the
