@@ -40,6 +40,7 @@ pub mod message;
 pub mod node;
 pub mod process;
 pub mod reason;
+pub mod supervisor;
 
 pub use gen_server::{CallError, Flow, GenServer, Reply, ServerContext, ServerRef};
 pub use message::Message;
@@ -49,6 +50,7 @@ pub use process::{
     TimerRef,
 };
 pub use reason::Reason;
+pub use supervisor::{ChildSpec, Restart, Shutdown, Strategy, SupRef, SupervisorSpec};
 
 pub use ergo_etf as etf;
 pub use ergo_etf::{

@@ -1,0 +1,507 @@
+//! The Supervisor behaviour, one test per rule of OTP's `supervisor`, in the
+//! spirit of `supervisor_SUITE`.
+
+use std::time::Duration;
+
+use ergo::etf::{Atom, Pid, Term};
+use ergo::gen_server::{GenServer, Reply, ServerContext};
+use ergo::supervisor::{AutoShutdown, ChildCounts, ChildType, SupError};
+use ergo::{
+    ChildSpec, Node, Reason, Restart, Shutdown, Strategy, SupervisorSpec, Term as DeriveTerm,
+};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+type Events = mpsc::UnboundedSender<String>;
+
+/// A worker that reports its starts and ends.
+struct Tracked {
+    id: Atom,
+    events: Events,
+}
+
+#[derive(DeriveTerm, Debug, Clone)]
+enum Cmd {
+    Crash,
+    StopNormal,
+    Ping,
+}
+
+impl GenServer for Tracked {
+    type Args = (Atom, Events);
+    type Call = Cmd;
+    type Reply = Atom;
+    type Cast = ();
+
+    async fn init((id, events): Self::Args, ctx: &mut ServerContext<Self>) -> Result<Self, Reason> {
+        // Trapping exits lets `terminate` run when the supervisor stops it.
+        ctx.set_trap_exit(true);
+        let _ = events.send(format!("start {id}"));
+        Ok(Tracked { id, events })
+    }
+
+    async fn handle_call(&mut self, cmd: Cmd, _ctx: &mut ServerContext<Self>) -> Reply<Atom> {
+        match cmd {
+            Cmd::Crash => Reply::Stop(Reason::atom("boom"), Some(Atom::OK)),
+            Cmd::StopNormal => Reply::Stop(Reason::Normal, Some(Atom::OK)),
+            Cmd::Ping => Reply::Reply(Atom::from("pong")),
+        }
+    }
+
+    async fn terminate(&mut self, reason: &Reason, _ctx: &mut ServerContext<Self>) {
+        let _ = self.events.send(format!("terminate {} {reason}", self.id));
+    }
+}
+
+fn tracked(id: &str, events: &Events) -> ChildSpec {
+    ChildSpec::named_server::<Tracked>(id, id, (Atom::from(id), events.clone()))
+}
+
+fn node(name: &str) -> Node {
+    Node::builder(format!("{name}@localhost")).start().unwrap()
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
+    timeout(WAIT, rx.recv())
+        .await
+        .expect("an event in time")
+        .expect("open")
+}
+
+/// Sends `cmd` to the child registered as `id`.
+async fn tell(node: &Node, id: &str, cmd: Cmd) {
+    let pid = node.whereis(id).expect("child is registered");
+    let s = ergo::ServerRef::<Tracked>::new(node, pid);
+    let _ = s.call(cmd).await;
+}
+
+async fn wait_registered(node: &Node, id: &str, not: Option<Pid>) -> Pid {
+    timeout(WAIT, async {
+        loop {
+            if let Some(p) = node.whereis(id)
+                && Some(p) != not
+            {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("registered in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_start_in_order_and_one_for_one_restarts_only_the_crashed_child() {
+    let node = node("sup_ofo");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(5, Duration::from_secs(10))
+        .child(tracked("a", &tx))
+        .child(tracked("b", &tx))
+        .child(tracked("c", &tx));
+    let _sup = node.start_supervisor(spec).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start a");
+    assert_eq!(next(&mut rx).await, "start b");
+    assert_eq!(next(&mut rx).await, "start c");
+    let old_b = node.whereis("b").unwrap();
+    tell(&node, "b", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate b boom");
+    assert_eq!(next(&mut rx).await, "start b");
+    wait_registered(&node, "b", Some(old_b)).await;
+    // Nothing else moved.
+    assert!(rx.try_recv().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_for_all_stops_the_others_in_reverse_and_restarts_all_in_order() {
+    let node = node("sup_ofa");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForAll)
+        .intensity(5, Duration::from_secs(10))
+        .child(tracked("a", &tx))
+        .child(tracked("b", &tx))
+        .child(tracked("c", &tx));
+    let _sup = node.start_supervisor(spec).await.unwrap();
+    for _ in 0..3 {
+        next(&mut rx).await;
+    }
+    tell(&node, "b", Cmd::Crash).await;
+    let got: Vec<String> = vec![
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+    ];
+    assert_eq!(
+        got,
+        [
+            "terminate b boom",
+            "terminate c shutdown",
+            "terminate a shutdown",
+            "start a",
+            "start b",
+            "start c"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_for_one_restarts_exactly_the_later_siblings_in_order() {
+    let node = node("sup_rfo");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::RestForOne)
+        .intensity(5, Duration::from_secs(10))
+        .child(tracked("a", &tx))
+        .child(tracked("b", &tx))
+        .child(tracked("c", &tx))
+        .child(tracked("d", &tx));
+    let _sup = node.start_supervisor(spec).await.unwrap();
+    for _ in 0..4 {
+        next(&mut rx).await;
+    }
+    let a = node.whereis("a").unwrap();
+    tell(&node, "b", Cmd::Crash).await;
+    let got: Vec<String> = vec![
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+    ];
+    assert_eq!(
+        got,
+        [
+            "terminate b boom",
+            "terminate d shutdown",
+            "terminate c shutdown",
+            "start b",
+            "start c",
+            "start d"
+        ]
+    );
+    assert_eq!(
+        node.whereis("a"),
+        Some(a),
+        "the earlier sibling is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_restarts_end_the_supervisor_with_shutdown_stopping_children_in_reverse() {
+    let node = node("sup_intensity");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(5, Duration::from_secs(10))
+        .child(tracked("a", &tx))
+        .child(tracked("b", &tx))
+        .child(tracked("c", &tx));
+    let sup = node.start_supervisor(spec).await.unwrap();
+    for _ in 0..3 {
+        next(&mut rx).await;
+    }
+    let exited = {
+        let node = node.clone();
+        let pid = sup.pid();
+        tokio::spawn(async move { node.wait_exit(pid).await })
+    };
+    // Five restarts are allowed; the sixth crash within the period is one
+    // too many.
+    for round in 0..6 {
+        let old = node.whereis("b").unwrap();
+        tell(&node, "b", Cmd::Crash).await;
+        assert_eq!(next(&mut rx).await, "terminate b boom");
+        if round < 5 {
+            assert_eq!(next(&mut rx).await, "start b");
+            wait_registered(&node, "b", Some(old)).await;
+        }
+    }
+    assert_eq!(next(&mut rx).await, "terminate c shutdown");
+    assert_eq!(next(&mut rx).await, "terminate a shutdown");
+    assert_eq!(
+        timeout(WAIT, exited).await.unwrap().unwrap(),
+        Reason::Shutdown
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_child_is_restarted_only_after_an_abnormal_exit() {
+    let node = node("sup_transient");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(5, Duration::from_secs(10))
+        .child(tracked("t", &tx).restart(Restart::Transient));
+    let sup = node.start_supervisor(spec).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start t");
+    let old = node.whereis("t").unwrap();
+    tell(&node, "t", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate t boom");
+    assert_eq!(next(&mut rx).await, "start t");
+    wait_registered(&node, "t", Some(old)).await;
+    tell(&node, "t", Cmd::StopNormal).await;
+    assert_eq!(next(&mut rx).await, "terminate t normal");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(rx.try_recv().is_err(), "not restarted after a normal exit");
+    // Its spec is kept, not running.
+    let kids = sup.which_children().await.unwrap();
+    assert_eq!(kids.len(), 1);
+    assert_eq!(kids[0].pid, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_child_is_never_restarted_and_its_spec_goes() {
+    let node = node("sup_temporary");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(tracked("tmp", &tx).restart(Restart::Temporary));
+    let sup = node.start_supervisor(spec).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start tmp");
+    tell(&node, "tmp", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate tmp boom");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(rx.try_recv().is_err());
+    assert!(sup.which_children().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brutal_kill_child_is_killed_without_terminate() {
+    let node = node("sup_brutal");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(tracked("k", &tx).shutdown(Shutdown::BrutalKill));
+    let sup = node.start_supervisor(spec).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start k");
+    let pid = node.whereis("k").unwrap();
+    sup.terminate_child("k").await.unwrap();
+    assert!(!node.is_alive(pid));
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(rx.try_recv().is_err(), "terminate must not run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_shutdown_sends_shutdown_then_kills_a_child_that_does_not_stop() {
+    let node = node("sup_timeout");
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let t2 = tx.clone();
+    // A child that traps exits and ignores them.
+    let stubborn = ChildSpec::new("stubborn", move |ctx| {
+        let t2 = t2.clone();
+        Box::pin(async move {
+            Ok(ctx.spawn_link(move |mut c| async move {
+                c.set_trap_exit(true);
+                loop {
+                    let m = c.receive().await;
+                    if m.is::<()>() {
+                        break;
+                    }
+                    let _ = t2.send(format!("got {m}"));
+                }
+            }))
+        })
+    })
+    .shutdown(Shutdown::Timeout(Duration::from_millis(50)));
+    let sup = node
+        .start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(stubborn))
+        .await
+        .unwrap();
+    let kid = sup.which_children().await.unwrap()[0].pid.unwrap();
+    let t = tokio::time::Instant::now();
+    sup.terminate_child("stubborn").await.unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(50),
+        "waited for the timeout"
+    );
+    assert!(!node.is_alive(kid), "killed after the timeout");
+    let seen = next(&mut rx).await;
+    assert!(
+        seen.starts_with("got {'EXIT',") && seen.ends_with(",shutdown}"),
+        "{seen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_fails_to_start_fails_the_supervisor_start_and_stops_the_others() {
+    let node = node("sup_startfail");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let failing = ChildSpec::new("bad", |_ctx| Box::pin(async { Err(Reason::atom("no_db")) }));
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(tracked("a", &tx))
+        .child(failing)
+        .child(tracked("c", &tx));
+    let err = node.start_supervisor(spec).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "{shutdown,{failed_to_start_child,bad,no_db}}"
+    );
+    assert_eq!(next(&mut rx).await, "start a");
+    assert_eq!(next(&mut rx).await, "terminate a shutdown");
+    assert!(rx.try_recv().is_err(), "c never started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_children_start_terminate_restart_delete_and_are_counted() {
+    let node = node("sup_dynamic");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let sup = node
+        .start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(tracked("a", &tx)))
+        .await
+        .unwrap();
+    next(&mut rx).await;
+    let b = sup.start_child(tracked("b", &tx)).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start b");
+    assert_eq!(
+        sup.start_child(tracked("b", &tx)).await.unwrap_err(),
+        SupError::AlreadyPresent(Atom::from("b"))
+    );
+    let ids: Vec<String> = sup
+        .which_children()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(
+        sup.count_children().await.unwrap(),
+        ChildCounts {
+            specs: 2,
+            active: 2,
+            supervisors: 0,
+            workers: 2
+        }
+    );
+    assert_eq!(
+        sup.delete_child("b").await.unwrap_err(),
+        SupError::Running(Atom::from("b"))
+    );
+    sup.terminate_child("b").await.unwrap();
+    assert_eq!(next(&mut rx).await, "terminate b shutdown");
+    assert!(!node.is_alive(b));
+    assert_eq!(sup.count_children().await.unwrap().active, 1);
+    let b2 = sup.restart_child("b").await.unwrap();
+    assert_ne!(b, b2);
+    assert_eq!(next(&mut rx).await, "start b");
+    sup.terminate_child("b").await.unwrap();
+    next(&mut rx).await;
+    sup.delete_child("b").await.unwrap();
+    assert_eq!(sup.count_children().await.unwrap().specs, 1);
+    assert_eq!(
+        sup.restart_child("b").await.unwrap_err(),
+        SupError::NotFound(Atom::from("b"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simple_one_for_one_starts_children_from_the_template_and_restarts_them_with_their_args() {
+    let node = node("sup_simple");
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let spec = SupervisorSpec::simple(move |ctx, arg| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            let id = arg.as_atom().unwrap_or(Atom::UNDEFINED);
+            ctx.start_server_link::<Tracked>((id, tx))
+                .await
+                .map(|s| s.pid())
+        })
+    })
+    .intensity(3, Duration::from_secs(10));
+    let sup = node.start_supervisor(spec).await.unwrap();
+    let p1 = sup.start_child_with(Term::atom("w1")).await.unwrap();
+    let _p2 = sup.start_child_with(Term::atom("w2")).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start w1");
+    assert_eq!(next(&mut rx).await, "start w2");
+    assert_eq!(sup.count_children().await.unwrap().active, 2);
+    let s1 = ergo::ServerRef::<Tracked>::new(&node, p1);
+    let _ = s1.call(Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate w1 boom");
+    assert_eq!(
+        next(&mut rx).await,
+        "start w1",
+        "restarted with its own argument"
+    );
+    let kids = sup.which_children().await.unwrap();
+    assert_eq!(kids.len(), 2);
+    assert!(
+        kids.iter()
+            .all(|k| k.id == Atom::UNDEFINED && k.pid.is_some())
+    );
+    let p = kids[0].pid.unwrap();
+    sup.terminate_child_pid(p).await.unwrap();
+    assert_eq!(sup.count_children().await.unwrap().specs, 1);
+    assert_eq!(
+        sup.start_child(tracked("x", &mpsc::unbounded_channel().0))
+            .await
+            .unwrap_err(),
+        SupError::WrongStrategy
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
+    let node = node("sup_nested");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let inner = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(0, Duration::from_secs(10))
+        .child(tracked("leaf", &tx));
+    let outer = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(3, Duration::from_secs(10))
+        .child(ChildSpec::supervisor("inner", inner));
+    let sup = node.start_supervisor(outer).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start leaf");
+    let kids = sup.which_children().await.unwrap();
+    assert_eq!(kids[0].kind, ChildType::Supervisor);
+    let inner_pid = kids[0].pid.unwrap();
+    // The leaf crashes; the inner supervisor allows no restarts, so it ends
+    // with `shutdown`, and the outer one restarts it (and so the leaf).
+    tell(&node, "leaf", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate leaf boom");
+    assert_eq!(next(&mut rx).await, "start leaf");
+    let kids = sup.which_children().await.unwrap();
+    assert_ne!(kids[0].pid, Some(inner_pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_shutdown_any_significant_ends_the_supervisor_when_such_a_child_ends() {
+    let node = node("sup_auto");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .auto_shutdown(AutoShutdown::AnySignificant)
+        .child(tracked("other", &tx))
+        .child(
+            tracked("main", &tx)
+                .restart(Restart::Transient)
+                .significant(true),
+        );
+    let sup = node.start_supervisor(spec).await.unwrap();
+    next(&mut rx).await;
+    next(&mut rx).await;
+    let done = {
+        let node = node.clone();
+        let pid = sup.pid();
+        tokio::spawn(async move { node.wait_exit(pid).await })
+    };
+    tell(&node, "main", Cmd::StopNormal).await;
+    assert_eq!(next(&mut rx).await, "terminate main normal");
+    assert_eq!(next(&mut rx).await, "terminate other shutdown");
+    assert_eq!(
+        timeout(WAIT, done).await.unwrap().unwrap(),
+        Reason::Shutdown
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_reaches_a_supervised_child() {
+    let node = node("sup_ping");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let _sup = node
+        .start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(tracked("p", &tx)))
+        .await
+        .unwrap();
+    let pid = node.whereis("p").unwrap();
+    let s = ergo::ServerRef::<Tracked>::new(&node, pid);
+    assert_eq!(s.call(Cmd::Ping).await.unwrap(), Atom::from("pong"));
+}
