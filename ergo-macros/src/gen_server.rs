@@ -791,18 +791,18 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
             #client_bounds
         {
             #[doc = concat!(" Starts a `", #type_str, "` and waits for its `init`.")]
-            pub async fn start(node: &#krate::Node, #(#init_params),*) -> ::core::result::Result<Self, #krate::Reason> {
-                node.start_server::<#self_ty>(#pack).await.map(#client)
+            pub async fn start(__node: &#krate::Node, #(#init_params),*) -> ::core::result::Result<Self, #krate::Reason> {
+                __node.start_server::<#self_ty>(#pack).await.map(#client)
             }
 
             #[doc = concat!(" Starts a `", #type_str, "` registered as `name`.")]
-            pub async fn start_named(node: &#krate::Node, name: &str, #(#init_params),*) -> ::core::result::Result<Self, #krate::Reason> {
-                node.start_server_named::<#self_ty>(name, #pack).await.map(#client)
+            pub async fn start_named(__node: &#krate::Node, __name: &str, #(#init_params),*) -> ::core::result::Result<Self, #krate::Reason> {
+                __node.start_server_named::<#self_ty>(__name, #pack).await.map(#client)
             }
 
             #[doc = concat!(" Starts a `", #type_str, "` linked to the calling process.")]
-            pub async fn start_link(ctx: &#krate::Context, #(#init_params),*) -> ::core::result::Result<Self, #krate::Reason> {
-                ctx.start_server_link::<#self_ty>(#pack).await.map(#client)
+            pub async fn start_link(__ctx: &#krate::Context, #(#init_params),*) -> ::core::result::Result<Self, #krate::Reason> {
+                __ctx.start_server_link::<#self_ty>(#pack).await.map(#client)
             }
 
             /// The untyped handle underneath.

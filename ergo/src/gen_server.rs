@@ -560,7 +560,9 @@ fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incomi
         Err(m) => m,
     };
     match &msg {
-        Message::Exit { from, reason } if Some(*from) == ctx.parent => {
+        Message::Exit { from, reason }
+            if Some(*from) == ctx.parent || *from == ctx.node().system_pid() =>
+        {
             Some(Incoming::ParentExit(reason.clone()))
         }
         Message::Term(Term::Tuple(t)) if t.len() == 3 && t[0].is_atom("$gen_call") => {

@@ -464,7 +464,7 @@ impl Node {
     /// still alive after `grace` are killed. Returns when all have ended.
     pub async fn stop(&self, grace: Duration) {
         self.inner.stopping.store(true, Ordering::Release);
-        let from = Pid::new(self.inner.name, 0, 0, self.inner.creation);
+        let from = self.system_pid();
         for pid in self.processes() {
             if let Some(pcb) = self.inner.lookup(pid) {
                 pcb.exit_signal(from, Reason::Shutdown, true);
@@ -483,6 +483,12 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         tracing::debug!(node = %self.inner.name, "node stopped");
+    }
+
+    /// The pid node-level signals come from (`Node::stop`'s `shutdown`):
+    /// supervisors and GenServers take an exit from it as from their parent.
+    pub fn system_pid(&self) -> Pid {
+        Pid::new(self.inner.name, 0, 0, self.inner.creation)
     }
 
     /// `true` once [`Node::stop`] has begun.

@@ -543,7 +543,8 @@ async fn supervise(
             Err(m) => m,
         };
         if let Message::Exit { from, reason } = msg {
-            if Some(from) == parent {
+            // The node stopping counts as the parent exiting.
+            if Some(from) == parent || from == ctx.node().system_pid() {
                 sup.stop_all(&mut ctx).await;
                 return reason;
             }
@@ -648,11 +649,13 @@ impl Sup {
         let i = self.position(pid)?;
         self.children[i].pid = None;
         let spec = self.children[i].spec.clone();
-        let restart = match spec.restart {
-            Restart::Permanent => true,
-            Restart::Transient => !reason.is_clean(),
-            Restart::Temporary => false,
-        };
+        // Nothing is restarted while the node is stopping.
+        let restart = !ctx.node().is_stopping()
+            && match spec.restart {
+                Restart::Permanent => true,
+                Restart::Transient => !reason.is_clean(),
+                Restart::Temporary => false,
+            };
         if !reason.is_clean() {
             tracing::warn!(supervisor = %ctx.pid(), child = %spec.id, %reason, "child terminated");
         }

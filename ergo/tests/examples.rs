@@ -118,3 +118,45 @@ fn genserver_example_prints_the_seed_demo_steps() {
     ];
     assert_eq!(text.lines().collect::<Vec<_>>(), expected, "{text}");
 }
+
+#[test]
+fn supervisor_example_shows_the_one_for_all_restarts() {
+    let out = Command::new(example("supervisor"))
+        .output()
+        .expect("run supervisor");
+    assert!(out.status.success(), "exit status {}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Pids differ from run to run.
+    let masked: Vec<String> = text
+        .lines()
+        .map(|l| match l.find('<') {
+            Some(i) => format!("{}<pid>", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect();
+    let expected = [
+        "Starting demo_sup (one_for_all, at most 2 restarts in 5 s):",
+        "  demo_server01: started as <pid>",
+        "  demo_server02: started as <pid>",
+        "  demo_server03: started as <pid>",
+        "Children:",
+        "    demo_server01 -> <pid>",
+        "    demo_server02 -> <pid>",
+        "    demo_server03 -> <pid>",
+        "Killing demo_server02 (<pid>",
+        "  demo_server03: terminated (shutdown)",
+        "  demo_server01: terminated (shutdown)",
+        "  demo_server02: started as <pid>",
+        "  demo_server03: started as <pid>",
+        "Children after the restart:",
+        "    demo_server02 -> <pid>",
+        "    demo_server03 -> <pid>",
+        "demo_server03 stops normally (transient: not restarted):",
+        "  demo_server03: terminated (normal)",
+        "    demo_server02 -> <pid>",
+        "    demo_server03 -> not running",
+        "Stopping the node:",
+        "  demo_server02: terminated (shutdown)",
+    ];
+    assert_eq!(masked, expected, "{text}");
+}

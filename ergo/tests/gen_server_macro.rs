@@ -233,3 +233,34 @@ async fn generic_servers_work_with_any_term_type() {
     });
     assert_eq!(rx.recv().await.unwrap(), "1");
 }
+
+/// `init` parameters may be named like the generated start functions' own
+/// (`node`, `name`, `ctx`).
+#[derive(Debug)]
+pub struct Named {
+    label: String,
+}
+
+#[gen_server]
+impl Named {
+    fn init(node: String, name: String, ctx: u8) -> Self {
+        Named {
+            label: format!("{node}/{name}/{ctx}"),
+        }
+    }
+
+    /// The label built from the start arguments.
+    #[call]
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_parameters_may_share_names_with_the_start_functions_parameters() {
+    let node = Node::builder("macro_names@localhost").start().unwrap();
+    let n = NamedRef::start_named(&node, "named", "a".into(), "b".into(), 3)
+        .await
+        .unwrap();
+    assert_eq!(n.label().await.unwrap(), "a/b/3");
+}

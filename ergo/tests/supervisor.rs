@@ -505,3 +505,31 @@ async fn ping_reaches_a_supervised_child() {
     let s = ergo::ServerRef::<Tracked>::new(&node, pid);
     assert_eq!(s.call(Cmd::Ping).await.unwrap(), Atom::from("pong"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_stop_ends_every_supervised_child_once_with_shutdown_and_restarts_none() {
+    let node = node("sup_nodestop");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(10, Duration::from_secs(10))
+        .child(tracked("a", &tx))
+        .child(tracked("b", &tx));
+    let _sup = node.start_supervisor(spec).await.unwrap();
+    next(&mut rx).await;
+    next(&mut rx).await;
+    timeout(WAIT, node.stop(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        got.push(e);
+    }
+    // Each child ends once, with shutdown, and none is started again.
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.iter()
+            .all(|e| e.starts_with("terminate ") && e.ends_with(" shutdown")),
+        "{got:?}"
+    );
+    assert_eq!(node.process_count(), 0);
+}
