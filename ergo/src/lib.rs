@@ -34,6 +34,7 @@
 #[allow(unused_extern_crates)] // used once the runtime derives for itself
 extern crate self as ergo;
 
+pub mod application;
 mod deadline;
 pub mod gen_server;
 pub mod message;
@@ -42,6 +43,7 @@ pub mod process;
 pub mod reason;
 pub mod supervisor;
 
+pub use application::{AppError, AppInfo, AppSpec, StartType};
 pub use gen_server::{CallError, Flow, GenServer, Reply, ServerContext, ServerRef};
 pub use message::Message;
 pub use node::{Node, NodeBuilder, NodeError};

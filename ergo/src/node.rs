@@ -124,6 +124,7 @@ impl NodeBuilder {
             next_ref: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             runtime,
+            apps: parking_lot::Mutex::new(crate::application::Registry::default()),
         };
         tracing::debug!(node = %name, creation, "node started");
         Ok(Node {
@@ -158,6 +159,7 @@ pub(crate) struct NodeInner {
     next_ref: AtomicU64,
     stopping: AtomicBool,
     runtime: tokio::runtime::Handle,
+    pub(crate) apps: parking_lot::Mutex<crate::application::Registry>,
 }
 
 impl NodeInner {
