@@ -6,7 +6,9 @@
 
 use proc_macro::TokenStream;
 
+mod application;
 mod gen_server;
+mod supervisor;
 mod term;
 
 /// Derives `ToTerm`, `FromTerm`, `Encode` and `Decode` for a struct or enum.
@@ -87,6 +89,38 @@ pub fn derive_term(input: TokenStream) -> TokenStream {
 pub fn gen_server(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::ItemImpl);
     gen_server::expand(attr.into(), item)
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
+}
+
+/// Declares a supervisor as a struct of its children.
+///
+/// `#[supervisor(strategy = "one_for_all", intensity = 2, period = 5)]` on a
+/// struct whose fields are the children, started in field order: each is a
+/// `Child<MyServer>` (built with `Child::new(args)`, which takes exactly
+/// `MyServer`'s start arguments) or another `#[supervisor]` struct. A field
+/// may say `#[child(restart = "transient", shutdown = 2000, register)]`
+/// (`shutdown` is `"brutal_kill"`, `"infinity"` or milliseconds; `register`
+/// registers the child under the field's name). The struct gets `spec()`,
+/// `start(&node)` and `start_link(&ctx)`.
+#[proc_macro_attribute]
+pub fn supervisor(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    supervisor::expand(attr.into(), input)
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
+}
+
+/// Declares an application.
+///
+/// `#[application(name = "my_app", description = "..", version = "1.0.0",
+/// applications = ["base"], env(port = 8080, host = "example.org"))]` on a
+/// type that implements `ergo::Application` (its top supervisor) gives it
+/// `spec()`, the `AppSpec` to load on a node.
+#[proc_macro_attribute]
+pub fn application(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    application::expand(attr.into(), input)
         .unwrap_or_else(|e| e.to_compile_error())
         .into()
 }

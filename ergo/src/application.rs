@@ -27,6 +27,17 @@ use crate::process::Context;
 use crate::reason::Reason;
 use crate::supervisor::SupervisorSpec;
 
+/// What an application runs: its top supervisor. `#[application]` builds
+/// the [`AppSpec`] around it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no top supervisor",
+    note = "an `#[application]` type implements `Application`: `fn supervisor() -> SupervisorSpec`"
+)]
+pub trait Application {
+    /// The top supervisor's spec, built each time the application starts.
+    fn supervisor() -> SupervisorSpec;
+}
+
 /// What happens when a running application's top supervisor ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartType {

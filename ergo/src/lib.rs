@@ -43,7 +43,7 @@ pub mod process;
 pub mod reason;
 pub mod supervisor;
 
-pub use application::{AppError, AppInfo, AppSpec, StartType};
+pub use application::{AppError, AppInfo, AppSpec, Application, StartType};
 pub use gen_server::{CallError, Flow, GenServer, Reply, ServerContext, ServerRef};
 pub use message::Message;
 pub use node::{Node, NodeBuilder, NodeError};
@@ -52,7 +52,7 @@ pub use process::{
     TimerRef,
 };
 pub use reason::Reason;
-pub use supervisor::{ChildSpec, Restart, Shutdown, Strategy, SupRef, SupervisorSpec};
+pub use supervisor::{Child, ChildSpec, Restart, Shutdown, Strategy, SupRef, SupervisorSpec};
 
 pub use ergo_etf as etf;
 pub use ergo_etf::{
@@ -62,5 +62,10 @@ pub use ergo_etf::{
 /// Derives `ToTerm`, `FromTerm`, `Encode` and `Decode`; see
 /// [`ergo_macros::Term`] for the shapes and attributes.
 pub use ergo_macros::Term;
+/// Declares an application; see [`ergo_macros::application`].
+pub use ergo_macros::application;
 /// Makes a GenServer of an `impl` block; see [`ergo_macros::gen_server`].
 pub use ergo_macros::gen_server;
+/// Declares a supervisor as a struct of children; see
+/// [`ergo_macros::supervisor`].
+pub use ergo_macros::supervisor;

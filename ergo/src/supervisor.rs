@@ -473,7 +473,7 @@ async fn start(
 }
 
 /// One child the supervisor knows.
-struct Child {
+struct Entry {
     spec: ChildSpec,
     pid: Option<Pid>,
 }
@@ -484,7 +484,7 @@ struct Sup {
     period: Duration,
     auto_shutdown: AutoShutdown,
     /// In start order.
-    children: Vec<Child>,
+    children: Vec<Entry>,
     template: Option<(ChildSpec, TemplateFn)>,
     restarts: VecDeque<Instant>,
     /// `simple_one_for_one` children's start arguments, for restarts.
@@ -519,7 +519,7 @@ async fn supervise(
     for child in spec.children {
         let id = child.id;
         match (child.start)(&ctx).await {
-            Ok(pid) => sup.children.push(Child {
+            Ok(pid) => sup.children.push(Entry {
                 spec: child,
                 pid: Some(pid),
             }),
@@ -753,7 +753,7 @@ impl Sup {
                 } else {
                     match (spec.start)(ctx).await {
                         Ok(pid) => {
-                            self.children.push(Child {
+                            self.children.push(Entry {
                                 spec,
                                 pid: Some(pid),
                             });
@@ -769,7 +769,7 @@ impl Sup {
                     Some((template, start)) if self.strategy == Strategy::SimpleOneForOne => {
                         match start(ctx, arg.clone()).await {
                             Ok(pid) => {
-                                self.children.push(Child {
+                                self.children.push(Entry {
                                     spec: template.clone(),
                                     pid: Some(pid),
                                 });
@@ -856,5 +856,66 @@ impl Sup {
                 let _ = tx.send(n);
             }
         }
+    }
+}
+
+/// A GenServer child of a `#[supervisor]` struct: `Child::<S>::new(args)`
+/// takes exactly `S`'s start arguments, so a wrong argument is a compile
+/// error.
+pub struct Child<S: GenServer> {
+    args: S::Args,
+}
+
+impl<S: GenServer> fmt::Debug for Child<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Child<{}>", std::any::type_name::<S>())
+    }
+}
+
+impl<S: GenServer> Clone for Child<S>
+where
+    S::Args: Clone,
+{
+    fn clone(&self) -> Self {
+        Child {
+            args: self.args.clone(),
+        }
+    }
+}
+
+impl<S: GenServer> Child<S> {
+    /// A child started with `args`.
+    pub fn new(args: S::Args) -> Child<S> {
+        Child { args }
+    }
+}
+
+/// What a `#[supervisor]` struct's fields are: something that becomes a
+/// child spec under an id (and, if `register` is set, a registered name).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a child of a `#[supervisor]`",
+    note = "a child field is `Child<MyServer>` (a GenServer) or another `#[supervisor]` struct"
+)]
+pub trait IntoChildSpec {
+    /// The child spec, under `id`.
+    fn into_child_spec(self, id: Atom, register: bool) -> ChildSpec;
+}
+
+impl<S: GenServer> IntoChildSpec for Child<S>
+where
+    S::Args: Clone + Sync,
+{
+    fn into_child_spec(self, id: Atom, register: bool) -> ChildSpec {
+        if register {
+            ChildSpec::named_server::<S>(id, id, self.args)
+        } else {
+            ChildSpec::server::<S>(id, self.args)
+        }
+    }
+}
+
+impl IntoChildSpec for SupervisorSpec {
+    fn into_child_spec(self, id: Atom, _register: bool) -> ChildSpec {
+        ChildSpec::supervisor(id, self)
     }
 }

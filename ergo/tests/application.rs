@@ -305,3 +305,61 @@ async fn a_top_supervisor_that_fails_to_start_fails_the_application_start() {
     assert!(node.which_applications().is_empty());
     assert!(!node.is_stopping());
 }
+
+/// An application declared with `#[application]`.
+#[ergo::application(
+    name = "declared",
+    description = "an application declared with the macro",
+    version = "0.9.0",
+    applications = ["declared_base"],
+    env(port = 4000, host = "localhost", debug = true)
+)]
+struct Declared;
+
+static EVENTS: std::sync::OnceLock<Events> = std::sync::OnceLock::new();
+
+impl ergo::Application for Declared {
+    fn supervisor() -> SupervisorSpec {
+        let events = EVENTS.get().cloned().expect("set by the test");
+        SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::named_server::<Worker>(
+            "declared_worker",
+            "declared_worker",
+            (Atom::from("declared_worker"), events),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_declared_with_the_macro_carries_its_resource() {
+    let node = node("app_macro");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _ = EVENTS.set(tx.clone());
+    let spec = Declared::spec();
+    assert_eq!(spec.name(), Atom::from("declared"));
+    node.load_application(spec).unwrap();
+    node.load_application(app("declared_base", &tx, 1)).unwrap();
+    let info = node
+        .loaded_applications()
+        .into_iter()
+        .find(|a| a.name == Atom::from("declared"))
+        .unwrap();
+    assert_eq!(info.version, "0.9.0");
+    assert_eq!(info.description, "an application declared with the macro");
+    let started = node
+        .ensure_all_started("declared", StartType::Temporary)
+        .await
+        .unwrap();
+    assert_eq!(
+        started,
+        [Atom::from("declared_base"), Atom::from("declared")]
+    );
+    next(&mut rx).await;
+    assert_eq!(next(&mut rx).await, "start declared_worker in declared");
+    assert_eq!(
+        ask(&node, "declared_worker", Ask::Env(Atom::from("port")))
+            .await
+            .unwrap(),
+        Term::Int(4000)
+    );
+    assert_eq!(node.get_env("declared", "debug"), Some(Term::atom("true")));
+}

@@ -533,3 +533,56 @@ async fn node_stop_ends_every_supervised_child_once_with_shutdown_and_restarts_n
     );
     assert_eq!(node.process_count(), 0);
 }
+
+/// A supervisor declared as a struct of its children.
+#[ergo::supervisor(strategy = "rest_for_one", intensity = 3, period = 10)]
+struct TreeSup {
+    a: ergo::Child<Tracked>,
+    #[child(restart = "transient", shutdown = "brutal_kill", register)]
+    b: ergo::Child<Tracked>,
+    inner: InnerSup,
+}
+
+/// A nested supervisor, declared the same way.
+#[ergo::supervisor(strategy = "one_for_one")]
+struct InnerSup {
+    #[child(register, shutdown = 1000)]
+    leaf: ergo::Child<Tracked>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_struct_starts_its_fields_in_order_with_their_options() {
+    let node = node("sup_macro");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let tree = TreeSup {
+        a: ergo::Child::new((Atom::from("a"), tx.clone())),
+        b: ergo::Child::new((Atom::from("b"), tx.clone())),
+        inner: InnerSup {
+            leaf: ergo::Child::new((Atom::from("leaf"), tx.clone())),
+        },
+    };
+    let sup = tree.start(&node).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start a");
+    assert_eq!(next(&mut rx).await, "start b");
+    assert_eq!(next(&mut rx).await, "start leaf");
+    let kids = sup.which_children().await.unwrap();
+    let ids: Vec<String> = kids.iter().map(|k| k.id.to_string()).collect();
+    assert_eq!(ids, ["a", "b", "inner"]);
+    assert_eq!(kids[2].kind, ChildType::Supervisor);
+    assert!(node.whereis("b").is_some() && node.whereis("leaf").is_some());
+    assert!(
+        node.whereis("a").is_none(),
+        "only `register` children are registered"
+    );
+    // rest_for_one: a crash of `a` restarts everything after it. `b` is
+    // brutally killed (no terminate), `inner` is shut down (its leaf
+    // terminates).
+    let a = kids[0].pid.unwrap();
+    let s = ergo::ServerRef::<Tracked>::new(&node, a);
+    let _ = s.call(Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate a boom");
+    assert_eq!(next(&mut rx).await, "terminate leaf shutdown");
+    assert_eq!(next(&mut rx).await, "start a");
+    assert_eq!(next(&mut rx).await, "start b");
+    assert_eq!(next(&mut rx).await, "start leaf");
+}
