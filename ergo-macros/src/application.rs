@@ -3,6 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::spanned::Spanned;
 use syn::{DeriveInput, Lit, LitStr};
 
 pub(crate) fn expand(attr: TokenStream, input: DeriveInput) -> syn::Result<TokenStream> {
@@ -31,15 +32,19 @@ pub(crate) fn expand(attr: TokenStream, input: DeriveInput) -> syn::Result<Token
                     .get_ident()
                     .ok_or_else(|| kv.error("an environment key is a plain name"))?
                     .to_string();
-                let value: Lit = kv.value()?.parse()?;
-                match value {
-                    Lit::Str(_) | Lit::Int(_) | Lit::Float(_) | Lit::Bool(_) => {}
-                    _ => {
-                        return Err(kv.error(
+                let expr: syn::Expr = kv.value()?.parse()?;
+                let value = match expr {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: lit @ (Lit::Str(_) | Lit::Int(_) | Lit::Float(_) | Lit::Bool(_)),
+                        ..
+                    }) => lit,
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
                             "an environment value is a string, integer, float or boolean literal",
                         ));
                     }
-                }
+                };
                 env.push((key, value));
                 Ok(())
             })?;

@@ -106,8 +106,20 @@ pub fn gen_server(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn supervisor(attr: TokenStream, item: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    // On a misuse the item is still emitted, so the only errors the user
+    // sees are about the attribute, not about a type that vanished.
+    let mut bare = input.clone();
+    if let syn::Data::Struct(data) = &mut bare.data {
+        for field in data.fields.iter_mut() {
+            field.attrs.retain(|a| !a.path().is_ident("child"));
+        }
+    }
+    let item = quote::quote!(#bare);
     supervisor::expand(attr.into(), input)
-        .unwrap_or_else(|e| e.to_compile_error())
+        .unwrap_or_else(|e| {
+            let e = e.to_compile_error();
+            quote::quote!(#item #e)
+        })
         .into()
 }
 
@@ -120,7 +132,13 @@ pub fn supervisor(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn application(attr: TokenStream, item: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    // On a misuse the item is still emitted, so the only errors the user
+    // sees are about the attribute, not about a type that vanished.
+    let item = quote::quote!(#input);
     application::expand(attr.into(), input)
-        .unwrap_or_else(|e| e.to_compile_error())
+        .unwrap_or_else(|e| {
+            let e = e.to_compile_error();
+            quote::quote!(#item #e)
+        })
         .into()
 }

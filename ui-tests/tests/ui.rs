@@ -24,3 +24,16 @@ fn gen_server_correct_uses_compile() {
     let t = trybuild::TestCases::new();
     t.pass("tests/pass/gen_server_*.rs");
 }
+
+#[test]
+fn supervisor_and_application_misuse_is_a_spanned_compile_error() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/fail/supervisor_*.rs");
+    t.compile_fail("tests/fail/application_*.rs");
+}
+
+#[test]
+fn supervisor_and_application_correct_uses_compile() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/pass/supervisor_*.rs");
+}

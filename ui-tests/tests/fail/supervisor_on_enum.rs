@@ -1,0 +1,6 @@
+#[ergo::supervisor]
+enum Tree {
+    A,
+}
+
+fn main() {}
