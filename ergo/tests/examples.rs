@@ -160,3 +160,53 @@ fn supervisor_example_shows_the_one_for_all_restarts() {
     ];
     assert_eq!(masked, expected, "{text}");
 }
+
+#[test]
+fn application_example_starts_dependencies_reads_env_and_restarts_one_for_one() {
+    let out = Command::new(example("application"))
+        .output()
+        .expect("run application");
+    assert!(out.status.success(), "exit status {}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Pids differ from run to run: mask each `<...>` that holds a node name.
+    let masked: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut out = String::new();
+            let mut rest = l;
+            while let Some(i) = rest.find("<demo@") {
+                out.push_str(&rest[..i]);
+                out.push_str("<pid>");
+                rest = &rest[i..];
+                rest = &rest[rest.find('>').map_or(rest.len(), |j| j + 1)..];
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect();
+    let expected = [
+        "Loaded applications:",
+        "    demo_app 1.0.0",
+        "    demo_base 1.0.0",
+        "Starting demo_app (temporary) and what it depends on:",
+        "  demo_server01: started as <pid> in demo_app (listen_port = 8080)",
+        "  demo_server02: started as <pid> in demo_app (listen_port = 8080)",
+        "  started demo_base, demo_app",
+        "Running applications:",
+        "    demo_app 1.0.0 \"the demo application\"",
+        "    demo_base 1.0.0 \"what demo_app needs\"",
+        "demo_app's greeting: <<\"hello\">>",
+        "Killing demo_server01 (<pid>); one_for_one restarts it alone:",
+        "  demo_server01: started as <pid> in demo_app (listen_port = 8080)",
+        "    demo_server01 -> <pid>",
+        "    demo_server02 -> <pid>",
+        "Stopping demo_app:",
+        "  demo_server02: terminated (shutdown)",
+        "  demo_server01: terminated (shutdown)",
+        "    demo_server01 -> not running",
+        "    demo_server02 -> not running",
+        "Running applications:",
+        "    demo_base 1.0.0 \"what demo_app needs\"",
+    ];
+    assert_eq!(masked, expected, "{text}");
+}
