@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 pub mod process;
+pub mod supervision;
 
 use ergo_etf::{Term, ToTerm};
 use ergo_macros::Term as DeriveTerm;

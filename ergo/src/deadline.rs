@@ -87,6 +87,11 @@ pub(crate) async fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F
         if !first && TIMER_FIRED.with(Cell::get) && Instant::now() >= deadline {
             return Poll::Ready(None);
         }
+        // A deadline that has already passed (`after 0`) gives up at once
+        // rather than waiting for the timer wheel's next tick.
+        if first && Instant::now() >= deadline {
+            return Poll::Ready(None);
+        }
         first = false;
         wake_at(deadline);
         Poll::Pending

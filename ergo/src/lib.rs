@@ -41,6 +41,7 @@ pub mod message;
 pub mod node;
 pub mod process;
 pub mod reason;
+mod small_map;
 pub mod supervisor;
 
 pub use application::{AppError, AppInfo, AppSpec, Application, StartType};

@@ -290,28 +290,27 @@ impl Node {
         let pcb = Arc::new(Pcb::new(pid, group_leader));
         match start {
             Some(Start::Link(parent)) => {
-                pcb.state.lock().links.push(parent.pid);
-                parent.state.lock().links.push(pid);
+                pcb.state.lock().links.insert_new(parent.pid, ());
+                parent.state.lock().links.insert_new(pid, ());
             }
             Some(Start::Monitor(parent, reference)) => {
                 let object = ergo_etf::Term::Pid(pid);
-                parent
-                    .state
-                    .lock()
-                    .monitors
-                    .push(crate::process::MonitorEntry {
+                parent.state.lock().monitors.insert_new(
+                    reference,
+                    crate::process::MonitorEntry {
                         reference,
                         other: pid,
                         object: object.clone(),
-                    });
-                pcb.state
-                    .lock()
-                    .monitored_by
-                    .push(crate::process::MonitorEntry {
+                    },
+                );
+                pcb.state.lock().monitored_by.insert_new(
+                    reference,
+                    crate::process::MonitorEntry {
                         reference,
                         other: parent.pid,
                         object,
-                    });
+                    },
+                );
             }
             None => {}
         }
@@ -450,10 +449,17 @@ impl Node {
 
     /// Waits until `pid` has ended and gives its exit reason (`noproc` if it
     /// is not a live process of this node).
-    pub async fn wait_exit(&self, pid: Pid) -> Reason {
-        match self.inner.lookup(pid) {
-            Some(pcb) => pcb.on_exit().await.unwrap_or(Reason::NoProc),
-            None => Reason::NoProc,
+    ///
+    /// The wait is registered when this is called, not when the future is
+    /// first polled: an exit between the call and the first `.await` is
+    /// still seen with its reason.
+    pub fn wait_exit(&self, pid: Pid) -> impl Future<Output = Reason> + Send + 'static {
+        let exit = self.inner.lookup(pid).map(|pcb| pcb.on_exit());
+        async move {
+            match exit {
+                Some(rx) => rx.await.unwrap_or(Reason::NoProc),
+                None => Reason::NoProc,
+            }
         }
     }
 

@@ -35,6 +35,7 @@ use sync_wrapper::SyncWrapper;
 use crate::message::Message;
 use crate::node::{Node, NodeInner};
 use crate::reason::Reason;
+use crate::small_map::SmallMap;
 
 /// What a process is doing, as `process_info(Pid, status)` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,9 +67,11 @@ pub(crate) struct MonitorEntry {
 pub(crate) struct ProcState {
     pub(crate) alive: bool,
     pub(crate) exit_reason: Option<Reason>,
-    pub(crate) links: Vec<Pid>,
-    pub(crate) monitors: Vec<MonitorEntry>,
-    pub(crate) monitored_by: Vec<MonitorEntry>,
+    pub(crate) links: SmallMap<Pid, ()>,
+    /// Keyed by the monitor reference.
+    pub(crate) monitors: SmallMap<Ref, MonitorEntry>,
+    /// Keyed by the monitor reference.
+    pub(crate) monitored_by: SmallMap<Ref, MonitorEntry>,
     pub(crate) name: Option<Atom>,
     pub(crate) group_leader: Option<Pid>,
     /// Told the exit reason when the process has ended.
@@ -405,9 +408,9 @@ impl ProcessInfo {
                 _ => Status::Running,
             },
             message_queue_len: pcb.message_queue_len(),
-            links: st.links.clone(),
-            monitors: st.monitors.iter().map(|m| (m.reference, m.other)).collect(),
-            monitored_by: st.monitored_by.iter().map(|m| m.other).collect(),
+            links: st.links.iter().map(|(p, _)| *p).collect(),
+            monitors: st.monitors.iter().map(|(r, m)| (*r, m.other)).collect(),
+            monitored_by: st.monitored_by.iter().map(|(_, m)| m.other).collect(),
             trap_exit: pcb.trap_exit.load(Ordering::Relaxed),
             group_leader: st.group_leader,
             messages_handled: pcb.handled.load(Ordering::Relaxed),
@@ -893,20 +896,17 @@ impl NodeInner {
         // This side first: if the other process ends right after it accepts
         // the link, its exit finds the link here and signals us.
         {
-            let mut st = me.state.lock();
-            if !st.links.contains(&pid) {
-                st.links.push(pid);
-            }
+            me.state.lock().links.insert_new(pid, ());
         }
         let linked = self.lookup(pid).is_some_and(|other| {
             let mut st = other.state.lock();
-            if st.alive && !st.links.contains(&me.pid) {
-                st.links.push(me.pid);
+            if st.alive {
+                st.links.insert_new(me.pid, ());
             }
             st.alive
         });
         if !linked {
-            me.state.lock().links.retain(|p| *p != pid);
+            me.state.lock().links.remove(&pid);
             // As `link/1` does: a process that traps exits gets
             // `{'EXIT', Pid, noproc}` and the call succeeds; one that does
             // not gets the error (Erlang raises `noproc`), and lives on if it
@@ -924,9 +924,9 @@ impl NodeInner {
     }
 
     pub(crate) fn unlink(&self, me: &Arc<Pcb>, pid: Pid) {
-        me.state.lock().links.retain(|p| *p != pid);
+        me.state.lock().links.remove(&pid);
         if let Some(other) = self.lookup(pid) {
-            other.state.lock().links.retain(|p| *p != me.pid);
+            other.state.lock().links.remove(&me.pid);
         }
     }
 
@@ -955,28 +955,31 @@ impl NodeInner {
         // This side first, for the same reason as in `link`.
         let target = pid.and_then(|p| self.lookup(p));
         if let Some(other) = &target {
-            me.state.lock().monitors.push(MonitorEntry {
+            me.state.lock().monitors.insert_new(
                 reference,
-                other: other.pid,
-                object: object.clone(),
-            });
+                MonitorEntry {
+                    reference,
+                    other: other.pid,
+                    object: object.clone(),
+                },
+            );
         }
         let watched = target.is_some_and(|other| {
             let mut st = other.state.lock();
             if st.alive {
-                st.monitored_by.push(MonitorEntry {
+                st.monitored_by.insert_new(
                     reference,
-                    other: me.pid,
-                    object: object.clone(),
-                });
+                    MonitorEntry {
+                        reference,
+                        other: me.pid,
+                        object: object.clone(),
+                    },
+                );
             }
             st.alive
         });
         if !watched {
-            me.state
-                .lock()
-                .monitors
-                .retain(|m| m.reference != reference);
+            me.state.lock().monitors.remove(&reference);
             me.deliver(Message::Down {
                 reference,
                 object,
@@ -989,17 +992,13 @@ impl NodeInner {
     pub(crate) fn demonitor(&self, me: &Arc<Pcb>, reference: Ref) -> bool {
         let entry = {
             let mut st = me.state.lock();
-            match st.monitors.iter().position(|m| m.reference == reference) {
-                Some(i) => st.monitors.swap_remove(i),
+            match st.monitors.remove(&reference) {
+                Some(entry) => entry,
                 None => return false,
             }
         };
         if let Some(other) = self.lookup(entry.other) {
-            other
-                .state
-                .lock()
-                .monitored_by
-                .retain(|m| m.reference != reference);
+            other.state.lock().monitored_by.remove(&reference);
         }
         true
     }
@@ -1011,9 +1010,9 @@ impl NodeInner {
             st.alive = false;
             st.exit_reason = Some(reason.clone());
             (
-                std::mem::take(&mut st.links),
-                std::mem::take(&mut st.monitors),
-                std::mem::take(&mut st.monitored_by),
+                st.links.take_all(),
+                st.monitors.take_all(),
+                st.monitored_by.take_all(),
                 st.name.take(),
             )
         };
@@ -1026,25 +1025,19 @@ impl NodeInner {
         } else {
             tracing::trace!(pid = %pcb.pid, "process exited normally");
         }
-        for m in monitors {
+        for (reference, m) in monitors {
             if let Some(other) = self.lookup(m.other) {
-                other
-                    .state
-                    .lock()
-                    .monitored_by
-                    .retain(|x| x.reference != m.reference);
+                other.state.lock().monitored_by.remove(&reference);
             }
         }
         // Each notice is sent under the lock of the receiver's state, where
         // the monitor (or link) is found still there: a `demonitor` (or
         // `unlink`) that returns before is not followed by a notice, as
         // Erlang guarantees.
-        for m in monitored_by {
+        for (_, m) in monitored_by {
             if let Some(watcher) = self.lookup(m.other) {
                 let mut st = watcher.state.lock();
-                let before = st.monitors.len();
-                st.monitors.retain(|x| x.reference != m.reference);
-                if st.monitors.len() != before {
+                if st.monitors.remove(&m.reference).is_some() {
                     watcher.deliver(Message::Down {
                         reference: m.reference,
                         object: m.object,
@@ -1053,12 +1046,10 @@ impl NodeInner {
                 }
             }
         }
-        for pid in links {
+        for (pid, ()) in links {
             if let Some(other) = self.lookup(pid) {
                 let mut st = other.state.lock();
-                let before = st.links.len();
-                st.links.retain(|p| *p != pcb.pid);
-                if st.links.len() != before {
+                if st.links.remove(&pcb.pid).is_some() {
                     other.exit_signal(pcb.pid, reason.clone(), false);
                 }
             }

@@ -23,14 +23,14 @@
 //! `kill`; a timeout sends `shutdown` and then `kill` if the child has not
 //! ended in time; `infinity` sends `shutdown` and waits.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ergo_etf::{Atom, Pid, Term};
+use ergo_etf::{Atom, Pid, Ref, Term};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -358,6 +358,7 @@ enum Command {
     DeleteChild(Atom, oneshot::Sender<Result<(), SupError>>),
     WhichChildren(oneshot::Sender<Vec<ChildInfo>>),
     CountChildren(oneshot::Sender<ChildCounts>),
+    Stop(Reason),
 }
 
 /// A child named by id, or (for `simple_one_for_one`) by pid.
@@ -433,6 +434,20 @@ impl SupRef {
     /// How many children of each kind (`count_children/1`).
     pub async fn count_children(&self) -> Result<ChildCounts, SupError> {
         self.ask(Command::CountChildren).await
+    }
+
+    /// Stops the supervisor with `reason` (`gen_server:stop/2` on a
+    /// supervisor): its children are stopped in reverse start order, each as
+    /// its shutdown says, then it exits. Returns once it has ended.
+    pub async fn stop(&self, reason: Reason) -> Result<(), SupError> {
+        if !self.node.is_alive(self.pid) {
+            return Err(SupError::NoProc);
+        }
+        let _ = self
+            .node
+            .send_message(self.pid.into(), Message::local(Command::Stop(reason)));
+        self.node.wait_exit(self.pid).await;
+        Ok(())
     }
 }
 
@@ -537,7 +552,9 @@ async fn supervise(
         let msg = ctx.receive().await;
         let msg = match msg.downcast::<Command>() {
             Ok(cmd) => {
-                sup.command(&mut ctx, cmd).await;
+                if let Some(reason) = sup.command(&mut ctx, cmd).await {
+                    return reason;
+                }
                 continue;
             }
             Err(m) => m,
@@ -595,14 +612,88 @@ impl Sup {
         {}
     }
 
-    /// Stops every running child, last started first.
+    /// Stops every running child, last started first (all at once for
+    /// `simple_one_for_one`, whose children have no order).
     async fn stop_all(&mut self, ctx: &mut Context) {
+        if self.strategy == Strategy::SimpleOneForOne {
+            self.stop_dynamic(ctx).await;
+            return;
+        }
         for i in (0..self.children.len()).rev() {
             if let Some(pid) = self.children[i].pid.take() {
                 let spec = self.children[i].spec.clone();
                 Sup::stop_child(ctx, &spec, pid).await;
             }
         }
+    }
+
+    /// Stops all `simple_one_for_one` children together, as OTP does:
+    /// each is unlinked, monitored and sent its shutdown signal, then the
+    /// supervisor waits for every `'DOWN'` under one shutdown timer, and
+    /// kills those still running when it expires.
+    async fn stop_dynamic(&mut self, ctx: &mut Context) {
+        let shutdown = match &self.template {
+            Some((spec, _)) => spec.shutdown,
+            None => Shutdown::Timeout(Duration::from_secs(5)),
+        };
+        let first_signal = match shutdown {
+            Shutdown::BrutalKill => Reason::Kill,
+            _ => Reason::Shutdown,
+        };
+        let mut waiting: HashMap<Ref, Pid> = HashMap::new();
+        for c in &mut self.children {
+            if let Some(pid) = c.pid.take() {
+                let mref = ctx.monitor(pid);
+                ctx.unlink(pid);
+                ctx.exit(pid, first_signal.clone());
+                waiting.insert(mref, pid);
+            }
+        }
+        let stopped: HashSet<Pid> = waiting.values().copied().collect();
+        let is_down = |waiting: &HashMap<Ref, Pid>, m: &Message| matches!(m, Message::Down { reference, .. } if waiting.contains_key(reference));
+        let deadline = match shutdown {
+            Shutdown::Timeout(t) => Some(Instant::now() + t),
+            _ => None,
+        };
+        while !waiting.is_empty() {
+            let got = match deadline {
+                Some(at) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    ctx.receive_match_timeout(left, |m| is_down(&waiting, m))
+                        .await
+                }
+                None => Some(ctx.receive_match(|m| is_down(&waiting, m)).await),
+            };
+            match got {
+                Some(Message::Down { reference, .. }) => {
+                    waiting.remove(&reference);
+                }
+                Some(_) => {}
+                None => {
+                    // The shutdown time is up: kill the rest and wait.
+                    for pid in waiting.values() {
+                        ctx.exit(*pid, Reason::Kill);
+                    }
+                    while !waiting.is_empty() {
+                        if let Message::Down { reference, .. } =
+                            ctx.receive_match(|m| is_down(&waiting, m)).await
+                        {
+                            waiting.remove(&reference);
+                        }
+                    }
+                }
+            }
+        }
+        // Drop 'EXIT's the links sent before they were removed.
+        while ctx
+            .receive_match_timeout(
+                Duration::ZERO,
+                |m| matches!(m, Message::Exit { from, .. } if stopped.contains(from)),
+            )
+            .await
+            .is_some()
+        {}
+        self.dynamic_args.clear();
     }
 
     /// Stops the running children from index `from` on, last first.
@@ -743,8 +834,13 @@ impl Sup {
         Some(self.dynamic_args.swap_remove(k).1)
     }
 
-    async fn command(&mut self, ctx: &mut Context, cmd: Command) {
+    /// Answers a request; `Some(reason)` when the supervisor is to end.
+    async fn command(&mut self, ctx: &mut Context, cmd: Command) -> Option<Reason> {
         match cmd {
+            Command::Stop(reason) => {
+                self.stop_all(ctx).await;
+                return Some(reason);
+            }
             Command::StartChild(spec, tx) => {
                 let r = if self.strategy == Strategy::SimpleOneForOne {
                     Err(SupError::WrongStrategy)
@@ -856,6 +952,7 @@ impl Sup {
                 let _ = tx.send(n);
             }
         }
+        None
     }
 }
 

@@ -15,7 +15,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use ergo::etf::Term;
@@ -56,12 +55,7 @@ type Wait<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// Starts watching for `pid`'s end now (so that an end right after is not
 /// missed) and gives the wait for its exit reason. `pid` must be alive.
 async fn watch_exit(node: &Node, pid: Pid) -> Wait<Reason> {
-    let node = node.clone();
-    let mut wait: Wait<Reason> = Box::pin(async move { node.wait_exit(pid).await });
-    match std::future::poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx))).await {
-        Poll::Ready(r) => Box::pin(std::future::ready(r)),
-        Poll::Pending => wait,
-    }
+    Box::pin(node.wait_exit(pid))
 }
 
 fn atom(a: &str) -> Term {

@@ -204,11 +204,7 @@ async fn too_many_restarts_end_the_supervisor_with_shutdown_stopping_children_in
     for _ in 0..3 {
         next(&mut rx).await;
     }
-    let exited = {
-        let node = node.clone();
-        let pid = sup.pid();
-        tokio::spawn(async move { node.wait_exit(pid).await })
-    };
+    let exited = tokio::spawn(node.wait_exit(sup.pid()));
     // Five restarts are allowed; the sixth crash within the period is one
     // too many.
     for round in 0..6 {
@@ -291,8 +287,12 @@ async fn timeout_shutdown_sends_shutdown_then_kills_a_child_that_does_not_stop()
     let stubborn = ChildSpec::new("stubborn", move |ctx| {
         let t2 = t2.clone();
         Box::pin(async move {
-            Ok(ctx.spawn_link(move |mut c| async move {
+            // Started only once it traps exits, as proc_lib's init_ack
+            // would have it.
+            let (ready, trapping) = tokio::sync::oneshot::channel();
+            let pid = ctx.spawn_link(move |mut c| async move {
                 c.set_trap_exit(true);
+                let _ = ready.send(());
                 loop {
                     let m = c.receive().await;
                     if m.is::<()>() {
@@ -300,7 +300,9 @@ async fn timeout_shutdown_sends_shutdown_then_kills_a_child_that_does_not_stop()
                     }
                     let _ = t2.send(format!("got {m}"));
                 }
-            }))
+            });
+            trapping.await.map_err(|_| Reason::atom("child_died"))?;
+            Ok(pid)
         })
     })
     .shutdown(Shutdown::Timeout(Duration::from_millis(50)));
@@ -479,11 +481,7 @@ async fn auto_shutdown_any_significant_ends_the_supervisor_when_such_a_child_end
     let sup = node.start_supervisor(spec).await.unwrap();
     next(&mut rx).await;
     next(&mut rx).await;
-    let done = {
-        let node = node.clone();
-        let pid = sup.pid();
-        tokio::spawn(async move { node.wait_exit(pid).await })
-    };
+    let done = tokio::spawn(node.wait_exit(sup.pid()));
     tell(&node, "main", Cmd::StopNormal).await;
     assert_eq!(next(&mut rx).await, "terminate main normal");
     assert_eq!(next(&mut rx).await, "terminate other shutdown");
@@ -585,4 +583,40 @@ async fn a_supervisor_struct_starts_its_fields_in_order_with_their_options() {
     assert_eq!(next(&mut rx).await, "start a");
     assert_eq!(next(&mut rx).await, "start b");
     assert_eq!(next(&mut rx).await, "start leaf");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_supervisor_stops_its_children_in_reverse_then_exits_with_the_reason() {
+    let node = node("sup_stop");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(tracked("a", &tx))
+        .child(tracked("b", &tx))
+        .child(tracked("c", &tx));
+    let sup = node.start_supervisor(spec).await.unwrap();
+    for _ in 0..3 {
+        next(&mut rx).await;
+    }
+    let exited = tokio::spawn(node.wait_exit(sup.pid()));
+    timeout(WAIT, sup.stop(Reason::atom("maintenance")))
+        .await
+        .unwrap()
+        .unwrap();
+    let got = [
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+    ];
+    assert_eq!(
+        got,
+        [
+            "terminate c shutdown",
+            "terminate b shutdown",
+            "terminate a shutdown"
+        ]
+    );
+    assert_eq!(exited.await.unwrap(), Reason::atom("maintenance"));
+    assert!(node.whereis("a").is_none() && node.whereis("c").is_none());
+    // A supervisor that has gone cannot be stopped again.
+    assert_eq!(sup.stop(Reason::Normal).await, Err(SupError::NoProc));
 }

@@ -53,10 +53,7 @@ async fn spawn_exit_and_call_timeout_are_traced() {
         let _ = ctx.receive().await;
         Reason::atom("boom")
     });
-    let waiting = {
-        let node = node.clone();
-        tokio::spawn(async move { node.wait_exit(crasher).await })
-    };
+    let waiting = tokio::spawn(node.wait_exit(crasher));
     tokio::time::sleep(Duration::from_millis(5)).await;
     node.send(crasher, ergo::etf::Term::atom("go")).unwrap();
     assert_eq!(waiting.await.unwrap(), Reason::atom("boom"));
