@@ -23,7 +23,7 @@
 //! `kill`; a timeout sends `shutdown` and then `kill` if the child has not
 //! ended in time; `infinity` sends `shutdown` and waits.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ergo_etf::{Atom, Pid, Ref, Term};
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -498,12 +499,14 @@ struct Sup {
     intensity: u32,
     period: Duration,
     auto_shutdown: AutoShutdown,
-    /// In start order.
+    /// In start order (empty for `simple_one_for_one`).
     children: Vec<Entry>,
     template: Option<(ChildSpec, TemplateFn)>,
     restarts: VecDeque<Instant>,
-    /// `simple_one_for_one` children's start arguments, for restarts.
-    dynamic_args: Vec<(Pid, Term)>,
+    /// `simple_one_for_one` children, each with its start argument (for
+    /// restarts): a map, as in OTP, so that a supervisor of many children
+    /// handles one child's end without looking through the others.
+    dynamic: FxHashMap<Pid, Term>,
 }
 
 fn start_failed(id: Atom, reason: &Reason) -> Reason {
@@ -529,7 +532,7 @@ async fn supervise(
         children: Vec::new(),
         template: spec.template,
         restarts: VecDeque::new(),
-        dynamic_args: Vec::new(),
+        dynamic: FxHashMap::default(),
     };
     for child in spec.children {
         let id = child.id;
@@ -640,17 +643,15 @@ impl Sup {
             Shutdown::BrutalKill => Reason::Kill,
             _ => Reason::Shutdown,
         };
-        let mut waiting: HashMap<Ref, Pid> = HashMap::new();
-        for c in &mut self.children {
-            if let Some(pid) = c.pid.take() {
-                let mref = ctx.monitor(pid);
-                ctx.unlink(pid);
-                ctx.exit(pid, first_signal.clone());
-                waiting.insert(mref, pid);
-            }
+        let mut waiting: FxHashMap<Ref, Pid> = FxHashMap::default();
+        for (pid, _) in self.dynamic.drain() {
+            let mref = ctx.monitor(pid);
+            ctx.unlink(pid);
+            ctx.exit(pid, first_signal.clone());
+            waiting.insert(mref, pid);
         }
-        let stopped: HashSet<Pid> = waiting.values().copied().collect();
-        let is_down = |waiting: &HashMap<Ref, Pid>, m: &Message| matches!(m, Message::Down { reference, .. } if waiting.contains_key(reference));
+        let stopped: FxHashSet<Pid> = waiting.values().copied().collect();
+        let is_down = |waiting: &FxHashMap<Ref, Pid>, m: &Message| matches!(m, Message::Down { reference, .. } if waiting.contains_key(reference));
         let deadline = match shutdown {
             Shutdown::Timeout(t) => Some(Instant::now() + t),
             _ => None,
@@ -693,7 +694,6 @@ impl Sup {
             .await
             .is_some()
         {}
-        self.dynamic_args.clear();
     }
 
     /// Stops the running children from index `from` on, last first.
@@ -737,6 +737,9 @@ impl Sup {
         pid: Pid,
         reason: Reason,
     ) -> Option<Reason> {
+        if self.strategy == Strategy::SimpleOneForOne {
+            return self.dynamic_exited(ctx, pid, reason).await;
+        }
         let i = self.position(pid)?;
         self.children[i].pid = None;
         let spec = self.children[i].spec.clone();
@@ -751,10 +754,9 @@ impl Sup {
             tracing::warn!(supervisor = %ctx.pid(), child = %spec.id, %reason, "child terminated");
         }
         if !restart {
-            // A temporary child, and any dynamic child, goes with its end;
-            // a transient one that ended cleanly keeps its spec.
-            self.take_dynamic_arg(pid);
-            if spec.restart == Restart::Temporary || self.strategy == Strategy::SimpleOneForOne {
+            // A temporary child goes with its end; a transient one that
+            // ended cleanly keeps its spec.
+            if spec.restart == Restart::Temporary {
                 self.children.remove(i);
             }
             if spec.significant {
@@ -785,7 +787,7 @@ impl Sup {
             }
             let from = match self.strategy {
                 Strategy::OneForOne | Strategy::SimpleOneForOne => {
-                    if let Err(r) = self.restart_one(ctx, at, pid).await {
+                    if let Err(r) = self.start_at(ctx, at).await {
                         tracing::warn!(child = %self.children.get(at).map_or(Atom::UNDEFINED, |c| c.spec.id), %r, "restart failed");
                         failed_at = Some(at);
                     }
@@ -813,25 +815,55 @@ impl Sup {
         None
     }
 
-    async fn restart_one(&mut self, ctx: &mut Context, i: usize, old: Pid) -> Result<Pid, Reason> {
-        if self.strategy == Strategy::SimpleOneForOne {
-            let arg = self.take_dynamic_arg(old).unwrap_or(Term::NIL);
-            let started = match &self.template {
-                Some((_, start)) => start(ctx, arg.clone()).await,
-                None => Err(Reason::atom("no_template")),
+    /// The end of a `simple_one_for_one` child: restarted with the
+    /// argument it was started with, as the template's restart type says.
+    async fn dynamic_exited(
+        &mut self,
+        ctx: &mut Context,
+        pid: Pid,
+        reason: Reason,
+    ) -> Option<Reason> {
+        let arg = self.dynamic.remove(&pid)?;
+        let (spec, start) = self.template.clone()?;
+        let restart = !ctx.node().is_stopping()
+            && match spec.restart {
+                Restart::Permanent => true,
+                Restart::Transient => !reason.is_clean(),
+                Restart::Temporary => false,
             };
-            if let Ok(pid) = &started {
-                self.children[i].pid = Some(*pid);
-                self.dynamic_args.push((*pid, arg));
-            }
-            return started;
+        if !reason.is_clean() {
+            tracing::warn!(supervisor = %ctx.pid(), child = %pid, %reason, "child terminated");
         }
-        self.start_at(ctx, i).await
-    }
-
-    fn take_dynamic_arg(&mut self, pid: Pid) -> Option<Term> {
-        let k = self.dynamic_args.iter().position(|(p, _)| *p == pid)?;
-        Some(self.dynamic_args.swap_remove(k).1)
+        if !restart {
+            if spec.significant {
+                let shut = match self.auto_shutdown {
+                    AutoShutdown::Never => false,
+                    AutoShutdown::AnySignificant => true,
+                    AutoShutdown::AllSignificant => self.dynamic.is_empty(),
+                };
+                if shut {
+                    self.stop_all(ctx).await;
+                    return Some(Reason::Shutdown);
+                }
+            }
+            return None;
+        }
+        // Until it starts again or the intensity is spent (a failed
+        // restart counts as another restart, as in OTP).
+        loop {
+            if !self.allow_restart() {
+                tracing::error!(supervisor = %ctx.pid(), "reached the maximum restart intensity; shutting down");
+                self.stop_all(ctx).await;
+                return Some(Reason::Shutdown);
+            }
+            match start(ctx, arg.clone()).await {
+                Ok(new) => {
+                    self.dynamic.insert(new, arg);
+                    return None;
+                }
+                Err(r) => tracing::warn!(supervisor = %ctx.pid(), %r, "restart failed"),
+            }
+        }
     }
 
     /// Answers a request; `Some(reason)` when the supervisor is to end.
@@ -862,14 +894,10 @@ impl Sup {
             }
             Command::StartChildWith(arg, tx) => {
                 let r = match &self.template {
-                    Some((template, start)) if self.strategy == Strategy::SimpleOneForOne => {
+                    Some((_, start)) if self.strategy == Strategy::SimpleOneForOne => {
                         match start(ctx, arg.clone()).await {
                             Ok(pid) => {
-                                self.children.push(Entry {
-                                    spec: template.clone(),
-                                    pid: Some(pid),
-                                });
-                                self.dynamic_args.push((pid, arg));
+                                self.dynamic.insert(pid, arg);
                                 Ok(pid)
                             }
                             Err(r) => Err(SupError::StartFailed(r)),
@@ -878,6 +906,26 @@ impl Sup {
                     _ => Err(SupError::WrongStrategy),
                 };
                 let _ = tx.send(r);
+            }
+            Command::TerminateChild(key, tx) if self.strategy == Strategy::SimpleOneForOne => {
+                let r = match key {
+                    ChildKey::Pid(pid) if self.dynamic.remove(&pid).is_some() => {
+                        if let Some((spec, _)) = &self.template {
+                            let spec = spec.clone();
+                            Sup::stop_child(ctx, &spec, pid).await;
+                        }
+                        Ok(())
+                    }
+                    ChildKey::Pid(_) => Err(SupError::NotFound(Atom::UNDEFINED)),
+                    ChildKey::Id(_) => Err(SupError::WrongStrategy),
+                };
+                let _ = tx.send(r);
+            }
+            Command::RestartChild(_, tx) if self.strategy == Strategy::SimpleOneForOne => {
+                let _ = tx.send(Err(SupError::WrongStrategy));
+            }
+            Command::DeleteChild(_, tx) if self.strategy == Strategy::SimpleOneForOne => {
+                let _ = tx.send(Err(SupError::WrongStrategy));
             }
             Command::TerminateChild(key, tx) => {
                 let i = match key {
@@ -893,10 +941,7 @@ impl Sup {
                         if let Some(pid) = self.children[i].pid.take() {
                             let spec = self.children[i].spec.clone();
                             Sup::stop_child(ctx, &spec, pid).await;
-                            if self.strategy == Strategy::SimpleOneForOne
-                                || spec.restart == Restart::Temporary
-                            {
-                                self.take_dynamic_arg(pid);
+                            if spec.restart == Restart::Temporary {
                                 self.children.remove(i);
                             }
                         }
@@ -925,17 +970,46 @@ impl Sup {
                 let _ = tx.send(r);
             }
             Command::WhichChildren(tx) => {
-                let dynamic = self.strategy == Strategy::SimpleOneForOne;
-                let list = self
-                    .children
-                    .iter()
-                    .map(|c| ChildInfo {
-                        id: if dynamic { Atom::UNDEFINED } else { c.spec.id },
-                        pid: c.pid,
-                        kind: c.spec.kind,
-                    })
-                    .collect();
+                let list = match &self.template {
+                    Some((spec, _)) if self.strategy == Strategy::SimpleOneForOne => self
+                        .dynamic
+                        .keys()
+                        .map(|pid| ChildInfo {
+                            id: Atom::UNDEFINED,
+                            pid: Some(*pid),
+                            kind: spec.kind,
+                        })
+                        .collect(),
+                    _ => self
+                        .children
+                        .iter()
+                        .map(|c| ChildInfo {
+                            id: c.spec.id,
+                            pid: c.pid,
+                            kind: c.spec.kind,
+                        })
+                        .collect(),
+                };
                 let _ = tx.send(list);
+            }
+            Command::CountChildren(tx) if self.strategy == Strategy::SimpleOneForOne => {
+                // As OTP counts them: one spec (the template).
+                let kind = self.template.as_ref().map(|(s, _)| s.kind);
+                let n = self.dynamic.len();
+                let _ = tx.send(ChildCounts {
+                    specs: 1,
+                    active: n,
+                    workers: if kind == Some(ChildType::Worker) {
+                        n
+                    } else {
+                        0
+                    },
+                    supervisors: if kind == Some(ChildType::Supervisor) {
+                        n
+                    } else {
+                        0
+                    },
+                });
             }
             Command::CountChildren(tx) => {
                 let mut n = ChildCounts {

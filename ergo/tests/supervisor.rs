@@ -433,7 +433,29 @@ async fn simple_one_for_one_starts_children_from_the_template_and_restarts_them_
     );
     let p = kids[0].pid.unwrap();
     sup.terminate_child_pid(p).await.unwrap();
-    assert_eq!(sup.count_children().await.unwrap().specs, 1);
+    assert!(!node.is_alive(p));
+    // As OTP counts them: the template is the one spec.
+    assert_eq!(
+        sup.count_children().await.unwrap(),
+        ChildCounts {
+            specs: 1,
+            active: 1,
+            supervisors: 0,
+            workers: 1
+        }
+    );
+    assert_eq!(
+        sup.terminate_child_pid(p).await,
+        Err(SupError::NotFound(Atom::UNDEFINED)),
+        "no longer a child"
+    );
+    // Children without ids cannot be named.
+    assert_eq!(
+        sup.terminate_child("w2").await,
+        Err(SupError::WrongStrategy)
+    );
+    assert_eq!(sup.restart_child("w2").await, Err(SupError::WrongStrategy));
+    assert_eq!(sup.delete_child("w2").await, Err(SupError::WrongStrategy));
     assert_eq!(
         sup.start_child(tracked("x", &mpsc::unbounded_channel().0))
             .await
@@ -619,4 +641,52 @@ async fn stopping_a_supervisor_stops_its_children_in_reverse_then_exits_with_the
     assert!(node.whereis("a").is_none() && node.whereis("c").is_none());
     // A supervisor that has gone cannot be stopped again.
     assert_eq!(sup.stop(Reason::Normal).await, Err(SupError::NoProc));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_among_many_simple_one_for_one_children_restarts_only_that_child() {
+    let node = node("sup_simple_many");
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let spec = SupervisorSpec::simple(move |ctx, arg| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            let id = arg.as_atom().unwrap_or(Atom::UNDEFINED);
+            ctx.start_server_link::<Tracked>((id, tx))
+                .await
+                .map(|s| s.pid())
+        })
+    })
+    .intensity(1, Duration::from_secs(10));
+    let sup = node.start_supervisor(spec).await.unwrap();
+    let mut pids = Vec::new();
+    for i in 0..2000 {
+        pids.push(
+            sup.start_child_with(Term::atom(&format!("w{i}")))
+                .await
+                .unwrap(),
+        );
+        next(&mut rx).await;
+    }
+    let victim = ergo::ServerRef::<Tracked>::new(&node, pids[1234]);
+    let _ = victim.call(Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate w1234 boom");
+    assert_eq!(next(&mut rx).await, "start w1234");
+    let kids = sup.which_children().await.unwrap();
+    assert_eq!(kids.len(), 2000);
+    let running: std::collections::HashSet<Pid> = kids.iter().filter_map(|k| k.pid).collect();
+    assert!(!running.contains(&pids[1234]), "the crashed one was replaced");
+    assert_eq!(
+        pids.iter().filter(|p| running.contains(p)).count(),
+        1999,
+        "every other child kept running"
+    );
+    // Stopping the supervisor stops all 2000 (together, as OTP does).
+    sup.stop(Reason::Shutdown).await.unwrap();
+    let mut stopped = 0;
+    while stopped < 2000 {
+        let e = next(&mut rx).await;
+        assert!(e.starts_with("terminate w") && e.ends_with(" shutdown"), "{e}");
+        stopped += 1;
+    }
+    assert!(pids.iter().all(|p| !node.is_alive(*p)));
 }
