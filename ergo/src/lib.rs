@@ -70,3 +70,8 @@ pub use ergo_macros::gen_server;
 /// Declares a supervisor as a struct of children; see
 /// [`ergo_macros::supervisor`].
 pub use ergo_macros::supervisor;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

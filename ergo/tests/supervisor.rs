@@ -674,7 +674,10 @@ async fn a_crash_among_many_simple_one_for_one_children_restarts_only_that_child
     let kids = sup.which_children().await.unwrap();
     assert_eq!(kids.len(), 2000);
     let running: std::collections::HashSet<Pid> = kids.iter().filter_map(|k| k.pid).collect();
-    assert!(!running.contains(&pids[1234]), "the crashed one was replaced");
+    assert!(
+        !running.contains(&pids[1234]),
+        "the crashed one was replaced"
+    );
     assert_eq!(
         pids.iter().filter(|p| running.contains(p)).count(),
         1999,
@@ -685,7 +688,10 @@ async fn a_crash_among_many_simple_one_for_one_children_restarts_only_that_child
     let mut stopped = 0;
     while stopped < 2000 {
         let e = next(&mut rx).await;
-        assert!(e.starts_with("terminate w") && e.ends_with(" shutdown"), "{e}");
+        assert!(
+            e.starts_with("terminate w") && e.ends_with(" shutdown"),
+            "{e}"
+        );
         stopped += 1;
     }
     assert!(pids.iter().all(|p| !node.is_alive(*p)));
