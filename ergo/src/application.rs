@@ -25,7 +25,7 @@ use crate::message::Message;
 use crate::node::Node;
 use crate::process::Context;
 use crate::reason::Reason;
-use crate::supervisor::SupervisorSpec;
+use crate::supervisor::{SupRef, SupervisorSpec};
 
 /// What an application runs: its top supervisor. `#[application]` builds
 /// the [`AppSpec`] around it.
@@ -171,6 +171,7 @@ struct Loaded {
 
 struct Running {
     master: Pid,
+    top: Pid,
     start_type: StartType,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -250,11 +251,12 @@ impl Node {
         let node = self.clone();
         let master = self.spawn(move |ctx| master(ctx, node, spec, start_type, ready_tx, stop_rx));
         match ready_rx.await {
-            Ok(Ok(())) => {
+            Ok(Ok(top)) => {
                 self.inner().apps.lock().running.push((
                     name,
                     Running {
                         master,
+                        top,
                         start_type,
                         stop: Some(stop_tx),
                     },
@@ -265,6 +267,15 @@ impl Node {
             Ok(Err(reason)) => Err(AppError::StartFailed(name, reason)),
             Err(_) => Err(AppError::StartFailed(name, self.wait_exit(master).await)),
         }
+    }
+
+    /// A running application's top supervisor
+    /// (`application:get_supervisor/1`).
+    pub fn application_supervisor(&self, name: impl Into<Atom>) -> Option<SupRef> {
+        let name = name.into();
+        let reg = self.inner().apps.lock();
+        let (_, running) = reg.running.iter().find(|(n, _)| *n == name)?;
+        Some(SupRef::from_pid(self, running.top))
     }
 
     /// Starts an application after loading nothing but starting, in order,
@@ -424,7 +435,7 @@ async fn master(
     node: Node,
     spec: AppSpec,
     start_type: StartType,
-    ready: oneshot::Sender<Result<(), Reason>>,
+    ready: oneshot::Sender<Result<Pid, Reason>>,
     stop: oneshot::Receiver<()>,
 ) -> Reason {
     ctx.set_trap_exit(true);
@@ -442,7 +453,7 @@ async fn master(
             return reason;
         }
     };
-    let _ = ready.send(Ok(()));
+    let _ = ready.send(Ok(top));
     // Wait for either a stop request or the top supervisor's end.
     let mut stop = stop;
     loop {

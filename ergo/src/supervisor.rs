@@ -377,6 +377,13 @@ pub struct SupRef {
 }
 
 impl SupRef {
+    pub(crate) fn from_pid(node: &Node, pid: Pid) -> SupRef {
+        SupRef {
+            pid,
+            node: node.clone(),
+        }
+    }
+
     /// The supervisor's pid.
     pub fn pid(&self) -> Pid {
         self.pid

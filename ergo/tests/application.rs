@@ -286,6 +286,32 @@ async fn a_transient_applications_abnormal_end_stops_the_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_applications_normal_end_is_only_reported() {
+    let node = node("app_transient_normal");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    node.load_application(app("trans_ok", &tx, 0)).unwrap();
+    node.start_application("trans_ok", StartType::Transient)
+        .await
+        .unwrap();
+    next(&mut rx).await;
+    let top = node
+        .application_supervisor("trans_ok")
+        .expect("a running application has a top supervisor");
+    assert!(node.application_supervisor("not_running").is_none());
+    // The top supervisor ends `normal`: reported, and the node lives on.
+    top.stop(Reason::Normal).await.unwrap();
+    timeout(WAIT, async {
+        while !node.which_applications().is_empty() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("the application is no longer running");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!node.is_stopping());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_top_supervisor_that_fails_to_start_fails_the_application_start() {
     let node = node("app_fail");
     let spec = AppSpec::new("broken", || {
