@@ -36,6 +36,7 @@ extern crate self as ergo;
 
 pub mod application;
 mod deadline;
+pub mod dist;
 pub mod gen_server;
 pub mod message;
 pub mod node;

@@ -1,0 +1,3 @@
+//! The Erlang distribution protocol, one module per concern.
+
+pub mod epmd;
