@@ -378,3 +378,97 @@ fn the_epmd_binary_is_a_drop_in_for_erlangs() {
         "epmd: Cannot connect to local epmd"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_no_epmd_around_hosts_one_that_erl_can_use() {
+    let port = free_port();
+    let a = epmd::publish(port, NodeEntry::new("host_a", 42001))
+        .await
+        .unwrap();
+    assert!(a.hosts_epmd(), "nothing listened, so it hosts");
+    let b = epmd::publish(port, NodeEntry::new("guest_b", 42002))
+        .await
+        .unwrap();
+    assert!(!b.hosts_epmd(), "the first node's EPMD answered");
+    assert!(matches!(
+        epmd::publish(port, NodeEntry::new("host_a", 1)).await,
+        Err(EpmdError::NameTaken(_))
+    ));
+    // Erlang's own tools find both.
+    let out = Command::new("epmd")
+        .args(["-port", &port.to_string(), "-names"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("name host_a at port 42001") && text.contains("name guest_b at port 42002"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_hosting_node_goes_another_takes_over_and_registers_again() {
+    let port = free_port();
+    let a = epmd::publish(port, NodeEntry::new("first", 43001))
+        .await
+        .unwrap();
+    let b = epmd::publish(port, NodeEntry::new("second", 43002))
+        .await
+        .unwrap();
+    assert!(a.hosts_epmd() && !b.hosts_epmd());
+    drop(a);
+    eventually(
+        "the second node hosts and is registered again",
+        async || {
+            b.hosts_epmd()
+                && b.registrations() == 2
+                && matches!(
+                    epmd::names(localhost(port)).await,
+                    Ok((_, ref n)) if n == &[("second".to_string(), 43002)]
+                )
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_erlangs_epmd_dies_the_node_takes_over_its_port() {
+    let port = free_port();
+    let mut real = Reaped(
+        Command::new("epmd")
+            .args(["-port", &port.to_string()])
+            .spawn()
+            .expect("Erlang's epmd on PATH"),
+    );
+    eventually("Erlang's epmd listens", async || {
+        epmd::names(localhost(port)).await.is_ok()
+    })
+    .await;
+    let node = epmd::publish(port, NodeEntry::new("survivor", 44001))
+        .await
+        .unwrap();
+    assert!(!node.hosts_epmd());
+    real.0.kill().unwrap();
+    let _ = real.0.wait();
+    eventually(
+        "the node hosts the port and is registered there",
+        async || {
+            node.hosts_epmd()
+                && matches!(
+                    epmd::port_please(localhost(port), "survivor").await,
+                    Ok(Some(ref e)) if e.port == 44001
+                )
+        },
+    )
+    .await;
+    // An erl node started now registers with the EPMD the node took over.
+    let mut probe = Reaped(erl(port, "after_takeover", "io:get_line(''), halt()."));
+    eventually("erl registered with the new EPMD", async || {
+        matches!(
+            epmd::port_please(localhost(port), "after_takeover").await,
+            Ok(Some(_))
+        )
+    })
+    .await;
+    drop(probe.0.stdin.take());
+}

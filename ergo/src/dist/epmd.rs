@@ -700,6 +700,116 @@ impl Drop for Registered {
     }
 }
 
+/// A node's name kept registered with the EPMD of its host, whatever
+/// happens to that EPMD: when none is listening the node starts one of its
+/// own (so that it runs with nothing else installed), and when the EPMD it
+/// registered with goes away it registers again, with a newcomer or with an
+/// EPMD it starts itself. The registration ends when this is dropped.
+#[derive(Debug)]
+pub struct Publication {
+    task: tokio::task::JoinHandle<()>,
+    state: Arc<Mutex<PublishedState>>,
+}
+
+#[derive(Debug, Default)]
+struct PublishedState {
+    creation: u32,
+    hosted: Option<EpmdServer>,
+    registrations: u64,
+}
+
+impl Publication {
+    /// The creation of the current registration.
+    pub fn creation(&self) -> u32 {
+        self.state.lock().creation
+    }
+
+    /// Whether this node is hosting the EPMD it is registered with.
+    pub fn hosts_epmd(&self) -> bool {
+        self.state.lock().hosted.is_some()
+    }
+
+    /// How many times the name has been registered (1 until the EPMD went
+    /// away once).
+    pub fn registrations(&self) -> u64 {
+        self.state.lock().registrations
+    }
+}
+
+impl Drop for Publication {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(server) = self.state.lock().hosted.take() {
+            server.shutdown();
+        }
+    }
+}
+
+/// Registers `entry` with the EPMD on `epmd_port` of this host, starting an
+/// embedded EPMD there when none answers, and keeps it registered (see
+/// [`Publication`]). Fails when the name is taken.
+pub async fn publish(epmd_port: u16, entry: NodeEntry) -> Result<Publication, EpmdError> {
+    check_name(&entry.name)?;
+    let state = Arc::new(Mutex::new(PublishedState::default()));
+    let first = register_or_host(epmd_port, &entry, &state).await?;
+    let st = state.clone();
+    let task = tokio::spawn(async move {
+        let mut reg = first;
+        loop {
+            reg.closed().await;
+            tracing::warn!(name = %entry.name, "EPMD went away; registering again");
+            if let Some(old) = st.lock().hosted.take() {
+                old.shutdown();
+            }
+            let mut wait = Duration::from_millis(10);
+            reg = loop {
+                match register_or_host(epmd_port, &entry, &st).await {
+                    Ok(r) => break r,
+                    Err(e) => {
+                        tracing::debug!(name = %entry.name, error = %e, "EPMD registration failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(1));
+                    }
+                }
+            };
+        }
+    });
+    Ok(Publication { task, state })
+}
+
+async fn register_or_host(
+    epmd_port: u16,
+    entry: &NodeEntry,
+    state: &Mutex<PublishedState>,
+) -> Result<Registration, EpmdError> {
+    let local = SocketAddr::from(([127, 0, 0, 1], epmd_port));
+    let reg = match register(local, entry).await {
+        Ok(reg) => reg,
+        Err(EpmdError::Io(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            // Nobody listens: host an EPMD, on every interface as Erlang's
+            // does, and register with it.
+            let any = SocketAddr::from(([0, 0, 0, 0], epmd_port));
+            let server = EpmdServer::start(any, ServerOptions::default()).await?;
+            tracing::info!(port = epmd_port, name = %entry.name, "no EPMD was running; started one");
+            match register(local, entry).await {
+                Ok(reg) => {
+                    state.lock().hosted = Some(server);
+                    reg
+                }
+                Err(e) => {
+                    server.shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    let mut st = state.lock();
+    st.creation = reg.creation();
+    st.registrations += 1;
+    Ok(reg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
