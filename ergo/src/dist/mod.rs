@@ -1,3 +1,4 @@
 //! The Erlang distribution protocol, one module per concern.
 
 pub mod epmd;
+pub mod handshake;
