@@ -582,44 +582,35 @@ async fn supervise(
     }
 }
 
+/// Whether a child that ended with `reason` is restarted, as its restart
+/// type says; nothing is restarted while the node is stopping.
+fn restarts(restart: Restart, reason: &Reason, node_stopping: bool) -> bool {
+    !node_stopping
+        && match restart {
+            Restart::Permanent => true,
+            Restart::Transient => !reason.is_clean(),
+            Restart::Temporary => false,
+        }
+}
+
 impl Sup {
+    /// Whether a significant child's end (not followed by a restart) ends
+    /// the supervisor; `others` when other significant children still run.
+    fn auto_shutdown_due(&self, others: bool) -> bool {
+        match self.auto_shutdown {
+            AutoShutdown::Never => false,
+            AutoShutdown::AnySignificant => true,
+            AutoShutdown::AllSignificant => !others,
+        }
+    }
+
     fn position(&self, pid: Pid) -> Option<usize> {
         self.children.iter().position(|c| c.pid == Some(pid))
     }
 
     /// Stops one child as its shutdown says and waits until it has ended.
     async fn stop_child(ctx: &mut Context, spec: &ChildSpec, pid: Pid) {
-        // Unlink and monitor, as OTP does: the end is seen through the
-        // monitor, and a stale 'EXIT' from the link is dropped after.
-        let mref = ctx.monitor(pid);
-        ctx.unlink(pid);
-        let is_down =
-            |m: &Message| matches!(m, Message::Down { reference, .. } if *reference == mref);
-        match spec.shutdown {
-            Shutdown::BrutalKill => {
-                ctx.exit(pid, Reason::Kill);
-                ctx.receive_match(is_down).await;
-            }
-            Shutdown::Timeout(t) => {
-                ctx.exit(pid, Reason::Shutdown);
-                if ctx.receive_match_timeout(t, is_down).await.is_none() {
-                    ctx.exit(pid, Reason::Kill);
-                    ctx.receive_match(is_down).await;
-                }
-            }
-            Shutdown::Infinity => {
-                ctx.exit(pid, Reason::Shutdown);
-                ctx.receive_match(is_down).await;
-            }
-        }
-        while ctx
-            .receive_match_timeout(
-                Duration::ZERO,
-                |m| matches!(m, Message::Exit { from, .. } if *from == pid),
-            )
-            .await
-            .is_some()
-        {}
+        Sup::stop_together(ctx, [pid], spec.shutdown).await;
     }
 
     /// Stops every running child, last started first (all at once for
@@ -637,21 +628,33 @@ impl Sup {
         }
     }
 
-    /// Stops all `simple_one_for_one` children together, as OTP does:
-    /// each is unlinked, monitored and sent its shutdown signal, then the
-    /// supervisor waits for every `'DOWN'` under one shutdown timer, and
-    /// kills those still running when it expires.
+    /// Stops all `simple_one_for_one` children together, as OTP does.
     async fn stop_dynamic(&mut self, ctx: &mut Context) {
         let shutdown = match &self.template {
             Some((spec, _)) => spec.shutdown,
             None => Shutdown::Timeout(Duration::from_secs(5)),
         };
+        let pids: Vec<Pid> = self.dynamic.drain().map(|(pid, _)| pid).collect();
+        Sup::stop_together(ctx, pids, shutdown).await;
+    }
+
+    /// Stops children together, as OTP stops one child and all the
+    /// children of a `simple_one_for_one` supervisor: each is unlinked,
+    /// monitored and sent its shutdown signal (`kill` for `brutal_kill`),
+    /// then the supervisor waits for every `'DOWN'` under one shutdown
+    /// timer and kills those still running when it expires. Last, the stale
+    /// `'EXIT'`s their links sent are dropped.
+    async fn stop_together(
+        ctx: &mut Context,
+        pids: impl IntoIterator<Item = Pid>,
+        shutdown: Shutdown,
+    ) {
         let first_signal = match shutdown {
             Shutdown::BrutalKill => Reason::Kill,
             _ => Reason::Shutdown,
         };
         let mut waiting: FxHashMap<Ref, Pid> = FxHashMap::default();
-        for (pid, _) in self.dynamic.drain() {
+        for pid in pids {
             let mref = ctx.monitor(pid);
             ctx.unlink(pid);
             ctx.exit(pid, first_signal.clone());
@@ -750,13 +753,7 @@ impl Sup {
         let i = self.position(pid)?;
         self.children[i].pid = None;
         let spec = self.children[i].spec.clone();
-        // Nothing is restarted while the node is stopping.
-        let restart = !ctx.node().is_stopping()
-            && match spec.restart {
-                Restart::Permanent => true,
-                Restart::Transient => !reason.is_clean(),
-                Restart::Temporary => false,
-            };
+        let restart = restarts(spec.restart, &reason, ctx.node().is_stopping());
         if !reason.is_clean() {
             tracing::warn!(supervisor = %ctx.pid(), child = %spec.id, %reason, "child terminated");
         }
@@ -766,20 +763,13 @@ impl Sup {
             if spec.restart == Restart::Temporary {
                 self.children.remove(i);
             }
-            if spec.significant {
-                let any_left = self
-                    .children
-                    .iter()
-                    .any(|c| c.spec.significant && c.pid.is_some());
-                let shut = match self.auto_shutdown {
-                    AutoShutdown::Never => false,
-                    AutoShutdown::AnySignificant => true,
-                    AutoShutdown::AllSignificant => !any_left,
-                };
-                if shut {
-                    self.stop_all(ctx).await;
-                    return Some(Reason::Shutdown);
-                }
+            let others = self
+                .children
+                .iter()
+                .any(|c| c.spec.significant && c.pid.is_some());
+            if spec.significant && self.auto_shutdown_due(others) {
+                self.stop_all(ctx).await;
+                return Some(Reason::Shutdown);
             }
             return None;
         }
@@ -832,26 +822,15 @@ impl Sup {
     ) -> Option<Reason> {
         let arg = self.dynamic.remove(&pid)?;
         let (spec, start) = self.template.clone()?;
-        let restart = !ctx.node().is_stopping()
-            && match spec.restart {
-                Restart::Permanent => true,
-                Restart::Transient => !reason.is_clean(),
-                Restart::Temporary => false,
-            };
+        let restart = restarts(spec.restart, &reason, ctx.node().is_stopping());
         if !reason.is_clean() {
             tracing::warn!(supervisor = %ctx.pid(), child = %pid, %reason, "child terminated");
         }
         if !restart {
-            if spec.significant {
-                let shut = match self.auto_shutdown {
-                    AutoShutdown::Never => false,
-                    AutoShutdown::AnySignificant => true,
-                    AutoShutdown::AllSignificant => self.dynamic.is_empty(),
-                };
-                if shut {
-                    self.stop_all(ctx).await;
-                    return Some(Reason::Shutdown);
-                }
+            // Every dynamic child is significant when the template is.
+            if spec.significant && self.auto_shutdown_due(!self.dynamic.is_empty()) {
+                self.stop_all(ctx).await;
+                return Some(Reason::Shutdown);
             }
             return None;
         }

@@ -28,10 +28,11 @@ fn local(name: &str, cookie: &str, published: bool) -> Local {
     }
 }
 
-/// The host part `erl -sname` uses on this machine.
+/// The host part `erl -sname` uses on this machine: the kernel's host
+/// name up to its first dot.
 fn short_host() -> String {
-    let out = Command::new("hostname").arg("-s").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    name.trim().split('.').next().unwrap().to_string()
 }
 
 struct Reaped(Child);
@@ -188,6 +189,37 @@ async fn ergo_connects_to_an_erl_node_which_lists_it_as_hidden() {
     assert_eq!(first_line(&mut node).await, format!("[rusths@{host}]"));
 }
 
+/// Registers `ours` with the EPMD `server` on a fresh listener, starts
+/// `erl -sname theirs` running `net_kernel:connect_node(ours@host)` (it
+/// prints the result), and gives the connection it made, the erl node and
+/// the registration (which must live while erl looks the name up).
+async fn erl_connects_to(
+    server: &EpmdServer,
+    ours: &str,
+    theirs: &str,
+    cookie: &str,
+) -> (TcpStream, Reaped, epmd::Registration) {
+    let host = short_host();
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let lport = listener.local_addr().unwrap().port();
+    let reg = epmd::register(server.local_addr(), &NodeEntry::new(ours, lport))
+        .await
+        .unwrap();
+    let caller = erl(
+        server.local_addr().port(),
+        theirs,
+        cookie,
+        &format!(
+            "io:format(\"~p~n\", [net_kernel:connect_node('{ours}@{host}')]), io:get_line(''), halt()."
+        ),
+    );
+    let (conn, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
+        .await
+        .expect("erl connected in time")
+        .unwrap();
+    (conn, caller, reg)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erl_node_with_another_cookie_is_refused_and_refuses() {
     let server = EpmdServer::start(
@@ -208,23 +240,8 @@ async fn an_erl_node_with_another_cookie_is_refused_and_refuses() {
     assert!(matches!(r, Err(HandshakeError::BadCookie)), "{r:?}");
 
     // And the other way: erl, with the wrong cookie, connecting to ergo.
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-    let lport = listener.local_addr().unwrap().port();
-    let _reg = epmd::register(server.local_addr(), &NodeEntry::new("hs_rust", lport))
-        .await
-        .unwrap();
-    let mut caller = erl(
-        port,
-        "hs_caller",
-        "wrong",
-        &format!(
-            "io:format(\"~p~n\", [net_kernel:connect_node('hs_rust@{host}')]), io:get_line(''), halt()."
-        ),
-    );
-    let (mut conn, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut conn, mut caller, _reg) =
+        erl_connects_to(&server, "hs_rust", "hs_caller", "wrong").await;
     let me = local(&format!("hs_rust@{host}"), "right", true);
     let r = handshake::accept(&mut conn, &me).await;
     assert!(matches!(r, Err(HandshakeError::BadCookie)), "{r:?}");
@@ -240,25 +257,9 @@ async fn an_erl_node_connects_to_ergo() {
     )
     .await
     .unwrap();
-    let port = server.local_addr().port();
     let host = short_host();
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-    let lport = listener.local_addr().unwrap().port();
-    let _reg = epmd::register(server.local_addr(), &NodeEntry::new("hs_acceptor", lport))
-        .await
-        .unwrap();
-    let mut caller = erl(
-        port,
-        "hs_erl",
-        "shared",
-        &format!(
-            "io:format(\"~p~n\", [net_kernel:connect_node('hs_acceptor@{host}')]), io:get_line(''), halt()."
-        ),
-    );
-    let (mut conn, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut conn, mut caller, _reg) =
+        erl_connects_to(&server, "hs_acceptor", "hs_erl", "shared").await;
     let me = local(&format!("hs_acceptor@{host}"), "shared", true);
     let peer = handshake::accept(&mut conn, &me).await.unwrap();
     assert_eq!(peer.name, format!("hs_erl@{host}"));

@@ -202,9 +202,8 @@ async fn serve(args: Args) -> ExitCode {
         }
     }
     // Until one of them is killed (KILL_REQ) or the process is interrupted.
-    let any_stopped = futures_any(&servers);
     tokio::select! {
-        _ = any_stopped => {}
+        _ = any_stopped(&servers) => {}
         _ = tokio::signal::ctrl_c() => {}
     }
     for s in &servers {
@@ -213,7 +212,8 @@ async fn serve(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn futures_any(servers: &[EpmdServer]) {
+/// Resolves when any of the servers has stopped.
+async fn any_stopped(servers: &[EpmdServer]) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     for s in servers {
         let s = s.clone();

@@ -13,12 +13,11 @@
 //!
 //! The port is `ERL_EPMD_PORT` when set, 4369 otherwise, as for `erl`.
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -418,8 +417,8 @@ struct ServerState {
     port: u16,
     /// Most recent first, as Erlang's EPMD lists them.
     nodes: Mutex<Vec<Registered>>,
-    next_creation: Mutex<u32>,
-    next_serial: Mutex<u64>,
+    next_creation: AtomicU32,
+    next_serial: AtomicU64,
     stop: watch::Sender<bool>,
 }
 
@@ -440,17 +439,6 @@ impl fmt::Debug for EpmdServer {
     }
 }
 
-fn random_u32() -> u32 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish() as u32
-}
-
 impl EpmdServer {
     /// Listens on `addr` and serves until shut down. Fails when the address
     /// is taken (another EPMD is there, most likely).
@@ -463,8 +451,8 @@ impl EpmdServer {
             port: addr.port(),
             nodes: Mutex::new(Vec::new()),
             // Creations below 4 are those of 16-bit-creation nodes.
-            next_creation: Mutex::new(random_u32().max(4)),
-            next_serial: Mutex::new(0),
+            next_creation: AtomicU32::new(super::random_u32().max(4)),
+            next_serial: AtomicU64::new(0),
             stop,
         });
         let server = EpmdServer { state, addr };
@@ -621,19 +609,16 @@ impl EpmdServer {
                 None
             } else {
                 let creation = if x_resp {
-                    let mut next = self.state.next_creation.lock();
-                    let c = *next;
-                    *next = next.checked_add(1).unwrap_or(4).max(4);
-                    c
+                    // Past u32::MAX it wraps; 0 to 3 are skipped.
+                    self.state
+                        .next_creation
+                        .fetch_add(1, Ordering::Relaxed)
+                        .max(4)
                 } else {
                     // Old nodes take a 2-bit creation, 1 to 3.
-                    random_u32() % 3 + 1
+                    super::random_u32() % 3 + 1
                 };
-                let serial = {
-                    let mut s = self.state.next_serial.lock();
-                    *s += 1;
-                    *s
-                };
+                let serial = self.state.next_serial.fetch_add(1, Ordering::Relaxed);
                 nodes.insert(
                     0,
                     Registered {

@@ -15,9 +15,7 @@
 //! frame is at most 2^16 bytes, every read has a deadline, and every refusal
 //! is an [`HandshakeError`] that says what happened.
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::time::Duration;
 
@@ -237,17 +235,6 @@ fn same_digest(a: &[u8], b: &[u8; 16]) -> bool {
     a.len() == 16 && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn challenge() -> u32 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish() as u32
-}
-
 struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
@@ -376,7 +363,7 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     }
 
     // send_challenge_reply
-    let mine = challenge();
+    let mine = super::random_u32();
     let mut m = vec![b'r'];
     m.extend_from_slice(&mine.to_be_bytes());
     m.extend_from_slice(&digest(&me.cookie, their_challenge));
@@ -446,7 +433,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     // send_challenge, always in the version-6 form: every node accepted
     // here has HANDSHAKE_23 (it is mandatory since OTP 25), and one that
     // started the old way then sends the complement.
-    let mine = challenge();
+    let mine = super::random_u32();
     let complement_due = old;
     let mut m = vec![b'N'];
     m.extend_from_slice(&me.flags.to_be_bytes());
