@@ -518,7 +518,7 @@ async fn start<S: GenServer>(
 }
 
 /// Runs a future, turning a panic into the reason it ends the process with.
-async fn guarded<T>(fut: impl Future<Output = T>) -> Result<T, Reason> {
+pub(crate) async fn guarded<T>(fut: impl Future<Output = T>) -> Result<T, Reason> {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
         match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {

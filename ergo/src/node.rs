@@ -125,6 +125,7 @@ impl NodeBuilder {
             stopping: AtomicBool::new(false),
             runtime,
             apps: parking_lot::Mutex::new(crate::application::Registry::default()),
+            dist: crate::dist::Dist::default(),
         };
         tracing::debug!(node = %name, creation, "node started");
         Ok(Node {
@@ -160,9 +161,27 @@ pub(crate) struct NodeInner {
     stopping: AtomicBool,
     runtime: tokio::runtime::Handle,
     pub(crate) apps: parking_lot::Mutex<crate::application::Registry>,
+    pub(crate) dist: crate::dist::Dist,
 }
 
 impl NodeInner {
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    pub(crate) fn creation(&self) -> u32 {
+        self.creation
+    }
+
+    /// Every live process's control block.
+    pub(crate) fn all_pcbs(&self) -> Vec<Arc<Pcb>> {
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            all.extend(shard.read().values().cloned());
+        }
+        all
+    }
+
     fn shard(&self, id: u32) -> &Shard {
         &self.shards[id as usize % SHARDS]
     }
@@ -225,7 +244,15 @@ impl Node {
         }
     }
 
-    pub(crate) fn inner(&self) -> &NodeInner {
+    pub(crate) fn inner(&self) -> &Arc<NodeInner> {
+        &self.inner
+    }
+
+    pub(crate) fn from_arc(inner: Arc<NodeInner>) -> Node {
+        Node { inner }
+    }
+
+    pub(crate) fn inner_arc(&self) -> &Arc<NodeInner> {
         &self.inner
     }
 
@@ -312,6 +339,22 @@ impl Node {
                     },
                 );
             }
+            Some(Start::Remote { link, monitor }) => {
+                let mut st = pcb.state.lock();
+                if let Some(parent) = link {
+                    st.links.insert_new(parent, ());
+                }
+                if let Some((watcher, reference)) = monitor {
+                    st.monitored_by.insert_new(
+                        reference,
+                        crate::process::MonitorEntry {
+                            reference,
+                            other: watcher,
+                            object: ergo_etf::Term::Pid(pid),
+                        },
+                    );
+                }
+            }
             None => {}
         }
         self.inner.shard(pid.id).write().insert(pid.id, pcb.clone());
@@ -341,16 +384,28 @@ impl Node {
         self.send_message(to.into(), Message::new(msg))
     }
 
-    /// Sends a prepared message.
+    /// Sends a prepared message (from the node's system pid).
     pub fn send_message(&self, to: Dest, msg: Message) -> Result<(), SendError> {
+        self.send_from(self.system_pid(), to, msg)
+    }
+
+    /// Sends a prepared message from `from`. A message for another node
+    /// goes over the connection to it (made now if there is none); if the
+    /// node cannot be reached it is dropped, as Erlang drops it.
+    pub(crate) fn send_from(&self, from: Pid, to: Dest, msg: Message) -> Result<(), SendError> {
         let pid = match to {
             Dest::Pid(p) if p.node == self.inner.name => p,
-            Dest::Pid(p) => return Err(SendError::Unreachable(p.node)),
+            Dest::Pid(p) if self.inner.dist.config.get().is_none() => {
+                return Err(SendError::Unreachable(p.node));
+            }
             Dest::Name(n) => self.inner.whereis(n).ok_or(SendError::NotRegistered(n))?,
             Dest::NameOn(n, node) if node == self.inner.name => {
                 self.inner.whereis(n).ok_or(SendError::NotRegistered(n))?
             }
-            Dest::NameOn(_, node) => return Err(SendError::Unreachable(node)),
+            Dest::NameOn(_, node) if self.inner.dist.config.get().is_none() => {
+                return Err(SendError::Unreachable(node));
+            }
+            remote => return self.inner.dist_send_message(from, remote, msg),
         };
         // A message to a process that has ended is dropped, as in Erlang.
         if let Some(pcb) = self.inner.lookup(pid) {
@@ -490,6 +545,7 @@ impl Node {
         while self.process_count() > 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        self.inner.dist.shut();
         tracing::debug!(node = %self.inner.name, "node stopped");
     }
 

@@ -606,7 +606,8 @@ impl Context {
         to: impl Into<Dest>,
         msg: M,
     ) -> Result<(), SendError> {
-        self.node.send_message(to.into(), Message::new(msg))
+        self.node
+            .send_from(self.pcb.pid, to.into(), Message::new(msg))
     }
 
     /// Sends a message that has no term form (it can only reach this node).
@@ -615,12 +616,13 @@ impl Context {
         to: impl Into<Dest>,
         msg: M,
     ) -> Result<(), SendError> {
-        self.node.send_message(to.into(), Message::local(msg))
+        self.node
+            .send_from(self.pcb.pid, to.into(), Message::local(msg))
     }
 
     /// Sends a prepared [`Message`].
     pub fn send_message(&self, to: impl Into<Dest>, msg: Message) -> Result<(), SendError> {
-        self.node.send_message(to.into(), msg)
+        self.node.send_from(self.pcb.pid, to.into(), msg)
     }
 
     /// Sends `msg` to `to` after `after` (`erlang:send_after/3`).
@@ -796,6 +798,12 @@ impl std::error::Error for RegisterError {}
 pub(crate) enum Start<'a> {
     Link(&'a Arc<Pcb>),
     Monitor(&'a Arc<Pcb>, Ref),
+    /// Asked for by a process on another node: linked to it, monitored by
+    /// it (with this reference), or both.
+    Remote {
+        link: Option<Pid>,
+        monitor: Option<(Pid, Ref)>,
+    },
 }
 
 /// Runs a process: creates its context, polls its future under the guard,
@@ -883,14 +891,30 @@ where
 
 impl NodeInner {
     /// Applies `exit(To, Reason)` sent by `from`.
-    pub(crate) fn exit_signal(&self, from: Pid, to: Pid, reason: Reason) {
+    pub(crate) fn exit_signal(self: &Arc<Self>, from: Pid, to: Pid, reason: Reason) {
+        if to.node != self.name {
+            self.dist_signal(from, to, crate::dist::control::Signal::Exit2, reason);
+            return;
+        }
         if let Some(target) = self.lookup(to) {
             target.exit_signal(from, reason, true);
         }
     }
 
-    pub(crate) fn link(&self, me: &Arc<Pcb>, pid: Pid) -> Result<(), Reason> {
+    pub(crate) fn link(self: &Arc<Self>, me: &Arc<Pcb>, pid: Pid) -> Result<(), Reason> {
         if pid == me.pid {
+            return Ok(());
+        }
+        if pid.node != self.name {
+            if !me.state.lock().links.insert_new(pid, ()) {
+                return Ok(());
+            }
+            let sent = self.dist_send(pid.node, crate::dist::control::link(me.pid, pid), None);
+            if sent.is_err() && me.state.lock().links.remove(&pid).is_some() {
+                // No way to the node: the link breaks at once, as Erlang
+                // reports it.
+                me.exit_signal(pid, Reason::NoConnection, false);
+            }
             return Ok(());
         }
         // This side first: if the other process ends right after it accepts
@@ -923,34 +947,74 @@ impl NodeInner {
         Ok(())
     }
 
-    pub(crate) fn unlink(&self, me: &Arc<Pcb>, pid: Pid) {
-        me.state.lock().links.remove(&pid);
+    pub(crate) fn unlink(self: &Arc<Self>, me: &Arc<Pcb>, pid: Pid) {
+        let was = me.state.lock().links.remove(&pid).is_some();
+        if pid.node != self.name {
+            if was {
+                static IDS: AtomicU64 = AtomicU64::new(1);
+                let id = IDS.fetch_add(1, Ordering::Relaxed);
+                let _ = self.dist_send(
+                    pid.node,
+                    crate::dist::control::unlink_id(id, me.pid, pid),
+                    None,
+                );
+            }
+            return;
+        }
         if let Some(other) = self.lookup(pid) {
             other.state.lock().links.remove(&me.pid);
         }
     }
 
-    pub(crate) fn monitor(&self, me: &Arc<Pcb>, target: MonitorTarget) -> Ref {
+    pub(crate) fn monitor(self: &Arc<Self>, me: &Arc<Pcb>, target: MonitorTarget) -> Ref {
         let reference = self.make_ref();
+        let remote = match target {
+            MonitorTarget::Pid(p) if p.node != self.name => {
+                Some((p.node, Term::Pid(p), Term::Pid(p), p))
+            }
+            MonitorTarget::NameOn(n, node) if node != self.name => Some((
+                node,
+                Term::Atom(n),
+                Term::tuple([Term::Atom(n), Term::Atom(node)]),
+                // Stands for the process behind the name, whose pid is not
+                // known here: only its node matters.
+                Pid::new(node, 0, 0, 0),
+            )),
+            _ => None,
+        };
+        if let Some((node, proc_, object, other)) = remote {
+            me.state.lock().monitors.insert_new(
+                reference,
+                MonitorEntry {
+                    reference,
+                    other,
+                    object: object.clone(),
+                },
+            );
+            let sent = self.dist_send(
+                node,
+                crate::dist::control::monitor_p(me.pid, proc_, reference),
+                None,
+            );
+            if sent.is_err() && me.state.lock().monitors.remove(&reference).is_some() {
+                me.deliver(Message::Down {
+                    reference,
+                    object,
+                    reason: Reason::NoConnection,
+                });
+            }
+            return reference;
+        }
         let (pid, object) = match target {
             MonitorTarget::Pid(p) => (Some(p), Term::Pid(p)),
             MonitorTarget::Name(n) => (
                 self.whereis(n),
                 Term::tuple([Term::Atom(n), Term::Atom(self.name)]),
             ),
-            MonitorTarget::NameOn(n, node) if node == self.name => (
+            MonitorTarget::NameOn(n, node) => (
                 self.whereis(n),
                 Term::tuple([Term::Atom(n), Term::Atom(node)]),
             ),
-            MonitorTarget::NameOn(n, node) => {
-                // Not this node: distribution is what can reach it.
-                me.deliver(Message::Down {
-                    reference,
-                    object: Term::tuple([Term::Atom(n), Term::Atom(node)]),
-                    reason: Reason::NoConnection,
-                });
-                return reference;
-            }
         };
         // This side first, for the same reason as in `link`.
         let target = pid.and_then(|p| self.lookup(p));
@@ -989,7 +1053,7 @@ impl NodeInner {
         reference
     }
 
-    pub(crate) fn demonitor(&self, me: &Arc<Pcb>, reference: Ref) -> bool {
+    pub(crate) fn demonitor(self: &Arc<Self>, me: &Arc<Pcb>, reference: Ref) -> bool {
         let entry = {
             let mut st = me.state.lock();
             match st.monitors.remove(&reference) {
@@ -997,14 +1061,30 @@ impl NodeInner {
                 None => return false,
             }
         };
+        if entry.other.node != self.name {
+            self.remote_demonitor(me.pid, &entry);
+            return true;
+        }
         if let Some(other) = self.lookup(entry.other) {
             other.state.lock().monitored_by.remove(&reference);
         }
         true
     }
 
+    fn remote_demonitor(self: &Arc<Self>, me: Pid, entry: &MonitorEntry) {
+        let proc_ = match &entry.object {
+            Term::Tuple(v) if v.len() == 2 => v[0].clone(),
+            other => other.clone(),
+        };
+        let _ = self.dist_send(
+            entry.other.node,
+            crate::dist::control::demonitor_p(me, proc_, entry.reference),
+            None,
+        );
+    }
+
     /// Everything that happens when a process has ended.
-    pub(crate) fn finish(&self, pcb: &Arc<Pcb>, reason: Reason) {
+    pub(crate) fn finish(self: &Arc<Self>, pcb: &Arc<Pcb>, reason: Reason) {
         let (links, monitors, monitored_by, name) = {
             let mut st = pcb.state.lock();
             st.alive = false;
@@ -1020,12 +1100,19 @@ impl NodeInner {
             self.unregister_if(name, pcb.pid);
         }
         self.remove(pcb.pid);
+        if !self.dist.aliases.read().is_empty() {
+            self.dist.aliases.write().retain(|_, p| *p != pcb.pid);
+        }
         if !reason.is_normal() {
             tracing::debug!(pid = %pcb.pid, %reason, "process exited");
         } else {
             tracing::trace!(pid = %pcb.pid, "process exited normally");
         }
         for (reference, m) in monitors {
+            if m.other.node != self.name {
+                self.remote_demonitor(pcb.pid, &m);
+                continue;
+            }
             if let Some(other) = self.lookup(m.other) {
                 other.state.lock().monitored_by.remove(&reference);
             }
@@ -1035,6 +1122,21 @@ impl NodeInner {
         // `unlink`) that returns before is not followed by a notice, as
         // Erlang guarantees.
         for (_, m) in monitored_by {
+            if m.other.node != self.name {
+                // A watcher on another node: the notice names this process
+                // as it was monitored (by pid or by registered name).
+                let proc_ = match &m.object {
+                    Term::Tuple(v) if v.len() == 2 => v[0].clone(),
+                    other => other.clone(),
+                };
+                self.dist_signal(
+                    pcb.pid,
+                    m.other,
+                    crate::dist::control::Signal::Down(proc_, m.reference),
+                    reason.clone(),
+                );
+                continue;
+            }
             if let Some(watcher) = self.lookup(m.other) {
                 let mut st = watcher.state.lock();
                 if st.monitors.remove(&m.reference).is_some() {
@@ -1047,6 +1149,15 @@ impl NodeInner {
             }
         }
         for (pid, ()) in links {
+            if pid.node != self.name {
+                self.dist_signal(
+                    pcb.pid,
+                    pid,
+                    crate::dist::control::Signal::Link,
+                    reason.clone(),
+                );
+                continue;
+            }
             if let Some(other) = self.lookup(pid) {
                 let mut st = other.state.lock();
                 if st.links.remove(&pcb.pid).is_some() {

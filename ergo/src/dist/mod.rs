@@ -1,10 +1,38 @@
-//! The Erlang distribution protocol, one module per concern.
+//! The Erlang distribution protocol: EPMD, the handshake, connections and
+//! the control messages that carry sends, links, monitors and exits between
+//! nodes.
+//!
+//! A node takes part once [`Node::listen`] has run: it accepts connections,
+//! publishes its name with EPMD (starting an embedded one when none runs),
+//! and connects to other nodes on first use, as Erlang does: sending to a
+//! pid or a `{Name, Node}` of a node it is not connected to sets up the
+//! connection, and what is sent meanwhile waits, in order.
 
 pub mod epmd;
 pub mod handshake;
 
+pub(crate) mod conn;
+pub(crate) mod control;
+pub mod rpc;
+pub(crate) mod services;
+pub(crate) mod wire;
+
 use std::collections::hash_map::RandomState;
+use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ergo_etf::{Atom, Pid, Term};
+use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
+
+use crate::dist::conn::{Conn, ConnConfig};
+use crate::message::Message;
+use crate::node::{Node, NodeInner};
+use crate::process::SendError;
+use crate::reason::Reason;
 
 /// A 32-bit number no other node can guess: the clock hashed with
 /// std's per-process random keys (EPMD creations, handshake challenges).
@@ -17,4 +45,599 @@ pub(crate) fn random_u32() -> u32 {
             .unwrap_or(0),
     );
     h.finish() as u32
+}
+
+/// How a node takes part in distribution.
+#[derive(Clone, Debug)]
+pub struct DistOptions {
+    /// The address to accept connections on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The EPMD port to publish the name with, or `None` to stay
+    /// unpublished (reachable only through static routes). By default
+    /// `ERL_EPMD_PORT`, or 4369.
+    pub epmd_port: Option<u16>,
+    /// A hidden node: connections do not show it in `nodes()`.
+    pub hidden: bool,
+    /// `net_ticktime`: a peer silent this long is declared down (ticks are
+    /// sent every quarter of it). 60 s by default, as in Erlang.
+    pub net_ticktime: Duration,
+    /// The largest message accepted from a peer, whole or reassembled from
+    /// fragments (256 MiB by default). A larger one closes the connection.
+    pub max_message: usize,
+    /// How long setting up a connection may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for DistOptions {
+    fn default() -> DistOptions {
+        DistOptions {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+            epmd_port: Some(epmd::port_from_env()),
+            hidden: false,
+            net_ticktime: Duration::from_secs(60),
+            max_message: 256 << 20,
+            connect_timeout: Duration::from_secs(7),
+        }
+    }
+}
+
+/// Why distribution could not start.
+#[derive(Debug)]
+pub enum DistError {
+    /// [`Node::listen`] was called twice.
+    AlreadyListening,
+    /// The listening socket could not be opened.
+    Listen(std::io::Error),
+    /// EPMD refused the name or could not be reached or started.
+    Epmd(epmd::EpmdError),
+}
+
+impl fmt::Display for DistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DistError::AlreadyListening => write!(f, "the node is already distributed"),
+            DistError::Listen(e) => write!(f, "cannot listen for distribution: {e}"),
+            DistError::Epmd(e) => write!(f, "cannot publish the node with EPMD: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DistError {}
+
+/// Every flag this node offers.
+pub(crate) const OUR_FLAGS: u64 = {
+    use handshake::flags::*;
+    EXTENDED_REFERENCES
+        | DIST_MONITOR
+        | FUN_TAGS
+        | DIST_MONITOR_NAME
+        | NEW_FUN_TAGS
+        | EXTENDED_PIDS_PORTS
+        | EXPORT_PTR_TAG
+        | BIT_BINARIES
+        | NEW_FLOATS
+        | UNICODE_IO
+        | DIST_HDR_ATOM_CACHE
+        | SMALL_ATOM_TAGS
+        | UTF8_ATOMS
+        | MAP_TAG
+        | BIG_CREATION
+        | SEND_SENDER
+        | BIG_SEQTRACE_LABELS
+        | EXIT_PAYLOAD
+        | FRAGMENTS
+        | HANDSHAKE_23
+        | UNLINK_ID
+        | SPAWN
+        | V4_NC
+        | ALIAS
+};
+
+/// What the node keeps for distribution.
+#[derive(Default)]
+pub(crate) struct Dist {
+    pub(crate) config: OnceLock<Config>,
+    pub(crate) conns: RwLock<FxHashMap<Atom, Arc<Conn>>>,
+    routes: RwLock<FxHashMap<Atom, SocketAddr>>,
+    /// `monitor_node/2` subscriptions: node → watching pids (a pid once per
+    /// call, as Erlang counts them).
+    pub(crate) node_monitors: Mutex<FxHashMap<Atom, Vec<Pid>>>,
+    /// `net_kernel:monitor_nodes/1` subscribers.
+    pub(crate) node_watchers: Mutex<Vec<Pid>>,
+    pub(crate) rpc: RwLock<FxHashMap<(Atom, Atom), rpc::RpcFn>>,
+    /// Process aliases reachable with `ALIAS_SEND`.
+    pub(crate) aliases: RwLock<FxHashMap<ergo_etf::Ref, Pid>>,
+    running: Mutex<Vec<tokio::task::AbortHandle>>,
+    publication: Mutex<Option<epmd::Publication>>,
+}
+
+pub(crate) struct Config {
+    pub(crate) conn: ConnConfig,
+    pub(crate) port: u16,
+    pub(crate) epmd_port: u16,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl Dist {
+    /// Stops accepting, closes every connection and leaves EPMD.
+    pub(crate) fn shut(&self) {
+        for t in self.running.lock().drain(..) {
+            t.abort();
+        }
+        self.publication.lock().take();
+        let conns: Vec<_> = self.conns.write().drain().map(|(_, c)| c).collect();
+        for c in conns {
+            c.close();
+        }
+    }
+}
+
+impl Node {
+    /// Makes this node a member of the distribution: it accepts connections
+    /// on `options.listen`, registers its name with EPMD (hosting an EPMD
+    /// when none answers), and connects to other nodes when first asked to
+    /// reach them. Returns the port it listens on.
+    ///
+    /// The node also gets the processes an Erlang node has for its peers:
+    /// `net_kernel` (so `net_adm:ping/1` answers `pong`), `rex` (RPC),
+    /// `global_name_server` and `pg`.
+    pub async fn listen(&self, options: DistOptions) -> Result<u16, DistError> {
+        let inner = self.inner();
+        if inner.dist.config.get().is_some() {
+            return Err(DistError::AlreadyListening);
+        }
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(DistError::Listen)?;
+        let port = listener.local_addr().map_err(DistError::Listen)?.port();
+        let mut flags = OUR_FLAGS;
+        if !options.hidden {
+            flags |= handshake::flags::PUBLISHED;
+        }
+        let config = Config {
+            conn: ConnConfig {
+                local: handshake::Local {
+                    name: self.name().as_str().to_string(),
+                    cookie: self.cookie().to_string(),
+                    flags,
+                    creation: self.creation(),
+                },
+                tick: options.net_ticktime.max(Duration::from_millis(400)),
+                max_message: options.max_message,
+            },
+            port,
+            epmd_port: options.epmd_port.unwrap_or(epmd::port_from_env()),
+            connect_timeout: options.connect_timeout,
+        };
+        if inner.dist.config.set(config).is_err() {
+            return Err(DistError::AlreadyListening);
+        }
+        services::start(self);
+        let node = self.clone();
+        let accept = self
+            .runtime()
+            .spawn(async move {
+                loop {
+                    let Ok((stream, addr)) = listener.accept().await else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let node = node.clone();
+                    node.runtime().clone().spawn(async move {
+                        node.inner_arc()
+                            .clone()
+                            .accept_connection(stream, addr)
+                            .await
+                    });
+                }
+            })
+            .abort_handle();
+        inner.dist.running.lock().push(accept);
+        if let Some(epmd_port) = options.epmd_port {
+            let alive = self.name().as_str().split('@').next().unwrap_or_default();
+            let mut entry = epmd::NodeEntry::new(alive, port);
+            if options.hidden {
+                entry.node_type = epmd::NodeType::Hidden;
+            }
+            let publication = epmd::publish(epmd_port, entry)
+                .await
+                .map_err(DistError::Epmd)?;
+            *inner.dist.publication.lock() = Some(publication);
+        }
+        tracing::info!(node = %self.name(), port, "distribution started");
+        Ok(port)
+    }
+
+    /// The port this node accepts distribution connections on, once
+    /// [`Node::listen`] has run.
+    pub fn dist_port(&self) -> Option<u16> {
+        self.inner().dist.config.get().map(|c| c.port)
+    }
+
+    /// Reaches `node` at `addr` without asking EPMD (a static route).
+    pub fn add_route(&self, node: impl Into<Atom>, addr: SocketAddr) {
+        self.inner().dist.routes.write().insert(node.into(), addr);
+    }
+
+    /// Forgets a static route.
+    pub fn remove_route(&self, node: impl Into<Atom>) {
+        self.inner().dist.routes.write().remove(&node.into());
+    }
+
+    /// The visible nodes this node is connected to (`nodes()`).
+    pub fn nodes(&self) -> Vec<Atom> {
+        self.connected(false)
+    }
+
+    /// The hidden nodes this node is connected to (`nodes(hidden)`).
+    pub fn hidden_nodes(&self) -> Vec<Atom> {
+        self.connected(true)
+    }
+
+    fn connected(&self, hidden: bool) -> Vec<Atom> {
+        self.inner()
+            .dist
+            .conns
+            .read()
+            .values()
+            .filter(|c| c.is_up() && c.info.get().is_some_and(|p| p.hidden() == hidden))
+            .map(|c| c.peer)
+            .collect()
+    }
+
+    /// Connects to `node` (`net_kernel:connect_node/1`): `true` once the
+    /// connection is up, `false` if it cannot be made.
+    pub async fn connect(&self, node: impl Into<Atom>) -> bool {
+        let node = node.into();
+        if node == self.name() {
+            return true;
+        }
+        let Some(conn) = self.inner().connection(node) else {
+            return false;
+        };
+        let wait = self.inner().dist.config.get().map_or(Duration::ZERO, |c| {
+            c.connect_timeout + Duration::from_secs(1)
+        });
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if conn.is_up() {
+                return true;
+            }
+            if !self.is_connection(node, &conn) || tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn is_connection(&self, node: Atom, conn: &Arc<Conn>) -> bool {
+        self.inner()
+            .dist
+            .conns
+            .read()
+            .get(&node)
+            .is_some_and(|c| Arc::ptr_eq(c, conn))
+    }
+
+    /// Closes the connection to `node` (`erlang:disconnect_node/1`); its
+    /// links and monitors fire with `noconnection`. `false` if there was
+    /// none.
+    pub fn disconnect(&self, node: impl Into<Atom>) -> bool {
+        let node = node.into();
+        let conn = self.inner().dist.conns.read().get(&node).cloned();
+        match conn {
+            Some(c) => {
+                self.inner()
+                    .connection_lost(&c, "disconnected by this node");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends `{nodeup, Node}` and `{nodedown, Node}` to `pid` as nodes
+    /// connect and disconnect (`net_kernel:monitor_nodes(true)`), until
+    /// [`Node::demonitor_nodes`].
+    pub fn monitor_nodes(&self, pid: Pid) {
+        self.inner().dist.node_watchers.lock().push(pid);
+    }
+
+    /// Stops the messages [`Node::monitor_nodes`] asked for.
+    pub fn demonitor_nodes(&self, pid: Pid) {
+        self.inner().dist.node_watchers.lock().retain(|p| *p != pid);
+    }
+}
+
+impl NodeInner {
+    /// The connection to `node`, set up now if there is none. `None` when
+    /// this node is not distributed.
+    pub(crate) fn connection(self: &Arc<Self>, node: Atom) -> Option<Arc<Conn>> {
+        if let Some(c) = self.dist.conns.read().get(&node) {
+            return Some(c.clone());
+        }
+        let cfg = self.dist.config.get()?;
+        let conn = {
+            let mut conns = self.dist.conns.write();
+            if let Some(c) = conns.get(&node) {
+                return Some(c.clone());
+            }
+            let c = Conn::new(node);
+            conns.insert(node, c.clone());
+            c
+        };
+        let route = self.dist.routes.read().get(&node).copied();
+        let epmd_port = cfg.epmd_port;
+        let timeout = cfg.connect_timeout;
+        let this = self.clone();
+        let c = conn.clone();
+        self.runtime().spawn(async move {
+            let attempt = tokio::time::timeout(
+                timeout,
+                this.clone().connect_to(node, route, epmd_port, c.clone()),
+            )
+            .await
+            .unwrap_or_else(|_| Err("timed out".to_string()));
+            if let Err(why) = attempt
+                && !c.is_up()
+            {
+                tracing::warn!(node = %node, "cannot connect: {why}");
+                this.connection_lost(&c, &why);
+            }
+        });
+        Some(conn)
+    }
+
+    async fn connect_to(
+        self: Arc<Self>,
+        node: Atom,
+        route: Option<SocketAddr>,
+        epmd_port: u16,
+        conn: Arc<Conn>,
+    ) -> Result<(), String> {
+        let cfg = self.dist.config.get().ok_or("not distributed")?;
+        let (addr, version) = conn::resolve(node.as_str(), route, epmd_port).await?;
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let peer = handshake::initiate(&mut stream, &cfg.conn.local, version)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        if peer.name != node.as_str() {
+            return Err(format!("{addr} is {}, not {node}", peer.name));
+        }
+        let started = conn::start(&self, &conn, stream, peer, &cfg.conn)
+            .map_err(|_| "the connection was closed meanwhile".to_string())?;
+        if started {
+            self.node_up(node);
+        }
+        Ok(())
+    }
+
+    async fn accept_connection(
+        self: Arc<Self>,
+        mut stream: tokio::net::TcpStream,
+        addr: SocketAddr,
+    ) {
+        let Some(cfg) = self.dist.config.get() else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let peer = match tokio::time::timeout(
+            cfg.connect_timeout,
+            handshake::accept(&mut stream, &cfg.conn.local),
+        )
+        .await
+        {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::warn!(%addr, "refused a connection: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%addr, "refused a connection: the handshake timed out");
+                return;
+            }
+        };
+        let Ok(name) = Atom::try_new(&peer.name) else {
+            return;
+        };
+        // One connection per node: a pending attempt of ours gives way to
+        // this one; an old connection is replaced (the peer came back).
+        let (conn, old) = {
+            let mut conns = self.dist.conns.write();
+            match conns.get(&name) {
+                Some(c) if !c.is_up() && c.info.get().is_none() => (c.clone(), None),
+                other => {
+                    let old = other.cloned();
+                    let c = Conn::new(name);
+                    conns.insert(name, c.clone());
+                    (c, old)
+                }
+            }
+        };
+        if let Some(old) = old {
+            self.lost_links(&old, "replaced by a new connection from the same node");
+        }
+        if let Ok(true) = conn::start(&self, &conn, stream, peer, &cfg.conn) {
+            tracing::debug!(node = %name, "accepted a connection");
+            self.node_up(name);
+        }
+    }
+
+    fn node_up(&self, node: Atom) {
+        let watchers = self.dist.node_watchers.lock().clone();
+        for w in watchers {
+            if let Some(p) = self.lookup(w) {
+                p.deliver(Message::Term(Term::tuple([
+                    Term::atom("nodeup"),
+                    Term::Atom(node),
+                ])));
+            }
+        }
+    }
+
+    /// Takes a connection down and tells everyone who depended on it.
+    pub(crate) fn connection_lost(&self, conn: &Arc<Conn>, why: &str) {
+        {
+            let mut conns = self.dist.conns.write();
+            if conns.get(&conn.peer).is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                conns.remove(&conn.peer);
+            }
+        }
+        self.lost_links(conn, why);
+    }
+
+    fn lost_links(&self, conn: &Arc<Conn>, why: &str) {
+        let was_up = conn.info.get().is_some();
+        if !conn.close() {
+            return;
+        }
+        let node = conn.peer;
+        if was_up {
+            tracing::info!(node = %node, "connection down: {why}");
+        }
+        self.fire_noconnection(node);
+        let monitors = self
+            .dist
+            .node_monitors
+            .lock()
+            .remove(&node)
+            .unwrap_or_default();
+        for pid in monitors {
+            if let Some(p) = self.lookup(pid) {
+                p.deliver(Message::Term(Term::tuple([
+                    Term::atom("nodedown"),
+                    Term::Atom(node),
+                ])));
+            }
+        }
+        if was_up {
+            let watchers = self.dist.node_watchers.lock().clone();
+            for w in watchers {
+                if let Some(p) = self.lookup(w) {
+                    p.deliver(Message::Term(Term::tuple([
+                        Term::atom("nodedown"),
+                        Term::Atom(node),
+                    ])));
+                }
+            }
+        }
+    }
+
+    /// Sends a control message (and payload) to `node`, connecting first if
+    /// needed.
+    pub(crate) fn dist_send(
+        self: &Arc<Self>,
+        node: Atom,
+        control: Term,
+        payload: Option<Term>,
+    ) -> Result<(), SendError> {
+        let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
+        conn.send(control, payload)
+            .map_err(|_| SendError::Unreachable(node))
+    }
+
+    /// Sends `msg` from `from` to a process on another node.
+    pub(crate) fn dist_send_message(
+        self: &Arc<Self>,
+        from: Pid,
+        to: crate::process::Dest,
+        msg: Message,
+    ) -> Result<(), SendError> {
+        use crate::process::Dest;
+        let payload = msg.to_term().ok_or(SendError::NotSendable)?;
+        let (node, control) = match to {
+            Dest::Pid(p) => (p.node, control::send_sender(from, p)),
+            Dest::NameOn(name, node) => (node, control::reg_send(from, name)),
+            Dest::Name(n) => return Err(SendError::NotRegistered(n)),
+        };
+        // What cannot be delivered is dropped, as in Erlang: a send to a
+        // node that cannot be reached is not an error.
+        let _ = self.dist_send(node, control, Some(payload));
+        Ok(())
+    }
+
+    /// `monitor_node(Node, true)` for `pid`.
+    pub(crate) fn monitor_node(self: &Arc<Self>, pid: Pid, node: Atom) {
+        let conn = self.connection(node);
+        let up = conn.is_some();
+        if up {
+            self.dist
+                .node_monitors
+                .lock()
+                .entry(node)
+                .or_default()
+                .push(pid);
+            // The connection may have failed between the two lines above:
+            // then nobody else will tell.
+            if self.dist.conns.read().contains_key(&node) {
+                return;
+            }
+            if let Some(v) = self.dist.node_monitors.lock().get_mut(&node) {
+                v.retain(|p| *p != pid);
+            }
+        }
+        if let Some(p) = self.lookup(pid) {
+            p.deliver(Message::Term(Term::tuple([
+                Term::atom("nodedown"),
+                Term::Atom(node),
+            ])));
+        }
+    }
+
+    /// `monitor_node(Node, false)`: removes one subscription of `pid`.
+    pub(crate) fn demonitor_node(&self, pid: Pid, node: Atom) {
+        if let Some(v) = self.dist.node_monitors.lock().get_mut(&node)
+            && let Some(i) = v.iter().position(|p| *p == pid)
+        {
+            v.remove(i);
+        }
+    }
+
+    /// Every local link and monitor that goes through `node` fires with
+    /// `noconnection`.
+    fn fire_noconnection(&self, node: Atom) {
+        for pcb in self.all_pcbs() {
+            let (links, monitors) = {
+                let mut st = pcb.state.lock();
+                let links: Vec<Pid> = st
+                    .links
+                    .iter()
+                    .map(|(p, _)| *p)
+                    .filter(|p| p.node == node)
+                    .collect();
+                for p in &links {
+                    st.links.remove(p);
+                }
+                let refs: Vec<_> = st
+                    .monitors
+                    .iter()
+                    .filter(|(_, m)| m.other.node == node)
+                    .map(|(r, _)| *r)
+                    .collect();
+                let monitors: Vec<_> = refs.iter().filter_map(|r| st.monitors.remove(r)).collect();
+                let gone: Vec<_> = st
+                    .monitored_by
+                    .iter()
+                    .filter(|(_, m)| m.other.node == node)
+                    .map(|(r, _)| *r)
+                    .collect();
+                for r in gone {
+                    st.monitored_by.remove(&r);
+                }
+                (links, monitors)
+            };
+            for m in monitors {
+                pcb.deliver(Message::Down {
+                    reference: m.reference,
+                    object: m.object,
+                    reason: Reason::NoConnection,
+                });
+            }
+            for p in links {
+                pcb.exit_signal(p, Reason::NoConnection, false);
+            }
+        }
+    }
 }

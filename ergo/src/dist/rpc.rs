@@ -1,0 +1,310 @@
+//! Remote procedure calls both ways, and `gen_server` calls by term.
+//!
+//! Rust functions registered with [`Node::register_rpc`] under a module and
+//! a function name answer `rpc:call/4`, `rpc:cast/4`, `erpc:call/4` and
+//! `erpc:cast/4` from Erlang and Elixir nodes (and [`Node::rpc_call`] from
+//! other ergo nodes), with the results and errors Erlang gives: an unknown
+//! function is `undef`, so `rpc:call/4` returns
+//! `{badrpc, {'EXIT', {undef, [{M, F, Args, []}]}}}`.
+//!
+//! [`Node::rpc_call`] calls a function on another node through its `rex`
+//! server, as `rpc:call/5` does, and types the `{badrpc, Reason}` results.
+//! [`Node::call`] and [`Context::call`] are `gen_server:call/3` for any
+//! server, local or remote, Erlang or Rust.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ergo_etf::{Atom, Term, ToTerm};
+
+use crate::gen_server::CallError;
+use crate::message::Message;
+use crate::node::Node;
+use crate::process::{Context, Dest, MonitorTarget};
+use crate::reason::Reason;
+
+/// How a function answering RPC failed, in Erlang's three exception
+/// classes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RpcFailure {
+    /// `error:Reason` (`badarg`, `undef`, ...).
+    Error(Term),
+    /// `exit:Reason`.
+    Exit(Term),
+    /// `throw:Value`: `rpc:call/4` returns the value itself.
+    Throw(Term),
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Term, RpcFailure>> + Send>>;
+
+/// A registered RPC function.
+pub(crate) type RpcFn = Arc<dyn Fn(Vec<Term>) -> BoxFuture + Send + Sync>;
+
+/// Why [`Node::rpc_call`] has no result: the `{badrpc, Reason}` cases of
+/// `rpc:call/5`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RpcError {
+    /// `{badrpc, nodedown}`: the node cannot be reached, or went down.
+    NodeDown,
+    /// `{badrpc, timeout}`.
+    Timeout,
+    /// `{badrpc, {'EXIT', Reason}}`: the function raised or exited; for an
+    /// error, Reason is `{Error, Stack}` (so an unknown function is
+    /// `{undef, [{M, F, Args, []}]}`).
+    Exit(Term),
+    /// Any other `{badrpc, Reason}`.
+    Other(Term),
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RpcError::NodeDown => write!(f, "badrpc: nodedown"),
+            RpcError::Timeout => write!(f, "badrpc: timeout"),
+            RpcError::Exit(r) => write!(f, "badrpc: {{'EXIT',{r}}}"),
+            RpcError::Other(r) => write!(f, "badrpc: {r}"),
+        }
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+impl Node {
+    /// Makes `module:function(Args...)` callable from other nodes. `f`
+    /// gets the arguments as a list of terms and returns the result, or
+    /// how it failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use ergo::{Node, Term};
+    /// use ergo::dist::rpc::RpcFailure;
+    /// let node = Node::builder("demo@localhost").start().unwrap();
+    /// node.register_rpc("math", "add", |args: Vec<Term>| async move {
+    ///     match args.as_slice() {
+    ///         [Term::Int(a), Term::Int(b)] => Ok(Term::Int(a + b)),
+    ///         _ => Err(RpcFailure::Error(Term::atom("badarg"))),
+    ///     }
+    /// });
+    /// assert_eq!(
+    ///     node.apply_rpc("math", "add", vec![Term::Int(2), Term::Int(3)]).await,
+    ///     Ok(Term::Int(5))
+    /// );
+    /// # }
+    /// ```
+    pub fn register_rpc<F, Fut>(&self, module: &str, function: &str, f: F)
+    where
+        F: Fn(Vec<Term>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Term, RpcFailure>> + Send + 'static,
+    {
+        let f: RpcFn = Arc::new(move |args| Box::pin(f(args)));
+        self.inner()
+            .dist
+            .rpc
+            .write()
+            .insert((Atom::from(module), Atom::from(function)), f);
+    }
+
+    /// Removes a registered RPC function.
+    pub fn unregister_rpc(&self, module: &str, function: &str) {
+        self.inner()
+            .dist
+            .rpc
+            .write()
+            .remove(&(Atom::from(module), Atom::from(function)));
+    }
+
+    /// Runs a registered RPC function here, as a call from another node
+    /// would: an unknown one fails with `error:undef`, a panic with
+    /// `error:{panic, Message}`.
+    pub async fn apply_rpc(
+        &self,
+        module: impl Into<Atom>,
+        function: impl Into<Atom>,
+        args: Vec<Term>,
+    ) -> Result<Term, RpcFailure> {
+        let (m, f) = (module.into(), function.into());
+        let func = self.inner().dist.rpc.read().get(&(m, f)).cloned();
+        match func {
+            None => Err(RpcFailure::Error(Term::atom("undef"))),
+            Some(func) => match crate::gen_server::guarded(func(args)).await {
+                Ok(r) => r,
+                Err(panic) => Err(RpcFailure::Error(panic.to_term())),
+            },
+        }
+    }
+
+    /// Calls `module:function(Args...)` on `node`, as `rpc:call/5` does
+    /// (through the node's `rex` server, so Erlang, Elixir and ergo nodes
+    /// all answer it).
+    pub async fn rpc_call(
+        &self,
+        node: impl Into<Atom>,
+        module: impl Into<Atom>,
+        function: impl Into<Atom>,
+        args: Vec<Term>,
+        timeout: Duration,
+    ) -> Result<Term, RpcError> {
+        let node = node.into();
+        let request = Term::tuple([
+            Term::atom("call"),
+            Term::Atom(module.into()),
+            Term::Atom(function.into()),
+            Term::List(args),
+            Term::atom("user"),
+        ]);
+        match self.call((Atom::from("rex"), node), request, timeout).await {
+            Ok(Term::Tuple(t)) if t.len() == 2 && t[0].is_atom("badrpc") => Err(match &t[1] {
+                Term::Atom(a) if a.as_str() == "nodedown" => RpcError::NodeDown,
+                Term::Atom(a) if a.as_str() == "timeout" => RpcError::Timeout,
+                Term::Tuple(e) if e.len() == 2 && e[0].is_atom("EXIT") => {
+                    RpcError::Exit(e[1].clone())
+                }
+                other => RpcError::Other(other.clone()),
+            }),
+            Ok(v) => Ok(v),
+            Err(CallError::Timeout(_)) => Err(RpcError::Timeout),
+            Err(CallError::Exited(Reason::NoConnection) | CallError::NoProc) => {
+                Err(RpcError::NodeDown)
+            }
+            Err(CallError::Exited(r)) => Err(RpcError::Exit(r.to_term())),
+            Err(CallError::NoReply) => Err(RpcError::Other(Term::atom("noreply"))),
+        }
+    }
+
+    /// Runs `module:function(Args...)` on `node` without waiting
+    /// (`rpc:cast/4`).
+    pub fn rpc_cast(
+        &self,
+        node: impl Into<Atom>,
+        module: impl Into<Atom>,
+        function: impl Into<Atom>,
+        args: Vec<Term>,
+    ) {
+        let request = Term::tuple([
+            Term::atom("cast"),
+            Term::Atom(module.into()),
+            Term::Atom(function.into()),
+            Term::List(args),
+            Term::atom("user"),
+        ]);
+        let _ = self.send(
+            (Atom::from("rex"), node.into()),
+            Term::tuple([Term::atom("$gen_cast"), request]),
+        );
+    }
+
+    /// `gen_server:call(Dest, Request, Timeout)` to any server, local or on
+    /// another node, written in Erlang, Elixir or Rust: the request goes as
+    /// a term, and the reply comes back as one.
+    pub async fn call(
+        &self,
+        dest: impl Into<Dest>,
+        request: impl ToTerm,
+        timeout: Duration,
+    ) -> Result<Term, CallError> {
+        let dest = dest.into();
+        let request = request.to_term();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.spawn(move |mut ctx| async move {
+            let _ = tx.send(ctx.call(dest, request, timeout).await);
+        });
+        rx.await.unwrap_or(Err(CallError::NoReply))
+    }
+
+    /// `gen_server:cast(Dest, Request)` to any server, local or remote.
+    pub fn cast(&self, dest: impl Into<Dest>, request: impl ToTerm) {
+        let _ = self.send(
+            dest.into(),
+            Term::tuple([Term::atom("$gen_cast"), request.to_term()]),
+        );
+    }
+}
+
+impl Context {
+    /// `gen_server:call(Dest, Request, Timeout)` from this process: the
+    /// server is monitored for the call, so a server that is not there or
+    /// dies answers at once with [`CallError::NoProc`] or
+    /// [`CallError::Exited`] (`noconnection` when its node went away).
+    pub async fn call(
+        &mut self,
+        dest: impl Into<Dest>,
+        request: impl ToTerm,
+        timeout: Duration,
+    ) -> Result<Term, CallError> {
+        let dest = dest.into();
+        let mref = self.monitor(MonitorTarget::from(dest));
+        let msg = Term::tuple([
+            Term::atom("$gen_call"),
+            Term::tuple([Term::Pid(self.pid()), Term::Ref(mref)]),
+            request.to_term(),
+        ]);
+        if self.send(dest, msg).is_err() {
+            self.demonitor_flush(mref);
+            return Err(CallError::NoProc);
+        }
+        let got = self
+            .receive_match_timeout(timeout, |m| match m {
+                Message::Term(Term::Tuple(t)) => t.len() == 2 && t[0] == Term::Ref(mref),
+                Message::Down { reference, .. } => *reference == mref,
+                _ => false,
+            })
+            .await;
+        match got {
+            None => {
+                self.demonitor_flush(mref);
+                Err(CallError::Timeout(timeout))
+            }
+            Some(Message::Term(Term::Tuple(mut t))) => {
+                self.demonitor_flush(mref);
+                Ok(t.pop().unwrap_or(Term::NIL))
+            }
+            Some(Message::Down { reason, .. }) => Err(match reason {
+                Reason::NoProc => CallError::NoProc,
+                r => CallError::Exited(r),
+            }),
+            Some(_) => Err(CallError::NoReply),
+        }
+    }
+
+    /// `monitor_node(Node, true)`: `{nodedown, Node}` comes when the
+    /// connection to `node` goes (at once if it cannot be made). Each call
+    /// adds one notice.
+    pub fn monitor_node(&self, node: impl Into<Atom>) {
+        self.node().inner().monitor_node(self.pid(), node.into());
+    }
+
+    /// `monitor_node(Node, false)`: takes back one [`Context::monitor_node`].
+    pub fn demonitor_node(&self, node: impl Into<Atom>) {
+        self.node().inner().demonitor_node(self.pid(), node.into());
+    }
+
+    /// A new alias for this process (`alias/0`): messages sent to it from
+    /// other nodes (`ALIAS_SEND`) reach this process until
+    /// [`Context::unalias`].
+    pub fn alias(&self) -> ergo_etf::Ref {
+        let r = self.make_ref();
+        self.node()
+            .inner()
+            .dist
+            .aliases
+            .write()
+            .insert(r, self.pid());
+        r
+    }
+
+    /// Deactivates an alias made by [`Context::alias`].
+    pub fn unalias(&self, alias: ergo_etf::Ref) -> bool {
+        self.node()
+            .inner()
+            .dist
+            .aliases
+            .write()
+            .remove(&alias)
+            .is_some()
+    }
+}

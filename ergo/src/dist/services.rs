@@ -1,0 +1,264 @@
+//! The processes an Erlang node expects to find on its peers, and remote
+//! spawns.
+//!
+//! - `net_kernel` answers `{is_auth, Node}` with `yes`, which is how
+//!   `net_adm:ping/1` gets `pong`.
+//! - `rex` is the RPC server of `rpc:call/4` (the `{call, M, F, A, Gl}`
+//!   and `{cast, M, F, A, Gl}` requests), running registered Rust
+//!   functions.
+//! - `global_name_server` takes the `global` protocol's messages and keeps
+//!   out of name registration: a peer's `global` keeps working for the
+//!   nodes that run it.
+//! - `pg` answers a peer scope's `{discover, Pid}` with an empty `sync`, so
+//!   `pg` (and Phoenix's PubSub on it) sees this node with no groups.
+//! - `SPAWN_REQUEST` runs `erpc:execute_call/4` and `erpc:execute_cast/3`
+//!   (what `erpc:call/4`, `erpc:cast/4`, `rpc:call/4` and `rpc:cast/4`
+//!   send since OTP 23) on registered functions, with Erlang's results.
+
+use std::sync::Arc;
+
+use ergo_etf::{Atom, Pid, Ref, Term};
+
+use crate::dist::conn::Conn;
+use crate::dist::rpc::RpcFailure;
+use crate::message::Message;
+use crate::node::{Node, NodeInner};
+use crate::process::Start;
+use crate::reason::Reason;
+
+/// Starts the node's service processes.
+pub(crate) fn start(node: &Node) {
+    spawn_named(node, "net_kernel", |ctx, msg| {
+        if let Some((from, tag, req)) = gen_call(&msg) {
+            let reply = match req {
+                Term::Tuple(t) if t.len() == 2 && t[0].is_atom("is_auth") => Term::atom("yes"),
+                _ => Term::atom("not_implemented"),
+            };
+            let _ = ctx.send(from, Term::tuple([tag, reply]));
+        }
+    });
+    spawn_named(node, "rex", |ctx, msg| {
+        if let Some((from, tag, req)) = gen_call(&msg) {
+            if let Some((m, f, args)) = mfa_request(&req, "call") {
+                let node = ctx.node().clone();
+                ctx.spawn(move |ctx| async move {
+                    let reply = match node.apply_rpc(m, f, args.clone()).await {
+                        Ok(v) => v,
+                        Err(RpcFailure::Throw(v)) => v,
+                        Err(RpcFailure::Exit(r)) => badrpc_exit(r),
+                        Err(RpcFailure::Error(e)) => {
+                            badrpc_exit(Term::tuple([e, stack(m, f, args)]))
+                        }
+                    };
+                    let _ = ctx.send(from, Term::tuple([tag, reply]));
+                });
+            }
+            return;
+        }
+        if let Message::Term(Term::Tuple(t)) = &msg
+            && t.len() == 2
+            && t[0].is_atom("$gen_cast")
+            && let Some((m, f, args)) = mfa_request(&t[1], "cast")
+        {
+            let node = ctx.node().clone();
+            ctx.spawn(move |_| async move {
+                let _ = node.apply_rpc(m, f, args).await;
+            });
+        }
+    });
+    spawn_named(node, "global_name_server", |_, msg| {
+        tracing::trace!("global_name_server ignores {msg}");
+    });
+    spawn_named(node, "pg", |ctx, msg| {
+        if let Message::Term(Term::Tuple(t)) = &msg
+            && t.len() == 2
+            && t[0].is_atom("discover")
+            && let Term::Pid(peer) = t[1]
+        {
+            let sync = Term::tuple([Term::atom("sync"), Term::Pid(ctx.pid()), Term::NIL]);
+            let _ = ctx.send(peer, Term::tuple([Term::atom("$gen_cast"), sync]));
+        }
+    });
+}
+
+/// A registered process that runs `handle` on every message it receives.
+fn spawn_named(node: &Node, name: &str, handle: fn(&mut crate::Context, Message)) {
+    let name = Atom::from(name);
+    let pid = node.spawn(move |mut ctx| async move {
+        loop {
+            let msg = ctx.receive().await;
+            handle(&mut ctx, msg);
+        }
+        #[allow(unreachable_code)]
+        ()
+    });
+    if let Err(e) = node.register(name, pid) {
+        tracing::warn!(%name, "cannot register the service: {e}");
+    }
+}
+
+/// `{'$gen_call', {Pid, Tag}, Request}`.
+fn gen_call(msg: &Message) -> Option<(Pid, Term, Term)> {
+    let Message::Term(Term::Tuple(t)) = msg else {
+        return None;
+    };
+    if t.len() != 3 || !t[0].is_atom("$gen_call") {
+        return None;
+    }
+    let Term::Tuple(from) = &t[1] else {
+        return None;
+    };
+    match from.as_slice() {
+        [Term::Pid(p), tag] => Some((*p, tag.clone(), t[2].clone())),
+        _ => None,
+    }
+}
+
+/// `{Kind, M, F, Args, GroupLeader}`.
+fn mfa_request(req: &Term, kind: &str) -> Option<(Atom, Atom, Vec<Term>)> {
+    let Term::Tuple(t) = req else { return None };
+    match t.as_slice() {
+        [k, Term::Atom(m), Term::Atom(f), args, _] if k.is_atom(kind) => {
+            Some((*m, *f, args.as_list()?.to_vec()))
+        }
+        _ => None,
+    }
+}
+
+fn badrpc_exit(reason: Term) -> Term {
+    Term::tuple([
+        Term::atom("badrpc"),
+        Term::tuple([Term::atom("EXIT"), reason]),
+    ])
+}
+
+/// The stack an error in `M:F(Args)` reports, as `erpc` trims it.
+fn stack(m: Atom, f: Atom, args: Vec<Term>) -> Term {
+    Term::List(vec![Term::tuple([
+        Term::Atom(m),
+        Term::Atom(f),
+        Term::List(args),
+        Term::NIL,
+    ])])
+}
+
+impl NodeInner {
+    /// `SPAWN_REQUEST {29, ReqId, From, GroupLeader, {M, F, Arity}, Opts}`
+    /// with the argument list as payload.
+    pub(crate) fn spawn_request(
+        self: &Arc<Self>,
+        conn: &Arc<Conn>,
+        c: &[Term],
+        args: Term,
+    ) -> Result<(), String> {
+        let (Some(req_id), Some(Term::Pid(from)), Some(gl), Some(Term::Tuple(mfa)), Some(opts)) =
+            (c.get(1), c.get(2), c.get(3), c.get(4), c.get(5))
+        else {
+            return Err("malformed SPAWN_REQUEST".into());
+        };
+        let (Some(Term::Atom(m)), Some(Term::Atom(f))) = (mfa.first(), mfa.get(1)) else {
+            return Err("SPAWN_REQUEST without {Module, Function, Arity}".into());
+        };
+        let (m, f, from) = (*m, *f, *from);
+        let args = args.as_list().map(<[Term]>::to_vec).unwrap_or_default();
+        let opts = opts.as_list().map(<[Term]>::to_vec).unwrap_or_default();
+        let link = opts.iter().any(|o| o.is_atom("link"));
+        let monitor = opts.iter().any(|o| {
+            o.is_atom("monitor")
+                || matches!(o, Term::Tuple(t) if t.first().is_some_and(|x| x.is_atom("monitor")))
+        });
+        let monitor_ref = match (monitor, req_id) {
+            (true, Term::Ref(r)) => Some((from, *r)),
+            _ => None,
+        };
+        let node = Node::from_arc(self.clone());
+        // The process waits until the reply is on its way, so that nothing
+        // it sends (its exit included) overtakes the reply.
+        let (go, gate) = tokio::sync::oneshot::channel::<()>();
+        let body = Body::of(m, f, args);
+        let pid = node.spawn_opts(
+            move |ctx| async move {
+                let _ = gate.await;
+                body.run(ctx).await
+            },
+            gl.as_pid(),
+            Some(Start::Remote {
+                link: link.then_some(from),
+                monitor: monitor_ref,
+            }),
+        );
+        let flags = i64::from(link) | if monitor_ref.is_some() { 2 } else { 0 };
+        let reply = Term::tuple([
+            Term::Int(crate::dist::control::SPAWN_REPLY),
+            req_id.clone(),
+            Term::Pid(from),
+            Term::Int(flags),
+            Term::Pid(pid),
+        ]);
+        let _ = conn.send(reply, None);
+        let _ = go.send(());
+        Ok(())
+    }
+}
+
+/// What a remotely spawned process runs.
+enum Body {
+    /// `erpc:execute_call(Ref, M, F, A)`: exits with `{Ref, return, V}`,
+    /// `{Ref, throw, T}`, `{Ref, exit, R}` or `{Ref, error, E, Stack}`.
+    Call(Ref, Atom, Atom, Vec<Term>),
+    /// `erpc:execute_cast(M, F, A)`, or `M:F(A...)` spawned directly: the
+    /// result is dropped, a failure is the exit reason.
+    Cast(Atom, Atom, Vec<Term>),
+}
+
+impl Body {
+    fn of(m: Atom, f: Atom, args: Vec<Term>) -> Body {
+        if m.as_str() == "erpc" {
+            match (f.as_str(), args.as_slice()) {
+                ("execute_call", [Term::Ref(r), Term::Atom(m), Term::Atom(f), a]) => {
+                    return Body::Call(
+                        *r,
+                        *m,
+                        *f,
+                        a.as_list().map(<[Term]>::to_vec).unwrap_or_default(),
+                    );
+                }
+                ("execute_cast", [Term::Atom(m), Term::Atom(f), a]) => {
+                    return Body::Cast(
+                        *m,
+                        *f,
+                        a.as_list().map(<[Term]>::to_vec).unwrap_or_default(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        Body::Cast(m, f, args)
+    }
+
+    async fn run(self, ctx: crate::Context) -> Reason {
+        let node = ctx.node().clone();
+        match self {
+            Body::Call(r, m, f, args) => {
+                let tag = Term::Ref(r);
+                let out = match node.apply_rpc(m, f, args.clone()).await {
+                    Ok(v) => Term::tuple([tag, Term::atom("return"), v]),
+                    Err(RpcFailure::Throw(v)) => Term::tuple([tag, Term::atom("throw"), v]),
+                    Err(RpcFailure::Exit(e)) => Term::tuple([tag, Term::atom("exit"), e]),
+                    Err(RpcFailure::Error(e)) => {
+                        Term::tuple([tag, Term::atom("error"), e, stack(m, f, args)])
+                    }
+                };
+                Reason::from_term(out)
+            }
+            Body::Cast(m, f, args) => match node.apply_rpc(m, f, args.clone()).await {
+                Ok(_) => Reason::Normal,
+                Err(RpcFailure::Throw(v)) => {
+                    Reason::from_term(Term::tuple([Term::atom("nocatch"), v]))
+                }
+                Err(RpcFailure::Exit(e)) => Reason::from_term(e),
+                Err(RpcFailure::Error(e)) => Reason::from_term(Term::tuple([e, stack(m, f, args)])),
+            },
+        }
+    }
+}

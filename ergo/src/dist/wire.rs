@@ -1,0 +1,540 @@
+//! Distribution frames after the handshake: the atom cache in the
+//! distribution header, fragments, and the pass-through form.
+//!
+//! Every frame is a 4-byte big-endian length and that many bytes; a frame of
+//! length zero is a tick. A message frame is one of
+//! - `112`, then the control message and the payload, each with its version
+//!   byte (peers without `DIST_HDR_ATOM_CACHE`);
+//! - `131 68`, a distribution header naming up to 255 atoms of the frame
+//!   (new ones with their text, known ones by their slot in the
+//!   connection's 2048-entry cache), then the control message and the
+//!   payload without version bytes, where `ATOM_CACHE_REF` n means the n-th
+//!   atom the header named;
+//! - `131 69` and `131 70`, the first and the following fragments of a
+//!   message too large for one frame: a sequence id, a fragment id counting
+//!   down to 1, and, in the first, the same header as `131 68`.
+
+use ergo_etf::{
+    Atom, AtomCacheWriter, Bytes, DecodeOptions, Decoder, EncodeOptions, Encoder, Term,
+};
+use rustc_hash::FxHashMap;
+
+/// Slots in a connection's atom cache (8 segments of 256).
+const CACHE_SLOTS: usize = 2048;
+/// The most atoms one header may name.
+const MAX_REFS: usize = 255;
+/// Messages larger than this are sent in fragments of this size.
+pub(crate) const FRAGMENT_SIZE: usize = 64 * 1024;
+
+/// Why a frame could not be read. The connection is closed on any of them.
+#[derive(Debug)]
+pub(crate) struct WireError(pub(crate) String);
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn bad(s: impl Into<String>) -> WireError {
+    WireError(s.into())
+}
+
+/// The sending side's cache: which atom sits in each slot, as the peer
+/// will know it after reading our headers.
+pub(crate) struct OutCache {
+    slots: Box<[Option<Atom>]>,
+    /// The atoms the frame being written names, in header order: the slot,
+    /// and whether the header must carry its text.
+    frame: Vec<(Atom, u16, bool)>,
+    in_frame: FxHashMap<Atom, u8>,
+}
+
+impl OutCache {
+    pub(crate) fn new() -> OutCache {
+        OutCache {
+            slots: vec![None; CACHE_SLOTS].into_boxed_slice(),
+            frame: Vec::new(),
+            in_frame: FxHashMap::default(),
+        }
+    }
+
+    fn start_frame(&mut self) {
+        self.frame.clear();
+        self.in_frame.clear();
+    }
+
+    /// Appends the header's part after `131 68` (or after the fragment ids
+    /// of `131 69`): the count, the flag nibbles and the references.
+    fn write_header(&self, out: &mut Vec<u8>) {
+        let n = self.frame.len();
+        out.push(n as u8);
+        if n == 0 {
+            return;
+        }
+        let long = self.frame.iter().any(|(a, _, _)| a.as_str().len() > 255);
+        let mut flags = vec![0u8; n / 2 + 1];
+        for (i, (_, slot, new)) in self.frame.iter().enumerate() {
+            let nibble = ((*slot >> 8) as u8 & 0x7) | if *new { 0x8 } else { 0 };
+            flags[i / 2] |= if i % 2 == 0 { nibble } else { nibble << 4 };
+        }
+        if long {
+            flags[n / 2] |= if n % 2 == 0 { 1 } else { 1 << 4 };
+        }
+        out.extend_from_slice(&flags);
+        for (atom, slot, new) in &self.frame {
+            out.push(*slot as u8);
+            if *new {
+                let text = atom.as_str().as_bytes();
+                if long {
+                    out.extend_from_slice(&(text.len() as u16).to_be_bytes());
+                } else {
+                    out.push(text.len() as u8);
+                }
+                out.extend_from_slice(text);
+            }
+        }
+    }
+}
+
+impl AtomCacheWriter for OutCache {
+    fn reference(&mut self, atom: Atom) -> Option<u8> {
+        if let Some(i) = self.in_frame.get(&atom) {
+            return Some(*i);
+        }
+        if self.frame.len() == MAX_REFS {
+            return None;
+        }
+        // Spread atoms over the slots by their (interned) index.
+        let slot = (atom.index().wrapping_mul(2_654_435_761) >> 21) as usize % CACHE_SLOTS;
+        let new = self.slots[slot] != Some(atom);
+        self.slots[slot] = Some(atom);
+        let i = self.frame.len() as u8;
+        self.frame.push((atom, slot as u16, new));
+        self.in_frame.insert(atom, i);
+        Some(i)
+    }
+}
+
+/// How we write frames to one peer.
+pub(crate) struct Writer {
+    cache: Option<OutCache>,
+    fragments: bool,
+    next_sequence: u64,
+    body: Vec<u8>,
+}
+
+impl Writer {
+    /// A writer for a peer with these flags.
+    pub(crate) fn new(peer_flags: u64) -> Writer {
+        use crate::dist::handshake::flags;
+        Writer {
+            cache: (peer_flags & flags::DIST_HDR_ATOM_CACHE != 0).then(OutCache::new),
+            fragments: peer_flags & flags::FRAGMENTS != 0,
+            next_sequence: 1,
+            body: Vec::new(),
+        }
+    }
+
+    /// Appends the frame(s) carrying `control` and `payload` to `out`,
+    /// each with its length.
+    pub(crate) fn write(&mut self, control: &Term, payload: Option<&Term>, out: &mut Vec<u8>) {
+        let opts = EncodeOptions::new().minor_version(2);
+        let Some(cache) = self.cache.as_mut() else {
+            // Pass-through: each term with its version byte.
+            let start = out.len();
+            out.extend_from_slice(&[0, 0, 0, 0, 112, 131]);
+            Encoder::new(out, &opts).write_term(control);
+            if let Some(p) = payload {
+                out.push(131);
+                Encoder::new(out, &opts).write_term(p);
+            }
+            let len = (out.len() - start - 4) as u32;
+            out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+            return;
+        };
+        cache.start_frame();
+        self.body.clear();
+        {
+            let mut enc = Encoder::new(&mut self.body, &opts).with_atom_cache(cache);
+            enc.write_term(control);
+            if let Some(p) = payload {
+                enc.write_term(p);
+            }
+        }
+        let body = &self.body;
+        if !self.fragments || body.len() <= FRAGMENT_SIZE {
+            let start = out.len();
+            out.extend_from_slice(&[0, 0, 0, 0, 131, 68]);
+            cache.write_header(out);
+            out.extend_from_slice(body);
+            let len = (out.len() - start - 4) as u32;
+            out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+            return;
+        }
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let count = body.len().div_ceil(FRAGMENT_SIZE) as u64;
+        for (i, chunk) in body.chunks(FRAGMENT_SIZE).enumerate() {
+            let id = count - i as u64;
+            let start = out.len();
+            out.extend_from_slice(&[0, 0, 0, 0, 131, if i == 0 { 69 } else { 70 }]);
+            out.extend_from_slice(&sequence.to_be_bytes());
+            out.extend_from_slice(&id.to_be_bytes());
+            if i == 0 {
+                cache.write_header(out);
+            }
+            out.extend_from_slice(chunk);
+            let len = (out.len() - start - 4) as u32;
+            out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        }
+    }
+}
+
+/// A message put together from fragments so far.
+struct Partial {
+    atoms: Vec<Atom>,
+    body: Vec<u8>,
+    next_id: u64,
+}
+
+/// How we read frames from one peer.
+pub(crate) struct Reader {
+    slots: Box<[Option<Atom>]>,
+    partial: FxHashMap<u64, Partial>,
+    /// Bytes held in `partial`, bounded by `max_message`.
+    held: usize,
+    max_message: usize,
+    opts: DecodeOptions,
+}
+
+/// A whole message read from a frame.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) control: Term,
+    pub(crate) payload: Option<Term>,
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], WireError> {
+        if self.b.len() - self.pos < n {
+            return Err(bad(format!("frame ends inside {what}")));
+        }
+        let s = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self, what: &str) -> Result<u8, WireError> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u64(&mut self, what: &str) -> Result<u64, WireError> {
+        let s = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_be_bytes(a))
+    }
+}
+
+impl Reader {
+    /// A reader that refuses messages (whole or reassembled) larger than
+    /// `max_message` bytes.
+    pub(crate) fn new(max_message: usize) -> Reader {
+        Reader {
+            slots: vec![None; CACHE_SLOTS].into_boxed_slice(),
+            partial: FxHashMap::default(),
+            held: 0,
+            max_message,
+            opts: DecodeOptions::new(),
+        }
+    }
+
+    /// Reads the atom-cache header at `c`, updating the cache, and returns
+    /// the frame's atoms in header order.
+    fn header(&mut self, c: &mut Cursor<'_>) -> Result<Vec<Atom>, WireError> {
+        let n = c.u8("the atom cache header")? as usize;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let flags = c.take(n / 2 + 1, "the atom cache flags")?;
+        let nibble = |i: usize| {
+            let b = flags[i / 2];
+            if i % 2 == 0 { b & 0xF } else { b >> 4 }
+        };
+        let long = nibble(n) & 1 != 0;
+        let mut atoms = Vec::with_capacity(n);
+        for i in 0..n {
+            let f = nibble(i);
+            let slot = ((f & 0x7) as usize) << 8 | c.u8("an atom cache reference")? as usize;
+            if f & 0x8 != 0 {
+                let len = if long {
+                    let s = c.take(2, "an atom length")?;
+                    u16::from_be_bytes([s[0], s[1]]) as usize
+                } else {
+                    c.u8("an atom length")? as usize
+                };
+                let text = c.take(len, "an atom's text")?;
+                let text = std::str::from_utf8(text)
+                    .map_err(|_| bad("an atom in the cache header is not UTF-8"))?;
+                let atom = Atom::try_new(text)
+                    .map_err(|e| bad(format!("bad atom in the cache header: {e}")))?;
+                self.slots[slot] = Some(atom);
+                atoms.push(atom);
+            } else {
+                let atom = self.slots[slot].ok_or_else(|| {
+                    bad(format!(
+                        "the header refers to atom cache slot {slot}, which holds nothing"
+                    ))
+                })?;
+                atoms.push(atom);
+            }
+        }
+        Ok(atoms)
+    }
+
+    /// Reads one frame (not a tick). `Ok(None)` when it is a fragment of a
+    /// message not yet complete.
+    pub(crate) fn read(&mut self, frame: Bytes) -> Result<Option<Incoming>, WireError> {
+        let mut c = Cursor { b: &frame, pos: 0 };
+        match c.u8("the frame type")? {
+            112 => {
+                let rest = frame.slice(1..);
+                return self.pass_through(rest).map(Some);
+            }
+            131 => {}
+            other => return Err(bad(format!("unknown frame type {other}"))),
+        }
+        match c.u8("the header type")? {
+            68 => {
+                let atoms = self.header(&mut c)?;
+                let body = frame.slice(c.pos..);
+                self.terms(&body, &atoms).map(Some)
+            }
+            69 => {
+                let sequence = c.u64("a sequence id")?;
+                let id = c.u64("a fragment id")?;
+                let atoms = self.header(&mut c)?;
+                let data = &frame[c.pos..];
+                if id == 0 {
+                    return Err(bad("fragment id 0"));
+                }
+                if id == 1 {
+                    let body = frame.slice(c.pos..);
+                    return self.terms(&body, &atoms).map(Some);
+                }
+                self.hold(data.len())?;
+                if let Some(old) = self.partial.insert(
+                    sequence,
+                    Partial {
+                        atoms,
+                        body: data.to_vec(),
+                        next_id: id - 1,
+                    },
+                ) {
+                    self.held -= old.body.len();
+                    return Err(bad(format!("fragment sequence {sequence} started twice")));
+                }
+                Ok(None)
+            }
+            70 => {
+                let sequence = c.u64("a sequence id")?;
+                let id = c.u64("a fragment id")?;
+                let data = &frame[c.pos..];
+                self.hold(data.len())?;
+                let Some(p) = self.partial.get_mut(&sequence) else {
+                    return Err(bad(format!(
+                        "fragment {id} of sequence {sequence}, which never started"
+                    )));
+                };
+                if p.next_id != id {
+                    return Err(bad(format!(
+                        "fragment {id} of sequence {sequence} out of order (expected {})",
+                        p.next_id
+                    )));
+                }
+                p.body.extend_from_slice(data);
+                p.next_id -= 1;
+                if id > 1 {
+                    return Ok(None);
+                }
+                let p = self.partial.remove(&sequence).expect("present above");
+                self.held -= p.body.len();
+                let body = Bytes::from(p.body);
+                self.terms(&body, &p.atoms).map(Some)
+            }
+            other => Err(bad(format!("unknown distribution header type {other}"))),
+        }
+    }
+
+    fn hold(&mut self, n: usize) -> Result<(), WireError> {
+        self.held += n;
+        if self.held > self.max_message {
+            return Err(bad(format!(
+                "fragments being put together exceed the {} byte limit",
+                self.max_message
+            )));
+        }
+        Ok(())
+    }
+
+    fn terms(&self, body: &Bytes, atoms: &Vec<Atom>) -> Result<Incoming, WireError> {
+        let mut d = Decoder::new(body, &self.opts)
+            .with_owner(body)
+            .with_atom_cache(atoms);
+        let control = d
+            .read_term()
+            .map_err(|e| bad(format!("bad control message: {e}")))?;
+        let payload = if d.remaining() > 0 {
+            Some(
+                d.read_term()
+                    .map_err(|e| bad(format!("bad message payload: {e}")))?,
+            )
+        } else {
+            None
+        };
+        d.finish()
+            .map_err(|e| bad(format!("after the message: {e}")))?;
+        Ok(Incoming { control, payload })
+    }
+
+    fn pass_through(&self, rest: Bytes) -> Result<Incoming, WireError> {
+        if rest.first() != Some(&131) {
+            return Err(bad(
+                "a pass-through control message without its version byte",
+            ));
+        }
+        let body = rest.slice(1..);
+        let mut d = Decoder::new(&body, &self.opts).with_owner(&body);
+        let control = d
+            .read_term()
+            .map_err(|e| bad(format!("bad control message: {e}")))?;
+        let at = d.position() + 1;
+        let payload = if at < rest.len() {
+            Some(
+                self.opts
+                    .decode_bytes(&rest.slice(at..))
+                    .map_err(|e| bad(format!("bad message payload: {e}")))?,
+            )
+        } else {
+            None
+        };
+        Ok(Incoming { control, payload })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::handshake::flags;
+
+    fn frames(out: &[u8]) -> Vec<Bytes> {
+        let mut v = Vec::new();
+        let mut i = 0;
+        while i < out.len() {
+            let len = u32::from_be_bytes(out[i..i + 4].try_into().unwrap()) as usize;
+            v.push(Bytes::copy_from_slice(&out[i + 4..i + 4 + len]));
+            i += 4 + len;
+        }
+        v
+    }
+
+    fn roundtrip(peer_flags: u64, control: &Term, payload: Option<&Term>, times: usize) {
+        let mut w = Writer::new(peer_flags);
+        let mut r = Reader::new(1 << 30);
+        for _ in 0..times {
+            let mut out = Vec::new();
+            w.write(control, payload, &mut out);
+            let mut got = None;
+            for f in frames(&out) {
+                assert!(got.is_none(), "a frame after the message was complete");
+                got = r.read(f).unwrap();
+            }
+            let got = got.expect("the message completes with its last frame");
+            assert_eq!(&got.control, control);
+            assert_eq!(got.payload.as_ref(), payload);
+        }
+    }
+
+    fn sample() -> (Term, Term) {
+        let control = Term::tuple([
+            Term::Int(6),
+            Term::Pid(ergo_etf::Pid::new(Atom::from("a@h"), 1, 0, 3)),
+            Term::atom(""),
+            Term::atom("some_name"),
+        ]);
+        let payload = Term::tuple([
+            Term::atom("hello"),
+            Term::atom("some_name"),
+            Term::List((0..300).map(|i| Term::atom(&format!("atom_{i}"))).collect()),
+        ]);
+        (control, payload)
+    }
+
+    #[test]
+    fn messages_round_trip_through_the_atom_cache_again_and_again() {
+        let (c, p) = sample();
+        roundtrip(flags::DIST_HDR_ATOM_CACHE, &c, Some(&p), 3);
+    }
+
+    #[test]
+    fn messages_round_trip_in_pass_through_form() {
+        let (c, p) = sample();
+        roundtrip(0, &c, Some(&p), 2);
+        roundtrip(0, &c, None, 1);
+    }
+
+    #[test]
+    fn large_messages_are_fragmented_and_put_back_together() {
+        let (c, _) = sample();
+        let big = Term::binary(vec![7u8; 3 * FRAGMENT_SIZE + 10]);
+        let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS);
+        let mut out = Vec::new();
+        w.write(&c, Some(&big), &mut out);
+        assert_eq!(frames(&out).len(), 4);
+        roundtrip(
+            flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS,
+            &c,
+            Some(&big),
+            2,
+        );
+    }
+
+    #[test]
+    fn long_atoms_set_the_long_atoms_flag() {
+        let long = Term::atom(&"é".repeat(200));
+        roundtrip(flags::DIST_HDR_ATOM_CACHE, &long, Some(&long), 2);
+    }
+
+    #[test]
+    fn bad_frames_are_errors_not_panics() {
+        let mut r = Reader::new(1000);
+        for f in [
+            &[][..],
+            &[9],
+            &[131],
+            &[131, 68, 1],
+            &[131, 68, 1, 0, 5],
+            &[131, 70, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1],
+            &[112, 100],
+        ] {
+            assert!(r.read(Bytes::copy_from_slice(f)).is_err(), "{f:?}");
+        }
+        // A fragmented message larger than the limit is refused.
+        let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS);
+        let mut out = Vec::new();
+        w.write(
+            &Term::Int(1),
+            Some(&Term::binary(vec![0; 200_000])),
+            &mut out,
+        );
+        let mut r = Reader::new(100_000);
+        let err = frames(&out)
+            .into_iter()
+            .try_for_each(|f| r.read(f).map(|_| ()));
+        assert!(err.unwrap_err().0.contains("limit"));
+    }
+}

@@ -1,0 +1,152 @@
+//! Real Erlang nodes for the distribution tests: `erl` started as an OS
+//! process on 127.0.0.1, driven through its standard input. Each line sent
+//! is a sequence of Erlang expressions; the node evaluates it (keeping
+//! variable bindings from one line to the next) and prints the value on one
+//! line.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A free TCP port on 127.0.0.1 (for a test's own EPMD).
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The evaluator loop the node runs.
+const AGENT: &str = r#"
+Loop = fun Loop(B) ->
+    case io:get_line("") of
+        eof -> halt();
+        Line ->
+            {R, B2} = try
+                {ok, Ts, _} = erl_scan:string(Line),
+                {ok, Es} = erl_parse:parse_exprs(Ts),
+                {value, V, NB} = erl_eval:exprs(Es, B),
+                {V, NB}
+            catch C:E -> {{caught, C, E}, B} end,
+            io:format("=> ~0p~n", [R]),
+            Loop(B2)
+    end
+end,
+io:format("=> started~n"),
+Loop(erl_eval:new_bindings()).
+"#;
+
+/// An `erl` node.
+pub(crate) struct Erl {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    /// Its node name.
+    pub(crate) name: String,
+}
+
+impl Erl {
+    /// Starts `erl -name NAME@127.0.0.1 -setcookie COOKIE` using the EPMD
+    /// on `epmd_port`, with `extra` arguments.
+    pub(crate) fn start(name: &str, cookie: &str, epmd_port: u16, extra: &[&str]) -> Erl {
+        Self::start_program("erl", name, cookie, epmd_port, extra)
+    }
+
+    fn start_program(
+        program: &str,
+        name: &str,
+        cookie: &str,
+        epmd_port: u16,
+        extra: &[&str],
+    ) -> Erl {
+        let full = format!("{name}@127.0.0.1");
+        let agent: String = AGENT.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut child = Command::new(program)
+            .env("ERL_EPMD_PORT", epmd_port.to_string())
+            .args(["-name", &full, "-setcookie", cookie, "-noshell"])
+            .args(extra)
+            .args(["-eval", &agent])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("erl runs (the test command installs erlang-nox)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(v) = line.strip_prefix("=> ") {
+                    if tx.send(v.to_string()).is_err() {
+                        break;
+                    }
+                } else {
+                    eprintln!("[{full}] {line}");
+                }
+            }
+        });
+        let mut erl = Erl {
+            child,
+            stdin,
+            lines: rx,
+            name: format!("{name}@127.0.0.1"),
+        };
+        let first = erl.next_line(Duration::from_secs(30));
+        assert_eq!(first, "started", "erl did not start");
+        erl
+    }
+
+    fn next_line(&mut self, timeout: Duration) -> String {
+        self.lines
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("no answer from {} within {timeout:?}", self.name))
+    }
+
+    /// Evaluates `exprs` (without the final dot) and returns the value as
+    /// `~0p` prints it.
+    pub(crate) fn eval(&mut self, exprs: &str) -> String {
+        self.eval_timeout(exprs, Duration::from_secs(20))
+    }
+
+    /// Like [`Erl::eval`], waiting at most `timeout`.
+    pub(crate) fn eval_timeout(&mut self, exprs: &str, timeout: Duration) -> String {
+        let line = exprs.replace('\n', " ");
+        writeln!(self.stdin, "{line}.").unwrap();
+        self.stdin.flush().unwrap();
+        self.next_line(timeout)
+    }
+
+    /// The OS process id (to stop or kill it).
+    pub(crate) fn os_pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the node with SIGKILL.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends a signal (`STOP`, `CONT`) with `kill`.
+    pub(crate) fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+}
+
+impl Drop for Erl {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
