@@ -1,0 +1,345 @@
+//! A node for Erlang and Elixir nodes to talk to.
+//!
+//! ```text
+//! cargo run --release --example interop_node -- --name demo@127.0.0.1 --cookie secret
+//! ```
+//!
+//! It prints `ready` once it is registered with EPMD (it starts one when
+//! none runs; `ERL_EPMD_PORT` picks the port) and accepting connections.
+//! Names with a dot in the host are long names (`erl -name`), others short
+//! (`erl -sname`). From an Erlang shell started with the same cookie:
+//!
+//! ```text
+//! erl -name me@127.0.0.1 -setcookie secret
+//! 1> gen_server:call({counter, 'demo@127.0.0.1'}, {add, 5}).
+//! 5
+//! ```
+//!
+//! What it serves:
+//! - `echo`: a call with any term `T` replies `T`; a cast
+//!   `{send_to, Pid, T}` sends `T` to `Pid`; a plain message `{Pid, T}`
+//!   sends `{echo, T}` to `Pid`.
+//! - `counter`: call `get` → the value; call `{add, N}` → the new value;
+//!   cast `reset` → 0. Any other call is answered with
+//!   `{error, {badcall, Description}}`, where Description is a binary
+//!   saying what was expected and what came, and the server keeps running.
+//! - `lab`: call `{spawn, Owner}` → `{ok, Worker}`. The worker reports each
+//!   message that is not one of its commands to Owner as
+//!   `{forward, Worker, Message}` (exit signals it traps, `'DOWN'`s and
+//!   `nodedown`s included) and obeys `{link, Pid}`, `{unlink, Pid}`,
+//!   `{trap_exit, Bool}`, `{monitor, Target}` (reports
+//!   `{monitoring, Target, Ref}`), `{demonitor, Ref}`,
+//!   `{monitor_node, Node}`, `{exit, Reason}`, `{exit, Pid, Reason}`,
+//!   `{send, Dest, Msg}`, `{call, Dest, Request}` (reports
+//!   `{reply, Result}`, Result being `{error, Reason}` on failure) and
+//!   `{rpc, Node, M, F, Args}` (reports `{rpc_result, Result}`).
+//! - `sup`: a `one_for_one` supervisor of `crasher`, which answers call
+//!   `ping` with `pong` and exits with reason `boom` on call `crash`; `sup`
+//!   then starts it again under the same name.
+//! - RPC module `interop`: `add(A, B)`, `echo(T)`, `sleep(Ms)` (returns
+//!   `ok` after Ms milliseconds). Unknown functions fail with `undef`, as
+//!   in Erlang.
+
+use std::time::Duration;
+
+use ergo::dist::DistOptions;
+use ergo::dist::rpc::{RpcError, RpcFailure};
+use ergo::gen_server::{CallError, Flow, GenServer, Reply, ServerContext};
+use ergo::{
+    Atom, ChildSpec, Context, Dest, Message, MonitorTarget, Node, Reason, Strategy,
+    SupervisorSpec, Term, gen_server,
+};
+
+/// Replies to every call with the request itself.
+struct Echo;
+
+impl GenServer for Echo {
+    type Args = ();
+    type Call = Term;
+    type Reply = Term;
+    type Cast = Term;
+
+    async fn init(_: (), _ctx: &mut ServerContext<Self>) -> Result<Self, Reason> {
+        Ok(Echo)
+    }
+
+    async fn handle_call(&mut self, request: Term, _ctx: &mut ServerContext<Self>) -> Reply<Term> {
+        Reply::Reply(request)
+    }
+
+    async fn handle_cast(&mut self, request: Term, ctx: &mut ServerContext<Self>) -> Flow {
+        if let Term::Tuple(t) = &request
+            && let [tag, Term::Pid(to), value] = t.as_slice()
+            && tag.is_atom("send_to")
+        {
+            let _ = ctx.send(*to, value.clone());
+        }
+        Flow::Continue
+    }
+
+    async fn handle_info(&mut self, message: Message, ctx: &mut ServerContext<Self>) -> Flow {
+        if let Some(Term::Tuple(t)) = message.to_term()
+            && let [Term::Pid(from), value] = t.as_slice()
+        {
+            let _ = ctx.send(*from, Term::tuple([Term::atom("echo"), value.clone()]));
+        }
+        Flow::Continue
+    }
+}
+
+/// A counter: `get`, `{add, N}`, and the cast `reset`.
+struct Counter {
+    value: i64,
+}
+
+#[gen_server]
+impl Counter {
+    fn init() -> Self {
+        Counter { value: 0 }
+    }
+
+    /// The current value.
+    #[call]
+    fn get(&mut self) -> i64 {
+        self.value
+    }
+
+    /// Adds `n`; replies with the new value.
+    #[call]
+    fn add(&mut self, n: i64) -> i64 {
+        self.value += n;
+        self.value
+    }
+
+    /// Back to 0.
+    #[cast]
+    fn reset(&mut self) {
+        self.value = 0;
+    }
+}
+
+/// Spawns workers that report to their owners.
+struct Lab;
+
+impl GenServer for Lab {
+    type Args = ();
+    type Call = Term;
+    type Reply = Term;
+    type Cast = Term;
+
+    async fn init(_: (), _ctx: &mut ServerContext<Self>) -> Result<Self, Reason> {
+        Ok(Lab)
+    }
+
+    async fn handle_call(&mut self, request: Term, ctx: &mut ServerContext<Self>) -> Reply<Term> {
+        match &request {
+            Term::Tuple(t) if t.len() == 2 && t[0].is_atom("spawn") => {
+                let Term::Pid(owner) = t[1] else {
+                    return Reply::Reply(error(Term::atom("badarg")));
+                };
+                let worker = ctx.spawn(move |ctx| worker(ctx, owner));
+                Reply::Reply(Term::tuple([Term::atom("ok"), Term::Pid(worker)]))
+            }
+            _ => Reply::Reply(error(Term::tuple([Term::atom("badcall"), request.clone()]))),
+        }
+    }
+}
+
+fn error(reason: Term) -> Term {
+    Term::tuple([Term::atom("error"), reason])
+}
+
+fn dest(t: &Term) -> Option<Dest> {
+    match t {
+        Term::Pid(p) => Some(Dest::Pid(*p)),
+        Term::Atom(a) => Some(Dest::Name(*a)),
+        Term::Tuple(v) => match v.as_slice() {
+            [Term::Atom(n), Term::Atom(node)] => Some(Dest::NameOn(*n, *node)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A lab worker: obeys commands, reports everything else to `owner`.
+async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
+    let me = ctx.pid();
+    let report = |ctx: &Context, x: Term| {
+        let _ = ctx.send(owner, Term::tuple([Term::atom("forward"), Term::Pid(me), x]));
+    };
+    loop {
+        let msg = ctx.receive().await;
+        let Some(term) = msg.to_term() else { continue };
+        let fields: &[Term] = match &term {
+            Term::Tuple(t) if t.first().is_some_and(|x| x.as_atom().is_some()) => t,
+            _ => &[],
+        };
+        let command = fields.first().and_then(Term::as_atom).map(Atom::as_str);
+        match (command, fields) {
+            (Some("link"), [_, Term::Pid(p)]) => {
+                if let Err(reason) = ctx.link(*p) {
+                    return reason;
+                }
+            }
+            (Some("unlink"), [_, Term::Pid(p)]) => ctx.unlink(*p),
+            (Some("trap_exit"), [_, flag]) => {
+                ctx.set_trap_exit(flag.is_atom("true"));
+            }
+            (Some("monitor"), [_, target]) => {
+                let Some(d) = dest(target) else { continue };
+                let reference = ctx.monitor(MonitorTarget::from(d));
+                report(
+                    &ctx,
+                    Term::tuple([Term::atom("monitoring"), target.clone(), Term::Ref(reference)]),
+                );
+            }
+            (Some("demonitor"), [_, Term::Ref(r)]) => {
+                ctx.demonitor(*r);
+            }
+            (Some("monitor_node"), [_, Term::Atom(node)]) => ctx.monitor_node(*node),
+            (Some("exit"), [_, reason]) => return Reason::from_term(reason.clone()),
+            (Some("exit"), [_, Term::Pid(p), reason]) => {
+                ctx.exit(*p, Reason::from_term(reason.clone()));
+            }
+            (Some("send"), [_, to, msg]) => {
+                if let Some(d) = dest(to) {
+                    let _ = ctx.send(d, msg.clone());
+                }
+            }
+            (Some("call"), [_, to, request]) => {
+                let Some(d) = dest(to) else { continue };
+                let result = match ctx.call(d, request.clone(), Duration::from_secs(5)).await {
+                    Ok(v) => v,
+                    Err(CallError::Timeout(_)) => error(Term::atom("timeout")),
+                    Err(CallError::NoProc) => error(Term::atom("noproc")),
+                    Err(CallError::Exited(r)) => error(r.to_term()),
+                    Err(CallError::NoReply) => error(Term::atom("noreply")),
+                };
+                report(&ctx, Term::tuple([Term::atom("reply"), result]));
+            }
+            (Some("rpc"), [_, Term::Atom(node), Term::Atom(m), Term::Atom(f), args]) => {
+                let args = args.as_list().map(<[Term]>::to_vec).unwrap_or_default();
+                let result = match ctx
+                    .node()
+                    .rpc_call(*node, *m, *f, args, Duration::from_secs(10))
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(e) => Term::tuple([
+                        Term::atom("badrpc"),
+                        match e {
+                            RpcError::NodeDown => Term::atom("nodedown"),
+                            RpcError::Timeout => Term::atom("timeout"),
+                            RpcError::Exit(r) => Term::tuple([Term::atom("EXIT"), r]),
+                            RpcError::Other(r) => r,
+                        },
+                    ]),
+                };
+                report(&ctx, Term::tuple([Term::atom("rpc_result"), result]));
+            }
+            _ => report(&ctx, term),
+        }
+    }
+}
+
+/// Answers `ping`, and crashes on `crash`.
+struct Crasher;
+
+#[gen_server]
+impl Crasher {
+    fn init() -> Self {
+        Crasher
+    }
+
+    /// `pong`.
+    #[call]
+    fn ping(&mut self) -> Atom {
+        Atom::from("pong")
+    }
+
+    /// Exits with reason `boom`.
+    #[call]
+    fn crash(&mut self) -> Reply<Atom> {
+        Reply::Stop(Reason::atom("boom"), None)
+    }
+}
+
+fn rpc_module(node: &Node) {
+    node.register_rpc("interop", "add", |args: Vec<Term>| async move {
+        match args.as_slice() {
+            [Term::Int(a), Term::Int(b)] => a
+                .checked_add(*b)
+                .map(Term::Int)
+                .ok_or(RpcFailure::Error(Term::atom("badarith"))),
+            _ => Err(RpcFailure::Error(Term::atom("badarith"))),
+        }
+    });
+    node.register_rpc("interop", "echo", |args: Vec<Term>| async move {
+        match <[Term; 1]>::try_from(args) {
+            Ok([t]) => Ok(t),
+            Err(_) => Err(RpcFailure::Error(Term::atom("undef"))),
+        }
+    });
+    node.register_rpc("interop", "sleep", |args: Vec<Term>| async move {
+        match args.as_slice() {
+            [Term::Int(ms)] if *ms >= 0 => {
+                tokio::time::sleep(Duration::from_millis(*ms as u64)).await;
+                Ok(Term::atom("ok"))
+            }
+            _ => Err(RpcFailure::Error(Term::atom("badarg"))),
+        }
+    });
+}
+
+fn usage() -> ! {
+    eprintln!("usage: interop_node --name NAME@HOST --cookie COOKIE");
+    std::process::exit(2);
+}
+
+#[tokio::main]
+async fn main() {
+    let mut name = None;
+    let mut cookie = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--name" => name = args.next(),
+            "--cookie" => cookie = args.next(),
+            _ => usage(),
+        }
+    }
+    let (Some(name), Some(cookie)) = (name, cookie) else {
+        usage()
+    };
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let node = Node::builder(&name)
+        .cookie(cookie)
+        .start()
+        .unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(2)
+        });
+    let echo = node.start_server_named::<Echo>("echo", ()).await.expect("echo starts");
+    let counter = CounterRef::start_named(&node, "counter").await.expect("counter starts");
+    let lab = node.start_server_named::<Lab>("lab", ()).await.expect("lab starts");
+    let sup = node
+        .start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(
+            ChildSpec::named_server::<Crasher>("crasher", "crasher", ()),
+        ))
+        .await
+        .expect("sup starts");
+    node.register(Atom::from("sup"), sup.pid()).expect("the name sup is free");
+    rpc_module(&node);
+    if let Err(e) = node.listen(DistOptions::default()).await {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    println!("ready");
+    let _ = (echo, counter, lab);
+    std::future::pending::<()>().await;
+}
