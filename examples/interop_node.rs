@@ -46,8 +46,8 @@ use ergo::dist::DistOptions;
 use ergo::dist::rpc::{RpcError, RpcFailure};
 use ergo::gen_server::{CallError, Flow, GenServer, Reply, ServerContext};
 use ergo::{
-    Atom, ChildSpec, Context, Dest, Message, MonitorTarget, Node, Reason, Strategy,
-    SupervisorSpec, Term, gen_server,
+    Atom, ChildSpec, Context, Dest, Message, MonitorTarget, Node, Reason, Strategy, SupervisorSpec,
+    Term, gen_server,
 };
 
 /// Replies to every call with the request itself.
@@ -165,7 +165,10 @@ fn dest(t: &Term) -> Option<Dest> {
 async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
     let me = ctx.pid();
     let report = |ctx: &Context, x: Term| {
-        let _ = ctx.send(owner, Term::tuple([Term::atom("forward"), Term::Pid(me), x]));
+        let _ = ctx.send(
+            owner,
+            Term::tuple([Term::atom("forward"), Term::Pid(me), x]),
+        );
     };
     loop {
         let msg = ctx.receive().await;
@@ -190,7 +193,11 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
                 let reference = ctx.monitor(MonitorTarget::from(d));
                 report(
                     &ctx,
-                    Term::tuple([Term::atom("monitoring"), target.clone(), Term::Ref(reference)]),
+                    Term::tuple([
+                        Term::atom("monitoring"),
+                        target.clone(),
+                        Term::Ref(reference),
+                    ]),
                 );
             }
             (Some("demonitor"), [_, Term::Ref(r)]) => {
@@ -324,16 +331,29 @@ async fn main() {
             eprintln!("{e}");
             std::process::exit(2)
         });
-    let echo = node.start_server_named::<Echo>("echo", ()).await.expect("echo starts");
-    let counter = CounterRef::start_named(&node, "counter").await.expect("counter starts");
-    let lab = node.start_server_named::<Lab>("lab", ()).await.expect("lab starts");
+    let echo = node
+        .start_server_named::<Echo>("echo", ())
+        .await
+        .expect("echo starts");
+    let counter = CounterRef::start_named(&node, "counter")
+        .await
+        .expect("counter starts");
+    let lab = node
+        .start_server_named::<Lab>("lab", ())
+        .await
+        .expect("lab starts");
     let sup = node
-        .start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(
-            ChildSpec::named_server::<Crasher>("crasher", "crasher", ()),
-        ))
+        .start_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::named_server::<Crasher>(
+                "crasher",
+                "crasher",
+                (),
+            )),
+        )
         .await
         .expect("sup starts");
-    node.register(Atom::from("sup"), sup.pid()).expect("the name sup is free");
+    node.register(Atom::from("sup"), sup.pid())
+        .expect("the name sup is free");
     rpc_module(&node);
     if let Err(e) = node.listen(DistOptions::default()).await {
         eprintln!("{e}");

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+pub mod dist;
 pub mod process;
 pub mod supervision;
 

@@ -150,3 +150,65 @@ impl Drop for Erl {
         let _ = self.child.wait();
     }
 }
+
+/// An example's binary, built by `cargo build --examples` into
+/// `target/<profile>/examples` (scripts/test.sh does that first).
+pub(crate) fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --workspace --examples` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The `interop_node` example running as its own OS process.
+pub(crate) struct InteropNode {
+    child: Child,
+    /// Its node name.
+    pub(crate) name: String,
+}
+
+impl InteropNode {
+    /// Starts `interop_node --name NAME@127.0.0.1 --cookie COOKIE` with
+    /// `ERL_EPMD_PORT=epmd_port`, and waits for its `ready` line.
+    pub(crate) fn start(name: &str, cookie: &str, epmd_port: u16) -> InteropNode {
+        let full = format!("{name}@127.0.0.1");
+        let mut child = Command::new(example("interop_node"))
+            .env("ERL_EPMD_PORT", epmd_port.to_string())
+            .args(["--name", &full, "--cookie", cookie])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("interop_node starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("interop_node says ready");
+        assert_eq!(line, "ready");
+        InteropNode { child, name: full }
+    }
+
+    /// Kills it with SIGKILL.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for InteropNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

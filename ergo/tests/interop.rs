@@ -1,0 +1,394 @@
+//! The `interop_node` example against real Erlang and Elixir nodes, each an
+//! OS process on 127.0.0.1: pings, `nodes()`, gen_server calls and casts,
+//! links, monitors and exit signals in both directions, RPC both ways, a
+//! supervisor restarting a crashed server, 10 MB binaries each way,
+//! 100,000 messages in order, wrong cookies, and `global`/`pg` traffic.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Erl, InteropNode, free_port};
+
+/// The example node `r` and an `erl` node `e`, with the variable `N`
+/// bound to `r`'s name and `W` to a fresh lab worker owned by the shell.
+fn setup(tag: &str) -> (InteropNode, Erl) {
+    let port = free_port();
+    let r = InteropNode::start(&format!("r_{tag}"), "cookie", port);
+    let mut e = Erl::start(&format!("e_{tag}"), "cookie", port, &[]);
+    assert_eq!(
+        e.eval(&format!("N = '{}', net_adm:ping(N)", r.name)),
+        "pong"
+    );
+    e.eval("{ok, W} = gen_server:call({lab, N}, {spawn, self()}), ok");
+    (r, e)
+}
+
+/// The next message the shell gets (within 5 s). Each call binds a fresh
+/// variable: the shell keeps bindings from line to line.
+fn next(e: &mut Erl) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    e.eval(&format!(
+        "receive Next{n} -> Next{n} after 5000 -> timeout end"
+    ))
+}
+
+#[test]
+fn erlang_calls_and_casts_the_example_servers() {
+    let (r, mut e) = setup("calls");
+    assert_eq!(e.eval("nodes()"), format!("['{}']", r.name));
+    assert_eq!(e.eval("gen_server:call({counter, N}, get)"), "0");
+    assert_eq!(e.eval("gen_server:call({counter, N}, {add, 5})"), "5");
+    assert_eq!(e.eval("gen_server:call({counter, N}, {add, -2})"), "3");
+    // A request the server does not have: an error term, and it lives on.
+    assert_eq!(
+        e.eval("gen_server:call({counter, N}, {mul, 5})"),
+        r#"{error,{badcall,<<"expected get | {add, integer}, found {mul,5}">>}}"#
+    );
+    assert_eq!(e.eval("gen_server:cast({counter, N}, reset)"), "ok");
+    assert_eq!(e.eval("gen_server:call({counter, N}, get)"), "0");
+    // echo: calls reply the request; casts and plain messages send back.
+    assert_eq!(
+        e.eval("gen_server:call({echo, N}, {hello, [1, 2.5, <<\"bin\">>], #{k => v}})"),
+        r#"{hello,[1,2.5,<<"bin">>],#{k => v}}"#
+    );
+    assert_eq!(
+        e.eval("gen_server:call({echo, N}, self()) =:= self()"),
+        "true"
+    );
+    e.eval("gen_server:cast({echo, N}, {send_to, self(), casted})");
+    assert_eq!(next(&mut e), "casted");
+    e.eval("{echo, N} ! {self(), plain}");
+    assert_eq!(next(&mut e), "{echo,plain}");
+    // The lab worker reports what it does not understand.
+    e.eval("W ! {hello, there}");
+    assert_eq!(
+        e.eval("{forward, W, {hello, there}} = receive M -> M after 5000 -> timeout end, ok"),
+        "ok"
+    );
+}
+
+#[test]
+fn links_break_with_the_exit_reason_in_both_directions() {
+    let (_r, mut e) = setup("links");
+    // Erlang process linked to a Rust worker that exits.
+    e.eval(
+        "Shell = self(), P = spawn(fun() -> process_flag(trap_exit, true), link(W), \
+         W ! {exit, bye}, receive X -> Shell ! {p_got, X} end end), ok",
+    );
+    assert_eq!(
+        e.eval("receive {p_got, {'EXIT', W, bye}} -> ok after 5000 -> timeout end"),
+        "ok"
+    );
+    // Rust worker (trapping exits) linked to an Erlang process that exits.
+    e.eval("{ok, W2} = gen_server:call({lab, N}, {spawn, self()}), W2 ! {trap_exit, true}, ok");
+    e.eval("P2 = spawn(fun() -> receive linked -> exit(byebye) end end), ok");
+    e.eval("W2 ! {link, P2}, W2 ! {send, P2, linked}, ok");
+    assert_eq!(
+        e.eval("receive {forward, W2, {'EXIT', P2, byebye}} -> ok after 5000 -> timeout end"),
+        "ok"
+    );
+    // Unlinked again: the Erlang side's exit does not reach the worker.
+    e.eval("P3 = spawn(fun() -> receive go -> exit(late) end end), ok");
+    e.eval("W2 ! {link, P3}, W2 ! {unlink, P3}, W2 ! {send, P3, go}, W2 ! marker, ok");
+    assert_eq!(
+        e.eval("receive {forward, W2, M} -> M after 5000 -> timeout end"),
+        "marker"
+    );
+    assert_eq!(
+        e.eval("receive {forward, W2, M2} -> M2 after 300 -> none end"),
+        "none"
+    );
+    // A worker that does not trap exits dies with its linked process.
+    e.eval(
+        "{ok, W3} = gen_server:call({lab, N}, {spawn, self()}), Ref3 = monitor(process, W3), ok",
+    );
+    e.eval("P4 = spawn(fun() -> receive linked -> exit(crash) end end), W3 ! {link, P4}, W3 ! {send, P4, linked}, ok");
+    assert_eq!(
+        e.eval("receive {'DOWN', Ref3, process, W3, R3} -> R3 after 5000 -> timeout end"),
+        "crash"
+    );
+}
+
+#[test]
+fn monitors_by_pid_and_by_name_fire_in_both_directions() {
+    let (r, mut e) = setup("monitors");
+    // Erlang monitors a Rust worker.
+    e.eval("Ref = monitor(process, W), W ! {exit, done}, ok");
+    assert_eq!(
+        e.eval("receive {'DOWN', Ref, process, W, Why} -> Why after 5000 -> timeout end"),
+        "done"
+    );
+    // ... a registered name that is not there: noproc at once.
+    assert_eq!(
+        e.eval("Ref2 = monitor(process, {nobody, N}), receive {'DOWN', Ref2, process, Obj, R2} -> {Obj, R2} after 5000 -> timeout end"),
+        format!("{{{{nobody,'{}'}},noproc}}", r.name)
+    );
+    // ... a registered server that crashes.
+    e.eval("Ref3 = monitor(process, {crasher, N}), catch gen_server:call({crasher, N}, crash), ok");
+    assert_eq!(
+        e.eval("receive {'DOWN', Ref3, process, _, R3} -> R3 after 5000 -> timeout end"),
+        "boom"
+    );
+    // A Rust worker monitors an Erlang process, by pid.
+    e.eval("{ok, V} = gen_server:call({lab, N}, {spawn, self()}), P = spawn(fun() -> receive go -> exit(gone) end end), V ! {monitor, P}, ok");
+    e.eval("{forward, V, {monitoring, P, MRef}} = receive Mon -> Mon after 5000 -> timeout end, P ! go, ok");
+    assert_eq!(
+        e.eval("receive {forward, V, {'DOWN', MRef, process, P, Reason}} -> Reason after 5000 -> timeout end"),
+        "gone"
+    );
+    // ... by registered name on the Erlang node.
+    e.eval("P2 = spawn(fun() -> receive go -> exit(named_gone) end end), register(target, P2), V ! {monitor, {target, node()}}, ok");
+    e.eval("{forward, V, {monitoring, _, MRef2}} = receive Mon2 -> Mon2 after 5000 -> timeout end, P2 ! go, ok");
+    assert_eq!(
+        e.eval("receive {forward, V, {'DOWN', MRef2, process, Obj2, R5}} -> {Obj2, R5} after 5000 -> timeout end"),
+        format!("{{{{target,'{}'}},named_gone}}", e.name)
+    );
+    // ... a name not registered there: noproc.
+    e.eval("V ! {monitor, {nobody, node()}}, ok");
+    e.eval(
+        "{forward, V, {monitoring, _, MRef3}} = receive Mon3 -> Mon3 after 5000 -> timeout end, ok",
+    );
+    assert_eq!(
+        e.eval(
+            "receive {forward, V, {'DOWN', MRef3, process, _, R6}} -> R6 after 5000 -> timeout end"
+        ),
+        "noproc"
+    );
+    // A monitor taken back does not fire.
+    e.eval("P3 = spawn(fun() -> receive go -> exit(x) end end), V ! {monitor, P3}, ok");
+    e.eval("{forward, V, {monitoring, P3, MRef4}} = receive Mon4 -> Mon4 after 5000 -> timeout end, ok");
+    e.eval("V ! {demonitor, MRef4}, V ! {send, P3, go}, V ! marker, ok");
+    assert_eq!(
+        e.eval("receive {forward, V, Mk} -> Mk after 5000 -> timeout end"),
+        "marker"
+    );
+    assert_eq!(
+        e.eval("receive {forward, V, Late} -> Late after 300 -> none end"),
+        "none"
+    );
+}
+
+#[test]
+fn exit_signals_cross_in_both_directions() {
+    let (_r, mut e) = setup("exits");
+    // exit/2 from Erlang kills a worker that does not trap exits...
+    e.eval("Ref = monitor(process, W), exit(W, stop_it), ok");
+    assert_eq!(
+        e.eval("receive {'DOWN', Ref, process, W, R} -> R after 5000 -> timeout end"),
+        "stop_it"
+    );
+    // ... reaches one that does as a message ...
+    e.eval("{ok, W2} = gen_server:call({lab, N}, {spawn, self()}), W2 ! {trap_exit, true}, W2 ! {send, self(), trapping}, ok");
+    assert_eq!(next(&mut e), "trapping");
+    e.eval("exit(W2, please)");
+    assert_eq!(
+        e.eval("Me = self(), receive {forward, W2, {'EXIT', Me, please}} -> ok after 5000 -> timeout end"),
+        "ok"
+    );
+    // ... and kill cannot be trapped.
+    e.eval("Ref2 = monitor(process, W2), exit(W2, kill), ok");
+    assert_eq!(
+        e.eval("receive {'DOWN', Ref2, process, W2, R2} -> R2 after 5000 -> timeout end"),
+        "killed"
+    );
+    // exit/2 from a Rust worker to an Erlang process.
+    e.eval("P = spawn(fun() -> process_flag(trap_exit, true), Me ! ready, receive X -> Me ! {p_got, X} end end), ok");
+    assert_eq!(next(&mut e), "ready");
+    e.eval("{ok, W3} = gen_server:call({lab, N}, {spawn, self()}), W3 ! {exit, P, from_rust}, ok");
+    assert_eq!(
+        e.eval("receive {p_got, {'EXIT', W3, from_rust}} -> ok after 5000 -> timeout end"),
+        "ok"
+    );
+}
+
+#[test]
+fn rpc_works_both_ways_with_erlangs_results() {
+    let (r, mut e) = setup("rpc");
+    assert_eq!(e.eval("rpc:call(N, interop, add, [40, 2])"), "42");
+    assert_eq!(e.eval("rpc:call(N, interop, echo, [{a, [b]}])"), "{a,[b]}");
+    assert_eq!(e.eval("rpc:call(N, interop, sleep, [50])"), "ok");
+    assert_eq!(
+        e.eval("rpc:call(N, interop, nope, [1])"),
+        "{badrpc,{'EXIT',{undef,[{interop,nope,[1],[]}]}}}"
+    );
+    assert_eq!(
+        e.eval("rpc:call(N, interop, sleep, [3000], 100)"),
+        "{badrpc,timeout}"
+    );
+    assert_eq!(e.eval("erpc:call(N, interop, add, [1, 2])"), "3");
+    assert_eq!(
+        e.eval("try erpc:call(N, interop, nope, []) catch error:{exception, Err, Stack} -> {Err, Stack} end"),
+        "{undef,[{interop,nope,[],[]}]}"
+    );
+    assert_eq!(e.eval("rpc:cast(N, interop, echo, [x])"), "true");
+    assert_eq!(e.eval("erpc:cast(N, interop, echo, [x])"), "ok");
+    // Rust calls Erlang functions.
+    e.eval("W ! {rpc, node(), erlang, node, []}, ok");
+    assert_eq!(
+        e.eval(
+            "receive {forward, W, {rpc_result, Res}} -> Res =:= node() after 5000 -> timeout end"
+        ),
+        "true"
+    );
+    e.eval("W ! {rpc, node(), lists, reverse, [[1, 2, 3]]}, ok");
+    assert_eq!(
+        e.eval("receive {forward, W, {rpc_result, Res2}} -> Res2 after 5000 -> timeout end"),
+        "[3,2,1]"
+    );
+    e.eval("W ! {rpc, node(), nomod, nofun, []}, ok");
+    assert_eq!(
+        e.eval("receive {forward, W, {rpc_result, Res3}} -> Res3 after 5000 -> timeout end"),
+        "{badrpc,{'EXIT',{undef,[{nomod,nofun,[],[]}]}}}"
+    );
+    e.eval(&format!(
+        "W ! {{rpc, 'nonode_{}@127.0.0.1', erlang, node, []}}, ok",
+        r.name.len()
+    ));
+    assert_eq!(
+        e.eval("receive {forward, W, {rpc_result, Res4}} -> Res4 after 15000 -> timeout end"),
+        "{badrpc,nodedown}"
+    );
+}
+
+#[test]
+fn rust_calls_erlang_gen_servers() {
+    let (_r, mut e) = setup("gencall");
+    e.eval("W ! {call, {application_controller, node()}, which_applications}, ok");
+    assert_eq!(
+        e.eval("receive {forward, W, {reply, Apps}} -> lists:keymember(kernel, 1, Apps) after 5000 -> timeout end"),
+        "true"
+    );
+    e.eval("W ! {call, {nobody, node()}, hello}, ok");
+    assert_eq!(
+        e.eval("receive {forward, W, {reply, R}} -> R after 5000 -> timeout end"),
+        "{error,noproc}"
+    );
+    // A server that dies during the call.
+    e.eval("Srv = spawn(fun() -> receive {'$gen_call', _, _} -> exit(died) end end), W ! {call, Srv, hi}, ok");
+    assert_eq!(
+        e.eval("receive {forward, W, {reply, R2}} -> R2 after 5000 -> timeout end"),
+        "{error,died}"
+    );
+}
+
+#[test]
+fn the_supervisor_restarts_the_crasher_under_its_name() {
+    let (_r, mut e) = setup("sup");
+    assert_eq!(e.eval("gen_server:call({crasher, N}, ping)"), "pong");
+    e.eval("Old = rpc:call(N, erlang, whereis, [crasher]), ok");
+    assert_eq!(
+        e.eval("catch gen_server:call({crasher, N}, crash)"),
+        format!(
+            "{{'EXIT',{{boom,{{gen_server,call,[{{crasher,'{}'}},crash]}}}}}}",
+            _r.name
+        )
+    );
+    // Restarted: answers again (retry briefly while the supervisor works).
+    assert_eq!(
+        e.eval("Try = fun T(0) -> gave_up; T(K) -> case catch gen_server:call({crasher, N}, ping, 500) of pong -> pong; _ -> timer:sleep(50), T(K - 1) end end, Try(40)"),
+        "pong"
+    );
+}
+
+#[test]
+fn ten_megabyte_binaries_cross_each_way_intact() {
+    let (_r, mut e) = setup("big");
+    e.eval("Big = crypto:strong_rand_bytes(10000000), ok");
+    // Erlang -> Rust -> Erlang in one call (Erlang fragments what it sends;
+    // so does the Rust side).
+    assert_eq!(
+        e.eval("gen_server:call({echo, N}, Big, 30000) =:= Big"),
+        "true"
+    );
+    // Rust -> Erlang as a plain message.
+    e.eval("{echo, N} ! {self(), Big}, ok");
+    assert_eq!(
+        e.eval("receive {echo, B2} -> B2 =:= Big after 30000 -> timeout end"),
+        "true"
+    );
+}
+
+#[test]
+fn a_hundred_thousand_messages_arrive_in_order() {
+    let (_r, mut e) = setup("order");
+    e.eval("[{echo, N} ! {self(), I} || I <- lists:seq(1, 100000)], ok");
+    assert_eq!(
+        e.eval_timeout(
+            "Check = fun C(I) when I > 100000 -> in_order; C(I) -> receive {echo, I} -> C(I + 1); {echo, J} -> {out_of_order, I, J} after 10000 -> {timeout, I} end end, Check(1)",
+            Duration::from_secs(60)
+        ),
+        "in_order"
+    );
+}
+
+#[test]
+fn a_wrong_cookie_is_refused_and_the_node_stays_up() {
+    let port = free_port();
+    let r = InteropNode::start("r_cookie", "right", port);
+    let mut bad = Erl::start("e_bad", "wrong", port, &[]);
+    assert_eq!(bad.eval(&format!("net_adm:ping('{}')", r.name)), "pang");
+    let mut good = Erl::start("e_good", "right", port, &[]);
+    assert_eq!(good.eval(&format!("net_adm:ping('{}')", r.name)), "pong");
+    assert_eq!(bad.eval(&format!("net_adm:ping('{}')", r.name)), "pang");
+}
+
+#[test]
+fn global_and_pg_traffic_from_erlang_is_answered() {
+    let (r, mut e) = setup("global");
+    // global works on the Erlang side with the ergo node connected.
+    assert_eq!(e.eval("global:register_name(shell, self())"), "yes");
+    assert_eq!(e.eval("global:whereis_name(shell) =:= self()"), "true");
+    assert_eq!(
+        e.eval("lists:member(shell, global:registered_names())"),
+        "true"
+    );
+    // pg: a scope on the Erlang node discovers the ergo node's `pg`, which
+    // answers with no groups; joining and listing work.
+    e.eval("{ok, _} = pg:start_link(), ok = pg:join(g, self()), ok");
+    assert_eq!(e.eval("pg:get_members(g) =:= [self()]"), "true");
+    assert_eq!(
+        e.eval(&format!("lists:member('{}', nodes())", r.name)),
+        "true"
+    );
+}
+
+#[test]
+fn elixir_calls_and_casts_a_gen_server_on_the_example_node() {
+    let port = free_port();
+    let r = InteropNode::start("r_elixir", "cookie", port);
+    let script = format!(
+        r#"
+        node = :"{node}"
+        true = Node.connect(node)
+        5 = GenServer.call({{:counter, node}}, {{:add, 5}})
+        :ok = GenServer.cast({{:counter, node}}, :reset)
+        0 = GenServer.call({{:counter, node}}, :get)
+        "hi" = GenServer.call({{:echo, node}}, "hi")
+        3 = :rpc.call(node, :interop, :add, [1, 2])
+        true = node in Node.list()
+        IO.puts("elixir ok")
+        "#,
+        node = r.name
+    );
+    let out = Command::new("elixir")
+        .env("ERL_EPMD_PORT", port.to_string())
+        .args([
+            "--name",
+            "ex@127.0.0.1",
+            "--cookie",
+            "cookie",
+            "-e",
+            &script,
+        ])
+        .output()
+        .expect("elixir runs (the test command installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("elixir ok"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
