@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{Erl, free_port};
 use ergo::dist::DistOptions;
-use ergo::{Atom, Message, Node, Term};
+use ergo::{Atom, Node, Term};
 
 async fn node(name: &str, cookie: &str, epmd: u16) -> Node {
     node_with(name, cookie, epmd, |_| {}).await
@@ -80,5 +80,296 @@ async fn erlang_pings_ergo_and_both_list_each_other_in_nodes() {
     assert_eq!(erl.eval("net_adm:ping('ping_a@127.0.0.1')"), "pong");
     assert_eq!(erl.eval("nodes()"), "['ping_a@127.0.0.1']");
     assert_eq!(a.nodes(), vec![Atom::from("ping_e@127.0.0.1")]);
-    let _ = Message::Term(Term::NIL);
+}
+
+/// Runs `f` in a new process on `node` and gives back what it returns.
+async fn in_process<T: Send + 'static, F, Fut>(node: &Node, f: F) -> T
+where
+    F: FnOnce(ergo::Context) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    node.spawn(move |ctx| async move {
+        let _ = tx.send(f(ctx).await);
+    });
+    rx.await.expect("the process ran to the end")
+}
+
+/// The next message as text, or `"timeout"`.
+async fn next(ctx: &mut ergo::Context, secs: u64) -> String {
+    match ctx.receive_timeout(Duration::from_secs(secs)).await {
+        Some(m) => m.to_string(),
+        None => "timeout".to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_monitors_and_exits_work_between_two_ergo_nodes() {
+    let epmd = free_port();
+    let a = node("lm_a", "c", epmd).await;
+    let b = node("lm_b", "c", epmd).await;
+    // A process on b that exits with the reason it is sent.
+    let victim = b.spawn(|mut ctx| async move {
+        let m = ctx.receive().await;
+        ergo::Reason::from_term(m.to_term().unwrap())
+    });
+    let got = in_process(&a, move |mut ctx| async move {
+        ctx.set_trap_exit(true);
+        ctx.link(victim).unwrap();
+        let r = ctx.monitor(victim);
+        // Same sender, same receiver: the link and the monitor arrive
+        // before the message.
+        ctx.send(victim, Term::atom("bye")).unwrap();
+        let first = next(&mut ctx, 5).await;
+        let second = next(&mut ctx, 5).await;
+        let _ = r;
+        (first, second)
+    })
+    .await;
+    let mut got = [got.0, got.1];
+    got.sort();
+    assert!(got[0].starts_with("{'DOWN',#Ref<"), "{got:?}");
+    assert!(
+        got[0].ends_with(&format!(",process,{victim},bye}}")),
+        "{got:?}"
+    );
+    assert_eq!(got[1], format!("{{'EXIT',{victim},bye}}"));
+
+    // Monitoring a name not registered on the other node: noproc.
+    let b_name = b.name();
+    let down = in_process(&a, move |mut ctx| async move {
+        ctx.monitor((Atom::from("nobody"), b_name));
+        next(&mut ctx, 5).await
+    })
+    .await;
+    assert!(
+        down.ends_with(&format!(",process,{{nobody,{b_name}}},noproc}}")),
+        "{down}"
+    );
+
+    // exit/2 across nodes, and kill.
+    let target = b.spawn(|mut ctx| async move {
+        ctx.receive().await;
+    });
+    let b2 = b.clone();
+    let watch = b2.wait_exit(target);
+    a.spawn(move |ctx| async move { ctx.exit(target, ergo::Reason::Kill) });
+    assert_eq!(watch.await, ergo::Reason::Killed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_route_reaches_a_node_that_is_not_in_epmd() {
+    let epmd = free_port();
+    let hidden = node_with("static_b", "c", epmd, |o| o.epmd_port = None).await;
+    echo(&hidden, "echo");
+    let a = node("static_a", "c", epmd).await;
+    let b_name = hidden.name();
+    // Without a route: EPMD does not know it.
+    assert!(!a.connect(b_name).await);
+    a.add_route(
+        b_name,
+        std::net::SocketAddr::from(([127, 0, 0, 1], hidden.dist_port().unwrap())),
+    );
+    let got = in_process(&a, move |mut ctx| async move {
+        ctx.send(
+            (Atom::from("echo"), b_name),
+            Term::tuple([Term::Pid(ctx.pid()), Term::atom("via_route")]),
+        )
+        .unwrap();
+        next(&mut ctx, 5).await
+    })
+    .await;
+    assert_eq!(got, "{echo,via_route}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
+    let epmd = free_port();
+    let a = node("k_a", "c", epmd).await;
+    let mut erl = Erl::start("k_e", "c", epmd, &[]);
+    erl.eval("P = spawn(fun() -> receive after infinity -> ok end end), register(sleeper, P), ok");
+    let erl_name = Atom::from(erl.name.as_str());
+    assert!(a.connect(erl_name).await);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    a.spawn(move |mut ctx| async move {
+        ctx.set_trap_exit(true);
+        let p = ctx
+            .call(
+                (Atom::from("rex"), erl_name),
+                Term::tuple([
+                    Term::atom("call"),
+                    Term::atom("erlang"),
+                    Term::atom("whereis"),
+                    Term::List(vec![Term::atom("sleeper")]),
+                    Term::atom("user"),
+                ]),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        let Term::Pid(p) = p else { panic!("{p}") };
+        ctx.link(p).unwrap();
+        ctx.monitor(p);
+        ctx.monitor_node(erl_name);
+        let _ = ready_tx.send(());
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(next(&mut ctx, 10).await);
+        }
+        let _ = tx.send((p, got));
+    });
+    ready_rx.await.unwrap();
+    // Give the link and monitor time to reach the peer, then kill it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    erl.kill();
+    let (p, mut got) = rx.await.unwrap();
+    got.sort();
+    assert!(
+        got[0].starts_with("{'DOWN',") && got[0].ends_with(&format!(",process,{p},noconnection}}")),
+        "{got:?}"
+    );
+    assert_eq!(got[1], format!("{{'EXIT',{p},noconnection}}"));
+    assert_eq!(got[2], format!("{{nodedown,{erl_name}}}"));
+    assert!(a.nodes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_peer_is_declared_down_by_the_tick() {
+    let epmd = free_port();
+    let a = node_with("t_a", "c", epmd, |o| {
+        o.net_ticktime = Duration::from_secs(2)
+    })
+    .await;
+    let mut erl = Erl::start("t_e", "c", epmd, &["-kernel", "net_ticktime", "2"]);
+    let erl_name = Atom::from(erl.name.as_str());
+    assert_eq!(erl.eval("net_adm:ping('t_a@127.0.0.1')"), "pong");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    a.spawn(move |mut ctx| async move {
+        ctx.monitor_node(erl_name);
+        let _ = ready_tx.send(());
+        let started = std::time::Instant::now();
+        let got = next(&mut ctx, 20).await;
+        let _ = tx.send((got, started.elapsed()));
+    });
+    ready_rx.await.unwrap();
+    // Quiet for a few tick periods while connected: no nodedown.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(a.nodes(), vec![erl_name]);
+    erl.signal("STOP");
+    let (got, after) = rx.await.unwrap();
+    erl.signal("CONT");
+    assert_eq!(got, format!("{{nodedown,{erl_name}}}"));
+    // Declared down within about one net_ticktime of the freeze (plus the
+    // three quiet seconds before it).
+    assert!(after < Duration::from_secs(3 + 5), "{after:?}");
+    assert!(a.nodes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ergo_talks_to_the_example_node_in_another_os_process() {
+    let epmd = free_port();
+    let r = common::InteropNode::start("two_r", "c", epmd);
+    let a = node("two_a", "c", epmd).await;
+    let r_name = Atom::from(r.name.as_str());
+    let counter = (Atom::from("counter"), r_name);
+    assert_eq!(
+        a.call(
+            counter,
+            Term::tuple([Term::atom("add"), Term::Int(7)]),
+            Duration::from_secs(5)
+        )
+        .await
+        .unwrap(),
+        Term::Int(7)
+    );
+    a.cast(counter, Term::atom("reset"));
+    assert_eq!(
+        a.call(counter, Term::atom("get"), Duration::from_secs(5))
+            .await
+            .unwrap(),
+        Term::Int(0)
+    );
+    assert_eq!(
+        a.rpc_call(
+            r_name,
+            "interop",
+            "add",
+            vec![Term::Int(1), Term::Int(2)],
+            Duration::from_secs(5)
+        )
+        .await,
+        Ok(Term::Int(3))
+    );
+    let undef = a
+        .rpc_call(r_name, "interop", "nope", vec![], Duration::from_secs(5))
+        .await;
+    assert_eq!(
+        undef.unwrap_err().to_string(),
+        "badrpc: {'EXIT',{undef,[{interop,nope,[],[]}]}}"
+    );
+    assert_eq!(
+        a.rpc_call(
+            r_name,
+            "interop",
+            "sleep",
+            vec![Term::Int(2000)],
+            Duration::from_millis(100)
+        )
+        .await,
+        Err(ergo::dist::rpc::RpcError::Timeout)
+    );
+    assert_eq!(a.nodes(), vec![r_name]);
+    // The node goes away: calls fail as nodedown, the node list empties.
+    drop(r);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(a.nodes().is_empty());
+    assert_eq!(
+        a.rpc_call(
+            r_name,
+            "interop",
+            "add",
+            vec![Term::Int(1), Term::Int(2)],
+            Duration::from_secs(5)
+        )
+        .await,
+        Err(ergo::dist::rpc::RpcError::NodeDown)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_links_to_an_erlang_process_and_gets_its_exit() {
+    let epmd = free_port();
+    let a = node("le_a", "c", epmd).await;
+    let mut erl = Erl::start("le_e", "c", epmd, &[]);
+    erl.eval("P = spawn(fun() -> receive {go, From} -> From ! linked_seen, exit(erl_reason) end end), register(victim, P), ok");
+    let erl_name = Atom::from(erl.name.as_str());
+    let got = in_process(&a, move |mut ctx| async move {
+        ctx.set_trap_exit(true);
+        let p = ctx
+            .call(
+                (Atom::from("rex"), erl_name),
+                Term::tuple([
+                    Term::atom("call"),
+                    Term::atom("erlang"),
+                    Term::atom("whereis"),
+                    Term::List(vec![Term::atom("victim")]),
+                    Term::atom("user"),
+                ]),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        let Term::Pid(p) = p else { panic!("{p}") };
+        ctx.link(p).unwrap();
+        ctx.send(p, Term::tuple([Term::atom("go"), Term::Pid(ctx.pid())]))
+            .unwrap();
+        let a = next(&mut ctx, 5).await;
+        let b = next(&mut ctx, 5).await;
+        (p, a, b)
+    })
+    .await;
+    assert_eq!(got.1, "linked_seen");
+    assert_eq!(got.2, format!("{{'EXIT',{},erl_reason}}", got.0));
 }

@@ -1,0 +1,281 @@
+//! The distribution layer, Rust side of `dist_vs_erlang.sh`: two ergo nodes
+//! in this OS process, connected over real TCP on 127.0.0.1, and the plain
+//! TCP floor, with the names the script compares against
+//! `erlang/dist_bench.erl`:
+//!
+//! - `ergo_call_P` / `tcp_rr_P` (ns/op): sequential `gen_server:call`-style
+//!   round trips from a process on `ra` to the `echo` server on `rb`, and
+//!   round trips of a 4-byte length plus the payload's ETF bytes echoed by a
+//!   tokio task over a loopback socket, for the payloads P of
+//!   [`ergo_benches::dist::payloads`] (`int`, `str`, `pid`, `bin1mb`);
+//! - `ergo_bin1mb_mbps` / `tcp_bin1mb_mbps` (MB/s): the 1 MB figures above
+//!   as payload bytes sent per second (one payload per round trip);
+//! - `ergo_par120_rate` (calls/s): 120 client processes on `ra`, each
+//!   calling its own server `echo_I` on `rb` with the integer 42.
+//!
+//! ```text
+//! cargo run --release -p ergo-benches --bin dist_side -- [SECONDS] [--epmd-port N]
+//! ```
+//!
+//! Without `--epmd-port` a free port is picked and the first node hosts an
+//! embedded EPMD on it. `--free-port` only prints a free TCP port (for the
+//! script). Runs on a multi-thread runtime with two workers; prints
+//! `name value unit` lines, and lines starting with `#` are context.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use ergo::dist::DistOptions;
+use ergo::{Atom, Node, Term};
+use ergo_benches::dist::{BIG, TermEcho, payloads};
+use ergo_benches::out;
+use ergo_benches::process::ns_per;
+use ergo_benches::timed_async;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+/// Warm-up before every timed figure.
+const WARM: Duration = Duration::from_millis(200);
+/// Client/server pairs of the parallel figure.
+const PAIRS: usize = 120;
+/// The timeout of every call (none should come near it).
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The cookie of both nodes.
+const COOKIE: &str = "ergo_dist_bench";
+
+fn note(s: &str) {
+    println!("# {s}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Runs `body` as an ergo process on `node` and waits for its result.
+async fn in_process<F, Fut, T>(node: &Node, body: F) -> T
+where
+    F: FnOnce(ergo::Context) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    node.spawn(move |ctx| async move {
+        let _ = tx.send(body(ctx).await);
+    });
+    rx.await.expect("the process reports")
+}
+
+/// A node `NAME@127.0.0.1`, distributed and published with the EPMD on
+/// `epmd_port`.
+async fn dist_node(name: &str, epmd_port: u16) -> Node {
+    let node = Node::builder(format!("{name}@127.0.0.1"))
+        .cookie(COOKIE)
+        .start()
+        .expect("node");
+    node.listen(DistOptions {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        epmd_port: Some(epmd_port),
+        ..DistOptions::default()
+    })
+    .await
+    .expect("listen");
+    node
+}
+
+/// Operations per batch between clock reads: one for the 1 MB payload (a
+/// round trip takes long enough), 64 for the others.
+fn batch_for(shape: &str) -> u64 {
+    if shape == "bin1mb" { 1 } else { 64 }
+}
+
+// ------------------------------------------------------------- ergo calls
+
+/// Sequential calls of `shape` from a process on `a` to `{echo, to}`.
+async fn ergo_calls(a: &Node, to: Atom, shape: &'static str, secs: f64) -> (u64, Duration) {
+    in_process(a, move |mut ctx| async move {
+        let payload = payloads(ctx.pid())
+            .into_iter()
+            .find(|(n, _)| *n == shape)
+            .expect("a known payload")
+            .1;
+        let dest = (Atom::from("echo"), to);
+        let first = ctx
+            .call(dest, payload.clone(), CALL_TIMEOUT)
+            .await
+            .expect("call");
+        assert_eq!(first, payload, "the echo replies with the request");
+        timed_async!(WARM, secs, batch_for(shape), {
+            black_box(
+                ctx.call(dest, payload.clone(), CALL_TIMEOUT)
+                    .await
+                    .expect("call"),
+            );
+        })
+    })
+    .await
+}
+
+// -------------------------------------------------------------- TCP floor
+
+/// Round trips of `body` (with a 4-byte length in front) to a tokio task
+/// that echoes every frame back, over a loopback connection with nodelay.
+async fn tcp_rr(body: Vec<u8>, shape: &str, secs: f64) -> (u64, Duration) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.expect("accept");
+        s.set_nodelay(true).expect("nodelay");
+        let (rd, mut wr) = s.into_split();
+        let mut rd = BufReader::with_capacity(64 * 1024, rd);
+        let mut frame = vec![0u8; 4];
+        while let Ok(len) = rd.read_u32().await {
+            let end = 4 + len as usize;
+            if frame.len() < end {
+                frame.resize(end, 0);
+            }
+            frame[..4].copy_from_slice(&len.to_be_bytes());
+            if rd.read_exact(&mut frame[4..end]).await.is_err()
+                || wr.write_all(&frame[..end]).await.is_err()
+            {
+                break;
+            }
+        }
+    });
+    let s = TcpStream::connect(addr).await.expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let (rd, mut wr) = s.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    let mut back = vec![0u8; body.len()];
+    let r = timed_async!(WARM, secs, batch_for(shape), {
+        wr.write_all(&frame).await.expect("write");
+        let len = rd.read_u32().await.expect("read") as usize;
+        assert_eq!(len, back.len());
+        rd.read_exact(&mut back).await.expect("read");
+    });
+    assert_eq!(back, body, "the echo sends the frame back");
+    drop((rd, wr));
+    server.await.expect("server");
+    r
+}
+
+// --------------------------------------------------------------- parallel
+
+/// 120 processes on `a`, each calling `{echo_I, to}` with 42 in a loop;
+/// after a warm-up, counts the calls done in `secs`. Returns calls/s.
+async fn par_ergo(a: &Node, to: Atom, secs: f64) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let total = Arc::new(AtomicU64::new(0));
+    let mut done = Vec::with_capacity(PAIRS);
+    for i in 0..PAIRS {
+        let dest = (Atom::from(format!("echo_{i}")), to);
+        let (stop, total) = (stop.clone(), total.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        done.push(rx);
+        a.spawn(move |mut ctx| async move {
+            while !stop.load(Relaxed) {
+                let r = ctx
+                    .call(dest, Term::Int(42), CALL_TIMEOUT)
+                    .await
+                    .expect("call");
+                black_box(r);
+                total.fetch_add(1, Relaxed);
+            }
+            let _ = tx.send(());
+        });
+    }
+    tokio::time::sleep(WARM).await;
+    let c0 = total.load(Relaxed);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let c1 = total.load(Relaxed);
+    let d = t0.elapsed();
+    stop.store(true, Relaxed);
+    for d in done {
+        d.await.expect("client");
+    }
+    (c1 - c0) as f64 / d.as_secs_f64()
+}
+
+// ------------------------------------------------------------------- main
+
+fn mb_per_s(ns_per_op: f64) -> f64 {
+    BIG as f64 / (ns_per_op * 1e-9) / 1e6
+}
+
+async fn run(secs: f64, epmd_port: u16) {
+    let a = dist_node("ra", epmd_port).await;
+    let b = dist_node("rb", epmd_port).await;
+    b.start_server_named::<TermEcho>("echo", ())
+        .await
+        .expect("echo");
+    for i in 0..PAIRS {
+        b.start_server_named::<TermEcho>(format!("echo_{i}"), ())
+            .await
+            .expect("echo_I");
+    }
+    assert!(a.connect(b.name()).await, "ra connects to rb");
+    note(&format!(
+        "ergo nodes {} and {} in one OS process, multi-thread runtime with 2 workers, EPMD port {epmd_port}; connected: {:?}",
+        a.name(),
+        b.name(),
+        a.nodes()
+    ));
+    let mut ns = std::collections::HashMap::new();
+    for (shape, term) in payloads(a.system_pid()) {
+        let bytes = ergo::etf::encode(&term);
+        note(&format!("payload {shape}: {} ETF bytes", bytes.len()));
+        let (n, d) = ergo_calls(&a, b.name(), shape, secs).await;
+        let e = ns_per(n, d);
+        out(&format!("ergo_call_{shape}"), e, "ns/op");
+        let (n, d) = tcp_rr(bytes, shape, secs).await;
+        let t = ns_per(n, d);
+        out(&format!("tcp_rr_{shape}"), t, "ns/op");
+        ns.insert(shape, (e, t));
+    }
+    let (e, t) = ns["bin1mb"];
+    out("ergo_bin1mb_mbps", mb_per_s(e), "MB/s");
+    out("tcp_bin1mb_mbps", mb_per_s(t), "MB/s");
+    out(
+        "ergo_par120_rate",
+        par_ergo(&a, b.name(), secs).await,
+        "calls/s",
+    );
+    a.stop(Duration::from_secs(1)).await;
+    b.stop(Duration::from_secs(1)).await;
+}
+
+fn main() {
+    let mut secs = 2.0f64;
+    let mut epmd_port = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--free-port" => {
+                println!("{}", free_port());
+                return;
+            }
+            "--epmd-port" => {
+                epmd_port = args.next().and_then(|p| p.parse().ok());
+                assert!(epmd_port.is_some(), "--epmd-port needs a port number");
+            }
+            s => secs = s.parse().expect("SECONDS is a number"),
+        }
+    }
+    let epmd_port = epmd_port.unwrap_or_else(free_port);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move { tokio::spawn(run(secs, epmd_port)).await })
+        .expect("the benchmark runs");
+}
