@@ -373,3 +373,57 @@ async fn rust_links_to_an_erlang_process_and_gets_its_exit() {
     assert_eq!(got.1, "linked_seen");
     assert_eq!(got.2, format!("{{'EXIT',{},erl_reason}}", got.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_after_the_handshake_close_that_connection_only() {
+    use ergo::dist::handshake::{self, Local};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = node_with("bad_a", "c", 0, |o| {
+        o.epmd_port = None;
+        o.max_message = 1 << 20;
+    })
+    .await;
+    let port = a.dist_port().unwrap();
+    let me = Local {
+        name: "intruder@127.0.0.1".into(),
+        cookie: "c".into(),
+        flags: handshake::flags::MANDATORY_25
+            | handshake::flags::MANDATORY_26
+            | handshake::flags::DIST_HDR_ATOM_CACHE
+            | handshake::flags::PUBLISHED,
+        creation: 7,
+    };
+    for garbage in [
+        // An unknown frame type.
+        vec![0, 0, 0, 2, 9, 9],
+        // A header naming a cache slot that holds nothing.
+        vec![0, 0, 0, 6, 131, 68, 1, 0, 5, 97],
+        // A control message that is not a tuple.
+        vec![0, 0, 0, 5, 131, 68, 0, 97, 1],
+        // A frame over the size limit (only its length is sent).
+        vec![0xFF, 0xFF, 0xFF, 0xFF],
+    ] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        handshake::initiate(&mut s, &me, 6).await.unwrap();
+        s.write_all(&garbage).await.unwrap();
+        // The node closes the connection: reads end (ticks aside).
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = [0u8; 64];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "connection left open after {garbage:?}");
+    }
+    // The node is still up and serves the next, well-behaved node.
+    let b = node_with("bad_b", "c", 0, |o| o.epmd_port = None).await;
+    b.add_route(a.name(), ([127, 0, 0, 1], port).into());
+    assert!(b.connect(a.name()).await);
+    assert_eq!(a.nodes(), vec![b.name()]);
+}

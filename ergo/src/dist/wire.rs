@@ -191,6 +191,15 @@ impl Writer {
     }
 }
 
+/// The atoms a frame's header named, for `ATOM_CACHE_REF`s.
+struct FrameAtoms<'a>(&'a [Atom]);
+
+impl ergo_etf::AtomCache for FrameAtoms<'_> {
+    fn atom(&self, index: u8) -> Option<Atom> {
+        self.0.get(index as usize).copied()
+    }
+}
+
 /// A message put together from fragments so far.
 struct Partial {
     atoms: Vec<Atom>,
@@ -381,10 +390,11 @@ impl Reader {
         Ok(())
     }
 
-    fn terms(&self, body: &Bytes, atoms: &Vec<Atom>) -> Result<Incoming, WireError> {
+    fn terms(&self, body: &Bytes, atoms: &[Atom]) -> Result<Incoming, WireError> {
+        let table = FrameAtoms(atoms);
         let mut d = Decoder::new(body, &self.opts)
             .with_owner(body)
-            .with_atom_cache(atoms);
+            .with_atom_cache(&table);
         let control = d
             .read_term()
             .map_err(|e| bad(format!("bad control message: {e}")))?;

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The distribution layer side by side, in one run, all on 127.0.0.1:
+# Erlang <-> Erlang (two erl nodes), ergo <-> ergo (two nodes in one OS
+# process, over real TCP), a plain tokio TCP ping-pong (the floor), and an
+# Erlang client calling the Rust interop_node's echo. Sequential call round
+# trips for four payloads, 120 parallel client/server pairs, Erlang client
+# to Rust server versus to Erlang server, and 1 MB echo throughput. Prints
+# every figure, then the ratios against the targets.
+#
+#   benches/dist_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
+#
+# Starts its own EPMD (this workspace's epmd binary) on a free port, and
+# stops everything it started when it exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-2}"
+case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
+WORK="$(mktemp -d /tmp/ergo-dist-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits up to $2 seconds for $1 (a command) to succeed.
+wait_for() {
+  local i
+  for i in $(seq $(($2 * 10))); do
+    if eval "$1" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "timed out waiting for: $1" >&2
+  return 1
+}
+
+cargo build --release -q -p ergo-benches --bin dist_side
+cargo build --release -q -p ergo --bin epmd --example interop_node
+erlc -o "$WORK" benches/erlang/dist_bench.erl
+
+EPMD_PORT="$(./target/release/dist_side --free-port)"
+export ERL_EPMD_PORT="$EPMD_PORT"
+COOKIE="distbench_$$"
+./target/release/epmd -port "$EPMD_PORT" >"$WORK/epmd.log" 2>&1 &
+PIDS+=($!)
+wait_for "./target/release/epmd -port $EPMD_PORT -names" 10
+
+# Servers: Erlang node b, and the Rust interop_node r.
+erl -name b@127.0.0.1 -setcookie "$COOKIE" -start_epmd false -noshell \
+  -pa "$WORK" -run dist_bench server >"$WORK/b.log" 2>&1 &
+PIDS+=($!)
+./target/release/examples/interop_node --name r@127.0.0.1 --cookie "$COOKIE" \
+  >"$WORK/r.log" 2>&1 &
+PIDS+=($!)
+wait_for "grep -qx ready '$WORK/r.log'" 30
+
+echo "# erlang (a@127.0.0.1 -> b@127.0.0.1, and -> r@127.0.0.1 the Rust interop_node), EPMD port $EPMD_PORT"
+timeout $((60 + ${SECS%.*} * 20)) \
+  erl -name a@127.0.0.1 -setcookie "$COOKIE" -start_epmd false -noshell \
+  -pa "$WORK" -run dist_bench client "$SECS" b@127.0.0.1 r@127.0.0.1 | tee "$WORK/erlang.txt"
+
+# The Erlang servers and the Rust interop node are done: stop them so that
+# they take no CPU from the Rust figures.
+for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
+
+echo "# ergo and the tcp floor"
+timeout $((60 + ${SECS%.*} * 20)) \
+  ./target/release/dist_side "$SECS" --epmd-port "$EPMD_PORT" | tee "$WORK/rust.txt"
+
+echo
+echo "# ratios, measured in this run"
+awk '
+  FNR == NR { if ($1 !~ /^#/ && NF == 3) erl[$1] = $2; next }
+  $1 !~ /^#/ && NF == 3 { rs[$1] = $2 }
+  function val(k) { return (k in rs) ? rs[k] : ((k in erl) ? erl[k] : "") }
+  # row: what is compared, figure a over figure b, and the target on a/b
+  # (op is "<=" or ">=", or "" for none).
+  function row(label, a, b, op, target,    va, vb, r, verdict) {
+    va = val(a); vb = val(b)
+    if (va == "" || vb == "" || vb + 0 == 0) {
+      printf "%-52s %12s %12s %9s %8s  missing figure\n", label, va, vb, "-", op target
+      return
+    }
+    r = va / vb
+    verdict = ""
+    if (op == "<=") verdict = (r <= target) ? "met" : "NOT met"
+    if (op == ">=") verdict = (r >= target) ? "met" : "NOT met"
+    printf "%-52s %12.0f %12.0f %8.2fx %8s  %s\n", label, va, vb, r, op target, verdict
+  }
+  END {
+    printf "%-52s %12s %12s %9s %8s\n", "comparison (a / b)", "a", "b", "a/b", "target"
+    print "-- sequential call across two nodes, ns/op: erlang/ergo (higher is better)"
+    row("erlang_call_int / ergo_call_int", "erlang_call_int", "ergo_call_int", ">=", 2)
+    row("erlang_call_str / ergo_call_str", "erlang_call_str", "ergo_call_str", ">=", 2)
+    row("erlang_call_pid / ergo_call_pid", "erlang_call_pid", "ergo_call_pid", ">=", 2)
+    row("erlang_call_bin1mb / ergo_call_bin1mb", "erlang_call_bin1mb", "ergo_call_bin1mb", ">=", 2)
+    print "-- sequential call against the TCP floor, ns/op: ergo/tcp (lower is better)"
+    row("ergo_call_int / tcp_rr_int", "ergo_call_int", "tcp_rr_int", "<=", 1.5)
+    row("ergo_call_str / tcp_rr_str", "ergo_call_str", "tcp_rr_str", "<=", 1.5)
+    row("ergo_call_pid / tcp_rr_pid", "ergo_call_pid", "tcp_rr_pid", "<=", 1.5)
+    row("ergo_call_bin1mb / tcp_rr_bin1mb", "ergo_call_bin1mb", "tcp_rr_bin1mb", "<=", 1.5)
+    print "-- 120 parallel pairs across two nodes, calls/s (higher is better)"
+    row("ergo_par120_rate / erlang_par120_rate", "ergo_par120_rate", "erlang_par120_rate", ">=", 2)
+    print "-- an Erlang client, Rust server vs Erlang server, calls/s (higher is better)"
+    row("erlang_client_to_rust / _to_erlang", "erlang_client_to_rust_rate", "erlang_client_to_erlang_rate", ">=", 1.0)
+    print "-- 1 MB echo throughput, payload MB/s (higher is better)"
+    row("ergo_bin1mb_mbps / tcp_bin1mb_mbps", "ergo_bin1mb_mbps", "tcp_bin1mb_mbps", ">=", 0.6)
+    row("ergo_bin1mb_mbps / erlang_bin1mb_mbps", "ergo_bin1mb_mbps", "erlang_bin1mb_mbps", "", "")
+  }' "$WORK/erlang.txt" "$WORK/rust.txt"
