@@ -10,7 +10,9 @@
 #   benches/dist_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
 #
 # Starts its own EPMD (this workspace's epmd binary) on a free port, and
-# stops everything it started when it exits.
+# stops everything it started when it exits. The Erlang nodes run with
+# erl's defaults; erl's own ERL_FLAGS reaches both of them (e.g.
+# ERL_FLAGS="+sbwt none" to keep their schedulers from busy-waiting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-2}"
@@ -63,7 +65,8 @@ wait_for "grep -qx ready '$WORK/r.log'" 30
 echo "# erlang (a@127.0.0.1 -> b@127.0.0.1, and -> r@127.0.0.1 the Rust interop_node), EPMD port $EPMD_PORT"
 timeout $((60 + ${SECS%.*} * 20)) \
   erl -name a@127.0.0.1 -setcookie "$COOKIE" -start_epmd false -noshell \
-  -pa "$WORK" -run dist_bench client "$SECS" b@127.0.0.1 r@127.0.0.1 | tee "$WORK/erlang.txt"
+  -pa "$WORK" -run dist_bench client "$SECS" b@127.0.0.1 r@127.0.0.1 | tee "$WORK/erlang.txt" ||
+  echo "# the erlang side FAILED (see above)"
 
 # The Erlang servers and the Rust interop node are done: stop them so that
 # they take no CPU from the Rust figures.
@@ -71,7 +74,8 @@ for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
 
 echo "# ergo and the tcp floor"
 timeout $((60 + ${SECS%.*} * 20)) \
-  ./target/release/dist_side "$SECS" --epmd-port "$EPMD_PORT" | tee "$WORK/rust.txt"
+  ./target/release/dist_side "$SECS" --epmd-port "$EPMD_PORT" | tee "$WORK/rust.txt" ||
+  echo "# the rust side FAILED (see above)"
 
 echo
 echo "# ratios, measured in this run"

@@ -14,9 +14,11 @@
 //!   calling its own server `echo_I` on `rb` with the integer 42.
 //!
 //! ```text
-//! cargo run --release -p ergo-benches --bin dist_side -- [SECONDS] [--epmd-port N]
+//! cargo run --release -p ergo-benches --bin dist_side -- [SECONDS] [--epmd-port N] [--only FIGURE]
 //! ```
 //!
+//! `--only FIGURE` (`ergo_call_int`, `tcp_rr_bin1mb`, `ergo_par120_rate`,
+//! ...) runs that figure alone, for profiling.
 //! Without `--epmd-port` a free port is picked and the first node hosts an
 //! embedded EPMD on it. `--free-port` only prints a free TCP port (for the
 //! script). Runs on a multi-thread runtime with two workers; prints
@@ -211,7 +213,7 @@ fn mb_per_s(ns_per_op: f64) -> f64 {
     BIG as f64 / (ns_per_op * 1e-9) / 1e6
 }
 
-async fn run(secs: f64, epmd_port: u16) {
+async fn run(secs: f64, epmd_port: u16, only: Option<String>) {
     let a = dist_node("ra", epmd_port).await;
     let b = dist_node("rb", epmd_port).await;
     b.start_server_named::<TermEcho>("echo", ())
@@ -223,32 +225,45 @@ async fn run(secs: f64, epmd_port: u16) {
             .expect("echo_I");
     }
     assert!(a.connect(b.name()).await, "ra connects to rb");
+    let connected: Vec<String> = a.nodes().iter().map(|n| n.as_str().to_string()).collect();
     note(&format!(
-        "ergo nodes {} and {} in one OS process, multi-thread runtime with 2 workers, EPMD port {epmd_port}; connected: {:?}",
+        "ergo nodes {} and {} in one OS process, multi-thread runtime with 2 workers, EPMD port {epmd_port}; {} connected to {}",
         a.name(),
         b.name(),
-        a.nodes()
+        a.name(),
+        connected.join(",")
     ));
+    let want = |figure: &str| only.as_deref().is_none_or(|o| o == figure);
     let mut ns = std::collections::HashMap::new();
     for (shape, term) in payloads(a.system_pid()) {
         let bytes = ergo::etf::encode(&term);
         note(&format!("payload {shape}: {} ETF bytes", bytes.len()));
-        let (n, d) = ergo_calls(&a, b.name(), shape, secs).await;
-        let e = ns_per(n, d);
-        out(&format!("ergo_call_{shape}"), e, "ns/op");
-        let (n, d) = tcp_rr(bytes, shape, secs).await;
-        let t = ns_per(n, d);
-        out(&format!("tcp_rr_{shape}"), t, "ns/op");
-        ns.insert(shape, (e, t));
+        let ergo_name = format!("ergo_call_{shape}");
+        let tcp_name = format!("tcp_rr_{shape}");
+        if want(&ergo_name) {
+            let (n, d) = ergo_calls(&a, b.name(), shape, secs).await;
+            out(&ergo_name, ns_per(n, d), "ns/op");
+            ns.insert(ergo_name, ns_per(n, d));
+        }
+        if want(&tcp_name) {
+            let (n, d) = tcp_rr(bytes, shape, secs).await;
+            out(&tcp_name, ns_per(n, d), "ns/op");
+            ns.insert(tcp_name, ns_per(n, d));
+        }
     }
-    let (e, t) = ns["bin1mb"];
-    out("ergo_bin1mb_mbps", mb_per_s(e), "MB/s");
-    out("tcp_bin1mb_mbps", mb_per_s(t), "MB/s");
-    out(
-        "ergo_par120_rate",
-        par_ergo(&a, b.name(), secs).await,
-        "calls/s",
-    );
+    for side in ["ergo_call", "tcp_rr"] {
+        if let Some(&e) = ns.get(&format!("{side}_bin1mb")) {
+            let name = side.split('_').next().unwrap_or(side);
+            out(&format!("{name}_bin1mb_mbps"), mb_per_s(e), "MB/s");
+        }
+    }
+    if want("ergo_par120_rate") {
+        out(
+            "ergo_par120_rate",
+            par_ergo(&a, b.name(), secs).await,
+            "calls/s",
+        );
+    }
     a.stop(Duration::from_secs(1)).await;
     b.stop(Duration::from_secs(1)).await;
 }
@@ -256,6 +271,7 @@ async fn run(secs: f64, epmd_port: u16) {
 fn main() {
     let mut secs = 2.0f64;
     let mut epmd_port = None;
+    let mut only = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -267,6 +283,7 @@ fn main() {
                 epmd_port = args.next().and_then(|p| p.parse().ok());
                 assert!(epmd_port.is_some(), "--epmd-port needs a port number");
             }
+            "--only" => only = Some(args.next().expect("--only needs a figure name")),
             s => secs = s.parse().expect("SECONDS is a number"),
         }
     }
@@ -276,6 +293,6 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async move { tokio::spawn(run(secs, epmd_port)).await })
+    rt.block_on(async move { tokio::spawn(run(secs, epmd_port, only)).await })
         .expect("the benchmark runs");
 }
