@@ -659,6 +659,12 @@ impl Context {
         self.node.inner().monitor(&self.pcb, target.into())
     }
 
+    /// A monitor for a call about to be sent to `target`: on another node,
+    /// it leaves with the request.
+    pub(crate) fn monitor_for_call(&self, target: MonitorTarget) -> Ref {
+        self.node.inner().monitor_opts(&self.pcb, target, true)
+    }
+
     /// Removes a monitor (`demonitor/1`). Returns `false` when it was not
     /// active (it fired already, or never was this process's).
     pub fn demonitor(&self, reference: Ref) -> bool {
@@ -967,6 +973,17 @@ impl NodeInner {
     }
 
     pub(crate) fn monitor(self: &Arc<Self>, me: &Arc<Pcb>, target: MonitorTarget) -> Ref {
+        self.monitor_opts(me, target, false)
+    }
+
+    /// `monitor`; with `defer`, a monitor of a remote process may wait a
+    /// moment to leave with the next message to its node.
+    pub(crate) fn monitor_opts(
+        self: &Arc<Self>,
+        me: &Arc<Pcb>,
+        target: MonitorTarget,
+        defer: bool,
+    ) -> Ref {
         let reference = self.make_ref();
         let remote = match target {
             MonitorTarget::Pid(p) if p.node != self.name => {
@@ -991,11 +1008,12 @@ impl NodeInner {
                     object: object.clone(),
                 },
             );
-            let sent = self.dist_send(
-                node,
-                crate::dist::control::monitor_p(me.pid, proc_, reference),
-                None,
-            );
+            let control = crate::dist::control::monitor_p(me.pid, proc_, reference);
+            let sent = if defer {
+                self.dist_send_deferred(node, control)
+            } else {
+                self.dist_send(node, control, None)
+            };
             if sent.is_err() && me.state.lock().monitors.remove(&reference).is_some() {
                 me.deliver(Message::Down {
                     reference,
@@ -1076,10 +1094,9 @@ impl NodeInner {
             Term::Tuple(v) if v.len() == 2 => v[0].clone(),
             other => other.clone(),
         };
-        let _ = self.dist_send(
+        let _ = self.dist_send_deferred(
             entry.other.node,
             crate::dist::control::demonitor_p(me, proc_, entry.reference),
-            None,
         );
     }
 

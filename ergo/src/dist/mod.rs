@@ -538,6 +538,18 @@ impl NodeInner {
             .map_err(|_| SendError::Unreachable(node))
     }
 
+    /// Sends a control message that may wait a moment for company (see
+    /// `Conn::send_deferred`).
+    pub(crate) fn dist_send_deferred(
+        self: &Arc<Self>,
+        node: Atom,
+        control: Term,
+    ) -> Result<(), SendError> {
+        let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
+        conn.send_deferred(control)
+            .map_err(|_| SendError::Unreachable(node))
+    }
+
     /// Sends `msg` from `from` to a process on another node.
     pub(crate) fn dist_send_message(
         self: &Arc<Self>,
@@ -560,6 +572,10 @@ impl NodeInner {
 
     /// `monitor_node(Node, true)` for `pid`.
     pub(crate) fn monitor_node(self: &Arc<Self>, pid: Pid, node: Atom) {
+        if node == self.name {
+            // Erlang ignores monitoring its own node.
+            return;
+        }
         let conn = self.connection(node);
         let up = conn.is_some();
         if up {

@@ -237,7 +237,7 @@ impl Context {
         timeout: Duration,
     ) -> Result<Term, CallError> {
         let dest = dest.into();
-        let mref = self.monitor(MonitorTarget::from(dest));
+        let mref = self.monitor_for_call(MonitorTarget::from(dest));
         let msg = Term::tuple([
             Term::atom("$gen_call"),
             Term::tuple([Term::Pid(self.pid()), Term::Ref(mref)]),

@@ -336,11 +336,19 @@ impl Reader {
                     return self.terms(&body, &atoms).map(Some);
                 }
                 self.hold(data.len())?;
+                // The fragments that follow are (nearly) as large as this one.
+                let expect = data
+                    .len()
+                    .saturating_mul(id as usize)
+                    .min(self.max_message)
+                    .min(16 << 20);
+                let mut body = Vec::with_capacity(expect);
+                body.extend_from_slice(data);
                 if let Some(old) = self.partial.insert(
                     sequence,
                     Partial {
                         atoms,
-                        body: data.to_vec(),
+                        body,
                         next_id: id - 1,
                     },
                 ) {
