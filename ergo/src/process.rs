@@ -1117,9 +1117,7 @@ impl NodeInner {
             self.unregister_if(name, pcb.pid);
         }
         self.remove(pcb.pid);
-        if !self.dist.aliases.read().is_empty() {
-            self.dist.aliases.write().retain(|_, p| *p != pcb.pid);
-        }
+        self.dist.forget(pcb.pid);
         if !reason.is_normal() {
             tracing::debug!(pid = %pcb.pid, %reason, "process exited");
         } else {

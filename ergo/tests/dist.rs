@@ -427,3 +427,17 @@ async fn bad_frames_after_the_handshake_close_that_connection_only() {
     assert!(b.connect(a.name()).await);
     assert_eq!(a.nodes(), vec![b.name()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_node_is_listed_as_hidden_on_both_sides() {
+    let epmd = free_port();
+    let h = node_with("hid_a", "c", epmd, |o| o.hidden = true).await;
+    let mut erl = Erl::start("hid_e", "c", epmd, &[]);
+    let erl_name = Atom::from(erl.name.as_str());
+    assert!(h.connect(erl_name).await);
+    assert_eq!(erl.eval("nodes()"), "[]");
+    assert_eq!(erl.eval("nodes(hidden)"), "['hid_a@127.0.0.1']");
+    // The connection is hidden on this side too.
+    assert!(h.nodes().is_empty());
+    assert_eq!(h.hidden_nodes(), vec![erl_name]);
+}

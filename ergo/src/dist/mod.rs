@@ -159,6 +159,27 @@ pub(crate) struct Config {
 }
 
 impl Dist {
+    /// Drops what an ended process had asked for: its aliases and its
+    /// node monitors (cheap when there are none).
+    pub(crate) fn forget(&self, pid: Pid) {
+        if !self.aliases.read().is_empty() {
+            self.aliases.write().retain(|_, p| *p != pid);
+        }
+        {
+            let mut w = self.node_watchers.lock();
+            if !w.is_empty() {
+                w.retain(|p| *p != pid);
+            }
+        }
+        let mut m = self.node_monitors.lock();
+        if !m.is_empty() {
+            for v in m.values_mut() {
+                v.retain(|p| *p != pid);
+            }
+            m.retain(|_, v| !v.is_empty());
+        }
+    }
+
     /// Stops accepting, closes every connection and leaves EPMD.
     pub(crate) fn shut(&self) {
         for t in self.running.lock().drain(..) {
@@ -264,23 +285,38 @@ impl Node {
         self.inner().dist.routes.write().remove(&node.into());
     }
 
-    /// The visible nodes this node is connected to (`nodes()`).
+    /// The visible nodes this node is connected to (`nodes()`); none when
+    /// this node is hidden.
     pub fn nodes(&self) -> Vec<Atom> {
         self.connected(false)
     }
 
-    /// The hidden nodes this node is connected to (`nodes(hidden)`).
+    /// The nodes this node is connected to over hidden connections
+    /// (`nodes(hidden)`): hidden nodes, or every node when this one is
+    /// hidden.
     pub fn hidden_nodes(&self) -> Vec<Atom> {
         self.connected(true)
     }
 
     fn connected(&self, hidden: bool) -> Vec<Atom> {
+        // A connection is hidden when either side is, as in Erlang.
+        let me_hidden = self
+            .inner()
+            .dist
+            .config
+            .get()
+            .is_some_and(|c| c.conn.local.flags & handshake::flags::PUBLISHED == 0);
         self.inner()
             .dist
             .conns
             .read()
             .values()
-            .filter(|c| c.is_up() && c.info.get().is_some_and(|p| p.hidden() == hidden))
+            .filter(|c| {
+                c.is_up()
+                    && c.info
+                        .get()
+                        .is_some_and(|p| (p.hidden() || me_hidden) == hidden)
+            })
             .map(|c| c.peer)
             .collect()
     }
@@ -655,5 +691,29 @@ impl NodeInner {
                 pcb.exit_signal(p, Reason::NoConnection, false);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ended_process_leaves_no_aliases_or_node_monitors_behind() {
+        let d = Dist::default();
+        let p = Pid::new(Atom::from("a@h"), 1, 0, 1);
+        let q = Pid::new(Atom::from("a@h"), 2, 0, 1);
+        let node = Atom::from("b@h");
+        let r = ergo_etf::Ref::new(Atom::from("a@h"), 1, &[1, 2, 3]).unwrap();
+        d.aliases.write().insert(r, p);
+        d.node_watchers.lock().extend([p, q]);
+        d.node_monitors.lock().insert(node, vec![p, p, q]);
+        d.forget(p);
+        assert!(d.aliases.read().is_empty());
+        assert_eq!(*d.node_watchers.lock(), vec![q]);
+        assert_eq!(d.node_monitors.lock().get(&node), Some(&vec![q]));
+        d.forget(q);
+        assert!(d.node_watchers.lock().is_empty());
+        assert!(d.node_monitors.lock().is_empty());
     }
 }
