@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, installing what the tests need first.
 #
-# The interoperability tests start real Erlang/OTP (and, later, Elixir)
+# The interoperability tests start real Erlang/OTP and Elixir
 # nodes, so this script installs Debian's erlang-nox and elixir when `erl`
 # or `elixir` is missing. Then it checks formatting and lints and runs the
 # whole workspace's tests.
@@ -15,9 +15,14 @@ if [ ${#need_install[@]} -gt 0 ]; then
   echo "== installing ${need_install[*]} from Debian"
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_install[@]}" >/dev/null
+  # `env` inside sudo: sudo drops the caller's environment.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${need_install[@]}" >/dev/null
 fi
+for tool in erl epmd elixir; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "$tool is still missing after the install" >&2; exit 1; }
+done
 echo "== $(erl -noshell -eval 'io:format("Erlang/OTP ~s, ERTS ~s", [erlang:system_info(otp_release), erlang:system_info(version)]), halt().')"
 
 echo "== cargo fmt --check"

@@ -133,10 +133,11 @@ impl Erl {
         let _ = self.child.wait();
     }
 
-    /// Sends a signal (`STOP`, `CONT`) with `kill`.
+    /// Sends a signal (`STOP`, `CONT`) with the shell's `kill` builtin
+    /// (`/bin/kill` comes from procps, which a bare machine may lack).
     pub(crate) fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill -{sig} {}", self.child.id())])
             .status()
             .unwrap()
             .success();
