@@ -44,7 +44,7 @@ wait_for() {
 
 cargo build --release -q -p ergo-benches --bin dist_side
 cargo build --release -q -p ergo --bin epmd --example interop_node
-erlc -o "$WORK" benches/erlang/dist_bench.erl
+erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/dist_bench.erl
 
 EPMD_PORT="$(./target/release/dist_side --free-port)"
 export ERL_EPMD_PORT="$EPMD_PORT"
@@ -79,24 +79,7 @@ timeout $((60 + ${SECS%.*} * 20)) \
 
 echo
 echo "# ratios, measured in this run"
-awk '
-  FNR == NR { if ($1 !~ /^#/ && NF == 3) erl[$1] = $2; next }
-  $1 !~ /^#/ && NF == 3 { rs[$1] = $2 }
-  function val(k) { return (k in rs) ? rs[k] : ((k in erl) ? erl[k] : "") }
-  # row: what is compared, figure a over figure b, and the target on a/b
-  # (op is "<=" or ">=", or "" for none).
-  function row(label, a, b, op, target,    va, vb, r, verdict) {
-    va = val(a); vb = val(b)
-    if (va == "" || vb == "" || vb + 0 == 0) {
-      printf "%-52s %12s %12s %9s %8s  missing figure\n", label, va, vb, "-", op target
-      return
-    }
-    r = va / vb
-    verdict = ""
-    if (op == "<=") verdict = (r <= target) ? "met" : "NOT met"
-    if (op == ">=") verdict = (r >= target) ? "met" : "NOT met"
-    printf "%-52s %12.0f %12.0f %8.2fx %8s  %s\n", label, va, vb, r, op target, verdict
-  }
+awk "$(cat benches/ratios.awk)"'
   END {
     printf "%-52s %12s %12s %9s %8s\n", "comparison (a / b)", "a", "b", "a/b", "target"
     print "-- sequential call across two nodes, ns/op: erlang/ergo (higher is better)"

@@ -12,7 +12,7 @@ WORK="$(mktemp -d /tmp/ergo-etf-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
 cargo build --release -q -p ergo-benches --bin etf_side
-erlc -o "$WORK" benches/erlang/etf_bench.erl
+erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/etf_bench.erl
 
 echo "# erlang"
 erl -noshell -pa "$WORK" -run etf_bench main "$SECS" | tee "$WORK/erlang.txt"

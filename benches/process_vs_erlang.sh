@@ -18,7 +18,7 @@ WORK="$(mktemp -d /tmp/ergo-process-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
 cargo build --release -q -p ergo-benches --bin process_side
-erlc -o "$WORK" benches/erlang/process_bench.erl
+erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/process_bench.erl
 
 echo "# erlang (erl +P 2000000)"
 PREFAULT_CMD="$PWD/target/release/process_side --prefault" \
@@ -28,32 +28,9 @@ echo "# ergo, tokio and ractor"
 
 echo
 echo "# ratios, measured in this run"
-awk '
-  FNR == NR { if ($1 !~ /^#/ && NF == 3) erl[$1] = $2; next }
-  $1 !~ /^#/ && NF == 3 { rs[$1] = $2 }
-  function val(k) { return (k in rs) ? rs[k] : ((k in erl) ? erl[k] : "") }
-  # row: what is compared, figure a over figure b, and the target on a/b
-  # (op is "<=" or ">=", or "" for none).
-  function row(label, a, b, op, target,    va, vb, r, verdict) {
-    va = val(a); vb = val(b)
-    if (va == "" || vb == "" || vb + 0 == 0) {
-      printf "%-44s %14s %14s %9s %8s  missing figure\n", label, va, vb, "-", op target
-      return
-    }
-    r = va / vb
-    verdict = ""
-    if (op == "<=") verdict = (r <= target) ? "ok" : "MISS"
-    if (op == ">=") verdict = (r >= target) ? "ok" : "MISS"
-    printf "%-44s %14.0f %14.0f %8.2fx %8s  %s\n", label, va, vb, r, op target, verdict
-  }
-  function absolute(label, a, op, target,    va, verdict) {
-    va = val(a)
-    if (va == "") { printf "%-44s %14s %14s %9s %8s  missing figure\n", label, "", "", "-", op target; return }
-    verdict = (op == "<=") ? ((va + 0 <= target) ? "ok" : "MISS") : ((va + 0 >= target) ? "ok" : "MISS")
-    printf "%-44s %14.0f %14s %9s %8s  %s\n", label, va, "", "", op target, verdict
-  }
+awk "$(cat benches/ratios.awk)"'
   END {
-    printf "%-44s %14s %14s %9s %8s\n", "comparison (a / b)", "a", "b", "a/b", "target"
+    printf "%-52s %12s %12s %9s %8s\n", "comparison (a / b)", "a", "b", "a/b", "target"
     print "-- sequential call, ns/op (lower a/b is better)"
     row("ergo_local_call / tokio floor", "ergo_local_call", "tokio_rr_unbounded_oneshot", "<=", 1.5)
     row("ergo_local_call / ractor_call", "ergo_local_call", "ractor_call", "", "")

@@ -15,7 +15,7 @@ WORK="$(mktemp -d /tmp/ergo-supervisor-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
 cargo build --release -q -p ergo-benches --bin supervisor_side
-erlc -o "$WORK" benches/erlang/supervisor_bench.erl
+erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/supervisor_bench.erl
 
 echo "# erlang"
 erl -noshell -pa "$WORK" -run supervisor_bench main "$SECS" | tee "$WORK/erlang.txt"

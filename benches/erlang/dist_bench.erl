@@ -30,6 +30,7 @@
 
 -export([server/0, client/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+-import(bench_util, [now_ns/0, run_for/2, out/3]).
 
 -define(PAIRS, 120).
 -define(BIG, 1000000).
@@ -94,31 +95,6 @@ wait_for(Server, Deadline) ->
     end.
 
 %% ------------------------------------------------------ helpers
-now_ns() -> erlang:monotonic_time(nanosecond).
-
-out(Name, Value, Unit) ->
-    io:format("~s ~s ~s~n", [Name, fmt(float(Value)), Unit]).
-
-fmt(V) when V >= 1000 -> float_to_list(float(round(V)), [{decimals, 0}]);
-fmt(V) when V >= 10 -> float_to_list(V, [{decimals, 1}]);
-fmt(V) -> float_to_list(V, [{decimals, 3}]).
-
-%% Calls F(Batch) until Secs have passed, doubling Batch while a batch takes
-%% under 2 ms (so the clock is read rarely). Returns {Ops, ElapsedNs}.
-run_for(F, Secs) ->
-    T0 = now_ns(),
-    run_for(F, 1, 0, T0, T0, T0 + round(Secs * 1.0e9)).
-
-run_for(F, Batch, Ops, T0, Prev, Deadline) ->
-    F(Batch),
-    T = now_ns(),
-    Done = Ops + Batch,
-    if
-        T >= Deadline -> {Done, T - T0};
-        T - Prev < 2000000 -> run_for(F, Batch * 2, Done, T0, T, Deadline);
-        true -> run_for(F, Batch, Done, T0, T, Deadline)
-    end.
-
 %% K sequential calls of Server with Payload. The reply is not compared
 %% (for the 1 MB binary that would add a 1 MB compare to every call);
 %% call_figures/2 checks one reply first.

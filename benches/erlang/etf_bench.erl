@@ -4,24 +4,7 @@
 -module(etf_bench).
 -export([main/1]).
 
-now_ns() -> erlang:monotonic_time(nanosecond).
-
-run_for(F, Secs) ->
-    T0 = now_ns(),
-    run_for(F, 1, 0, T0, T0, T0 + round(Secs * 1.0e9)).
-run_for(F, Batch, Ops, T0, Tprev, Deadline) ->
-    F(Batch),
-    T = now_ns(),
-    Ops1 = Ops + Batch,
-    case T >= Deadline of
-        true -> {Ops1, T - T0};
-        false ->
-            B1 = if T - Tprev < 2000000 -> Batch * 2; true -> Batch end,
-            run_for(F, B1, Ops1, T0, T, Deadline)
-    end.
-
-out(Name, Value, Unit) ->
-    io:format("~s ~s ~s~n", [Name, float_to_list(float(Value), [{decimals, 1}]), Unit]).
+-import(bench_util, [run_for/2, out/3]).
 
 enc_n(0, _, Acc) -> Acc;
 enc_n(N, T, _) -> enc_n(N - 1, T, term_to_binary(T)).

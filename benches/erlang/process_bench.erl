@@ -17,6 +17,8 @@
 -export([main/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
+-import(bench_util, [now_ns/0, run_for/2, out/3]).
+
 -define(SYNC_EVERY, 100000).
 -define(PAIRS, 120).
 
@@ -57,33 +59,6 @@ context() ->
     io:format("# process_limit ~p~n", [erlang:system_info(process_limit)]).
 
 %% ------------------------------------------------------------- helpers
-now_ns() -> erlang:monotonic_time(nanosecond).
-
-out(Name, Value, Unit) when is_float(Value) ->
-    io:format("~s ~s ~s~n", [Name, fmt(Value), Unit]);
-out(Name, Value, Unit) ->
-    io:format("~s ~p ~s~n", [Name, Value, Unit]).
-
-fmt(V) when V >= 1000 -> float_to_list(float(round(V)), [{decimals, 0}]);
-fmt(V) when V >= 10 -> float_to_list(V, [{decimals, 1}]);
-fmt(V) -> float_to_list(V, [{decimals, 3}]).
-
-%% Calls F(Batch) until Secs have passed, doubling Batch while a batch takes
-%% under 2 ms (so the clock is read rarely). Returns {Ops, ElapsedNs}.
-run_for(F, Secs) ->
-    T0 = now_ns(),
-    run_for(F, 1, 0, T0, T0, T0 + round(Secs * 1.0e9)).
-
-run_for(F, Batch, Ops, T0, Prev, Deadline) ->
-    F(Batch),
-    T = now_ns(),
-    Done = Ops + Batch,
-    if
-        T >= Deadline -> {Done, T - T0};
-        T - Prev < 2000000 -> run_for(F, Batch * 2, Done, T0, T, Deadline);
-        true -> run_for(F, Batch, Done, T0, T, Deadline)
-    end.
-
 %% Warm up for 0.3 s, then time Secs in 10 slices: prints the overall mean
 %% and the median slice.
 timed_seq(Name, F, Secs) ->

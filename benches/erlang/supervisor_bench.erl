@@ -22,6 +22,7 @@
 %% gen_server callback module: init/1 tells them apart by its argument.
 -export([main/1]).
 -export([init/1, handle_call/3, handle_cast/2]).
+-import(bench_util, [now_ns/0]).
 
 -define(RESTARTS_PER_ROUND, 100).
 -define(CHILDREN, 10000).
@@ -62,7 +63,6 @@ init({worker, Client}) ->
 handle_call(_, _, S) -> {reply, ok, S}.
 handle_cast(_, S) -> {noreply, S}.
 
-now_ns() -> erlang:monotonic_time(nanosecond).
 
 stop_sup(Sup) ->
     T0 = now_ns(),

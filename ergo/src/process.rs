@@ -74,6 +74,9 @@ pub(crate) struct ProcState {
     pub(crate) monitored_by: SmallMap<Ref, MonitorEntry>,
     pub(crate) name: Option<Atom>,
     pub(crate) group_leader: Option<Pid>,
+    /// The process has aliases or node monitors for the distribution to
+    /// drop when it ends.
+    pub(crate) dist_subscribed: bool,
     /// Told the exit reason when the process has ended.
     pub(crate) exit_watchers: Vec<tokio::sync::oneshot::Sender<Reason>>,
     /// Set when everything the end of the process brings about is done:
@@ -1090,19 +1093,19 @@ impl NodeInner {
     }
 
     fn remote_demonitor(self: &Arc<Self>, me: Pid, entry: &MonitorEntry) {
-        let proc_ = match &entry.object {
-            Term::Tuple(v) if v.len() == 2 => v[0].clone(),
-            other => other.clone(),
-        };
         let _ = self.dist_send_deferred(
             entry.other.node,
-            crate::dist::control::demonitor_p(me, proc_, entry.reference),
+            crate::dist::control::demonitor_p(
+                me,
+                crate::dist::control::monitored_proc(&entry.object),
+                entry.reference,
+            ),
         );
     }
 
     /// Everything that happens when a process has ended.
     pub(crate) fn finish(self: &Arc<Self>, pcb: &Arc<Pcb>, reason: Reason) {
-        let (links, monitors, monitored_by, name) = {
+        let (links, monitors, monitored_by, name, dist_subscribed) = {
             let mut st = pcb.state.lock();
             st.alive = false;
             st.exit_reason = Some(reason.clone());
@@ -1111,13 +1114,16 @@ impl NodeInner {
                 st.monitors.take_all(),
                 st.monitored_by.take_all(),
                 st.name.take(),
+                st.dist_subscribed,
             )
         };
         if let Some(name) = name {
             self.unregister_if(name, pcb.pid);
         }
         self.remove(pcb.pid);
-        self.dist.forget(pcb.pid);
+        if dist_subscribed {
+            self.dist.forget(pcb.pid);
+        }
         if !reason.is_normal() {
             tracing::debug!(pid = %pcb.pid, %reason, "process exited");
         } else {
@@ -1140,10 +1146,7 @@ impl NodeInner {
             if m.other.node != self.name {
                 // A watcher on another node: the notice names this process
                 // as it was monitored (by pid or by registered name).
-                let proc_ = match &m.object {
-                    Term::Tuple(v) if v.len() == 2 => v[0].clone(),
-                    other => other.clone(),
-                };
+                let proc_ = crate::dist::control::monitored_proc(&m.object);
                 self.dist_signal(
                     pcb.pid,
                     m.other,

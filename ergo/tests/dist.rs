@@ -95,6 +95,23 @@ where
     rx.await.expect("the process ran to the end")
 }
 
+/// The pid registered as `name` on `node`, asked with `rpc:call`.
+async fn whereis_on(node: &Node, on: Atom, name: &str) -> ergo::Pid {
+    let r = node
+        .rpc_call(
+            on,
+            "erlang",
+            "whereis",
+            vec![Term::atom(name)],
+            Duration::from_secs(5),
+        )
+        .await;
+    match r {
+        Ok(Term::Pid(p)) => p,
+        other => panic!("whereis({name}) on {on}: {other:?}"),
+    }
+}
+
 /// The next message as text, or `"timeout"`.
 async fn next(ctx: &mut ergo::Context, secs: u64) -> String {
     match ctx.receive_timeout(Duration::from_secs(secs)).await {
@@ -194,21 +211,7 @@ async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
     let (tx, rx) = tokio::sync::oneshot::channel();
     a.spawn(move |mut ctx| async move {
         ctx.set_trap_exit(true);
-        let p = ctx
-            .call(
-                (Atom::from("rex"), erl_name),
-                Term::tuple([
-                    Term::atom("call"),
-                    Term::atom("erlang"),
-                    Term::atom("whereis"),
-                    Term::List(vec![Term::atom("sleeper")]),
-                    Term::atom("user"),
-                ]),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
-        let Term::Pid(p) = p else { panic!("{p}") };
+        let p = whereis_on(ctx.node(), erl_name, "sleeper").await;
         ctx.link(p).unwrap();
         ctx.monitor(p);
         ctx.monitor_node(erl_name);
@@ -347,21 +350,7 @@ async fn rust_links_to_an_erlang_process_and_gets_its_exit() {
     let erl_name = Atom::from(erl.name.as_str());
     let got = in_process(&a, move |mut ctx| async move {
         ctx.set_trap_exit(true);
-        let p = ctx
-            .call(
-                (Atom::from("rex"), erl_name),
-                Term::tuple([
-                    Term::atom("call"),
-                    Term::atom("erlang"),
-                    Term::atom("whereis"),
-                    Term::List(vec![Term::atom("victim")]),
-                    Term::atom("user"),
-                ]),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
-        let Term::Pid(p) = p else { panic!("{p}") };
+        let p = whereis_on(ctx.node(), erl_name, "victim").await;
         ctx.link(p).unwrap();
         ctx.send(p, Term::tuple([Term::atom("go"), Term::Pid(ctx.pid())]))
             .unwrap();

@@ -6,25 +6,13 @@
 //!
 //! `genserver`: the seed's GenServer demo, step by step.
 
+mod common;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+use common::example;
 use ergo::etf::{Term, encode};
-
-/// An example's binary, built by `cargo build --examples` into
-/// `target/<profile>/examples` (scripts/test.sh does that first).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --workspace --examples` first (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
 
 /// Runs `etf_echo` with `input` on stdin until it exits.
 fn run_echo(input: &[u8]) -> Output {

@@ -56,6 +56,8 @@ pub(crate) struct Conn {
     received: AtomicU64,
     pub(crate) info: OnceLock<Peer>,
     reader: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Woken when the connection comes up or goes down.
+    pub(crate) changed: tokio::sync::Notify,
 }
 
 /// Why writing failed: the connection is down.
@@ -71,6 +73,7 @@ impl Conn {
             received: AtomicU64::new(0),
             info: OnceLock::new(),
             reader: Mutex::new(None),
+            changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -195,6 +198,7 @@ impl Conn {
             r.abort();
         }
         self.wake.notify_one();
+        self.changed.notify_waiters();
         !matches!(old, State::Down)
     }
 }
@@ -279,6 +283,7 @@ pub(crate) fn start(
         half,
         cfg.tick,
     ));
+    conn.changed.notify_waiters();
     Ok(true)
 }
 

@@ -78,6 +78,15 @@ pub(crate) fn demonitor_p(from: Pid, to: Term, reference: Ref) -> Term {
     op(DEMONITOR_P, [Term::Pid(from), to, Term::Ref(reference)])
 }
 
+/// What a monitor's control messages name as the monitored process: its
+/// pid, or its registered name (a `{Name, Node}` object gives the name).
+pub(crate) fn monitored_proc(object: &Term) -> Term {
+    match object {
+        Term::Tuple(v) if v.len() == 2 => v[0].clone(),
+        other => other.clone(),
+    }
+}
+
 /// Whether exits to this peer carry their reason as the payload.
 fn payload_exits(conn: &Conn) -> bool {
     conn.info

@@ -336,13 +336,17 @@ impl Node {
         });
         let deadline = tokio::time::Instant::now() + wait;
         loop {
+            // Registered before looking, so that a change in between wakes it.
+            let changed = conn.changed.notified();
             if conn.is_up() {
                 return true;
             }
-            if !self.is_connection(node, &conn) || tokio::time::Instant::now() >= deadline {
+            if !self.is_connection(node, &conn) {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return conn.is_up();
+            }
         }
     }
 
@@ -375,6 +379,7 @@ impl Node {
     /// connect and disconnect (`net_kernel:monitor_nodes(true)`), until
     /// [`Node::demonitor_nodes`].
     pub fn monitor_nodes(&self, pid: Pid) {
+        self.inner().mark_dist_subscribed(pid);
         self.inner().dist.node_watchers.lock().push(pid);
     }
 
@@ -503,14 +508,7 @@ impl NodeInner {
 
     fn node_up(&self, node: Atom) {
         let watchers = self.dist.node_watchers.lock().clone();
-        for w in watchers {
-            if let Some(p) = self.lookup(w) {
-                p.deliver(Message::Term(Term::tuple([
-                    Term::atom("nodeup"),
-                    Term::Atom(node),
-                ])));
-            }
-        }
+        self.node_event(watchers, "nodeup", node);
     }
 
     /// Takes a connection down and tells everyone who depended on it.
@@ -540,24 +538,10 @@ impl NodeInner {
             .lock()
             .remove(&node)
             .unwrap_or_default();
-        for pid in monitors {
-            if let Some(p) = self.lookup(pid) {
-                p.deliver(Message::Term(Term::tuple([
-                    Term::atom("nodedown"),
-                    Term::Atom(node),
-                ])));
-            }
-        }
+        self.node_event(monitors, "nodedown", node);
         if was_up {
             let watchers = self.dist.node_watchers.lock().clone();
-            for w in watchers {
-                if let Some(p) = self.lookup(w) {
-                    p.deliver(Message::Term(Term::tuple([
-                        Term::atom("nodedown"),
-                        Term::Atom(node),
-                    ])));
-                }
-            }
+            self.node_event(watchers, "nodedown", node);
         }
     }
 
@@ -606,15 +590,34 @@ impl NodeInner {
         Ok(())
     }
 
+    /// Sends `{Event, Node}` (`nodeup`, `nodedown`) to each of `pids`.
+    fn node_event(&self, pids: impl IntoIterator<Item = Pid>, event: &str, node: Atom) {
+        for pid in pids {
+            if let Some(p) = self.lookup(pid) {
+                p.deliver(Message::Term(Term::tuple([
+                    Term::atom(event),
+                    Term::Atom(node),
+                ])));
+            }
+        }
+    }
+
+    /// Marks `pid` as holding aliases or node monitors, for
+    /// [`Dist::forget`] to clean up when it ends.
+    pub(crate) fn mark_dist_subscribed(&self, pid: Pid) {
+        if let Some(p) = self.lookup(pid) {
+            p.state.lock().dist_subscribed = true;
+        }
+    }
+
     /// `monitor_node(Node, true)` for `pid`.
     pub(crate) fn monitor_node(self: &Arc<Self>, pid: Pid, node: Atom) {
         if node == self.name {
             // Erlang ignores monitoring its own node.
             return;
         }
-        let conn = self.connection(node);
-        let up = conn.is_some();
-        if up {
+        if self.connection(node).is_some() {
+            self.mark_dist_subscribed(pid);
             self.dist
                 .node_monitors
                 .lock()
@@ -626,16 +629,9 @@ impl NodeInner {
             if self.dist.conns.read().contains_key(&node) {
                 return;
             }
-            if let Some(v) = self.dist.node_monitors.lock().get_mut(&node) {
-                v.retain(|p| *p != pid);
-            }
+            self.demonitor_node(pid, node);
         }
-        if let Some(p) = self.lookup(pid) {
-            p.deliver(Message::Term(Term::tuple([
-                Term::atom("nodedown"),
-                Term::Atom(node),
-            ])));
-        }
+        self.node_event([pid], "nodedown", node);
     }
 
     /// `monitor_node(Node, false)`: removes one subscription of `pid`.

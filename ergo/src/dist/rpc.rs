@@ -71,6 +71,19 @@ impl std::fmt::Display for RpcError {
 
 impl std::error::Error for RpcError {}
 
+/// `{call | cast, M, F, Args, GroupLeader}`, what `rex` serves. The group
+/// leader is `user`: output of the function goes to the remote node's
+/// console.
+fn rex_request(kind: &str, m: Atom, f: Atom, args: Vec<Term>) -> Term {
+    Term::tuple([
+        Term::atom(kind),
+        Term::Atom(m),
+        Term::Atom(f),
+        Term::List(args),
+        Term::atom("user"),
+    ])
+}
+
 impl Node {
     /// Makes `module:function(Args...)` callable from other nodes. `f`
     /// gets the arguments as a list of terms and returns the result, or
@@ -149,15 +162,11 @@ impl Node {
         args: Vec<Term>,
         timeout: Duration,
     ) -> Result<Term, RpcError> {
-        let node = node.into();
-        let request = Term::tuple([
-            Term::atom("call"),
-            Term::Atom(module.into()),
-            Term::Atom(function.into()),
-            Term::List(args),
-            Term::atom("user"),
-        ]);
-        match self.call((Atom::from("rex"), node), request, timeout).await {
+        let request = rex_request("call", module.into(), function.into(), args);
+        match self
+            .call((Atom::from("rex"), node.into()), request, timeout)
+            .await
+        {
             Ok(Term::Tuple(t)) if t.len() == 2 && t[0].is_atom("badrpc") => Err(match &t[1] {
                 Term::Atom(a) if a.as_str() == "nodedown" => RpcError::NodeDown,
                 Term::Atom(a) if a.as_str() == "timeout" => RpcError::Timeout,
@@ -185,17 +194,8 @@ impl Node {
         function: impl Into<Atom>,
         args: Vec<Term>,
     ) {
-        let request = Term::tuple([
-            Term::atom("cast"),
-            Term::Atom(module.into()),
-            Term::Atom(function.into()),
-            Term::List(args),
-            Term::atom("user"),
-        ]);
-        let _ = self.send(
-            (Atom::from("rex"), node.into()),
-            Term::tuple([Term::atom("$gen_cast"), request]),
-        );
+        let request = rex_request("cast", module.into(), function.into(), args);
+        self.cast((Atom::from("rex"), node.into()), request);
     }
 
     /// `gen_server:call(Dest, Request, Timeout)` to any server, local or on
@@ -288,6 +288,7 @@ impl Context {
     /// [`Context::unalias`].
     pub fn alias(&self) -> ergo_etf::Ref {
         let r = self.make_ref();
+        self.node().inner().mark_dist_subscribed(self.pid());
         self.node()
             .inner()
             .dist
