@@ -119,13 +119,22 @@ pub fn encode_into<T: Encode + ?Sized>(value: &T, out: &mut Vec<u8>) {
 /// ```
 pub fn encode_vectored<T: Encode + ?Sized>(value: &T, share_min: usize) -> Vec<Bytes> {
     let mut buf = vec![VERSION];
-    let mut enc = Encoder::new(&mut buf, &EncodeOptions::new());
-    enc.chunks = Some(Vec::new());
-    enc.share_min = share_min.max(1);
-    value.encode(&mut enc);
-    let mut chunks = enc.chunks.take().unwrap_or_default();
-    if !buf.is_empty() {
-        chunks.push(Bytes::from(buf));
+    let mut holes = Vec::new();
+    value.encode(
+        &mut Encoder::new(&mut buf, &EncodeOptions::new()).share_binaries(share_min, &mut holes),
+    );
+    let buf = Bytes::from(buf);
+    let mut chunks = Vec::with_capacity(2 * holes.len() + 1);
+    let mut at = 0;
+    for (offset, shared) in holes {
+        if offset > at {
+            chunks.push(buf.slice(at..offset));
+        }
+        at = offset;
+        chunks.push(shared);
+    }
+    if at < buf.len() {
+        chunks.push(buf.slice(at..));
     }
     chunks
 }
@@ -176,7 +185,8 @@ pub struct Encoder<'a> {
     buf: &'a mut Vec<u8>,
     utf8_atoms: bool,
     cache: Option<&'a mut dyn AtomCacheWriter>,
-    chunks: Option<Vec<Bytes>>,
+    /// Binaries referred to instead of copied: where each belongs in `buf`.
+    holes: Option<&'a mut Vec<(usize, Bytes)>>,
     share_min: usize,
     depth: usize,
 }
@@ -206,7 +216,7 @@ impl<'a> Encoder<'a> {
             buf,
             utf8_atoms: opts.utf8_atoms,
             cache: None,
-            chunks: None,
+            holes: None,
             share_min: usize::MAX,
             depth: 0,
         }
@@ -217,6 +227,18 @@ impl<'a> Encoder<'a> {
     pub fn with_atom_cache(mut self, cache: &'a mut dyn AtomCacheWriter) -> Encoder<'a> {
         self.cache = Some(cache);
         self.utf8_atoms = true;
+        self
+    }
+
+    /// Refers to binaries of at least `min` bytes (those written with
+    /// [`write_bytes`](Self::write_bytes)) instead of copying them: each is
+    /// pushed on `holes` with the offset in the buffer where its bytes
+    /// belong, and the buffer holds everything else. Writing the buffer with
+    /// every binary put in at its offset gives the plain encoding; this is
+    /// for vectored writes that send a large binary without copying it.
+    pub fn share_binaries(mut self, min: usize, holes: &'a mut Vec<(usize, Bytes)>) -> Encoder<'a> {
+        self.holes = Some(holes);
+        self.share_min = min.max(1);
         self
     }
 
@@ -407,14 +429,13 @@ impl<'a> Encoder<'a> {
     /// Writes a binary; in vectored mode a large one is referred to, not
     /// copied.
     pub fn write_bytes(&mut self, bytes: &Bytes) {
-        if let Some(chunks) = self.chunks.as_mut()
-            && bytes.len() >= self.share_min
+        if bytes.len() >= self.share_min
+            && let Some(holes) = self.holes.as_deref_mut()
         {
             self.buf.push(BINARY);
             self.buf
                 .extend_from_slice(&len32(bytes.len()).to_be_bytes());
-            chunks.push(Bytes::from(std::mem::take(&mut *self.buf)));
-            chunks.push(bytes.clone());
+            holes.push((self.buf.len(), bytes.clone()));
             return;
         }
         self.write_binary(bytes);
@@ -613,9 +634,9 @@ impl<'a> Encoder<'a> {
             Term::Ref(r) => self.write_ref(r),
             Term::Fun(f) => {
                 // Keep a fun's bytes in one buffer so its size field holds.
-                let chunks = self.chunks.take();
+                let holes = self.holes.take();
                 self.write_fun(f);
-                self.chunks = chunks;
+                self.holes = holes;
             }
             Term::Tuple(v) => {
                 self.write_tuple_header(v.len());

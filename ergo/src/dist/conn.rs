@@ -9,14 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use bytes::{Buf, BufMut, BytesMut};
 use ergo_etf::{Atom, Bytes, Term};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::dist::handshake::{self, Peer};
-use crate::dist::wire::{Reader, Writer};
+use crate::dist::wire::{Incoming, OutBuf, PEEK, Reader, Writer};
 use crate::node::NodeInner;
 
 /// What a connection is doing.
@@ -32,9 +33,7 @@ enum State {
 struct Up {
     half: Arc<OwnedWriteHalf>,
     writer: Writer,
-    buf: Vec<u8>,
-    /// How much of `buf` the socket has taken.
-    sent: usize,
+    buf: OutBuf,
     /// The writer task is waiting for the socket to take the rest.
     flushing: bool,
     /// A sender is writing outside the lock; it also writes what others
@@ -133,15 +132,14 @@ impl Conn {
         let half = up.half.clone();
         let mut out = std::mem::take(&mut up.buf);
         drop(st);
-        let mut off = 0;
         loop {
             let result = loop {
-                if off == out.len() {
+                if out.is_empty() {
                     break Ok(true);
                 }
-                match half.try_write(&out[off..]) {
+                match write_some(&half, &out) {
                     Ok(0) => break Err(()),
-                    Ok(n) => off += n,
+                    Ok(n) => out.advance(n),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(false),
                     Err(_) => break Err(()),
                 }
@@ -165,16 +163,13 @@ impl Conn {
                     out.clear();
                     std::mem::swap(&mut out, &mut up.buf);
                     up.deferred = false;
-                    off = 0;
                 }
                 Ok(false) => {
                     // The socket is full: the rest goes first, then what came
                     // meanwhile, when the writer task finds the socket
                     // writable.
-                    let mut rest = out.split_off(off);
-                    rest.extend_from_slice(&up.buf);
-                    up.buf = rest;
-                    up.sent = 0;
+                    out.append(&mut up.buf);
+                    up.buf = out;
                     up.writing = false;
                     up.flushing = true;
                     self.wake.notify_one();
@@ -206,21 +201,25 @@ impl Conn {
 /// Writes from `up.buf` until it is all out (`true`) or the socket is full
 /// (`false`).
 fn write_now(up: &mut Up) -> std::io::Result<bool> {
-    while up.sent < up.buf.len() {
-        match up.half.try_write(&up.buf[up.sent..]) {
+    while !up.buf.is_empty() {
+        match write_some(&up.half, &up.buf) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => up.sent += n,
+            Ok(n) => up.buf.advance(n),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) => return Err(e),
         }
     }
-    up.buf.clear();
-    up.sent = 0;
     // Do not keep a buffer the size of the largest message ever sent.
     if up.buf.capacity() > 8 << 20 {
-        up.buf = Vec::new();
+        up.buf = OutBuf::default();
     }
     Ok(true)
+}
+
+/// One non-blocking write of what `out` holds next (vectored when it
+/// refers to large binaries).
+fn write_some(half: &OwnedWriteHalf, out: &OutBuf) -> std::io::Result<usize> {
+    out.write_with(|b| half.try_write(b), |s| half.try_write_vectored(s))
 }
 
 /// Settings a connection needs.
@@ -256,8 +255,7 @@ pub(crate) fn start(
         let mut up = Box::new(Up {
             half: half.clone(),
             writer: Writer::new(peer.flags),
-            buf: Vec::new(),
-            sent: 0,
+            buf: OutBuf::default(),
             flushing: false,
             writing: false,
             deferred: false,
@@ -287,40 +285,159 @@ pub(crate) fn start(
     Ok(true)
 }
 
+/// Reads from the socket in chunks of this size (frames larger than what
+/// is buffered are read straight into their own buffer).
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The reading half of a connection with its buffer.
+struct Source {
+    rd: OwnedReadHalf,
+    buf: BytesMut,
+}
+
+impl Source {
+    /// Reads until the buffer holds at least `n` bytes.
+    async fn fill(&mut self, n: usize) -> std::io::Result<()> {
+        while self.buf.len() < n {
+            self.buf.reserve(READ_CHUNK.max(n - self.buf.len()));
+            if self.rd.read_buf(&mut self.buf).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the next `n` bytes to `out`: what the buffer holds, then
+    /// straight from the socket, along with at most [`PEEK`] bytes of what
+    /// follows (which go back to the buffer), so that a run of fragments
+    /// costs one read each.
+    async fn read_into(&mut self, out: &mut Vec<u8>, n: usize) -> std::io::Result<()> {
+        let have = self.buf.len().min(n);
+        out.extend_from_slice(&self.buf[..have]);
+        self.buf.advance(have);
+        let mut left = n - have;
+        if left == 0 {
+            return Ok(());
+        }
+        out.reserve(left + PEEK);
+        while left > 0 {
+            let got = self
+                .rd
+                .read_buf(&mut (&mut *out).limit(left + PEEK))
+                .await?;
+            if got == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            if got > left {
+                let end = out.len() - (got - left);
+                self.buf.extend_from_slice(&out[end..]);
+                out.truncate(end);
+                left = 0;
+            } else {
+                left -= got;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next `len` bytes as one frame.
+    async fn frame(&mut self, len: usize) -> std::io::Result<Bytes> {
+        if self.buf.len() >= len {
+            // Copied out, so that binaries kept from it hold only it.
+            let frame = Bytes::copy_from_slice(&self.buf[..len]);
+            self.buf.advance(len);
+            return Ok(frame);
+        }
+        let mut frame = Vec::with_capacity(len + PEEK);
+        self.read_into(&mut frame, len).await?;
+        Ok(Bytes::from(frame))
+    }
+}
+
+/// A frame's length, its `131 70` and the fragment's sequence and id.
+const FRAGMENT_HEAD: usize = 4 + 18;
+
 async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, max_message: usize) {
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut src = Source {
+        rd,
+        buf: BytesMut::with_capacity(READ_CHUNK),
+    };
     let mut reader = Reader::new(max_message);
+    let closed = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "connection closed".to_string(),
+        _ => format!("connection closed ({e})"),
+    };
     let why = loop {
-        let len = match rd.read_u32().await {
-            Ok(n) => n as usize,
-            Err(e) => break format!("connection closed ({e})"),
-        };
+        if let Err(e) = src.fill(4).await {
+            break closed(e);
+        }
+        let len = u32::from_be_bytes([src.buf[0], src.buf[1], src.buf[2], src.buf[3]]) as usize;
         conn.received.fetch_add(1, Ordering::Relaxed);
         if len == 0 {
+            src.buf.advance(4);
             continue;
         }
         if len > max_message {
             break format!("a frame of {len} bytes is over the {max_message} byte limit");
         }
-        let mut frame = Vec::with_capacity(len);
-        match (&mut rd).take(len as u64).read_to_end(&mut frame).await {
-            Ok(n) if n == len => {}
-            Ok(_) => break "connection closed inside a frame".to_string(),
-            Err(e) => break format!("connection closed inside a frame ({e})"),
+        // A fragment continuing a message: its data goes straight into the
+        // message's buffer.
+        if len > FRAGMENT_HEAD - 4 {
+            if let Err(e) = src.fill(FRAGMENT_HEAD).await {
+                break closed(e);
+            }
+            if src.buf[4..6] == [131, 70] {
+                let word = |at: usize| {
+                    u64::from_be_bytes(src.buf[at..at + 8].try_into().expect("8 bytes"))
+                };
+                let (sequence, id) = (word(6), word(14));
+                let data = len + 4 - FRAGMENT_HEAD;
+                src.buf.advance(FRAGMENT_HEAD);
+                let body = match reader.fragment_buffer(sequence, id, data) {
+                    Ok(body) => body,
+                    Err(e) => break format!("bad frame: {e}"),
+                };
+                if let Err(e) = src.read_into(body, data).await {
+                    break closed(e);
+                }
+                match reader.fragment_done(sequence) {
+                    Ok(Some(m)) => {
+                        if let Some(why) = deliver(&node, &conn, m) {
+                            break why;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => break format!("bad frame: {e}"),
+                }
+                continue;
+            }
         }
-        let incoming = match reader.read(Bytes::from(frame)) {
-            Ok(Some(m)) => m,
-            Ok(None) => continue,
-            Err(e) => break format!("bad frame: {e}"),
+        src.buf.advance(4);
+        let frame = match src.frame(len).await {
+            Ok(f) => f,
+            Err(e) => break closed(e),
         };
-        let Some(node) = node.upgrade() else { return };
-        if let Err(e) = node.dist_incoming(&conn, incoming) {
-            break format!("bad control message: {e}");
+        match reader.read(frame) {
+            Ok(Some(m)) => {
+                if let Some(why) = deliver(&node, &conn, m) {
+                    break why;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => break format!("bad frame: {e}"),
         }
     };
     if let Some(node) = node.upgrade() {
         node.connection_lost(&conn, &why);
     }
+}
+
+/// Hands a message to the node; `Some(why)` when the connection must close.
+fn deliver(node: &Weak<NodeInner>, conn: &Arc<Conn>, m: Incoming) -> Option<String> {
+    let node = node.upgrade()?;
+    node.dist_incoming(conn, m)
+        .err()
+        .map(|e| format!("bad control message: {e}"))
 }
 
 async fn write_loop(
@@ -358,7 +475,7 @@ async fn write_loop(
                 match &mut *st {
                     State::Up(up) => {
                         if !up.wrote {
-                            up.buf.extend_from_slice(&[0, 0, 0, 0]);
+                            up.buf.push_bytes(&[0, 0, 0, 0]);
                             up.wrote = false;
                             let _ = conn.push_out(st);
                         } else {
