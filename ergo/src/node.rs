@@ -196,6 +196,17 @@ impl NodeInner {
         (pcb.pid == pid).then_some(pcb)
     }
 
+    /// Runs `f` on the control block of a live local process, without
+    /// taking a handle to it (the table stays read-locked meanwhile).
+    pub(crate) fn with_pcb<R>(&self, pid: Pid, f: impl FnOnce(&Pcb) -> R) -> Option<R> {
+        if pid.node != self.name || pid.creation != self.creation {
+            return None;
+        }
+        let shard = self.shard(pid.id).read();
+        let pcb = shard.get(&pid.id)?;
+        (pcb.pid == pid).then(|| f(pcb))
+    }
+
     pub(crate) fn remove(&self, pid: Pid) {
         self.shard(pid.id).write().remove(&pid.id);
     }
@@ -408,9 +419,8 @@ impl Node {
             remote => return self.inner.dist_send_message(from, remote, msg),
         };
         // A message to a process that has ended is dropped, as in Erlang.
-        if let Some(pcb) = self.inner.lookup(pid) {
-            pcb.deliver(msg);
-        }
+        // (Dropped outside the table's lock, if it comes back.)
+        let _undelivered = self.inner.with_pcb(pid, |pcb| pcb.try_deliver(msg));
         Ok(())
     }
 

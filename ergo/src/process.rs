@@ -95,39 +95,62 @@ struct Mailbox {
 
 /// A process's control block: what other processes and the node reach it
 /// through.
+///
+/// Laid out in this order (`repr(C)`) so that what senders write and what
+/// the process writes as it runs are far apart (the state in between), not
+/// on the same cache lines: a busy sender and a busy receiver would
+/// otherwise keep taking the lines from each other.
+#[repr(C)]
 pub(crate) struct Pcb {
     pub(crate) pid: Pid,
+    /// What senders write.
+    inbound: Inbound,
+    kill: Mutex<Option<Reason>>,
+    killed: AtomicBool,
+    pub(crate) trap_exit: AtomicBool,
+    pub(crate) state: Mutex<ProcState>,
+    /// What the process itself writes as it runs.
+    own: Own,
+}
+
+/// The side of a control block that senders write.
+struct Inbound {
     mailbox: Mutex<Mailbox>,
     /// Set (under the mailbox lock) when a message is put in the mailbox,
     /// cleared when the process takes them: a receive that finds it clear
-    /// skips the lock.
+    /// skips the lock, and a sender that finds it set need not wake the
+    /// process (the sender that set it did).
     pending: AtomicBool,
+    waker: AtomicWaker,
+}
+
+/// The side of a control block that the process writes.
+struct Own {
     /// How many messages the process has taken from `mailbox` into its
     /// context's inbox and not yet received: they are still in its queue as
     /// `process_info(Pid, message_queue_len)` counts it.
     inbox_len: AtomicUsize,
-    waker: AtomicWaker,
-    kill: Mutex<Option<Reason>>,
-    killed: AtomicBool,
-    pub(crate) trap_exit: AtomicBool,
     status: AtomicU8,
     handled: AtomicU64,
-    pub(crate) state: Mutex<ProcState>,
 }
 
 impl Pcb {
     pub(crate) fn new(pid: Pid, group_leader: Option<Pid>) -> Pcb {
         Pcb {
             pid,
-            mailbox: Mutex::new(Mailbox::default()),
-            pending: AtomicBool::new(false),
-            inbox_len: AtomicUsize::new(0),
-            waker: AtomicWaker::new(),
+            inbound: Inbound {
+                mailbox: Mutex::new(Mailbox::default()),
+                pending: AtomicBool::new(false),
+                waker: AtomicWaker::new(),
+            },
+            own: Own {
+                inbox_len: AtomicUsize::new(0),
+                status: AtomicU8::new(RUNNING),
+                handled: AtomicU64::new(0),
+            },
             kill: Mutex::new(None),
             killed: AtomicBool::new(false),
             trap_exit: AtomicBool::new(false),
-            status: AtomicU8::new(RUNNING),
-            handled: AtomicU64::new(0),
             state: Mutex::new(ProcState {
                 alive: true,
                 group_leader,
@@ -139,26 +162,33 @@ impl Pcb {
     /// Puts a message in the mailbox and wakes the process. Returns `false`
     /// (dropping the message) when the process has ended.
     pub(crate) fn deliver(&self, msg: Message) -> bool {
-        {
-            let mut mb = self.mailbox.lock();
+        self.try_deliver(msg).is_ok()
+    }
+
+    /// Puts `msg` in the mailbox, or gives it back if the process has ended.
+    pub(crate) fn try_deliver(&self, msg: Message) -> Result<(), Message> {
+        let wake = {
+            let mut mb = self.inbound.mailbox.lock();
             if mb.closed {
-                return false;
+                return Err(msg);
             }
             mb.queue.push_back(msg);
-            self.pending.store(true, Ordering::Release);
+            !self.inbound.pending.swap(true, Ordering::Release)
+        };
+        if wake {
+            self.inbound.waker.wake();
         }
-        self.waker.wake();
-        true
+        Ok(())
     }
 
     /// Takes everything in the mailbox (nothing, without locking, when
     /// nothing has come since the last take).
     fn take_mailbox(&self) -> VecDeque<Message> {
-        if !self.pending.load(Ordering::Acquire) {
+        if !self.inbound.pending.load(Ordering::Acquire) {
             return VecDeque::new();
         }
-        let mut mb = self.mailbox.lock();
-        self.pending.store(false, Ordering::Relaxed);
+        let mut mb = self.inbound.mailbox.lock();
+        self.inbound.pending.store(false, Ordering::Relaxed);
         std::mem::take(&mut mb.queue)
     }
 
@@ -191,7 +221,7 @@ impl Pcb {
             self.killed.store(true, Ordering::Release);
         }
         drop(k);
-        self.waker.wake();
+        self.inbound.waker.wake();
     }
 
     fn take_kill(&self) -> Option<Reason> {
@@ -223,7 +253,7 @@ impl Pcb {
     /// process has taken into its inbox but not read (a selective receive
     /// leaves the ones it skips there).
     pub(crate) fn message_queue_len(&self) -> usize {
-        self.mailbox.lock().queue.len() + self.inbox_len.load(Ordering::Relaxed)
+        self.inbound.mailbox.lock().queue.len() + self.own.inbox_len.load(Ordering::Relaxed)
     }
 }
 
@@ -405,7 +435,7 @@ impl ProcessInfo {
         ProcessInfo {
             pid: pcb.pid,
             registered_name: st.name,
-            status: match pcb.status.load(Ordering::Relaxed) {
+            status: match pcb.own.status.load(Ordering::Relaxed) {
                 WAITING => Status::Waiting,
                 EXITING => Status::Exiting,
                 _ => Status::Running,
@@ -416,7 +446,7 @@ impl ProcessInfo {
             monitored_by: st.monitored_by.iter().map(|(_, m)| m.other).collect(),
             trap_exit: pcb.trap_exit.load(Ordering::Relaxed),
             group_leader: st.group_leader,
-            messages_handled: pcb.handled.load(Ordering::Relaxed),
+            messages_handled: pcb.own.handled.load(Ordering::Relaxed),
         }
     }
 }
@@ -510,16 +540,16 @@ impl Context {
     }
 
     fn fill_inbox(&mut self) -> bool {
-        if self.inbox.get_mut().is_empty() && self.pcb.pending.load(Ordering::Acquire) {
-            let mut mb = self.pcb.mailbox.lock();
-            self.pcb.pending.store(false, Ordering::Relaxed);
+        if self.inbox.get_mut().is_empty() && self.pcb.inbound.pending.load(Ordering::Acquire) {
+            let mut mb = self.pcb.inbound.mailbox.lock();
+            self.pcb.inbound.pending.store(false, Ordering::Relaxed);
             std::mem::swap(self.inbox.get_mut(), &mut mb.queue);
         }
         !self.inbox.get_mut().is_empty()
     }
 
     fn took(&mut self, m: Message) -> Message {
-        self.pcb.handled.fetch_add(1, Ordering::Relaxed);
+        self.pcb.own.handled.fetch_add(1, Ordering::Relaxed);
         self.sync_inbox_len();
         m
     }
@@ -528,7 +558,7 @@ impl Context {
     /// `message_queue_len`.
     fn sync_inbox_len(&mut self) {
         let n = self.inbox.get_mut().len();
-        self.pcb.inbox_len.store(n, Ordering::Relaxed);
+        self.pcb.own.inbox_len.store(n, Ordering::Relaxed);
     }
 
     /// The next message, waiting for one if the mailbox is empty.
@@ -543,7 +573,7 @@ impl Context {
         match self.try_receive() {
             Some(m) => Poll::Ready(m),
             None => {
-                self.pcb.status.store(WAITING, Ordering::Relaxed);
+                self.pcb.own.status.store(WAITING, Ordering::Relaxed);
                 Poll::Pending
             }
         }
@@ -575,7 +605,7 @@ impl Context {
                     // Append what has arrived since, keeping the order.
                     let mut more = self.pcb.take_mailbox();
                     if more.is_empty() {
-                        self.pcb.status.store(WAITING, Ordering::Relaxed);
+                        self.pcb.own.status.store(WAITING, Ordering::Relaxed);
                         return Poll::Pending;
                     }
                     self.inbox.get_mut().append(&mut more);
@@ -843,7 +873,7 @@ where
                 let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
                 let mut armed: Option<tokio::time::Instant> = None;
                 let reason = std::future::poll_fn(|cx| {
-                    pcb.waker.register(cx.waker());
+                    pcb.inbound.waker.register(cx.waker());
                     let mut fired =
                         armed.is_some() && timer.as_ref().is_some_and(|t| t.is_elapsed());
                     if fired {
@@ -853,7 +883,7 @@ where
                         if let Some(reason) = pcb.take_kill() {
                             return Poll::Ready(reason);
                         }
-                        pcb.status.store(RUNNING, Ordering::Relaxed);
+                        pcb.own.status.store(RUNNING, Ordering::Relaxed);
                         let saved = crate::deadline::enter(fired);
                         let polled =
                             std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
@@ -894,7 +924,7 @@ where
         // anyone hears of its end; the reason is recorded first, so that a
         // caller whose reply handle goes with the future can tell why.
     };
-    pcb.status.store(EXITING, Ordering::Relaxed);
+    pcb.own.status.store(EXITING, Ordering::Relaxed);
     node.inner().finish(&pcb, reason);
 }
 
@@ -1186,7 +1216,7 @@ impl NodeInner {
         // Drop whatever is left in the mailbox now (not when the last handle
         // to the control block goes), and let nothing in after.
         let left = {
-            let mut mb = pcb.mailbox.lock();
+            let mut mb = pcb.inbound.mailbox.lock();
             mb.closed = true;
             std::mem::take(&mut mb.queue)
         };
