@@ -367,6 +367,10 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
         std::io::ErrorKind::UnexpectedEof => "connection closed".to_string(),
         _ => format!("connection closed ({e})"),
     };
+    let closed_inside = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "connection closed inside a frame".to_string(),
+        _ => format!("connection closed inside a frame ({e})"),
+    };
     let why = loop {
         if let Err(e) = src.fill(4).await {
             break closed(e);
@@ -384,7 +388,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
         // message's buffer.
         if len > FRAGMENT_HEAD - 4 {
             if let Err(e) = src.fill(FRAGMENT_HEAD).await {
-                break closed(e);
+                break closed_inside(e);
             }
             if src.buf[4..6] == [131, 70] {
                 let word = |at: usize| {
@@ -398,7 +402,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
                     Err(e) => break format!("bad frame: {e}"),
                 };
                 if let Err(e) = src.read_into(body, data).await {
-                    break closed(e);
+                    break closed_inside(e);
                 }
                 match reader.fragment_done(sequence) {
                     Ok(Some(m)) => {
@@ -415,7 +419,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
         src.buf.advance(4);
         let frame = match src.frame(len).await {
             Ok(f) => f,
-            Err(e) => break closed(e),
+            Err(e) => break closed_inside(e),
         };
         match reader.read(frame) {
             Ok(Some(m)) => {
@@ -432,9 +436,12 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
     }
 }
 
-/// Hands a message to the node; `Some(why)` when the connection must close.
+/// Hands a message to the node; `Some(why)` when the connection must close
+/// (a bad control message, or the node has stopped).
 fn deliver(node: &Weak<NodeInner>, conn: &Arc<Conn>, m: Incoming) -> Option<String> {
-    let node = node.upgrade()?;
+    let Some(node) = node.upgrade() else {
+        return Some("the node has stopped".to_string());
+    };
     node.dist_incoming(conn, m)
         .err()
         .map(|e| format!("bad control message: {e}"))
