@@ -17,6 +17,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::task::Poll;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -71,6 +72,49 @@ fn wake_at(deadline: Instant) {
     });
 }
 
+/// Runs `fut` for at most `timeout`: `None` if the time ran out first.
+///
+/// The clock is read only if `fut` is not ready on its first poll (a call
+/// answered at once, a message already waiting), and then once: the time
+/// runs from that poll. When the clock was read, `*deadline_out` is set to
+/// the deadline, so that a caller can wait for something else up to the
+/// same moment.
+pub(crate) async fn within<F: Future>(
+    timeout: Duration,
+    deadline_out: &mut Option<Instant>,
+    fut: F,
+) -> Option<F::Output> {
+    if !in_process() {
+        let deadline = Instant::now() + timeout;
+        *deadline_out = Some(deadline);
+        return tokio::time::timeout_at(deadline, fut).await.ok();
+    }
+    let mut fut = std::pin::pin!(fut);
+    let mut deadline: Option<Instant> = None;
+    let out = std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        let at = match deadline {
+            // Only the process's timer firing can take a wait past its
+            // deadline.
+            Some(at) if TIMER_FIRED.with(Cell::get) && Instant::now() >= at => {
+                return Poll::Ready(None);
+            }
+            Some(at) => at,
+            // `after 0` gives up at once rather than waiting for the timer
+            // wheel's next tick.
+            None if timeout.is_zero() => return Poll::Ready(None),
+            None => *deadline.insert(Instant::now() + timeout),
+        };
+        wake_at(at);
+        Poll::Pending
+    })
+    .await;
+    *deadline_out = deadline;
+    out
+}
+
 /// Runs `fut` until `deadline`: `None` if the deadline passed first.
 pub(crate) async fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     if !in_process() {
@@ -87,8 +131,8 @@ pub(crate) async fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F
         if !first && TIMER_FIRED.with(Cell::get) && Instant::now() >= deadline {
             return Poll::Ready(None);
         }
-        // A deadline that has already passed (`after 0`) gives up at once
-        // rather than waiting for the timer wheel's next tick.
+        // A deadline that has already passed gives up at once rather than
+        // waiting for the timer wheel's next tick.
         if first && Instant::now() >= deadline {
             return Poll::Ready(None);
         }

@@ -392,8 +392,8 @@ impl<S: GenServer> ServerRef<S> {
         if !self.deliver(msg) {
             return Err(self.why_gone().unwrap_or(CallError::NoProc));
         }
-        let deadline = tokio::time::Instant::now() + timeout;
-        match crate::deadline::timeout_at(deadline, rx).await {
+        let mut deadline = None;
+        match crate::deadline::within(timeout, &mut deadline, rx).await {
             Some(Ok(reply)) => Ok(reply),
             Some(Err(_)) => {
                 // The request was dropped unanswered. If the server is
@@ -403,6 +403,7 @@ impl<S: GenServer> ServerRef<S> {
                 let Some(pcb) = &self.pcb else {
                     return Err(CallError::NoProc);
                 };
+                let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + timeout);
                 match crate::deadline::timeout_at(deadline, pcb.on_exit()).await {
                     Some(Ok(reason)) => Err(CallError::Exited(reason)),
                     _ => Err(CallError::NoReply),

@@ -24,10 +24,9 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
-use atomic_waker::AtomicWaker;
 use ergo_etf::{Atom, Pid, Ref, Term, ToTerm};
 use parking_lot::Mutex;
 use sync_wrapper::SyncWrapper;
@@ -121,7 +120,10 @@ struct Inbound {
     /// skips the lock, and a sender that finds it set need not wake the
     /// process (the sender that set it did).
     pending: AtomicBool,
-    waker: AtomicWaker,
+    /// The process task's waker, kept from its first poll until it ends:
+    /// a task's waker does not change, so the process need not hand it over
+    /// again on every poll, and waking does not use it up.
+    waker: Mutex<Option<Waker>>,
 }
 
 /// The side of a control block that the process writes.
@@ -141,7 +143,7 @@ impl Pcb {
             inbound: Inbound {
                 mailbox: Mutex::new(Mailbox::default()),
                 pending: AtomicBool::new(false),
-                waker: AtomicWaker::new(),
+                waker: Mutex::new(None),
             },
             own: Own {
                 inbox_len: AtomicUsize::new(0),
@@ -176,9 +178,30 @@ impl Pcb {
             !self.inbound.pending.swap(true, Ordering::Release)
         };
         if wake {
-            self.inbound.waker.wake();
+            self.wake();
         }
         Ok(())
+    }
+
+    /// Wakes the process's task (if it has been polled and not ended).
+    fn wake(&self) {
+        if let Some(w) = &*self.inbound.waker.lock() {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Keeps `waker` as the one to wake the process with, unless it is the
+    /// one already kept (`kept` is the caller's copy of it).
+    fn keep_waker(&self, kept: &mut Option<Waker>, waker: &Waker) {
+        if !kept.as_ref().is_some_and(|k| k.will_wake(waker)) {
+            *kept = Some(waker.clone());
+            *self.inbound.waker.lock() = Some(waker.clone());
+        }
+    }
+
+    /// Lets go of the task's waker once the process has ended.
+    fn drop_waker(&self) {
+        self.inbound.waker.lock().take();
     }
 
     /// Takes everything in the mailbox (nothing, without locking, when
@@ -221,7 +244,7 @@ impl Pcb {
             self.killed.store(true, Ordering::Release);
         }
         drop(k);
-        self.inbound.waker.wake();
+        self.wake();
     }
 
     fn take_kill(&self) -> Option<Reason> {
@@ -591,8 +614,7 @@ impl Context {
     /// The next message, or `None` after `timeout` without one
     /// (`receive ... after Timeout`).
     pub async fn receive_timeout(&mut self, timeout: Duration) -> Option<Message> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        crate::deadline::timeout_at(deadline, self.receive()).await
+        crate::deadline::within(timeout, &mut None, self.receive()).await
     }
 
     /// The first message, in arrival order, that `wanted` accepts; the others
@@ -628,8 +650,7 @@ impl Context {
         timeout: Duration,
         wanted: impl FnMut(&Message) -> bool,
     ) -> Option<Message> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        crate::deadline::timeout_at(deadline, self.receive_match(wanted)).await
+        crate::deadline::within(timeout, &mut None, self.receive_match(wanted)).await
     }
 
     /// Sends `msg` (`To ! Msg`). It moves as a Rust value to a process of
@@ -872,8 +893,9 @@ where
                 // one, and an idle process should stay small.
                 let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
                 let mut armed: Option<tokio::time::Instant> = None;
+                let mut kept_waker: Option<Waker> = None;
                 let reason = std::future::poll_fn(|cx| {
-                    pcb.inbound.waker.register(cx.waker());
+                    pcb.keep_waker(&mut kept_waker, cx.waker());
                     let mut fired =
                         armed.is_some() && timer.as_ref().is_some_and(|t| t.is_elapsed());
                     if fired {
@@ -925,6 +947,7 @@ where
         // caller whose reply handle goes with the future can tell why.
     };
     pcb.own.status.store(EXITING, Ordering::Relaxed);
+    pcb.drop_waker();
     node.inner().finish(&pcb, reason);
 }
 
