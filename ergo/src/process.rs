@@ -17,6 +17,16 @@
 //!
 //! The mailbox is a queue the process drains a batch at a time; it allocates
 //! nothing until the first message arrives, so an idle process is small.
+//!
+//! Scheduling is cooperative, as everywhere on tokio: a process runs on its
+//! worker thread until it awaits. Erlang preempts a process after a budget
+//! of work; here, a process that sends or casts in a long loop without
+//! awaiting keeps its worker, and a process it has just spawned or woken
+//! may wait for it there (tokio runs the task woken last on the same
+//! worker next, and other workers cannot take it). Such a loop should call
+//! `tokio::task::yield_now().await` now and then (every thousand messages
+//! is plenty); the processes it feeds then run beside it on the other
+//! workers.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -572,7 +582,10 @@ impl Context {
     }
 
     fn took(&mut self, m: Message) -> Message {
-        self.pcb.own.handled.fetch_add(1, Ordering::Relaxed);
+        // Only the process itself counts, so a load and a store will do (no
+        // read-modify-write).
+        let handled = &self.pcb.own.handled;
+        handled.store(handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         self.sync_inbox_len();
         m
     }

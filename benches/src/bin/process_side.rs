@@ -40,6 +40,13 @@ const PAIRS: usize = 120;
 /// One synchronising call after this many casts: it bounds the mailbox and,
 /// at the end, proves that every cast was handled.
 const SYNC_EVERY: u64 = 100_000;
+/// The one-way loops yield after this many messages. Erlang preempts a
+/// sender after a budget of reductions, and its receiver runs beside it on
+/// another scheduler; on tokio a task that never awaits keeps its worker,
+/// and the task it woke last waits in that worker's unstealable next-task
+/// slot until it does. Without the yield the receiver would mostly run
+/// after the sender, not beside it.
+const YIELD_EVERY: u64 = 1000;
 /// Idle ergo processes of the spawn figures.
 const ERGO_SPAWN_N: usize = 1_000_000;
 /// Idle ractor actors of the spawn figures (`RACTOR_SPAWN_N` overrides).
@@ -148,8 +155,11 @@ async fn ergo_cast_loop(server: ServerRef<Echo>, secs: f64) -> (u64, Duration) {
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed().as_secs_f64() < secs {
-        for _ in 0..SYNC_EVERY {
+        for i in 0..SYNC_EVERY {
             server.cast(Note::Add(1));
+            if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                tokio::task::yield_now().await;
+            }
         }
         n += SYNC_EVERY;
         black_box(server.call(Req::Count).await.expect("count"));
@@ -181,10 +191,13 @@ async fn ergo_send(node: &Node, secs: f64) -> (u64, Duration, Duration) {
         let t0 = Instant::now();
         let mut n = 0i64;
         loop {
-            for i in 0..1000 {
+            for i in 0..YIELD_EVERY as i64 {
                 ctx.send(rcv, Stream::Seq(n + i)).expect("send");
             }
-            n += 1000;
+            n += YIELD_EVERY as i64;
+            // Where Erlang's scheduler would preempt the sender (see
+            // `YIELD_EVERY`).
+            tokio::task::yield_now().await;
             if t0.elapsed().as_secs_f64() >= secs {
                 break;
             }
@@ -328,8 +341,11 @@ async fn ractor_cast_loop(secs: f64) -> (u64, Duration) {
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed().as_secs_f64() < secs {
-        for _ in 0..SYNC_EVERY {
+        for i in 0..SYNC_EVERY {
             ractor::cast!(a, rc::Msg::Add(1)).expect("cast");
+            if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                tokio::task::yield_now().await;
+            }
         }
         n += SYNC_EVERY;
         black_box(ractor::call!(a, rc::Msg::Get).expect("get"));
