@@ -200,13 +200,18 @@ impl Pcb {
         }
     }
 
-    /// Keeps `waker` as the one to wake the process with, unless it is the
-    /// one already kept (`kept` is the caller's copy of it).
-    fn keep_waker(&self, kept: &mut Option<Waker>, waker: &Waker) {
-        if !kept.as_ref().is_some_and(|k| k.will_wake(waker)) {
-            *kept = Some(waker.clone());
-            *self.inbound.waker.lock() = Some(waker.clone());
-        }
+    /// Keeps `waker` as the one to wake the process with.
+    fn keep_waker(&self, waker: &Waker) {
+        *self.inbound.waker.lock() = Some(waker.clone());
+    }
+
+    /// `true` if `waker` wakes the same task as the one kept.
+    fn keeps_waker(&self, waker: &Waker) -> bool {
+        self.inbound
+            .waker
+            .lock()
+            .as_ref()
+            .is_some_and(|w| w.will_wake(waker))
     }
 
     /// Lets go of the task's waker once the process has ended.
@@ -906,9 +911,15 @@ where
                 // one, and an idle process should stay small.
                 let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
                 let mut armed: Option<tokio::time::Instant> = None;
-                let mut kept_waker: Option<Waker> = None;
+                // The guard is the task's own future, and a tokio task's
+                // waker stays the same for its life: kept on the first poll.
+                let mut waker_kept = false;
                 let reason = std::future::poll_fn(|cx| {
-                    pcb.keep_waker(&mut kept_waker, cx.waker());
+                    if !waker_kept {
+                        pcb.keep_waker(cx.waker());
+                        waker_kept = true;
+                    }
+                    debug_assert!(pcb.keeps_waker(cx.waker()), "a process task's waker changed");
                     let mut fired =
                         armed.is_some() && timer.as_ref().is_some_and(|t| t.is_elapsed());
                     if fired {
