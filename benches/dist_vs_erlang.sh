@@ -8,6 +8,8 @@
 # every figure, then the ratios against the targets.
 #
 #   benches/dist_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
+#   ALLOC=system benches/dist_vs_erlang.sh ...   (the Rust side on glibc malloc,
+#                                                  not jemalloc)
 #
 # Starts its own EPMD (this workspace's epmd binary) on a free port, and
 # stops everything it started when it exits. The Erlang nodes run with
@@ -42,7 +44,8 @@ wait_for() {
   return 1
 }
 
-cargo build --release -q -p ergo-benches --bin dist_side
+source benches/alloc.sh
+cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin dist_side
 cargo build --release -q -p ergo --bin epmd --example interop_node
 erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/dist_bench.erl
 

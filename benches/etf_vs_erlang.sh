@@ -4,6 +4,8 @@
 # Prints every figure and then the ratios ergo/Erlang and ergo/eetf.
 #
 #   benches/etf_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 1.0)
+#   ALLOC=system benches/etf_vs_erlang.sh ...   (the Rust side on glibc malloc,
+#                                                  not jemalloc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-1.0}"
@@ -11,7 +13,8 @@ case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
 WORK="$(mktemp -d /tmp/ergo-etf-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
-cargo build --release -q -p ergo-benches --bin etf_side
+source benches/alloc.sh
+cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin etf_side
 erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/etf_bench.erl
 
 echo "# erlang"

@@ -6,6 +6,8 @@
 # process). Prints every figure, then the ratios against the targets.
 #
 #   benches/process_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
+#   ALLOC=system benches/process_vs_erlang.sh ...   (the Rust side on glibc malloc,
+#                                                  not jemalloc)
 #
 # Env: NOPREFAULT=1 (both sides skip touching 2 GiB before spawning),
 #      RACTOR_SPAWN_N (default 100000), ERGO_SPAWN_N and SPAWN_N (Erlang)
@@ -17,7 +19,8 @@ case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
 WORK="$(mktemp -d /tmp/ergo-process-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
-cargo build --release -q -p ergo-benches --bin process_side
+source benches/alloc.sh
+cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin process_side
 erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/process_bench.erl
 
 echo "# erlang (erl +P 2000000)"

@@ -7,6 +7,8 @@
 # ratios; the target is ergo faster than Erlang on both.
 #
 #   benches/supervisor_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
+#   ALLOC=system benches/supervisor_vs_erlang.sh ...   (the Rust side on glibc malloc,
+#                                                  not jemalloc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-2}"
@@ -14,7 +16,8 @@ case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
 WORK="$(mktemp -d /tmp/ergo-supervisor-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
-cargo build --release -q -p ergo-benches --bin supervisor_side
+source benches/alloc.sh
+cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin supervisor_side
 erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/supervisor_bench.erl
 
 echo "# erlang"

@@ -125,8 +125,8 @@ pub(crate) struct Pcb {
 /// The side of a control block that senders write.
 struct Inbound {
     mailbox: Mutex<Mailbox>,
-    /// Set (under the mailbox lock) when a message is put in the mailbox,
-    /// cleared when the process takes them: a receive that finds it clear
+    /// Set when a message is put in the mailbox, cleared when the process
+    /// takes them, both under the mailbox lock: a receive that finds it clear
     /// skips the lock, and a sender that finds it set need not wake the
     /// process (the sender that set it did).
     pending: AtomicBool,
@@ -185,7 +185,13 @@ impl Pcb {
                 return Err(msg);
             }
             mb.queue.push_back(msg);
-            !self.inbound.pending.swap(true, Ordering::Release)
+            // `pending` changes only under the mailbox lock: a load and a
+            // store will do, no read-modify-write.
+            let was_pending = self.inbound.pending.load(Ordering::Relaxed);
+            if !was_pending {
+                self.inbound.pending.store(true, Ordering::Release);
+            }
+            !was_pending
         };
         if wake {
             self.wake();
@@ -919,7 +925,10 @@ where
                         pcb.keep_waker(cx.waker());
                         waker_kept = true;
                     }
-                    debug_assert!(pcb.keeps_waker(cx.waker()), "a process task's waker changed");
+                    debug_assert!(
+                        pcb.keeps_waker(cx.waker()),
+                        "a process task's waker changed"
+                    );
                     let mut fired =
                         armed.is_some() && timer.as_ref().is_some_and(|t| t.is_elapsed());
                     if fired {
