@@ -8,8 +8,8 @@
 # every figure, then the ratios against the targets.
 #
 #   benches/dist_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
-#   ALLOC=system benches/dist_vs_erlang.sh ...   (the Rust side on glibc malloc,
-#                                                  not jemalloc)
+#   ALLOC=jemalloc benches/dist_vs_erlang.sh ...   (the Rust side on jemalloc,
+#                                                  not glibc malloc)
 #
 # Starts its own EPMD (this workspace's epmd binary) on a free port, and
 # stops everything it started when it exits. The Erlang nodes run with

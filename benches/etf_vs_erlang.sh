@@ -4,8 +4,8 @@
 # Prints every figure and then the ratios ergo/Erlang and ergo/eetf.
 #
 #   benches/etf_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 1.0)
-#   ALLOC=system benches/etf_vs_erlang.sh ...   (the Rust side on glibc malloc,
-#                                                  not jemalloc)
+#   ALLOC=jemalloc benches/etf_vs_erlang.sh ...   (the Rust side on jemalloc,
+#                                                  not glibc malloc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-1.0}"

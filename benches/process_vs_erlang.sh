@@ -19,6 +19,11 @@ case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
 WORK="$(mktemp -d /tmp/ergo-process-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
+# jemalloc by default here, as production tokio services commonly run:
+# these figures are dominated by small allocations made on one worker and
+# freed on the other, where glibc's malloc costs ergo and ractor alike (its
+# figures: ALLOC=system). Erlang runs on its own allocators.
+ALLOC_DEFAULT=jemalloc
 source benches/alloc.sh
 cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin process_side
 erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/process_bench.erl

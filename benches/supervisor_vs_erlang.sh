@@ -7,8 +7,8 @@
 # ratios; the target is ergo faster than Erlang on both.
 #
 #   benches/supervisor_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
-#   ALLOC=system benches/supervisor_vs_erlang.sh ...   (the Rust side on glibc malloc,
-#                                                  not jemalloc)
+#   ALLOC=jemalloc benches/supervisor_vs_erlang.sh ...   (the Rust side on jemalloc,
+#                                                  not glibc malloc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-2}"

@@ -4,19 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-/// Every binary and bench of this package allocates with jemalloc (see the
-/// `jemalloc` feature).
+/// With the `jemalloc` feature, every binary and bench of this package
+/// allocates with jemalloc.
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// The global allocator the figures were measured with, for the scripts'
-/// context lines.
-pub const ALLOCATOR_NAME: &str = if cfg!(feature = "jemalloc") {
-    "jemalloc"
-} else {
-    "system (glibc malloc)"
-};
 
 pub mod dist;
 pub mod process;
