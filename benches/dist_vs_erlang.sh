@@ -17,9 +17,8 @@
 # ERL_FLAGS="+sbwt none" to keep their schedulers from busy-waiting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS="${1:-2}"
-case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
-WORK="$(mktemp -d /tmp/ergo-dist-bench.XXXXXX)"
+BENCH=dist DEFAULT_SECS=2
+source benches/common.sh
 PIDS=()
 cleanup() {
   local p
@@ -44,10 +43,7 @@ wait_for() {
   return 1
 }
 
-source benches/alloc.sh
-cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin dist_side
 cargo build --release -q -p ergo --bin epmd --example interop_node
-erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/dist_bench.erl
 
 EPMD_PORT="$(./target/release/dist_side --free-port)"
 export ERL_EPMD_PORT="$EPMD_PORT"

@@ -8,14 +8,8 @@
 #                                                  not glibc malloc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS="${1:-1.0}"
-case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
-WORK="$(mktemp -d /tmp/ergo-etf-bench.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
-
-source benches/alloc.sh
-cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin etf_side
-erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/etf_bench.erl
+BENCH=etf DEFAULT_SECS=1.0
+source benches/common.sh
 
 echo "# erlang"
 erl -noshell -pa "$WORK" -run etf_bench main "$SECS" | tee "$WORK/erlang.txt"

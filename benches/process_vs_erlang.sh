@@ -14,19 +14,14 @@
 #      (default 1000000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS="${1:-2}"
-case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
-WORK="$(mktemp -d /tmp/ergo-process-bench.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+BENCH=process DEFAULT_SECS=2
 
 # jemalloc by default here, as production tokio services commonly run:
 # these figures are dominated by small allocations made on one worker and
 # freed on the other, where glibc's malloc costs ergo and ractor alike (its
 # figures: ALLOC=system). Erlang runs on its own allocators.
 ALLOC_DEFAULT=jemalloc
-source benches/alloc.sh
-cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin process_side
-erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/process_bench.erl
+source benches/common.sh
 
 echo "# erlang (erl +P 2000000)"
 PREFAULT_CMD="$PWD/target/release/process_side --prefault" \

@@ -11,14 +11,8 @@
 #                                                  not glibc malloc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS="${1:-2}"
-case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
-WORK="$(mktemp -d /tmp/ergo-supervisor-bench.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
-
-source benches/alloc.sh
-cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin supervisor_side
-erlc -o "$WORK" benches/erlang/bench_util.erl benches/erlang/supervisor_bench.erl
+BENCH=supervisor DEFAULT_SECS=2
+source benches/common.sh
 
 echo "# erlang"
 erl -noshell -pa "$WORK" -run supervisor_bench main "$SECS" | tee "$WORK/erlang.txt"
