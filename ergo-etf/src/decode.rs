@@ -655,9 +655,7 @@ impl<'a> Decoder<'a> {
                 let atom = self
                     .cache
                     .and_then(|c| c.atom(index))
-                    .ok_or(DecodeError::from(DecodeErrorKind::BadAtomCacheRef {
-                        index,
-                    }))?;
+                    .ok_or_else(|| DecodeError::from(DecodeErrorKind::BadAtomCacheRef { index }))?;
                 return Ok(Cow::Borrowed(atom.as_str()));
             }
             _ => return Err(self.mismatch("atom", at)),
@@ -702,9 +700,7 @@ impl<'a> Decoder<'a> {
             return self
                 .cache
                 .and_then(|c| c.atom(index))
-                .ok_or(DecodeError::from(DecodeErrorKind::BadAtomCacheRef {
-                    index,
-                }));
+                .ok_or_else(|| DecodeError::from(DecodeErrorKind::BadAtomCacheRef { index }));
         }
         let name = self.read_atom_name()?;
         self.intern(&name)

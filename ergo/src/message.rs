@@ -106,6 +106,15 @@ impl Message {
         })
     }
 
+    /// The message as a term, like [`Message::to_term`], without copying
+    /// a message that is a term already.
+    pub fn into_term(self) -> Option<Term> {
+        match self {
+            Message::Term(t) => Some(t),
+            other => other.to_term(),
+        }
+    }
+
     /// The message as a term, if it has one: local values sent with
     /// [`Message::new`], terms, and exit and down notices.
     pub fn to_term(&self) -> Option<Term> {

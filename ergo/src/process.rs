@@ -225,15 +225,22 @@ impl Pcb {
         self.inbound.waker.lock().take();
     }
 
-    /// Takes everything in the mailbox (nothing, without locking, when
-    /// nothing has come since the last take).
-    fn take_mailbox(&self) -> VecDeque<Message> {
+    /// Moves everything in the mailbox to the end of `inbox` (nothing,
+    /// without locking, when nothing has come since the last time). The
+    /// two queues' memory is kept: an empty inbox trades places with the
+    /// mailbox's queue. Returns `false` when nothing came.
+    fn drain_into(&self, inbox: &mut VecDeque<Message>) -> bool {
         if !self.inbound.pending.load(Ordering::Acquire) {
-            return VecDeque::new();
+            return false;
         }
         let mut mb = self.inbound.mailbox.lock();
         self.inbound.pending.store(false, Ordering::Relaxed);
-        std::mem::take(&mut mb.queue)
+        if inbox.is_empty() {
+            std::mem::swap(inbox, &mut mb.queue);
+        } else {
+            inbox.append(&mut mb.queue);
+        }
+        !inbox.is_empty()
     }
 
     /// The reason the process ended with, once it has.
@@ -584,12 +591,11 @@ impl Context {
     }
 
     fn fill_inbox(&mut self) -> bool {
-        if self.inbox.get_mut().is_empty() && self.pcb.inbound.pending.load(Ordering::Acquire) {
-            let mut mb = self.pcb.inbound.mailbox.lock();
-            self.pcb.inbound.pending.store(false, Ordering::Relaxed);
-            std::mem::swap(self.inbox.get_mut(), &mut mb.queue);
+        let inbox = self.inbox.get_mut();
+        if inbox.is_empty() {
+            self.pcb.drain_into(inbox);
         }
-        !self.inbox.get_mut().is_empty()
+        !inbox.is_empty()
     }
 
     fn took(&mut self, m: Message) -> Message {
@@ -649,12 +655,10 @@ impl Context {
             loop {
                 if checked == self.inbox.get_mut().len() {
                     // Append what has arrived since, keeping the order.
-                    let mut more = self.pcb.take_mailbox();
-                    if more.is_empty() {
+                    if !self.pcb.drain_into(self.inbox.get_mut()) {
                         self.pcb.own.status.store(WAITING, Ordering::Relaxed);
                         return Poll::Pending;
                     }
-                    self.inbox.get_mut().append(&mut more);
                     self.sync_inbox_len();
                 }
                 if wanted(&self.inbox.get_mut()[checked]) {
@@ -753,8 +757,11 @@ impl Context {
     /// (`demonitor(Ref, [flush])`).
     pub fn demonitor_flush(&mut self, reference: Ref) -> bool {
         let was = self.demonitor(reference);
-        self.fill_inbox();
-        self.inbox.get_mut().append(&mut self.pcb.take_mailbox());
+        if was {
+            // It was still active: it has sent nothing.
+            return true;
+        }
+        self.pcb.drain_into(self.inbox.get_mut());
         self.inbox
             .get_mut()
             .retain(|m| !matches!(m, Message::Down { reference: r, .. } if *r == reference));
@@ -1004,7 +1011,7 @@ impl NodeInner {
             if !me.state.lock().links.insert_new(pid, ()) {
                 return Ok(());
             }
-            let sent = self.dist_send(pid.node, crate::dist::control::link(me.pid, pid), None);
+            let sent = self.dist_send(pid.node, &crate::dist::control::link(me.pid, pid), None);
             if sent.is_err() && me.state.lock().links.remove(&pid).is_some() {
                 // No way to the node: the link breaks at once, as Erlang
                 // reports it.
@@ -1050,7 +1057,7 @@ impl NodeInner {
                 let id = IDS.fetch_add(1, Ordering::Relaxed);
                 let _ = self.dist_send(
                     pid.node,
-                    crate::dist::control::unlink_id(id, me.pid, pid),
+                    &crate::dist::control::unlink_id(id, me.pid, pid),
                     None,
                 );
             }
@@ -1099,9 +1106,9 @@ impl NodeInner {
             );
             let control = crate::dist::control::monitor_p(me.pid, proc_, reference);
             let sent = if defer {
-                self.dist_send_deferred(node, control)
+                self.dist_send_deferred(node, &control)
             } else {
-                self.dist_send(node, control, None)
+                self.dist_send(node, &control, None)
             };
             if sent.is_err() && me.state.lock().monitors.remove(&reference).is_some() {
                 me.deliver(Message::Down {
@@ -1181,7 +1188,7 @@ impl NodeInner {
     fn remote_demonitor(self: &Arc<Self>, me: Pid, entry: &MonitorEntry) {
         let _ = self.dist_send_deferred(
             entry.other.node,
-            crate::dist::control::demonitor_p(
+            &crate::dist::control::demonitor_p(
                 me,
                 crate::dist::control::monitored_proc(&entry.object),
                 entry.reference,

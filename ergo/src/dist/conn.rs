@@ -23,7 +23,7 @@ use crate::node::NodeInner;
 /// What a connection is doing.
 enum State {
     /// Connecting: messages wait here, in order, as terms.
-    Pending(Vec<(Term, Option<Term>)>),
+    Pending(Vec<(Vec<Term>, Option<Term>)>),
     /// Up: messages are encoded into `buf` and written.
     Up(Box<Up>),
     /// Closed; nothing more is sent.
@@ -81,27 +81,33 @@ impl Conn {
         matches!(*self.state.lock(), State::Up(_))
     }
 
-    /// Sends a control message and its payload (queued while connecting).
-    pub(crate) fn send(&self, control: Term, payload: Option<Term>) -> Result<(), Closed> {
+    /// Sends a control message (given as its elements) and its payload
+    /// (queued while connecting).
+    pub(crate) fn send(&self, control: &[Term], payload: Option<&Term>) -> Result<(), Closed> {
         self.send_opts(control, payload, false)
     }
 
     /// Sends a control message that may wait up to a millisecond to leave
     /// with the next one (a monitor set up for a call, a demonitor): one
     /// system call instead of two. Order is kept either way.
-    pub(crate) fn send_deferred(&self, control: Term) -> Result<(), Closed> {
+    pub(crate) fn send_deferred(&self, control: &[Term]) -> Result<(), Closed> {
         self.send_opts(control, None, true)
     }
 
-    fn send_opts(&self, control: Term, payload: Option<Term>, defer: bool) -> Result<(), Closed> {
+    fn send_opts(
+        &self,
+        control: &[Term],
+        payload: Option<&Term>,
+        defer: bool,
+    ) -> Result<(), Closed> {
         let mut st = self.state.lock();
         match &mut *st {
             State::Pending(q) => {
-                q.push((control, payload));
+                q.push((control.to_vec(), payload.cloned()));
                 Ok(())
             }
             State::Up(up) => {
-                up.writer.write(&control, payload.as_ref(), &mut up.buf);
+                up.writer.write(control, payload, &mut up.buf);
                 up.wrote = true;
                 if defer {
                     if !up.deferred && !up.writing && !up.flushing {
@@ -289,6 +295,11 @@ pub(crate) fn start(
 /// is buffered are read straight into their own buffer).
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Frames up to this size are decoded in place in the read buffer; larger
+/// ones are copied out first, so that their large binaries can share the
+/// copy (and not hold on to the whole buffer).
+const BORROW_MAX: usize = 1024;
+
 /// The reading half of a connection with its buffer.
 struct Source {
     rd: OwnedReadHalf,
@@ -406,7 +417,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
                 }
                 match reader.fragment_done(sequence) {
                     Ok(Some(m)) => {
-                        if let Some(why) = deliver(&node, &conn, m) {
+                        if let Some(why) = deliver(&node, &conn, &mut reader, m) {
                             break why;
                         }
                     }
@@ -417,13 +428,24 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
             }
         }
         src.buf.advance(4);
-        let frame = match src.frame(len).await {
-            Ok(f) => f,
-            Err(e) => break closed_inside(e),
+        let read = if len <= BORROW_MAX {
+            // Decoded where it lies in the buffer; its few binaries are
+            // copied out.
+            if let Err(e) = src.fill(len).await {
+                break closed_inside(e);
+            }
+            let r = reader.read(&src.buf[..len], None);
+            src.buf.advance(len);
+            r
+        } else {
+            match src.frame(len).await {
+                Ok(f) => reader.read(&f, Some(&f)),
+                Err(e) => break closed_inside(e),
+            }
         };
-        match reader.read(frame) {
+        match read {
             Ok(Some(m)) => {
-                if let Some(why) = deliver(&node, &conn, m) {
+                if let Some(why) = deliver(&node, &conn, &mut reader, m) {
                     break why;
                 }
             }
@@ -438,13 +460,18 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
 
 /// Hands a message to the node; `Some(why)` when the connection must close
 /// (a bad control message, or the node has stopped).
-fn deliver(node: &Weak<NodeInner>, conn: &Arc<Conn>, m: Incoming) -> Option<String> {
+fn deliver(
+    node: &Weak<NodeInner>,
+    conn: &Arc<Conn>,
+    reader: &mut Reader,
+    mut m: Incoming,
+) -> Option<String> {
     let Some(node) = node.upgrade() else {
         return Some("the node has stopped".to_string());
     };
-    node.dist_incoming(conn, m)
-        .err()
-        .map(|e| format!("bad control message: {e}"))
+    let done = node.dist_incoming(conn, &mut m);
+    reader.recycle(m);
+    done.err().map(|e| format!("bad control message: {e}"))
 }
 
 async fn write_loop(

@@ -42,40 +42,66 @@ pub(crate) const ALIAS_SEND_TT: i64 = 34;
 pub(crate) const UNLINK_ID: i64 = 35;
 pub(crate) const UNLINK_ID_ACK: i64 = 36;
 
-fn op(tag: i64, rest: impl IntoIterator<Item = Term>) -> Term {
-    Term::Tuple(std::iter::once(Term::Int(tag)).chain(rest).collect())
-}
+// A control message is a tuple; it is built here as its elements, on the
+// stack, and written element by element (no tuple is allocated).
 
 /// `{22, From, To}`: a message to a pid.
-pub(crate) fn send_sender(from: Pid, to: Pid) -> Term {
-    op(SEND_SENDER, [Term::Pid(from), Term::Pid(to)])
+pub(crate) fn send_sender(from: Pid, to: Pid) -> [Term; 3] {
+    [Term::Int(SEND_SENDER), Term::Pid(from), Term::Pid(to)]
 }
 
 /// `{6, From, '', Name}`: a message to a registered name.
-pub(crate) fn reg_send(from: Pid, name: Atom) -> Term {
-    op(
-        REG_SEND,
-        [Term::Pid(from), Term::atom(""), Term::Atom(name)],
-    )
+pub(crate) fn reg_send(from: Pid, name: Atom) -> [Term; 4] {
+    [
+        Term::Int(REG_SEND),
+        Term::Pid(from),
+        Term::Atom(Atom::EMPTY),
+        Term::Atom(name),
+    ]
 }
 
-pub(crate) fn link(from: Pid, to: Pid) -> Term {
-    op(LINK, [Term::Pid(from), Term::Pid(to)])
+pub(crate) fn link(from: Pid, to: Pid) -> [Term; 3] {
+    [Term::Int(LINK), Term::Pid(from), Term::Pid(to)]
 }
 
-pub(crate) fn unlink_id(id: u64, from: Pid, to: Pid) -> Term {
-    op(
-        UNLINK_ID,
-        [Term::Int(id as i64), Term::Pid(from), Term::Pid(to)],
-    )
+pub(crate) fn unlink_id(id: u64, from: Pid, to: Pid) -> [Term; 4] {
+    [
+        Term::Int(UNLINK_ID),
+        Term::Int(id as i64),
+        Term::Pid(from),
+        Term::Pid(to),
+    ]
 }
 
-pub(crate) fn monitor_p(from: Pid, to: Term, reference: Ref) -> Term {
-    op(MONITOR_P, [Term::Pid(from), to, Term::Ref(reference)])
+pub(crate) fn monitor_p(from: Pid, to: Term, reference: Ref) -> [Term; 4] {
+    [
+        Term::Int(MONITOR_P),
+        Term::Pid(from),
+        to,
+        Term::Ref(reference),
+    ]
 }
 
-pub(crate) fn demonitor_p(from: Pid, to: Term, reference: Ref) -> Term {
-    op(DEMONITOR_P, [Term::Pid(from), to, Term::Ref(reference)])
+pub(crate) fn demonitor_p(from: Pid, to: Term, reference: Ref) -> [Term; 4] {
+    [
+        Term::Int(DEMONITOR_P),
+        Term::Pid(from),
+        to,
+        Term::Ref(reference),
+    ]
+}
+
+/// A control message's elements as the tuple Erlang would print.
+fn show(c: &[Term]) -> String {
+    let mut s = String::from("{");
+    for (i, t) in c.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&t.to_string());
+    }
+    s.push('}');
+    s
 }
 
 /// What a monitor's control messages name as the monitored process: its
@@ -118,28 +144,25 @@ impl NodeInner {
             return;
         };
         let reason = reason.to_term();
-        let payload = payload_exits(&conn);
-        let (control, payload) = match (signal, payload) {
-            (Signal::Link, true) => (
-                op(PAYLOAD_EXIT, [Term::Pid(from), Term::Pid(to)]),
-                Some(reason),
+        let (from_t, to_t) = (Term::Pid(from), Term::Pid(to));
+        let _ = match (signal, payload_exits(&conn)) {
+            (Signal::Link, true) => {
+                conn.send(&[Term::Int(PAYLOAD_EXIT), from_t, to_t], Some(&reason))
+            }
+            (Signal::Link, false) => conn.send(&[Term::Int(EXIT), from_t, to_t, reason], None),
+            (Signal::Exit2, true) => {
+                conn.send(&[Term::Int(PAYLOAD_EXIT2), from_t, to_t], Some(&reason))
+            }
+            (Signal::Exit2, false) => conn.send(&[Term::Int(EXIT2), from_t, to_t, reason], None),
+            (Signal::Down(proc_, r), true) => conn.send(
+                &[Term::Int(PAYLOAD_MONITOR_P_EXIT), proc_, to_t, Term::Ref(r)],
+                Some(&reason),
             ),
-            (Signal::Link, false) => (op(EXIT, [Term::Pid(from), Term::Pid(to), reason]), None),
-            (Signal::Exit2, true) => (
-                op(PAYLOAD_EXIT2, [Term::Pid(from), Term::Pid(to)]),
-                Some(reason),
-            ),
-            (Signal::Exit2, false) => (op(EXIT2, [Term::Pid(from), Term::Pid(to), reason]), None),
-            (Signal::Down(proc_, r), true) => (
-                op(PAYLOAD_MONITOR_P_EXIT, [proc_, Term::Pid(to), Term::Ref(r)]),
-                Some(reason),
-            ),
-            (Signal::Down(proc_, r), false) => (
-                op(MONITOR_P_EXIT, [proc_, Term::Pid(to), Term::Ref(r), reason]),
+            (Signal::Down(proc_, r), false) => conn.send(
+                &[Term::Int(MONITOR_P_EXIT), proc_, to_t, Term::Ref(r), reason],
                 None,
             ),
         };
-        let _ = conn.send(control, payload);
     }
 
     /// Acts on a message from `conn`'s peer. An error closes the
@@ -147,63 +170,65 @@ impl NodeInner {
     pub(crate) fn dist_incoming(
         self: &Arc<Self>,
         conn: &Arc<Conn>,
-        m: Incoming,
+        m: &mut Incoming,
     ) -> Result<(), String> {
-        let Term::Tuple(c) = &m.control else {
-            return Err(format!("control message {} is not a tuple", m.control));
+        let Incoming {
+            control,
+            payload: carried,
+        } = m;
+        let c = &mut control[..];
+        let Some(&Term::Int(tag)) = c.first() else {
+            return Err(format!("control message {} has no operation", show(c)));
         };
-        let Some(Term::Int(tag)) = c.first() else {
-            return Err(format!("control message {} has no operation", m.control));
-        };
-        let pid = |i: usize| match c.get(i) {
+        let pid = |c: &[Term], i: usize| match c.get(i) {
             Some(Term::Pid(p)) => Ok(*p),
             _ => Err(format!(
                 "control message {}: element {} is not a pid",
-                m.control,
+                show(c),
                 i + 1
             )),
         };
-        let payload = || {
-            m.payload
-                .clone()
-                .ok_or_else(|| format!("control message {} lacks its payload", m.control))
+        let mut payload = |c: &[Term]| {
+            carried
+                .take()
+                .ok_or_else(|| format!("control message {} lacks its payload", show(c)))
         };
-        let arity = |n: usize| {
+        let arity = |c: &[Term], n: usize| {
             if c.len() == n {
                 Ok(())
             } else {
-                Err(format!("control message {} has the wrong arity", m.control))
+                Err(format!("control message {} has the wrong arity", show(c)))
             }
         };
-        match *tag {
+        match tag {
             SEND | SEND_TT | SEND_SENDER | SEND_SENDER_TT => {
-                let to = pid(2)?;
+                let to = pid(c, 2)?;
                 if let Some(p) = self.lookup(to) {
-                    p.deliver(Message::Term(payload()?));
+                    p.deliver(Message::Term(payload(c)?));
                 }
             }
             REG_SEND | REG_SEND_TT => {
                 let Some(Term::Atom(name)) = c.get(3) else {
-                    return Err(format!("REG_SEND {} without a name", m.control));
+                    return Err(format!("REG_SEND {} without a name", show(c)));
                 };
                 if let Some(p) = self.whereis(*name).and_then(|p| self.lookup(p)) {
-                    p.deliver(Message::Term(payload()?));
+                    p.deliver(Message::Term(payload(c)?));
                 } else {
                     tracing::debug!(name = %name, "a message from {} to an unregistered name is dropped", conn.peer);
                 }
             }
             ALIAS_SEND | ALIAS_SEND_TT => {
                 let Some(Term::Ref(alias)) = c.get(2) else {
-                    return Err(format!("ALIAS_SEND {} without an alias", m.control));
+                    return Err(format!("ALIAS_SEND {} without an alias", show(c)));
                 };
                 let target = self.dist.aliases.read().get(alias).copied();
                 if let Some(p) = target.and_then(|p| self.lookup(p)) {
-                    p.deliver(Message::Term(payload()?));
+                    p.deliver(Message::Term(payload(c)?));
                 }
             }
             LINK => {
-                arity(3)?;
-                let (from, to) = (pid(1)?, pid(2)?);
+                arity(c, 3)?;
+                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
                 let linked = self.lookup(to).is_some_and(|p| {
                     let mut st = p.state.lock();
                     if st.alive {
@@ -216,34 +241,36 @@ impl NodeInner {
                 }
             }
             UNLINK => {
-                let (from, to) = (pid(1)?, pid(2)?);
+                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
                 if let Some(p) = self.lookup(to) {
                     p.state.lock().links.remove(&from);
                 }
             }
             UNLINK_ID => {
-                arity(4)?;
-                let (from, to) = (pid(2)?, pid(3)?);
+                arity(c, 4)?;
+                let (from, to) = (pid(c, 2)?, pid(c, 3)?);
                 if let Some(p) = self.lookup(to) {
                     p.state.lock().links.remove(&from);
                 }
                 let _ = conn.send(
-                    op(
-                        UNLINK_ID_ACK,
-                        [c[1].clone(), Term::Pid(to), Term::Pid(from)],
-                    ),
+                    &[
+                        Term::Int(UNLINK_ID_ACK),
+                        c[1].clone(),
+                        Term::Pid(to),
+                        Term::Pid(from),
+                    ],
                     None,
                 );
             }
             UNLINK_ID_ACK => {}
             EXIT | EXIT_TT | PAYLOAD_EXIT | PAYLOAD_EXIT_TT => {
-                let (from, to) = (pid(1)?, pid(2)?);
-                let reason = match *tag {
-                    EXIT => c.get(3).cloned(),
-                    EXIT_TT => c.get(4).cloned(),
-                    _ => m.payload.clone(),
+                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
+                let reason = match tag {
+                    EXIT => c.get_mut(3).map(std::mem::take),
+                    EXIT_TT => c.get_mut(4).map(std::mem::take),
+                    _ => carried.take(),
                 }
-                .ok_or_else(|| format!("exit {} without a reason", m.control))?;
+                .ok_or_else(|| format!("exit {} without a reason", show(c)))?;
                 if let Some(p) = self.lookup(to) {
                     let mut st = p.state.lock();
                     if st.links.remove(&from).is_some() {
@@ -252,22 +279,22 @@ impl NodeInner {
                 }
             }
             EXIT2 | EXIT2_TT | PAYLOAD_EXIT2 | PAYLOAD_EXIT2_TT => {
-                let (from, to) = (pid(1)?, pid(2)?);
-                let reason = match *tag {
-                    EXIT2 => c.get(3).cloned(),
-                    EXIT2_TT => c.get(4).cloned(),
-                    _ => m.payload.clone(),
+                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
+                let reason = match tag {
+                    EXIT2 => c.get_mut(3).map(std::mem::take),
+                    EXIT2_TT => c.get_mut(4).map(std::mem::take),
+                    _ => carried.take(),
                 }
-                .ok_or_else(|| format!("exit {} without a reason", m.control))?;
+                .ok_or_else(|| format!("exit {} without a reason", show(c)))?;
                 if let Some(p) = self.lookup(to) {
                     p.exit_signal(from, Reason::from_term(reason), true);
                 }
             }
             MONITOR_P => {
-                arity(4)?;
-                let from = pid(1)?;
+                arity(c, 4)?;
+                let from = pid(c, 1)?;
                 let Some(Term::Ref(reference)) = c.get(3) else {
-                    return Err(format!("MONITOR_P {} without a reference", m.control));
+                    return Err(format!("MONITOR_P {} without a reference", show(c)));
                 };
                 let (target, object) = match &c[2] {
                     Term::Pid(p) => (Some(*p), Term::Pid(*p)),
@@ -295,7 +322,7 @@ impl NodeInner {
             }
             DEMONITOR_P => {
                 let Some(Term::Ref(reference)) = c.get(3) else {
-                    return Err(format!("DEMONITOR_P {} without a reference", m.control));
+                    return Err(format!("DEMONITOR_P {} without a reference", show(c)));
                 };
                 let target = match &c[2] {
                     Term::Pid(p) => Some(*p),
@@ -307,21 +334,21 @@ impl NodeInner {
                 }
             }
             MONITOR_P_EXIT | PAYLOAD_MONITOR_P_EXIT => {
-                let to = pid(2)?;
-                let Some(Term::Ref(reference)) = c.get(3) else {
-                    return Err(format!("monitor exit {} without a reference", m.control));
+                let to = pid(c, 2)?;
+                let Some(&Term::Ref(reference)) = c.get(3) else {
+                    return Err(format!("monitor exit {} without a reference", show(c)));
                 };
-                let reason = if *tag == MONITOR_P_EXIT {
-                    c.get(4).cloned()
+                let reason = if tag == MONITOR_P_EXIT {
+                    c.get_mut(4).map(std::mem::take)
                 } else {
-                    m.payload.clone()
+                    carried.take()
                 }
-                .ok_or_else(|| format!("monitor exit {} without a reason", m.control))?;
+                .ok_or_else(|| format!("monitor exit {} without a reason", show(c)))?;
                 if let Some(p) = self.lookup(to) {
                     let mut st = p.state.lock();
-                    if let Some(entry) = st.monitors.remove(reference) {
+                    if let Some(entry) = st.monitors.remove(&reference) {
                         p.deliver(Message::Down {
-                            reference: *reference,
+                            reference,
                             object: entry.object,
                             reason: Reason::from_term(reason),
                         });
@@ -329,19 +356,19 @@ impl NodeInner {
                 }
             }
             GROUP_LEADER => {
-                let (from, to) = (pid(1)?, pid(2)?);
+                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
                 if let Some(p) = self.lookup(to) {
                     p.state.lock().group_leader = Some(from);
                 }
             }
             SPAWN_REQUEST | SPAWN_REQUEST_TT => {
-                self.spawn_request(conn, c, payload()?)?;
+                self.spawn_request(conn, c, payload(c)?)?;
             }
             SPAWN_REPLY | SPAWN_REPLY_TT => {
-                tracing::debug!("a spawn reply nobody asked for: {}", m.control);
+                tracing::debug!("a spawn reply nobody asked for: {}", show(c));
             }
             other => {
-                tracing::warn!(node = %conn.peer, "ignored control message with operation {other}: {}", m.control);
+                tracing::warn!(node = %conn.peer, "ignored control message with operation {other}: {}", show(c));
             }
         }
         Ok(())

@@ -550,8 +550,8 @@ impl NodeInner {
     pub(crate) fn dist_send(
         self: &Arc<Self>,
         node: Atom,
-        control: Term,
-        payload: Option<Term>,
+        control: &[Term],
+        payload: Option<&Term>,
     ) -> Result<(), SendError> {
         let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
         conn.send(control, payload)
@@ -563,7 +563,7 @@ impl NodeInner {
     pub(crate) fn dist_send_deferred(
         self: &Arc<Self>,
         node: Atom,
-        control: Term,
+        control: &[Term],
     ) -> Result<(), SendError> {
         let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
         conn.send_deferred(control)
@@ -578,15 +578,16 @@ impl NodeInner {
         msg: Message,
     ) -> Result<(), SendError> {
         use crate::process::Dest;
-        let payload = msg.to_term().ok_or(SendError::NotSendable)?;
-        let (node, control) = match to {
-            Dest::Pid(p) => (p.node, control::send_sender(from, p)),
-            Dest::NameOn(name, node) => (node, control::reg_send(from, name)),
-            Dest::Name(n) => return Err(SendError::NotRegistered(n)),
-        };
+        let payload = msg.into_term().ok_or(SendError::NotSendable)?;
         // What cannot be delivered is dropped, as in Erlang: a send to a
         // node that cannot be reached is not an error.
-        let _ = self.dist_send(node, control, Some(payload));
+        let _ = match to {
+            Dest::Pid(p) => self.dist_send(p.node, &control::send_sender(from, p), Some(&payload)),
+            Dest::NameOn(name, node) => {
+                self.dist_send(node, &control::reg_send(from, name), Some(&payload))
+            }
+            Dest::Name(n) => return Err(SendError::NotRegistered(n)),
+        };
         Ok(())
     }
 

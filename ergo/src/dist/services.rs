@@ -188,14 +188,14 @@ impl NodeInner {
             }),
         );
         let flags = i64::from(link) | if monitor_ref.is_some() { 2 } else { 0 };
-        let reply = Term::tuple([
+        let reply = [
             Term::Int(crate::dist::control::SPAWN_REPLY),
             req_id.clone(),
             Term::Pid(from),
             Term::Int(flags),
             Term::Pid(pid),
-        ]);
-        let _ = conn.send(reply, None);
+        ];
+        let _ = conn.send(&reply, None);
         let _ = go.send(());
         Ok(())
     }

@@ -48,8 +48,13 @@ pub(crate) struct OutCache {
     /// The atoms the frame being written names, in header order: the slot,
     /// and whether the header must carry its text.
     frame: Vec<(Atom, u16, bool)>,
+    /// Where each atom is in `frame`, once it is too long to search.
     in_frame: FxHashMap<Atom, u8>,
 }
+
+/// Frames naming up to this many atoms are searched in order, without the
+/// map.
+const SCAN_MAX: usize = 16;
 
 impl OutCache {
     pub(crate) fn new() -> OutCache {
@@ -61,8 +66,10 @@ impl OutCache {
     }
 
     fn start_frame(&mut self) {
+        if self.frame.len() > SCAN_MAX {
+            self.in_frame.clear();
+        }
         self.frame.clear();
-        self.in_frame.clear();
     }
 
     /// Appends the header's part after `131 68` (or after the fragment ids
@@ -74,7 +81,9 @@ impl OutCache {
             return;
         }
         let long = self.frame.iter().any(|(a, _, _)| a.as_str().len() > 255);
-        let mut flags = vec![0u8; n / 2 + 1];
+        let at = out.len();
+        out.resize(at + n / 2 + 1, 0);
+        let flags = &mut out[at..];
         for (i, (_, slot, new)) in self.frame.iter().enumerate() {
             let nibble = ((*slot >> 8) as u8 & 0x7) | if *new { 0x8 } else { 0 };
             flags[i / 2] |= if i % 2 == 0 { nibble } else { nibble << 4 };
@@ -82,7 +91,6 @@ impl OutCache {
         if long {
             flags[n / 2] |= if n % 2 == 0 { 1 } else { 1 << 4 };
         }
-        out.extend_from_slice(&flags);
         for (atom, slot, new) in &self.frame {
             out.push(*slot as u8);
             if *new {
@@ -100,7 +108,11 @@ impl OutCache {
 
 impl AtomCacheWriter for OutCache {
     fn reference(&mut self, atom: Atom) -> Option<u8> {
-        if let Some(i) = self.in_frame.get(&atom) {
+        if self.frame.len() <= SCAN_MAX {
+            if let Some(i) = self.frame.iter().position(|(a, _, _)| *a == atom) {
+                return Some(i as u8);
+            }
+        } else if let Some(i) = self.in_frame.get(&atom) {
             return Some(*i);
         }
         if self.frame.len() == MAX_REFS {
@@ -112,7 +124,18 @@ impl AtomCacheWriter for OutCache {
         self.slots[slot] = Some(atom);
         let i = self.frame.len() as u8;
         self.frame.push((atom, slot as u16, new));
-        self.in_frame.insert(atom, i);
+        match self.frame.len() {
+            n if n <= SCAN_MAX => {}
+            n if n == SCAN_MAX + 1 => {
+                // From now on the map finds them.
+                for (k, (a, _, _)) in self.frame.iter().enumerate() {
+                    self.in_frame.insert(*a, k as u8);
+                }
+            }
+            _ => {
+                self.in_frame.insert(atom, i);
+            }
+        }
         Some(i)
     }
 }
@@ -335,9 +358,9 @@ impl Writer {
         }
     }
 
-    /// Appends the frame(s) carrying `control` and `payload` to `out`,
-    /// each with its length.
-    pub(crate) fn write(&mut self, control: &Term, payload: Option<&Term>, out: &mut OutBuf) {
+    /// Appends the frame(s) carrying the control message whose elements
+    /// are `control`, and `payload`, to `out`, each with its length.
+    pub(crate) fn write(&mut self, control: &[Term], payload: Option<&Term>, out: &mut OutBuf) {
         let opts = EncodeOptions::new().minor_version(2);
         let Some(cache) = self.cache.as_mut() else {
             // Pass-through: each term with its version byte.
@@ -347,7 +370,7 @@ impl Writer {
             {
                 let mut enc =
                     Encoder::new(&mut out.bytes, &opts).share_binaries(SHARE_MIN, &mut out.shared);
-                enc.write_term(control);
+                write_control(&mut enc, control);
                 if let Some(p) = payload {
                     enc.write_raw(&[131]);
                     enc.write_term(p);
@@ -366,7 +389,7 @@ impl Writer {
             let mut enc = Encoder::new(&mut self.body, &opts)
                 .with_atom_cache(cache)
                 .share_binaries(SHARE_MIN, &mut self.holes);
-            enc.write_term(control);
+            write_control(&mut enc, control);
             if let Some(p) = payload {
                 enc.write_term(p);
             }
@@ -402,6 +425,14 @@ impl Writer {
     }
 }
 
+/// Writes a control message from its elements.
+fn write_control(enc: &mut Encoder<'_>, control: &[Term]) {
+    enc.write_tuple_header(control.len());
+    for t in control {
+        enc.write_term(t);
+    }
+}
+
 /// The atoms a frame's header named, for `ATOM_CACHE_REF`s.
 struct FrameAtoms<'a>(&'a [Atom]);
 
@@ -426,12 +457,18 @@ pub(crate) struct Reader {
     held: usize,
     max_message: usize,
     opts: DecodeOptions,
+    /// The atoms of the frame being read (kept for the next frame).
+    atoms: Vec<Atom>,
+    /// A control message's element vector given back (see
+    /// [`Reader::recycle`]), for the next message.
+    spare: Vec<Term>,
 }
 
 /// A whole message read from a frame.
 #[derive(Debug)]
 pub(crate) struct Incoming {
-    pub(crate) control: Term,
+    /// The elements of the control message (a tuple), the operation first.
+    pub(crate) control: Vec<Term>,
     pub(crate) payload: Option<Term>,
 }
 
@@ -460,6 +497,11 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// `owner`'s bytes from `at` on, when there is an owner.
+fn owner_from(owner: Option<&Bytes>, at: usize) -> Option<Bytes> {
+    owner.map(|o| o.slice(at..))
+}
+
 impl Reader {
     /// A reader that refuses messages (whole or reassembled) larger than
     /// `max_message` bytes.
@@ -470,15 +512,28 @@ impl Reader {
             held: 0,
             max_message,
             opts: DecodeOptions::new(),
+            atoms: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
-    /// Reads the atom-cache header at `c`, updating the cache, and returns
-    /// the frame's atoms in header order.
-    fn header(&mut self, c: &mut Cursor<'_>) -> Result<Vec<Atom>, WireError> {
+    /// Gives back a message's control vector once it has been acted on, so
+    /// that the next message reuses its memory.
+    pub(crate) fn recycle(&mut self, m: Incoming) {
+        let mut v = m.control;
+        if v.capacity() <= 16 {
+            v.clear();
+            self.spare = v;
+        }
+    }
+
+    /// Reads the atom-cache header at `c`, updating the cache, into
+    /// `self.atoms` in header order.
+    fn header(&mut self, c: &mut Cursor<'_>) -> Result<(), WireError> {
+        self.atoms.clear();
         let n = c.u8("the atom cache header")? as usize;
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let flags = c.take(n / 2 + 1, "the atom cache flags")?;
         let nibble = |i: usize| {
@@ -486,7 +541,6 @@ impl Reader {
             if i % 2 == 0 { b & 0xF } else { b >> 4 }
         };
         let long = nibble(n) & 1 != 0;
-        let mut atoms = Vec::with_capacity(n);
         for i in 0..n {
             let f = nibble(i);
             let slot = ((f & 0x7) as usize) << 8 | c.u8("an atom cache reference")? as usize;
@@ -503,48 +557,51 @@ impl Reader {
                 let atom = Atom::try_new(text)
                     .map_err(|e| bad(format!("bad atom in the cache header: {e}")))?;
                 self.slots[slot] = Some(atom);
-                atoms.push(atom);
+                self.atoms.push(atom);
             } else {
                 let atom = self.slots[slot].ok_or_else(|| {
                     bad(format!(
                         "the header refers to atom cache slot {slot}, which holds nothing"
                     ))
                 })?;
-                atoms.push(atom);
+                self.atoms.push(atom);
             }
         }
-        Ok(atoms)
+        Ok(())
     }
 
-    /// Reads one frame (not a tick). `Ok(None)` when it is a fragment of a
-    /// message not yet complete.
-    pub(crate) fn read(&mut self, frame: Bytes) -> Result<Option<Incoming>, WireError> {
-        let mut c = Cursor { b: &frame, pos: 0 };
+    /// Reads one frame (not a tick). `owner`, when given, holds the same
+    /// bytes as `frame`: large binaries of the message then refer to it
+    /// instead of being copied. `Ok(None)` when the frame is a fragment of
+    /// a message not yet complete.
+    pub(crate) fn read(
+        &mut self,
+        frame: &[u8],
+        owner: Option<&Bytes>,
+    ) -> Result<Option<Incoming>, WireError> {
+        let mut c = Cursor { b: frame, pos: 0 };
         match c.u8("the frame type")? {
-            112 => {
-                let rest = frame.slice(1..);
-                return self.pass_through(rest).map(Some);
-            }
+            112 => return self.pass_through(frame, owner).map(Some),
             131 => {}
             other => return Err(bad(format!("unknown frame type {other}"))),
         }
         match c.u8("the header type")? {
             68 => {
-                let atoms = self.header(&mut c)?;
-                let body = frame.slice(c.pos..);
-                self.terms(&body, &atoms).map(Some)
+                self.header(&mut c)?;
+                let owner = owner_from(owner, c.pos);
+                self.terms_here(&frame[c.pos..], owner.as_ref()).map(Some)
             }
             69 => {
                 let sequence = c.u64("a sequence id")?;
                 let id = c.u64("a fragment id")?;
-                let atoms = self.header(&mut c)?;
+                self.header(&mut c)?;
                 let data = &frame[c.pos..];
                 if id == 0 {
                     return Err(bad("fragment id 0"));
                 }
                 if id == 1 {
-                    let body = frame.slice(c.pos..);
-                    return self.terms(&body, &atoms).map(Some);
+                    let owner = owner_from(owner, c.pos);
+                    return self.terms_here(data, owner.as_ref()).map(Some);
                 }
                 self.hold(data.len())?;
                 // The fragments that follow are (nearly) as large as this
@@ -558,6 +615,7 @@ impl Reader {
                     + PEEK;
                 let mut body = Vec::with_capacity(expect);
                 body.extend_from_slice(data);
+                let atoms = std::mem::take(&mut self.atoms);
                 if let Some(old) = self.partial.insert(
                     sequence,
                     Partial {
@@ -621,7 +679,7 @@ impl Reader {
         let p = self.partial.remove(&sequence).expect("present above");
         self.held -= p.body.len();
         let body = Bytes::from(p.body);
-        self.terms(&body, &p.atoms).map(Some)
+        self.terms(&body, Some(&body), &p.atoms).map(Some)
     }
 
     fn hold(&mut self, n: usize) -> Result<(), WireError> {
@@ -635,14 +693,27 @@ impl Reader {
         Ok(())
     }
 
-    fn terms(&self, body: &Bytes, atoms: &[Atom]) -> Result<Incoming, WireError> {
+    /// [`Reader::terms`] with the atoms of the frame just read.
+    fn terms_here(&mut self, body: &[u8], owner: Option<&Bytes>) -> Result<Incoming, WireError> {
+        let atoms = std::mem::take(&mut self.atoms);
+        let r = self.terms(body, owner, &atoms);
+        self.atoms = atoms;
+        r
+    }
+
+    /// The control message and the payload that fill `body`.
+    fn terms(
+        &mut self,
+        body: &[u8],
+        owner: Option<&Bytes>,
+        atoms: &[Atom],
+    ) -> Result<Incoming, WireError> {
         let table = FrameAtoms(atoms);
-        let mut d = Decoder::new(body, &self.opts)
-            .with_owner(body)
-            .with_atom_cache(&table);
-        let control = d
-            .read_term()
-            .map_err(|e| bad(format!("bad control message: {e}")))?;
+        let mut d = Decoder::new(body, &self.opts).with_atom_cache(&table);
+        if let Some(o) = owner {
+            d = d.with_owner(o);
+        }
+        let control = read_control(&mut d, std::mem::take(&mut self.spare))?;
         let payload = if d.remaining() > 0 {
             Some(
                 d.read_term()
@@ -656,29 +727,47 @@ impl Reader {
         Ok(Incoming { control, payload })
     }
 
-    fn pass_through(&self, rest: Bytes) -> Result<Incoming, WireError> {
-        if rest.first() != Some(&131) {
+    /// A frame of type 112: the control message and the payload, each with
+    /// its version byte.
+    fn pass_through(&mut self, frame: &[u8], owner: Option<&Bytes>) -> Result<Incoming, WireError> {
+        if frame.get(1) != Some(&131) {
             return Err(bad(
                 "a pass-through control message without its version byte",
             ));
         }
-        let body = rest.slice(1..);
-        let mut d = Decoder::new(&body, &self.opts).with_owner(&body);
-        let control = d
-            .read_term()
-            .map_err(|e| bad(format!("bad control message: {e}")))?;
-        let at = d.position() + 1;
-        let payload = if at < rest.len() {
-            Some(
-                self.opts
-                    .decode_bytes(&rest.slice(at..))
-                    .map_err(|e| bad(format!("bad message payload: {e}")))?,
-            )
+        let owner_body = owner_from(owner, 2);
+        let mut d = Decoder::new(&frame[2..], &self.opts);
+        if let Some(o) = &owner_body {
+            d = d.with_owner(o);
+        }
+        let control = read_control(&mut d, std::mem::take(&mut self.spare))?;
+        let at = 2 + d.position();
+        let payload = if at < frame.len() {
+            let p = match owner {
+                Some(o) => self.opts.decode_bytes(&o.slice(at..)),
+                None => self.opts.decode(&frame[at..]),
+            };
+            Some(p.map_err(|e| bad(format!("bad message payload: {e}")))?)
         } else {
             None
         };
         Ok(Incoming { control, payload })
     }
+}
+
+/// Reads a control message (a tuple) into `v`'s memory, element by element.
+fn read_control(d: &mut Decoder<'_>, mut v: Vec<Term>) -> Result<Vec<Term>, WireError> {
+    let n = d
+        .read_tuple_header()
+        .map_err(|e| bad(format!("bad control message: {e}")))?;
+    v.clear();
+    for _ in 0..n {
+        v.push(
+            d.read_term()
+                .map_err(|e| bad(format!("bad control message: {e}")))?,
+        );
+    }
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -697,30 +786,34 @@ mod tests {
         v
     }
 
-    fn roundtrip(peer_flags: u64, control: &Term, payload: Option<&Term>, times: usize) {
+    /// Writes the message `times` times and reads it back, alternately
+    /// with the frames owned (binaries may share them) and borrowed.
+    fn roundtrip(peer_flags: u64, control: &[Term], payload: Option<&Term>, times: usize) {
         let mut w = Writer::new(peer_flags);
         let mut r = Reader::new(1 << 30);
-        for _ in 0..times {
+        for i in 0..times {
             let mut out = OutBuf::default();
             w.write(control, payload, &mut out);
             let mut got = None;
             for f in frames(&out.to_vec()) {
                 assert!(got.is_none(), "a frame after the message was complete");
-                got = r.read(f).unwrap();
+                let owner = (i % 2 == 0).then_some(&f);
+                got = r.read(&f, owner).unwrap();
             }
             let got = got.expect("the message completes with its last frame");
-            assert_eq!(&got.control, control);
+            assert_eq!(got.control, control);
             assert_eq!(got.payload.as_ref(), payload);
+            r.recycle(got);
         }
     }
 
-    fn sample() -> (Term, Term) {
-        let control = Term::tuple([
+    fn sample() -> (Vec<Term>, Term) {
+        let control = vec![
             Term::Int(6),
             Term::Pid(ergo_etf::Pid::new(Atom::from("a@h"), 1, 0, 3)),
             Term::atom(""),
             Term::atom("some_name"),
-        ]);
+        ];
         let payload = Term::tuple([
             Term::atom("hello"),
             Term::atom("some_name"),
@@ -795,7 +888,7 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         let mut out = OutBuf::default();
-        w.write(&Term::Int(1), Some(&big), &mut out);
+        w.write(&[Term::Int(1)], Some(&big), &mut out);
         let mut expected = out.to_vec();
         let mut got = Vec::new();
         let mut step = 1;
@@ -819,7 +912,7 @@ mod tests {
                 // Another message queued meanwhile goes after the rest.
                 more -= 1;
                 let mut other = OutBuf::default();
-                w.write(&Term::Int(2), Some(&big), &mut other);
+                w.write(&[Term::Int(2)], Some(&big), &mut other);
                 expected.extend_from_slice(&other.to_vec());
                 out.append(&mut other);
                 assert!(other.is_empty());
@@ -831,7 +924,12 @@ mod tests {
     #[test]
     fn long_atoms_set_the_long_atoms_flag() {
         let long = Term::atom(&"é".repeat(200));
-        roundtrip(flags::DIST_HDR_ATOM_CACHE, &long, Some(&long), 2);
+        roundtrip(
+            flags::DIST_HDR_ATOM_CACHE,
+            &[Term::Int(2), long.clone()],
+            Some(&long),
+            2,
+        );
     }
 
     #[test]
@@ -845,21 +943,24 @@ mod tests {
             &[131, 68, 1, 0, 5],
             &[131, 70, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1],
             &[112, 100],
+            // Control messages that are not tuples.
+            &[131, 68, 0, 97, 1],
+            &[112, 131, 97, 1],
         ] {
-            assert!(r.read(Bytes::copy_from_slice(f)).is_err(), "{f:?}");
+            assert!(r.read(f, None).is_err(), "{f:?}");
         }
         // A fragmented message larger than the limit is refused.
         let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS);
         let mut out = OutBuf::default();
         w.write(
-            &Term::Int(1),
+            &[Term::Int(1)],
             Some(&Term::binary(vec![0; 200_000])),
             &mut out,
         );
         let mut r = Reader::new(100_000);
         let err = frames(&out.to_vec())
             .into_iter()
-            .try_for_each(|f| r.read(f).map(|_| ()));
+            .try_for_each(|f| r.read(&f, Some(&f)).map(|_| ()));
         assert!(err.unwrap_err().0.contains("limit"));
     }
 }
