@@ -947,8 +947,10 @@ where
                         }
                         pcb.own.status.store(RUNNING, Ordering::Relaxed);
                         let saved = crate::deadline::enter(fired);
+                        let held = crate::dist::conn::hold_begin();
                         let polled =
                             std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+                        crate::dist::conn::hold_end(held);
                         let wanted = crate::deadline::exit(saved);
                         match polled {
                             Ok(Poll::Ready(out)) => return Poll::Ready(out.into_reason()),

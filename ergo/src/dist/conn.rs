@@ -39,7 +39,8 @@ struct Up {
     /// A sender is writing outside the lock; it also writes what others
     /// add meanwhile.
     writing: bool,
-    /// `buf` holds frames that may wait a moment (for company).
+    /// `buf` holds deferred frames, and the connection is on the list of
+    /// the process poll that deferred them (see [`Conn::send_deferred`]).
     deferred: bool,
     /// Something was written since the last tick period.
     wrote: bool,
@@ -84,22 +85,6 @@ impl Conn {
     /// Sends a control message (given as its elements) and its payload
     /// (queued while connecting).
     pub(crate) fn send(&self, control: &[Term], payload: Option<&Term>) -> Result<(), Closed> {
-        self.send_opts(control, payload, false)
-    }
-
-    /// Sends a control message that may wait up to a millisecond to leave
-    /// with the next one (a monitor set up for a call, a demonitor): one
-    /// system call instead of two. Order is kept either way.
-    pub(crate) fn send_deferred(&self, control: &[Term]) -> Result<(), Closed> {
-        self.send_opts(control, None, true)
-    }
-
-    fn send_opts(
-        &self,
-        control: &[Term],
-        payload: Option<&Term>,
-        defer: bool,
-    ) -> Result<(), Closed> {
         let mut st = self.state.lock();
         match &mut *st {
             State::Pending(q) => {
@@ -109,16 +94,53 @@ impl Conn {
             State::Up(up) => {
                 up.writer.write(control, payload, &mut up.buf);
                 up.wrote = true;
-                if defer {
-                    if !up.deferred && !up.writing && !up.flushing {
-                        up.deferred = true;
-                        self.wake.notify_one();
-                    }
-                    return Ok(());
-                }
                 self.push_out(st)
             }
             State::Down => Err(Closed),
+        }
+    }
+
+    /// Sends a control message that may wait for company (a monitor set up
+    /// for a call, a demonitor): inside a process, it leaves with the next
+    /// frame written to the same node, or when the process's poll ends,
+    /// whichever comes first; elsewhere, at once. One system call instead
+    /// of two, and order is kept either way.
+    pub(crate) fn send_deferred(self: &Arc<Self>, control: &[Term]) -> Result<(), Closed> {
+        if !HELD.with(|h| h.borrow().active) {
+            return self.send(control, None);
+        }
+        let mut st = self.state.lock();
+        match &mut *st {
+            State::Pending(q) => {
+                q.push((control.to_vec(), None));
+                Ok(())
+            }
+            State::Up(up) => {
+                up.writer.write(control, None, &mut up.buf);
+                up.wrote = true;
+                // A sender writing outside the lock, or the writer task,
+                // takes these frames along anyway.
+                if !up.deferred && !up.writing && !up.flushing {
+                    up.deferred = true;
+                    drop(st);
+                    HELD.with(|h| {
+                        let mut h = h.borrow_mut();
+                        if !h.conns.iter().any(|c| Arc::ptr_eq(c, self)) {
+                            h.conns.push(self.clone());
+                        }
+                    });
+                }
+                Ok(())
+            }
+            State::Down => Err(Closed),
+        }
+    }
+
+    /// Writes deferred frames still waiting.
+    fn flush_deferred(&self) {
+        let st = self.state.lock();
+        if matches!(&*st, State::Up(up) if up.deferred) {
+            let _ = self.push_out(st);
         }
     }
 
@@ -294,6 +316,55 @@ pub(crate) fn start(
 /// Reads from the socket in chunks of this size (frames larger than what
 /// is buffered are read straight into their own buffer).
 const READ_CHUNK: usize = 64 * 1024;
+
+/// The connections holding frames deferred during the process poll under
+/// way on this thread.
+struct Held {
+    /// A process is being polled on this thread.
+    active: bool,
+    conns: Vec<Arc<Conn>>,
+}
+
+thread_local! {
+    static HELD: std::cell::RefCell<Held> = const {
+        std::cell::RefCell::new(Held {
+            active: false,
+            conns: Vec::new(),
+        })
+    };
+}
+
+/// Called by the process guard before it polls its process: deferred frames
+/// may wait until [`hold_end`]. Returns what to give `hold_end`.
+pub(crate) fn hold_begin() -> bool {
+    HELD.with(|h| std::mem::replace(&mut h.borrow_mut().active, true))
+}
+
+/// Called by the process guard after polling: writes the frames its
+/// process deferred and that no later frame took along.
+pub(crate) fn hold_end(was_active: bool) {
+    if was_active {
+        return;
+    }
+    let mut conns = HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        h.active = false;
+        std::mem::take(&mut h.conns)
+    });
+    if conns.is_empty() {
+        return;
+    }
+    for c in conns.drain(..) {
+        c.flush_deferred();
+    }
+    // Keep the list's memory for the next poll.
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        if h.conns.is_empty() {
+            h.conns = conns;
+        }
+    });
+}
 
 /// Frames up to this size are decoded in place in the read buffer; larger
 /// ones are copied out first, so that their large binaries can share the
@@ -519,15 +590,6 @@ async fn write_loop(
                     State::Down => return,
                     State::Pending(_) => {}
                 }
-            }
-        }
-        // Deferred frames: give them a moment to find company, then send.
-        let deferred = matches!(&*conn.state.lock(), State::Up(up) if up.deferred);
-        if deferred {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            let st = conn.state.lock();
-            if matches!(&*st, State::Up(up) if up.deferred) {
-                let _ = conn.push_out(st);
             }
         }
         // Finish what the senders left.
