@@ -566,7 +566,7 @@ fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incomi
         {
             Some(Incoming::ParentExit(reason.clone()))
         }
-        Message::Term(Term::Tuple(t)) if t.len() == 3 && t[0].is_atom("$gen_call") => {
+        Message::Term(Term::Tuple(t)) if t.len() == 3 && t[0] == Term::Atom(Atom::GEN_CALL) => {
             let Some((pid, tag)) = call_from(&t[1]) else {
                 return Some(Incoming::Info(msg));
             };
@@ -589,7 +589,7 @@ fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incomi
                 }
             }
         }
-        Message::Term(Term::Tuple(t)) if t.len() == 2 && t[0].is_atom("$gen_cast") => {
+        Message::Term(Term::Tuple(t)) if t.len() == 2 && t[0] == Term::Atom(Atom::GEN_CAST) => {
             match S::Cast::from_term(&t[1]) {
                 Ok(request) => Some(Incoming::Cast(request)),
                 Err(e) => {

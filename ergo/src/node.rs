@@ -332,13 +332,13 @@ impl Node {
                 parent.state.lock().links.insert_new(pid, ());
             }
             Some(Start::Monitor(parent, reference)) => {
-                let object = ergo_etf::Term::Pid(pid);
+                let object = crate::process::Watched::Pid(pid);
                 parent.state.lock().monitors.insert_new(
                     reference,
                     crate::process::MonitorEntry {
                         reference,
                         other: pid,
-                        object: object.clone(),
+                        object,
                     },
                 );
                 pcb.state.lock().monitored_by.insert_new(
@@ -361,7 +361,7 @@ impl Node {
                         crate::process::MonitorEntry {
                             reference,
                             other: watcher,
-                            object: ergo_etf::Term::Pid(pid),
+                            object: crate::process::Watched::Pid(pid),
                         },
                     );
                 }

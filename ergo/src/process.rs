@@ -68,8 +68,34 @@ pub(crate) struct MonitorEntry {
     /// The other end: the watched process (in `monitors`) or the watcher (in
     /// `monitored_by`).
     pub(crate) other: Pid,
-    /// What the `'DOWN'` message names: the pid, or `{Name, Node}`.
-    pub(crate) object: Term,
+    /// What was monitored, as the `'DOWN'` message names it.
+    pub(crate) object: Watched,
+}
+
+/// What a monitor watches: a pid, or a name registered on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Watched {
+    Pid(Pid),
+    /// A registered name and its node.
+    Name(Atom, Atom),
+}
+
+impl Watched {
+    /// How a `'DOWN'` message names it: the pid, or `{Name, Node}`.
+    pub(crate) fn to_term(self) -> Term {
+        match self {
+            Watched::Pid(p) => Term::Pid(p),
+            Watched::Name(n, node) => Term::tuple([Term::Atom(n), Term::Atom(node)]),
+        }
+    }
+
+    /// How control messages name it: the pid, or the registered name.
+    pub(crate) fn proc_term(self) -> Term {
+        match self {
+            Watched::Pid(p) => Term::Pid(p),
+            Watched::Name(n, _) => Term::Atom(n),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -1084,29 +1110,26 @@ impl NodeInner {
     ) -> Ref {
         let reference = self.make_ref();
         let remote = match target {
-            MonitorTarget::Pid(p) if p.node != self.name => {
-                Some((p.node, Term::Pid(p), Term::Pid(p), p))
-            }
+            MonitorTarget::Pid(p) if p.node != self.name => Some((p.node, Watched::Pid(p), p)),
             MonitorTarget::NameOn(n, node) if node != self.name => Some((
                 node,
-                Term::Atom(n),
-                Term::tuple([Term::Atom(n), Term::Atom(node)]),
+                Watched::Name(n, node),
                 // Stands for the process behind the name, whose pid is not
                 // known here: only its node matters.
                 Pid::new(node, 0, 0, 0),
             )),
             _ => None,
         };
-        if let Some((node, proc_, object, other)) = remote {
+        if let Some((node, object, other)) = remote {
             me.state.lock().monitors.insert_new(
                 reference,
                 MonitorEntry {
                     reference,
                     other,
-                    object: object.clone(),
+                    object,
                 },
             );
-            let control = crate::dist::control::monitor_p(me.pid, proc_, reference);
+            let control = crate::dist::control::monitor_p(me.pid, object.proc_term(), reference);
             let sent = if defer {
                 self.dist_send_deferred(node, &control)
             } else {
@@ -1115,22 +1138,16 @@ impl NodeInner {
             if sent.is_err() && me.state.lock().monitors.remove(&reference).is_some() {
                 me.deliver(Message::Down {
                     reference,
-                    object,
+                    object: object.to_term(),
                     reason: Reason::NoConnection,
                 });
             }
             return reference;
         }
         let (pid, object) = match target {
-            MonitorTarget::Pid(p) => (Some(p), Term::Pid(p)),
-            MonitorTarget::Name(n) => (
-                self.whereis(n),
-                Term::tuple([Term::Atom(n), Term::Atom(self.name)]),
-            ),
-            MonitorTarget::NameOn(n, node) => (
-                self.whereis(n),
-                Term::tuple([Term::Atom(n), Term::Atom(node)]),
-            ),
+            MonitorTarget::Pid(p) => (Some(p), Watched::Pid(p)),
+            MonitorTarget::Name(n) => (self.whereis(n), Watched::Name(n, self.name)),
+            MonitorTarget::NameOn(n, node) => (self.whereis(n), Watched::Name(n, node)),
         };
         // This side first, for the same reason as in `link`.
         let target = pid.and_then(|p| self.lookup(p));
@@ -1140,7 +1157,7 @@ impl NodeInner {
                 MonitorEntry {
                     reference,
                     other: other.pid,
-                    object: object.clone(),
+                    object,
                 },
             );
         }
@@ -1152,7 +1169,7 @@ impl NodeInner {
                     MonitorEntry {
                         reference,
                         other: me.pid,
-                        object: object.clone(),
+                        object,
                     },
                 );
             }
@@ -1162,7 +1179,7 @@ impl NodeInner {
             me.state.lock().monitors.remove(&reference);
             me.deliver(Message::Down {
                 reference,
-                object,
+                object: object.to_term(),
                 reason: Reason::NoProc,
             });
         }
@@ -1190,11 +1207,7 @@ impl NodeInner {
     fn remote_demonitor(self: &Arc<Self>, me: Pid, entry: &MonitorEntry) {
         let _ = self.dist_send_deferred(
             entry.other.node,
-            &crate::dist::control::demonitor_p(
-                me,
-                crate::dist::control::monitored_proc(&entry.object),
-                entry.reference,
-            ),
+            &crate::dist::control::demonitor_p(me, entry.object.proc_term(), entry.reference),
         );
     }
 
@@ -1241,7 +1254,7 @@ impl NodeInner {
             if m.other.node != self.name {
                 // A watcher on another node: the notice names this process
                 // as it was monitored (by pid or by registered name).
-                let proc_ = crate::dist::control::monitored_proc(&m.object);
+                let proc_ = m.object.proc_term();
                 self.dist_signal(
                     pcb.pid,
                     m.other,
@@ -1255,7 +1268,7 @@ impl NodeInner {
                 if st.monitors.remove(&m.reference).is_some() {
                     watcher.deliver(Message::Down {
                         reference: m.reference,
-                        object: m.object,
+                        object: m.object.to_term(),
                         reason: reason.clone(),
                     });
                 }

@@ -9,7 +9,7 @@ use crate::dist::conn::Conn;
 use crate::dist::wire::Incoming;
 use crate::message::Message;
 use crate::node::NodeInner;
-use crate::process::MonitorEntry;
+use crate::process::{MonitorEntry, Watched};
 use crate::reason::Reason;
 
 pub(crate) const LINK: i64 = 1;
@@ -102,15 +102,6 @@ fn show(c: &[Term]) -> String {
     }
     s.push('}');
     s
-}
-
-/// What a monitor's control messages name as the monitored process: its
-/// pid, or its registered name (a `{Name, Node}` object gives the name).
-pub(crate) fn monitored_proc(object: &Term) -> Term {
-    match object {
-        Term::Tuple(v) if v.len() == 2 => v[0].clone(),
-        other => other.clone(),
-    }
 }
 
 /// Whether exits to this peer carry their reason as the payload.
@@ -297,8 +288,8 @@ impl NodeInner {
                     return Err(format!("MONITOR_P {} without a reference", show(c)));
                 };
                 let (target, object) = match &c[2] {
-                    Term::Pid(p) => (Some(*p), Term::Pid(*p)),
-                    Term::Atom(n) => (self.whereis(*n), Term::Atom(*n)),
+                    Term::Pid(p) => (Some(*p), Watched::Pid(*p)),
+                    Term::Atom(n) => (self.whereis(*n), Watched::Name(*n, self.name)),
                     other => return Err(format!("MONITOR_P of {other}")),
                 };
                 let watched = target.and_then(|p| self.lookup(p)).is_some_and(|p| {
@@ -309,7 +300,7 @@ impl NodeInner {
                             MonitorEntry {
                                 reference: *reference,
                                 other: from,
-                                object: object.clone(),
+                                object,
                             },
                         );
                     }
@@ -317,7 +308,12 @@ impl NodeInner {
                 });
                 if !watched {
                     let me = target.unwrap_or(Pid::new(self.name, 0, 0, self.creation()));
-                    self.dist_signal(me, from, Signal::Down(object, *reference), Reason::NoProc);
+                    self.dist_signal(
+                        me,
+                        from,
+                        Signal::Down(object.proc_term(), *reference),
+                        Reason::NoProc,
+                    );
                 }
             }
             DEMONITOR_P => {
@@ -349,7 +345,7 @@ impl NodeInner {
                     if let Some(entry) = st.monitors.remove(&reference) {
                         p.deliver(Message::Down {
                             reference,
-                            object: entry.object,
+                            object: entry.object.to_term(),
                             reason: Reason::from_term(reason),
                         });
                     }

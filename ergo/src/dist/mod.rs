@@ -680,7 +680,7 @@ impl NodeInner {
             for m in monitors {
                 pcb.deliver(Message::Down {
                     reference: m.reference,
-                    object: m.object,
+                    object: m.object.to_term(),
                     reason: Reason::NoConnection,
                 });
             }

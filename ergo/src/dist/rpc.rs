@@ -239,7 +239,7 @@ impl Context {
         let dest = dest.into();
         let mref = self.monitor_for_call(MonitorTarget::from(dest));
         let msg = Term::tuple([
-            Term::atom("$gen_call"),
+            Term::Atom(Atom::GEN_CALL),
             Term::tuple([Term::Pid(self.pid()), Term::Ref(mref)]),
             request.to_term(),
         ]);
