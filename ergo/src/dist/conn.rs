@@ -445,6 +445,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
         buf: BytesMut::with_capacity(READ_CHUNK),
     };
     let mut reader = Reader::new(max_message);
+    let mut frames = conn.received.load(Ordering::Relaxed);
     let closed = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => "connection closed".to_string(),
         _ => format!("connection closed ({e})"),
@@ -458,7 +459,9 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
             break closed(e);
         }
         let len = u32::from_be_bytes([src.buf[0], src.buf[1], src.buf[2], src.buf[3]]) as usize;
-        conn.received.fetch_add(1, Ordering::Relaxed);
+        // This task is the only writer: a store, no read-modify-write.
+        frames += 1;
+        conn.received.store(frames, Ordering::Relaxed);
         if len == 0 {
             src.buf.advance(4);
             continue;

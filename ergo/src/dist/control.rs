@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ergo_etf::{Atom, Pid, Ref, Term};
 
 use crate::dist::conn::Conn;
-use crate::dist::wire::Incoming;
+use crate::dist::wire::{Control, Incoming, ProcId};
 use crate::message::Message;
 use crate::node::NodeInner;
 use crate::process::{MonitorEntry, Watched};
@@ -163,11 +163,88 @@ impl NodeInner {
         conn: &Arc<Conn>,
         m: &mut Incoming,
     ) -> Result<(), String> {
-        let Incoming {
-            control,
-            payload: carried,
-        } = m;
-        let c = &mut control[..];
+        let carried = &mut m.payload;
+        match &mut m.control {
+            Control::Send { to } => {
+                let msg = carried
+                    .take()
+                    .ok_or_else(|| format!("a message to {to} without its payload"))?;
+                self.with_pcb(*to, |p| p.deliver(Message::Term(msg)));
+            }
+            Control::RegSend { name, .. } => {
+                let msg = carried
+                    .take()
+                    .ok_or_else(|| format!("a message to {name} without its payload"))?;
+                let to = self.whereis(*name);
+                if to
+                    .and_then(|to| self.with_pcb(to, |p| p.deliver(Message::Term(msg))))
+                    .is_none()
+                {
+                    tracing::debug!(name = %name, "a message from {} to an unregistered name is dropped", conn.peer);
+                }
+            }
+            &mut Control::Monitor {
+                from,
+                to,
+                reference,
+            } => self.remote_monitor(from, to, reference),
+            &mut Control::Demonitor { to, reference, .. } => {
+                let target = match to {
+                    ProcId::Pid(p) => Some(p),
+                    ProcId::Name(n) => self.whereis(n),
+                };
+                if let Some(p) = target {
+                    self.with_pcb(p, |p| p.state.lock().monitored_by.remove(&reference));
+                }
+            }
+            Control::Other(c) => return self.other_control(conn, c, carried),
+        }
+        Ok(())
+    }
+
+    /// `MONITOR_P` from `from`, a process of another node.
+    fn remote_monitor(self: &Arc<Self>, from: Pid, to: ProcId, reference: Ref) {
+        let (target, object) = match to {
+            ProcId::Pid(p) => (Some(p), Watched::Pid(p)),
+            ProcId::Name(n) => (self.whereis(n), Watched::Name(n, self.name)),
+        };
+        let watched = target
+            .and_then(|p| {
+                self.with_pcb(p, |p| {
+                    let mut st = p.state.lock();
+                    if st.alive {
+                        st.monitored_by.insert_new(
+                            reference,
+                            MonitorEntry {
+                                reference,
+                                other: from,
+                                object,
+                            },
+                        );
+                    }
+                    st.alive
+                })
+            })
+            .unwrap_or(false);
+        if !watched {
+            let me = target.unwrap_or(Pid::new(self.name, 0, 0, self.creation()));
+            self.dist_signal(
+                me,
+                from,
+                Signal::Down(object.proc_term(), reference),
+                Reason::NoProc,
+            );
+        }
+    }
+
+    /// The control messages [`Control`] has no fields for, as their
+    /// elements.
+    fn other_control(
+        self: &Arc<Self>,
+        conn: &Arc<Conn>,
+        c: &mut [Term],
+        carried: &mut Option<Term>,
+    ) -> Result<(), String> {
         let Some(&Term::Int(tag)) = c.first() else {
             return Err(format!("control message {} has no operation", show(c)));
         };
@@ -192,29 +269,19 @@ impl NodeInner {
             }
         };
         match tag {
-            SEND | SEND_TT | SEND_SENDER | SEND_SENDER_TT => {
-                let to = pid(c, 2)?;
-                if let Some(p) = self.lookup(to) {
-                    p.deliver(Message::Term(payload(c)?));
-                }
-            }
-            REG_SEND | REG_SEND_TT => {
-                let Some(Term::Atom(name)) = c.get(3) else {
-                    return Err(format!("REG_SEND {} without a name", show(c)));
-                };
-                if let Some(p) = self.whereis(*name).and_then(|p| self.lookup(p)) {
-                    p.deliver(Message::Term(payload(c)?));
-                } else {
-                    tracing::debug!(name = %name, "a message from {} to an unregistered name is dropped", conn.peer);
-                }
+            SEND | SEND_TT | SEND_SENDER | SEND_SENDER_TT | REG_SEND | REG_SEND_TT | MONITOR_P
+            | DEMONITOR_P => {
+                // Well-formed, these were read into their fields.
+                return Err(format!("malformed control message {}", show(c)));
             }
             ALIAS_SEND | ALIAS_SEND_TT => {
                 let Some(Term::Ref(alias)) = c.get(2) else {
                     return Err(format!("ALIAS_SEND {} without an alias", show(c)));
                 };
+                let msg = Message::Term(payload(c)?);
                 let target = self.dist.aliases.read().get(alias).copied();
-                if let Some(p) = target.and_then(|p| self.lookup(p)) {
-                    p.deliver(Message::Term(payload(c)?));
+                if let Some(to) = target {
+                    self.with_pcb(to, |p| p.deliver(msg));
                 }
             }
             LINK => {
@@ -279,54 +346,6 @@ impl NodeInner {
                 .ok_or_else(|| format!("exit {} without a reason", show(c)))?;
                 if let Some(p) = self.lookup(to) {
                     p.exit_signal(from, Reason::from_term(reason), true);
-                }
-            }
-            MONITOR_P => {
-                arity(c, 4)?;
-                let from = pid(c, 1)?;
-                let Some(Term::Ref(reference)) = c.get(3) else {
-                    return Err(format!("MONITOR_P {} without a reference", show(c)));
-                };
-                let (target, object) = match &c[2] {
-                    Term::Pid(p) => (Some(*p), Watched::Pid(*p)),
-                    Term::Atom(n) => (self.whereis(*n), Watched::Name(*n, self.name)),
-                    other => return Err(format!("MONITOR_P of {other}")),
-                };
-                let watched = target.and_then(|p| self.lookup(p)).is_some_and(|p| {
-                    let mut st = p.state.lock();
-                    if st.alive {
-                        st.monitored_by.insert_new(
-                            *reference,
-                            MonitorEntry {
-                                reference: *reference,
-                                other: from,
-                                object,
-                            },
-                        );
-                    }
-                    st.alive
-                });
-                if !watched {
-                    let me = target.unwrap_or(Pid::new(self.name, 0, 0, self.creation()));
-                    self.dist_signal(
-                        me,
-                        from,
-                        Signal::Down(object.proc_term(), *reference),
-                        Reason::NoProc,
-                    );
-                }
-            }
-            DEMONITOR_P => {
-                let Some(Term::Ref(reference)) = c.get(3) else {
-                    return Err(format!("DEMONITOR_P {} without a reference", show(c)));
-                };
-                let target = match &c[2] {
-                    Term::Pid(p) => Some(*p),
-                    Term::Atom(n) => self.whereis(*n),
-                    _ => None,
-                };
-                if let Some(p) = target.and_then(|p| self.lookup(p)) {
-                    p.state.lock().monitored_by.remove(reference);
                 }
             }
             MONITOR_P_EXIT | PAYLOAD_MONITOR_P_EXIT => {

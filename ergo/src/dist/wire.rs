@@ -16,7 +16,7 @@
 
 use bytes::Buf;
 use ergo_etf::{
-    Atom, AtomCacheWriter, Bytes, DecodeOptions, Decoder, EncodeOptions, Encoder, Term,
+    Atom, AtomCacheWriter, Bytes, DecodeOptions, Decoder, EncodeOptions, Encoder, Pid, Ref, Term,
 };
 use rustc_hash::FxHashMap;
 
@@ -50,6 +50,8 @@ pub(crate) struct OutCache {
     frame: Vec<(Atom, u16, bool)>,
     /// Where each atom is in `frame`, once it is too long to search.
     in_frame: FxHashMap<Atom, u8>,
+    /// An atom of the frame is longer than 255 bytes.
+    long: bool,
 }
 
 /// Frames naming up to this many atoms are searched in order, without the
@@ -62,6 +64,7 @@ impl OutCache {
             slots: vec![None; CACHE_SLOTS].into_boxed_slice(),
             frame: Vec::new(),
             in_frame: FxHashMap::default(),
+            long: false,
         }
     }
 
@@ -70,6 +73,7 @@ impl OutCache {
             self.in_frame.clear();
         }
         self.frame.clear();
+        self.long = false;
     }
 
     /// Appends the header's part after `131 68` (or after the fragment ids
@@ -80,7 +84,7 @@ impl OutCache {
         if n == 0 {
             return;
         }
-        let long = self.frame.iter().any(|(a, _, _)| a.as_str().len() > 255);
+        let long = self.long;
         let at = out.len();
         out.resize(at + n / 2 + 1, 0);
         let flags = &mut out[at..];
@@ -121,6 +125,9 @@ impl AtomCacheWriter for OutCache {
         // Spread atoms over the slots by their (interned) index.
         let slot = (atom.index().wrapping_mul(2_654_435_761) >> 21) as usize % CACHE_SLOTS;
         let new = self.slots[slot] != Some(atom);
+        if new {
+            self.long |= atom.as_str().len() > 255;
+        }
         self.slots[slot] = Some(atom);
         let i = self.frame.len() as u8;
         self.frame.push((atom, slot as u16, new));
@@ -467,9 +474,41 @@ pub(crate) struct Reader {
 /// A whole message read from a frame.
 #[derive(Debug)]
 pub(crate) struct Incoming {
-    /// The elements of the control message (a tuple), the operation first.
-    pub(crate) control: Vec<Term>,
+    pub(crate) control: Control,
     pub(crate) payload: Option<Term>,
+}
+
+/// How monitor control messages name the watched process.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ProcId {
+    Pid(Pid),
+    /// A name registered on the receiving node.
+    Name(Atom),
+}
+
+/// A control message. The kinds every call and message uses are read
+/// straight into their fields; the others as the elements of their tuple.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Control {
+    /// `SEND`, `SEND_SENDER` and their `_TT` forms: a message to a pid.
+    Send { to: Pid },
+    /// `REG_SEND` and `REG_SEND_TT`: a message to a registered name.
+    RegSend { from: Pid, name: Atom },
+    /// `MONITOR_P`.
+    Monitor {
+        from: Pid,
+        to: ProcId,
+        reference: Ref,
+    },
+    /// `DEMONITOR_P`.
+    Demonitor {
+        from: Pid,
+        to: ProcId,
+        reference: Ref,
+    },
+    /// Any other control message (or one of the above, malformed), as its
+    /// elements, the operation first.
+    Other(Vec<Term>),
 }
 
 struct Cursor<'a> {
@@ -517,11 +556,12 @@ impl Reader {
         }
     }
 
-    /// Gives back a message's control vector once it has been acted on, so
-    /// that the next message reuses its memory.
+    /// Gives back a message once it has been acted on, so that the next
+    /// one reuses its memory.
     pub(crate) fn recycle(&mut self, m: Incoming) {
-        let mut v = m.control;
-        if v.capacity() <= 16 {
+        if let Control::Other(mut v) = m.control
+            && v.capacity() <= 16
+        {
             v.clear();
             self.spare = v;
         }
@@ -713,7 +753,7 @@ impl Reader {
         if let Some(o) = owner {
             d = d.with_owner(o);
         }
-        let control = read_control(&mut d, std::mem::take(&mut self.spare))?;
+        let control = read_control(&mut d, &mut self.spare)?;
         let payload = if d.remaining() > 0 {
             Some(
                 d.read_term()
@@ -740,7 +780,7 @@ impl Reader {
         if let Some(o) = &owner_body {
             d = d.with_owner(o);
         }
-        let control = read_control(&mut d, std::mem::take(&mut self.spare))?;
+        let control = read_control(&mut d, &mut self.spare)?;
         let at = 2 + d.position();
         let payload = if at < frame.len() {
             let p = match owner {
@@ -755,11 +795,18 @@ impl Reader {
     }
 }
 
-/// Reads a control message (a tuple) into `v`'s memory, element by element.
-fn read_control(d: &mut Decoder<'_>, mut v: Vec<Term>) -> Result<Vec<Term>, WireError> {
+/// Reads a control message: the frequent kinds into their fields, the
+/// others (and malformed ones) element by element into `spare`'s memory.
+fn read_control(d: &mut Decoder<'_>, spare: &mut Vec<Term>) -> Result<Control, WireError> {
+    let start = d.clone();
+    if let Some(c) = read_frequent(d) {
+        return Ok(c);
+    }
+    *d = start;
     let n = d
         .read_tuple_header()
         .map_err(|e| bad(format!("bad control message: {e}")))?;
+    let mut v = std::mem::take(spare);
     v.clear();
     for _ in 0..n {
         v.push(
@@ -767,7 +814,81 @@ fn read_control(d: &mut Decoder<'_>, mut v: Vec<Term>) -> Result<Vec<Term>, Wire
                 .map_err(|e| bad(format!("bad control message: {e}")))?,
         );
     }
-    Ok(v)
+    Ok(Control::Other(v))
+}
+
+/// Reads one of the control messages [`Control`] has fields for, or gives
+/// `None` (having read some of it) when it is another one.
+fn read_frequent(d: &mut Decoder<'_>) -> Option<Control> {
+    use crate::dist::control as op;
+    use ergo_etf::tags;
+    if d.peek_tag().ok()? != tags::SMALL_TUPLE {
+        return None;
+    }
+    let n = d.read_tuple_header().ok()?;
+    if d.peek_tag().ok()? != tags::SMALL_INTEGER {
+        return None;
+    }
+    let pid = |d: &mut Decoder<'_>| match d.peek_tag().ok()? {
+        tags::NEW_PID | tags::PID => d.read_pid_term().ok(),
+        _ => None,
+    };
+    let atom = |d: &mut Decoder<'_>| match d.peek_tag().ok()? {
+        tags::ATOM_CACHE_REF
+        | tags::SMALL_ATOM_UTF8
+        | tags::ATOM_UTF8
+        | tags::SMALL_ATOM
+        | tags::ATOM => d.read_atom().ok(),
+        _ => None,
+    };
+    let proc_id = |d: &mut Decoder<'_>| match d.peek_tag().ok()? {
+        tags::NEW_PID | tags::PID => pid(d).map(ProcId::Pid),
+        _ => atom(d).map(ProcId::Name),
+    };
+    let reference = |d: &mut Decoder<'_>| match d.peek_tag().ok()? {
+        tags::NEWER_REFERENCE | tags::NEW_REFERENCE | tags::REFERENCE => d.read_ref_term().ok(),
+        _ => None,
+    };
+    let skip = |d: &mut Decoder<'_>| d.skip_term().ok();
+    let tag = d.read_i64().ok()?;
+    let c = match (tag, n) {
+        // {2, Cookie, To}, {12, Cookie, To, Token}
+        (op::SEND, 3) | (op::SEND_TT, 4) => {
+            skip(d)?;
+            Control::Send { to: pid(d)? }
+        }
+        // {22, From, To}, {23, From, To, Token}
+        (op::SEND_SENDER, 3) | (op::SEND_SENDER_TT, 4) => {
+            pid(d)?;
+            Control::Send { to: pid(d)? }
+        }
+        // {6, From, Cookie, Name}, {16, From, Cookie, Name, Token}
+        (op::REG_SEND, 4) | (op::REG_SEND_TT, 5) => {
+            let from = pid(d)?;
+            skip(d)?;
+            Control::RegSend {
+                from,
+                name: atom(d)?,
+            }
+        }
+        // {19 | 20, From, To, Ref}
+        (op::MONITOR_P, 4) => Control::Monitor {
+            from: pid(d)?,
+            to: proc_id(d)?,
+            reference: reference(d)?,
+        },
+        (op::DEMONITOR_P, 4) => Control::Demonitor {
+            from: pid(d)?,
+            to: proc_id(d)?,
+            reference: reference(d)?,
+        },
+        _ => return None,
+    };
+    if matches!(tag, op::SEND_TT | op::SEND_SENDER_TT | op::REG_SEND_TT) {
+        // The trace token, which ergo does not use.
+        skip(d)?;
+    }
+    Some(c)
 }
 
 #[cfg(test)]
@@ -801,9 +922,129 @@ mod tests {
                 got = r.read(&f, owner).unwrap();
             }
             let got = got.expect("the message completes with its last frame");
-            assert_eq!(got.control, control);
+            assert_eq!(got.control, typed(control));
             assert_eq!(got.payload.as_ref(), payload);
             r.recycle(got);
+        }
+    }
+
+    /// What the reader makes of a control message with these elements.
+    fn typed(c: &[Term]) -> Control {
+        match c {
+            [Term::Int(6), Term::Pid(from), _, Term::Atom(name)] => Control::RegSend {
+                from: *from,
+                name: *name,
+            },
+            _ => Control::Other(c.to_vec()),
+        }
+    }
+
+    #[test]
+    fn frequent_control_messages_are_read_into_their_fields() {
+        use crate::dist::control as op;
+        let a = ergo_etf::Pid::new(Atom::from("a@h"), 1, 0, 3);
+        let b = ergo_etf::Pid::new(Atom::from("b@h"), 2, 0, 4);
+        let r = ergo_etf::Ref::new(Atom::from("a@h"), 3, &[1, 2, 3]).unwrap();
+        let name = Atom::from("server");
+        let token = Term::tuple([Term::atom("trace"), Term::Int(1)]);
+        let cases = [
+            (
+                vec![Term::Int(op::SEND), Term::atom(""), Term::Pid(b)],
+                Control::Send { to: b },
+            ),
+            (
+                vec![
+                    Term::Int(op::SEND_TT),
+                    Term::atom(""),
+                    Term::Pid(b),
+                    token.clone(),
+                ],
+                Control::Send { to: b },
+            ),
+            (
+                vec![Term::Int(op::SEND_SENDER), Term::Pid(a), Term::Pid(b)],
+                Control::Send { to: b },
+            ),
+            (
+                vec![
+                    Term::Int(op::SEND_SENDER_TT),
+                    Term::Pid(a),
+                    Term::Pid(b),
+                    token.clone(),
+                ],
+                Control::Send { to: b },
+            ),
+            (
+                vec![
+                    Term::Int(op::REG_SEND_TT),
+                    Term::Pid(a),
+                    Term::atom(""),
+                    Term::Atom(name),
+                    token.clone(),
+                ],
+                Control::RegSend { from: a, name },
+            ),
+            (
+                vec![
+                    Term::Int(op::MONITOR_P),
+                    Term::Pid(a),
+                    Term::Atom(name),
+                    Term::Ref(r),
+                ],
+                Control::Monitor {
+                    from: a,
+                    to: ProcId::Name(name),
+                    reference: r,
+                },
+            ),
+            (
+                vec![
+                    Term::Int(op::DEMONITOR_P),
+                    Term::Pid(a),
+                    Term::Pid(b),
+                    Term::Ref(r),
+                ],
+                Control::Demonitor {
+                    from: a,
+                    to: ProcId::Pid(b),
+                    reference: r,
+                },
+            ),
+        ];
+        for flags in [flags::DIST_HDR_ATOM_CACHE, 0] {
+            for (elements, want) in &cases {
+                let mut w = Writer::new(flags);
+                let mut out = OutBuf::default();
+                w.write(elements, Some(&Term::Int(7)), &mut out);
+                let f = &frames(&out.to_vec())[0];
+                let got = Reader::new(1 << 20).read(f, None).unwrap().unwrap();
+                assert_eq!(&got.control, want, "{elements:?}");
+                assert_eq!(got.payload, Some(Term::Int(7)), "{elements:?}");
+            }
+            // Malformed ones (a monitor of a tuple, a send with an element
+            // too many) come as their elements, for the node to refuse.
+            for elements in [
+                vec![
+                    Term::Int(op::MONITOR_P),
+                    Term::Pid(a),
+                    token.clone(),
+                    Term::Ref(r),
+                ],
+                vec![
+                    Term::Int(op::SEND),
+                    Term::atom(""),
+                    Term::Pid(b),
+                    Term::NIL,
+                    Term::NIL,
+                ],
+            ] {
+                let mut w = Writer::new(flags);
+                let mut out = OutBuf::default();
+                w.write(&elements, None, &mut out);
+                let f = &frames(&out.to_vec())[0];
+                let got = Reader::new(1 << 20).read(f, None).unwrap().unwrap();
+                assert_eq!(got.control, Control::Other(elements));
+            }
         }
     }
 
