@@ -281,12 +281,7 @@ impl<R: ToTerm + Send + 'static> From<R> {
     pub fn reply(self, reply: R) -> bool {
         match self.to {
             ReplyTo::Local(tx) => tx.send(reply).is_ok(),
-            ReplyTo::Term { node, pid, tag } => node
-                .send_message(
-                    pid.into(),
-                    Message::Term(Term::tuple([tag, reply.to_term()])),
-                )
-                .is_ok(),
+            ReplyTo::Term { node, pid, tag } => send_reply(&node, pid, tag, reply.to_term()),
         }
     }
 }
@@ -607,9 +602,29 @@ impl<R> From<R> {
     /// channel and is left to the drop).
     fn reply_term(self, t: Term) {
         if let ReplyTo::Term { node, pid, tag } = self.to {
-            let _ = node.send_message(pid.into(), Message::Term(Term::tuple([tag, t])));
+            send_reply(&node, pid, tag, t);
         }
     }
+}
+
+/// Sends `{Tag, Reply}` to `pid` (from the node's system pid, as
+/// [`Node::send_message`] sends); to another node it is written from its
+/// parts, without building the tuple. `false` if it cannot be sent.
+fn send_reply(node: &Node, pid: Pid, tag: Term, reply: Term) -> bool {
+    if pid.node != node.name() && node.is_distributed() {
+        let control = crate::dist::control::send_sender(node.system_pid(), pid);
+        let payload = crate::dist::wire::Payload::Reply {
+            tag: &tag,
+            reply: &reply,
+        };
+        // Dropped if the node cannot be reached, as any message is.
+        let _ = node
+            .inner()
+            .dist_send_frames(pid.node, &[(&control, Some(payload))]);
+        return true;
+    }
+    node.send_message(pid.into(), Message::Term(Term::tuple([tag, reply])))
+        .is_ok()
 }
 
 /// `{Pid, Tag}` of a `'$gen_call'`, where Tag is a reference or, since OTP

@@ -565,6 +565,12 @@ impl Node {
         Pid::new(self.inner.name, 0, 0, self.inner.creation)
     }
 
+    /// `true` once the node is distributed ([`Node::listen`] or
+    /// [`Node::connect`] has set it up).
+    pub(crate) fn is_distributed(&self) -> bool {
+        self.inner.dist.config.get().is_some()
+    }
+
     /// `true` once [`Node::stop`] has begun.
     pub fn is_stopping(&self) -> bool {
         self.inner.stopping.load(Ordering::Acquire)

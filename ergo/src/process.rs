@@ -611,6 +611,11 @@ impl Context {
         self.pcb.pid
     }
 
+    /// This process's control block.
+    pub(crate) fn pcb(&self) -> &Arc<Pcb> {
+        &self.pcb
+    }
+
     /// The node this process runs on.
     pub fn node(&self) -> &Node {
         &self.node
@@ -1184,6 +1189,68 @@ impl NodeInner {
             });
         }
         reference
+    }
+
+    /// A `gen_server` call from `me` to a process of another node: the
+    /// monitor (as [`NodeInner::monitor_opts`] takes it) and the request
+    /// `{'$gen_call', {Me, Ref}, Request}` leave together, in one write.
+    /// Gives the monitor's reference, or `None` when `dest` is not on
+    /// another node (or this node is not distributed).
+    pub(crate) fn remote_call(
+        self: &Arc<Self>,
+        me: &Arc<Pcb>,
+        dest: Dest,
+        request: &Term,
+    ) -> Option<Ref> {
+        use crate::dist::control;
+        let (node, object, other) = match dest {
+            Dest::Pid(p) if p.node != self.name => (p.node, Watched::Pid(p), p),
+            Dest::NameOn(n, node) if node != self.name => {
+                // As in `monitor_opts`: only the node of `other` matters.
+                (node, Watched::Name(n, node), Pid::new(node, 0, 0, 0))
+            }
+            _ => return None,
+        };
+        self.dist.config.get()?;
+        let reference = self.make_ref();
+        me.state.lock().monitors.insert_new(
+            reference,
+            MonitorEntry {
+                reference,
+                other,
+                object,
+            },
+        );
+        let monitor = control::monitor_p(me.pid, object.proc_term(), reference);
+        let payload = Some(crate::dist::wire::Payload::Call {
+            from: me.pid,
+            tag: reference,
+            request,
+        });
+        let sent = match dest {
+            Dest::NameOn(name, _) => self.dist_send_frames(
+                node,
+                &[
+                    (&monitor, None),
+                    (&control::reg_send(me.pid, name), payload),
+                ],
+            ),
+            _ => self.dist_send_frames(
+                node,
+                &[
+                    (&monitor, None),
+                    (&control::send_sender(me.pid, other), payload),
+                ],
+            ),
+        };
+        if sent.is_err() && me.state.lock().monitors.remove(&reference).is_some() {
+            me.deliver(Message::Down {
+                reference,
+                object: object.to_term(),
+                reason: Reason::NoConnection,
+            });
+        }
+        Some(reference)
     }
 
     pub(crate) fn demonitor(self: &Arc<Self>, me: &Arc<Pcb>, reference: Ref) -> bool {

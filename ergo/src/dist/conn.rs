@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::dist::handshake::{self, Peer};
-use crate::dist::wire::{Incoming, OutBuf, PEEK, Reader, Writer};
+use crate::dist::wire::{Incoming, OutBuf, PEEK, Payload, Reader, Writer};
 use crate::node::NodeInner;
 
 /// What a connection is doing.
@@ -85,14 +85,27 @@ impl Conn {
     /// Sends a control message (given as its elements) and its payload
     /// (queued while connecting).
     pub(crate) fn send(&self, control: &[Term], payload: Option<&Term>) -> Result<(), Closed> {
+        self.send_frames(&[(control, payload.map(Payload::Term))])
+    }
+
+    /// Sends messages, each a control message and maybe a payload, in
+    /// order and with one write.
+    pub(crate) fn send_frames(
+        &self,
+        frames: &[(&[Term], Option<Payload<'_>>)],
+    ) -> Result<(), Closed> {
         let mut st = self.state.lock();
         match &mut *st {
             State::Pending(q) => {
-                q.push((control.to_vec(), payload.cloned()));
+                for (control, payload) in frames {
+                    q.push((control.to_vec(), payload.map(Payload::to_term)));
+                }
                 Ok(())
             }
             State::Up(up) => {
-                up.writer.write(control, payload, &mut up.buf);
+                for (control, payload) in frames {
+                    up.writer.write(control, *payload, &mut up.buf);
+                }
                 up.wrote = true;
                 self.push_out(st)
             }
@@ -290,7 +303,8 @@ pub(crate) fn start(
             wrote: false,
         });
         for (control, payload) in queued {
-            up.writer.write(&control, payload.as_ref(), &mut up.buf);
+            up.writer
+                .write(&control, payload.as_ref().map(Payload::Term), &mut up.buf);
         }
         *st = State::Up(up);
         let _ = conn.push_out(st);

@@ -558,6 +558,18 @@ impl NodeInner {
             .map_err(|_| SendError::Unreachable(node))
     }
 
+    /// Sends messages to `node` in order, with one write (see
+    /// `Conn::send_frames`).
+    pub(crate) fn dist_send_frames(
+        self: &Arc<Self>,
+        node: Atom,
+        frames: &[(&[Term], Option<wire::Payload<'_>>)],
+    ) -> Result<(), SendError> {
+        let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
+        conn.send_frames(frames)
+            .map_err(|_| SendError::Unreachable(node))
+    }
+
     /// Sends a control message that may wait a moment for company (see
     /// `Conn::send_deferred`).
     pub(crate) fn dist_send_deferred(

@@ -237,16 +237,24 @@ impl Context {
         timeout: Duration,
     ) -> Result<Term, CallError> {
         let dest = dest.into();
-        let mref = self.monitor_for_call(MonitorTarget::from(dest));
-        let msg = Term::tuple([
-            Term::Atom(Atom::GEN_CALL),
-            Term::tuple([Term::Pid(self.pid()), Term::Ref(mref)]),
-            request.to_term(),
-        ]);
-        if self.send(dest, msg).is_err() {
-            self.demonitor_flush(mref);
-            return Err(CallError::NoProc);
-        }
+        let request = request.to_term();
+        let remote = self.node().inner().remote_call(self.pcb(), dest, &request);
+        let mref = match remote {
+            Some(mref) => mref,
+            None => {
+                let mref = self.monitor_for_call(MonitorTarget::from(dest));
+                let msg = Term::tuple([
+                    Term::Atom(Atom::GEN_CALL),
+                    Term::tuple([Term::Pid(self.pid()), Term::Ref(mref)]),
+                    request,
+                ]);
+                if self.send(dest, msg).is_err() {
+                    self.demonitor_flush(mref);
+                    return Err(CallError::NoProc);
+                }
+                mref
+            }
+        };
         let got = self
             .receive_match_timeout(timeout, |m| match m {
                 Message::Term(Term::Tuple(t)) => t.len() == 2 && t[0] == Term::Ref(mref),

@@ -367,7 +367,12 @@ impl Writer {
 
     /// Appends the frame(s) carrying the control message whose elements
     /// are `control`, and `payload`, to `out`, each with its length.
-    pub(crate) fn write(&mut self, control: &[Term], payload: Option<&Term>, out: &mut OutBuf) {
+    pub(crate) fn write(
+        &mut self,
+        control: &[Term],
+        payload: Option<Payload<'_>>,
+        out: &mut OutBuf,
+    ) {
         let opts = EncodeOptions::new().minor_version(2);
         let Some(cache) = self.cache.as_mut() else {
             // Pass-through: each term with its version byte.
@@ -380,7 +385,7 @@ impl Writer {
                 write_control(&mut enc, control);
                 if let Some(p) = payload {
                     enc.write_raw(&[131]);
-                    enc.write_term(p);
+                    p.write(&mut enc);
                 }
             }
             let shared: usize = out.shared[first_hole..].iter().map(|(_, b)| b.len()).sum();
@@ -398,7 +403,7 @@ impl Writer {
                 .share_binaries(SHARE_MIN, &mut self.holes);
             write_control(&mut enc, control);
             if let Some(p) = payload {
-                enc.write_term(p);
+                p.write(&mut enc);
             }
         }
         let total = self.body.len() + self.holes.iter().map(|(_, b)| b.len()).sum::<usize>();
@@ -428,6 +433,64 @@ impl Writer {
             let len = (out.bytes.len() - start - 4 + to - from) as u32;
             out.bytes[start..start + 4].copy_from_slice(&len.to_be_bytes());
             out.push_range(&self.body, &self.holes, from, to);
+        }
+    }
+}
+
+/// A message's payload: a term, or one of the tuples calls are made of,
+/// given by its parts (so that no tuple is built to be written).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Payload<'a> {
+    Term(&'a Term),
+    /// `{'$gen_call', {From, Tag}, Request}`, a `gen_server` call.
+    Call {
+        from: Pid,
+        tag: Ref,
+        request: &'a Term,
+    },
+    /// `{Tag, Reply}`, a `gen_server` reply.
+    Reply {
+        tag: &'a Term,
+        reply: &'a Term,
+    },
+}
+
+impl<'a> From<&'a Term> for Payload<'a> {
+    fn from(t: &'a Term) -> Payload<'a> {
+        Payload::Term(t)
+    }
+}
+
+impl Payload<'_> {
+    /// The payload as one term.
+    pub(crate) fn to_term(self) -> Term {
+        match self {
+            Payload::Term(t) => t.clone(),
+            Payload::Call { from, tag, request } => Term::tuple([
+                Term::Atom(Atom::GEN_CALL),
+                Term::tuple([Term::Pid(from), Term::Ref(tag)]),
+                request.clone(),
+            ]),
+            Payload::Reply { tag, reply } => Term::tuple([tag.clone(), reply.clone()]),
+        }
+    }
+
+    fn write(self, enc: &mut Encoder<'_>) {
+        match self {
+            Payload::Term(t) => enc.write_term(t),
+            Payload::Call { from, tag, request } => {
+                enc.write_tuple_header(3);
+                enc.write_atom(Atom::GEN_CALL);
+                enc.write_tuple_header(2);
+                enc.write_pid(&from);
+                enc.write_ref(&tag);
+                enc.write_term(request);
+            }
+            Payload::Reply { tag, reply } => {
+                enc.write_tuple_header(2);
+                enc.write_term(tag);
+                enc.write_term(reply);
+            }
         }
     }
 }
@@ -914,7 +977,7 @@ mod tests {
         let mut r = Reader::new(1 << 30);
         for i in 0..times {
             let mut out = OutBuf::default();
-            w.write(control, payload, &mut out);
+            w.write(control, payload.map(Payload::from), &mut out);
             let mut got = None;
             for f in frames(&out.to_vec()) {
                 assert!(got.is_none(), "a frame after the message was complete");
@@ -1015,7 +1078,7 @@ mod tests {
             for (elements, want) in &cases {
                 let mut w = Writer::new(flags);
                 let mut out = OutBuf::default();
-                w.write(elements, Some(&Term::Int(7)), &mut out);
+                w.write(elements, Some(Payload::Term(&Term::Int(7))), &mut out);
                 let f = &frames(&out.to_vec())[0];
                 let got = Reader::new(1 << 20).read(f, None).unwrap().unwrap();
                 assert_eq!(&got.control, want, "{elements:?}");
@@ -1082,7 +1145,7 @@ mod tests {
         let big = Term::binary(vec![7u8; 3 * FRAGMENT_SIZE + 10]);
         let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS);
         let mut out = OutBuf::default();
-        w.write(&c, Some(&big), &mut out);
+        w.write(&c, Some(Payload::Term(&big)), &mut out);
         assert_eq!(frames(&out.to_vec()).len(), 4);
         roundtrip(
             flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS,
@@ -1113,7 +1176,7 @@ mod tests {
         ] {
             let mut w = Writer::new(peer);
             let mut out = OutBuf::default();
-            w.write(&c, Some(&payload), &mut out);
+            w.write(&c, Some(Payload::Term(&payload)), &mut out);
             assert!(out.contiguous().is_none(), "the binaries are referred to");
             assert_eq!(out.len(), out.to_vec().len());
             roundtrip(peer, &c, Some(&payload), 2);
@@ -1129,7 +1192,7 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         let mut out = OutBuf::default();
-        w.write(&[Term::Int(1)], Some(&big), &mut out);
+        w.write(&[Term::Int(1)], Some(Payload::Term(&big)), &mut out);
         let mut expected = out.to_vec();
         let mut got = Vec::new();
         let mut step = 1;
@@ -1153,7 +1216,7 @@ mod tests {
                 // Another message queued meanwhile goes after the rest.
                 more -= 1;
                 let mut other = OutBuf::default();
-                w.write(&[Term::Int(2)], Some(&big), &mut other);
+                w.write(&[Term::Int(2)], Some(Payload::Term(&big)), &mut other);
                 expected.extend_from_slice(&other.to_vec());
                 out.append(&mut other);
                 assert!(other.is_empty());
@@ -1195,7 +1258,7 @@ mod tests {
         let mut out = OutBuf::default();
         w.write(
             &[Term::Int(1)],
-            Some(&Term::binary(vec![0; 200_000])),
+            Some(Payload::Term(&Term::binary(vec![0; 200_000]))),
             &mut out,
         );
         let mut r = Reader::new(100_000);
