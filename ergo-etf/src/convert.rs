@@ -44,6 +44,15 @@ pub trait ToTerm {
     /// The term for this value.
     fn to_term(&self) -> Term;
 
+    /// The term for this value, which is used up: a [`Term`] is moved, not
+    /// copied. The default is [`ToTerm::to_term`].
+    fn into_term(self) -> Term
+    where
+        Self: Sized,
+    {
+        self.to_term()
+    }
+
     /// `true` only for `()`, whose term is `ok`: lets `Ok(())` be plain `ok`.
     #[doc(hidden)]
     const IS_UNIT: bool = false;
@@ -57,6 +66,12 @@ pub trait ToTerm {
 pub trait FromTerm: Sized {
     /// Converts `term`.
     fn from_term(term: &Term) -> Result<Self, ConvertError>;
+
+    /// Converts `term`, which is used up: a [`Term`] is moved, not copied.
+    /// The default is [`FromTerm::from_term`].
+    fn from_owned_term(term: Term) -> Result<Self, ConvertError> {
+        Self::from_term(&term)
+    }
 
     /// The Erlang shape this type accepts, for error messages
     /// (`integer`, `{ok, binary}`, `[atom]` …).
@@ -121,11 +136,19 @@ impl ToTerm for Term {
     fn to_term(&self) -> Term {
         self.clone()
     }
+
+    fn into_term(self) -> Term {
+        self
+    }
 }
 
 impl FromTerm for Term {
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         Ok(term.clone())
+    }
+
+    fn from_owned_term(term: Term) -> Result<Self, ConvertError> {
+        Ok(term)
     }
 }
 

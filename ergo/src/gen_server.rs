@@ -281,7 +281,7 @@ impl<R: ToTerm + Send + 'static> From<R> {
     pub fn reply(self, reply: R) -> bool {
         match self.to {
             ReplyTo::Local(tx) => tx.send(reply).is_ok(),
-            ReplyTo::Term { node, pid, tag } => send_reply(&node, pid, tag, reply.to_term()),
+            ReplyTo::Term { node, pid, tag } => send_reply(&node, pid, tag, reply.into_term()),
         }
     }
 }
@@ -561,31 +561,16 @@ fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incomi
         {
             Some(Incoming::ParentExit(reason.clone()))
         }
-        Message::Term(Term::Tuple(t)) if t.len() == 3 && t[0] == Term::Atom(Atom::GEN_CALL) => {
-            let Some((pid, tag)) = call_from(&t[1]) else {
-                return Some(Incoming::Info(msg));
-            };
-            let from = From {
-                to: ReplyTo::Term {
-                    node: ctx.node().clone(),
-                    pid,
-                    tag,
-                },
-            };
-            match S::Call::from_term(&t[2]) {
-                Ok(request) => Some(Incoming::Call(request, from)),
-                Err(e) => {
-                    tracing::warn!(server = %ctx.pid(), error = %e, "refused a call");
-                    from.reply_term(Term::tuple([
-                        Term::atom("error"),
-                        Term::tuple([Term::atom("badcall"), Term::binary(e.to_string())]),
-                    ]));
-                    None
-                }
-            }
+        Message::Term(Term::Tuple(t))
+            if t.len() == 3 && t[0] == Term::Atom(Atom::GEN_CALL) && call_from(&t[1]).is_some() =>
+        {
+            classify_term_call::<S>(msg, ctx)
         }
         Message::Term(Term::Tuple(t)) if t.len() == 2 && t[0] == Term::Atom(Atom::GEN_CAST) => {
-            match S::Cast::from_term(&t[1]) {
+            let Message::Term(Term::Tuple(mut t)) = msg else {
+                return None;
+            };
+            match S::Cast::from_owned_term(std::mem::take(&mut t[1])) {
                 Ok(request) => Some(Incoming::Cast(request)),
                 Err(e) => {
                     tracing::warn!(server = %ctx.pid(), error = %e, "refused a cast");
@@ -594,6 +579,33 @@ fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incomi
             }
         }
         _ => Some(Incoming::Info(msg)),
+    }
+}
+
+/// `{'$gen_call', {Pid, Tag}, Request}` (checked by the caller), the
+/// request moved out of the message.
+fn classify_term_call<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incoming<S>> {
+    let Message::Term(Term::Tuple(mut t)) = msg else {
+        return None;
+    };
+    let (pid, tag) = call_from(&t[1])?;
+    let from = From {
+        to: ReplyTo::Term {
+            node: ctx.node().clone(),
+            pid,
+            tag,
+        },
+    };
+    match S::Call::from_owned_term(std::mem::take(&mut t[2])) {
+        Ok(request) => Some(Incoming::Call(request, from)),
+        Err(e) => {
+            tracing::warn!(server = %ctx.pid(), error = %e, "refused a call");
+            from.reply_term(Term::tuple([
+                Term::atom("error"),
+                Term::tuple([Term::atom("badcall"), Term::binary(e.to_string())]),
+            ]));
+            None
+        }
     }
 }
 

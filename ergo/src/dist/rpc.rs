@@ -208,7 +208,7 @@ impl Node {
         timeout: Duration,
     ) -> Result<Term, CallError> {
         let dest = dest.into();
-        let request = request.to_term();
+        let request = request.into_term();
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.spawn(move |mut ctx| async move {
             let _ = tx.send(ctx.call(dest, request, timeout).await);
@@ -220,7 +220,7 @@ impl Node {
     pub fn cast(&self, dest: impl Into<Dest>, request: impl ToTerm) {
         let _ = self.send(
             dest.into(),
-            Term::tuple([Term::atom("$gen_cast"), request.to_term()]),
+            Term::tuple([Term::Atom(Atom::GEN_CAST), request.into_term()]),
         );
     }
 }
@@ -237,7 +237,7 @@ impl Context {
         timeout: Duration,
     ) -> Result<Term, CallError> {
         let dest = dest.into();
-        let request = request.to_term();
+        let request = request.into_term();
         let remote = self.node().inner().remote_call(self.pcb(), dest, &request);
         let mref = match remote {
             Some(mref) => mref,
