@@ -173,6 +173,35 @@ struct Own {
 }
 
 impl Pcb {
+    /// Records that this process monitors `other` (named by `object`).
+    pub(crate) fn add_monitor(&self, reference: Ref, other: Pid, object: Watched) {
+        self.state.lock().monitors.insert_new(
+            reference,
+            MonitorEntry {
+                reference,
+                other,
+                object,
+            },
+        );
+    }
+
+    /// Records that `watcher` monitors this process, if it is still alive;
+    /// returns whether it is.
+    pub(crate) fn add_watcher(&self, reference: Ref, watcher: Pid, object: Watched) -> bool {
+        let mut st = self.state.lock();
+        if st.alive {
+            st.monitored_by.insert_new(
+                reference,
+                MonitorEntry {
+                    reference,
+                    other: watcher,
+                    object,
+                },
+            );
+        }
+        st.alive
+    }
+
     pub(crate) fn new(pid: Pid, group_leader: Option<Pid>) -> Pcb {
         Pcb {
             pid,
@@ -1101,6 +1130,20 @@ impl NodeInner {
         }
     }
 
+    /// For a process or name on another node: the node, what the monitor
+    /// watches, and the pid that stands for it (for a name, a pid of that
+    /// node that stands for the process behind it, whose pid is not known
+    /// here: only its node matters).
+    fn remote_target(&self, target: MonitorTarget) -> Option<(Atom, Watched, Pid)> {
+        match target {
+            MonitorTarget::Pid(p) if p.node != self.name => Some((p.node, Watched::Pid(p), p)),
+            MonitorTarget::NameOn(n, node) if node != self.name => {
+                Some((node, Watched::Name(n, node), Pid::new(node, 0, 0, 0)))
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn monitor(self: &Arc<Self>, me: &Arc<Pcb>, target: MonitorTarget) -> Ref {
         self.monitor_opts(me, target, false)
     }
@@ -1114,26 +1157,8 @@ impl NodeInner {
         defer: bool,
     ) -> Ref {
         let reference = self.make_ref();
-        let remote = match target {
-            MonitorTarget::Pid(p) if p.node != self.name => Some((p.node, Watched::Pid(p), p)),
-            MonitorTarget::NameOn(n, node) if node != self.name => Some((
-                node,
-                Watched::Name(n, node),
-                // Stands for the process behind the name, whose pid is not
-                // known here: only its node matters.
-                Pid::new(node, 0, 0, 0),
-            )),
-            _ => None,
-        };
-        if let Some((node, object, other)) = remote {
-            me.state.lock().monitors.insert_new(
-                reference,
-                MonitorEntry {
-                    reference,
-                    other,
-                    object,
-                },
-            );
+        if let Some((node, object, other)) = self.remote_target(target) {
+            me.add_monitor(reference, other, object);
             let control = crate::dist::control::monitor_p(me.pid, object.proc_term(), reference);
             let sent = if defer {
                 self.dist_send_deferred(node, &control)
@@ -1157,29 +1182,9 @@ impl NodeInner {
         // This side first, for the same reason as in `link`.
         let target = pid.and_then(|p| self.lookup(p));
         if let Some(other) = &target {
-            me.state.lock().monitors.insert_new(
-                reference,
-                MonitorEntry {
-                    reference,
-                    other: other.pid,
-                    object,
-                },
-            );
+            me.add_monitor(reference, other.pid, object);
         }
-        let watched = target.is_some_and(|other| {
-            let mut st = other.state.lock();
-            if st.alive {
-                st.monitored_by.insert_new(
-                    reference,
-                    MonitorEntry {
-                        reference,
-                        other: me.pid,
-                        object,
-                    },
-                );
-            }
-            st.alive
-        });
+        let watched = target.is_some_and(|other| other.add_watcher(reference, me.pid, object));
         if !watched {
             me.state.lock().monitors.remove(&reference);
             me.deliver(Message::Down {
@@ -1203,24 +1208,10 @@ impl NodeInner {
         request: &Term,
     ) -> Option<Ref> {
         use crate::dist::control;
-        let (node, object, other) = match dest {
-            Dest::Pid(p) if p.node != self.name => (p.node, Watched::Pid(p), p),
-            Dest::NameOn(n, node) if node != self.name => {
-                // As in `monitor_opts`: only the node of `other` matters.
-                (node, Watched::Name(n, node), Pid::new(node, 0, 0, 0))
-            }
-            _ => return None,
-        };
+        let (node, object, other) = self.remote_target(MonitorTarget::from(dest))?;
         self.dist.config.get()?;
         let reference = self.make_ref();
-        me.state.lock().monitors.insert_new(
-            reference,
-            MonitorEntry {
-                reference,
-                other,
-                object,
-            },
-        );
+        me.add_monitor(reference, other, object);
         let monitor = control::monitor_p(me.pid, object.proc_term(), reference);
         let payload = Some(crate::dist::wire::Payload::Call {
             from: me.pid,

@@ -9,7 +9,7 @@ use crate::dist::conn::Conn;
 use crate::dist::wire::{Control, Incoming, ProcId};
 use crate::message::Message;
 use crate::node::NodeInner;
-use crate::process::{MonitorEntry, Watched};
+use crate::process::Watched;
 use crate::reason::Reason;
 
 pub(crate) const LINK: i64 = 1;
@@ -209,22 +209,7 @@ impl NodeInner {
             ProcId::Name(n) => (self.whereis(n), Watched::Name(n, self.name)),
         };
         let watched = target
-            .and_then(|p| {
-                self.with_pcb(p, |p| {
-                    let mut st = p.state.lock();
-                    if st.alive {
-                        st.monitored_by.insert_new(
-                            reference,
-                            MonitorEntry {
-                                reference,
-                                other: from,
-                                object,
-                            },
-                        );
-                    }
-                    st.alive
-                })
-            })
+            .and_then(|p| self.with_pcb(p, |p| p.add_watcher(reference, from, object)))
             .unwrap_or(false);
         if !watched {
             let me = target.unwrap_or(Pid::new(self.name, 0, 0, self.creation()));
