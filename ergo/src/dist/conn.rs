@@ -132,8 +132,10 @@ impl Conn {
                 up.writer.write(control, None, &mut up.buf);
                 up.wrote = true;
                 // A sender writing outside the lock, or the writer task,
-                // takes these frames along anyway.
-                if !up.deferred && !up.writing && !up.flushing {
+                // takes these frames along anyway. Otherwise this poll's
+                // end writes them, if nothing else has (even when another
+                // thread's poll has deferred frames here too).
+                if !up.writing && !up.flushing {
                     up.deferred = true;
                     drop(st);
                     HELD.with(|h| {
