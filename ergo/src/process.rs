@@ -801,12 +801,6 @@ impl Context {
         self.node.inner().monitor(&self.pcb, target.into())
     }
 
-    /// A monitor for a call about to be sent to `target`: on another node,
-    /// it leaves with the request.
-    pub(crate) fn monitor_for_call(&self, target: MonitorTarget) -> Ref {
-        self.node.inner().monitor_opts(&self.pcb, target, true)
-    }
-
     /// Removes a monitor (`demonitor/1`). Returns `false` when it was not
     /// active (it fired already, or never was this process's).
     pub fn demonitor(&self, reference: Ref) -> bool {
@@ -1144,33 +1138,25 @@ impl NodeInner {
         }
     }
 
-    pub(crate) fn monitor(self: &Arc<Self>, me: &Arc<Pcb>, target: MonitorTarget) -> Ref {
-        self.monitor_opts(me, target, false)
+    /// A remote monitor whose `MONITOR_P` could not be sent (no way to the
+    /// node) fires at once with `noconnection`, as Erlang reports it.
+    fn remote_monitor_unsent(me: &Pcb, reference: Ref, object: Watched) {
+        if me.state.lock().monitors.remove(&reference).is_some() {
+            me.deliver(Message::Down {
+                reference,
+                object: object.to_term(),
+                reason: Reason::NoConnection,
+            });
+        }
     }
 
-    /// `monitor`; with `defer`, a monitor of a remote process may wait a
-    /// moment to leave with the next message to its node.
-    pub(crate) fn monitor_opts(
-        self: &Arc<Self>,
-        me: &Arc<Pcb>,
-        target: MonitorTarget,
-        defer: bool,
-    ) -> Ref {
+    pub(crate) fn monitor(self: &Arc<Self>, me: &Arc<Pcb>, target: MonitorTarget) -> Ref {
         let reference = self.make_ref();
         if let Some((node, object, other)) = self.remote_target(target) {
             me.add_monitor(reference, other, object);
             let control = crate::dist::control::monitor_p(me.pid, object.proc_term(), reference);
-            let sent = if defer {
-                self.dist_send_deferred(node, &control)
-            } else {
-                self.dist_send(node, &control, None)
-            };
-            if sent.is_err() && me.state.lock().monitors.remove(&reference).is_some() {
-                me.deliver(Message::Down {
-                    reference,
-                    object: object.to_term(),
-                    reason: Reason::NoConnection,
-                });
+            if self.dist_send(node, &control, None).is_err() {
+                Self::remote_monitor_unsent(me, reference, object);
             }
             return reference;
         }
@@ -1197,7 +1183,7 @@ impl NodeInner {
     }
 
     /// A `gen_server` call from `me` to a process of another node: the
-    /// monitor (as [`NodeInner::monitor_opts`] takes it) and the request
+    /// monitor (as [`NodeInner::monitor`] takes it) and the request
     /// `{'$gen_call', {Me, Ref}, Request}` leave together, in one write.
     /// Gives the monitor's reference, or `None` when `dest` is not on
     /// another node (or this node is not distributed).
@@ -1234,12 +1220,8 @@ impl NodeInner {
                 ],
             ),
         };
-        if sent.is_err() && me.state.lock().monitors.remove(&reference).is_some() {
-            me.deliver(Message::Down {
-                reference,
-                object: object.to_term(),
-                reason: Reason::NoConnection,
-            });
+        if sent.is_err() {
+            Self::remote_monitor_unsent(me, reference, object);
         }
         Some(reference)
     }

@@ -553,9 +553,7 @@ impl NodeInner {
         control: &[Term],
         payload: Option<&Term>,
     ) -> Result<(), SendError> {
-        let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
-        conn.send(control, payload)
-            .map_err(|_| SendError::Unreachable(node))
+        self.dist_send_frames(node, &[(control, payload.map(wire::Payload::Term))])
     }
 
     /// Sends messages to `node` in order, with one write (see

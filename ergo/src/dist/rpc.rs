@@ -242,7 +242,7 @@ impl Context {
         let mref = match remote {
             Some(mref) => mref,
             None => {
-                let mref = self.monitor_for_call(MonitorTarget::from(dest));
+                let mref = self.monitor(MonitorTarget::from(dest));
                 let msg = Term::tuple([
                     Term::Atom(Atom::GEN_CALL),
                     Term::tuple([Term::Pid(self.pid()), Term::Ref(mref)]),
