@@ -632,7 +632,7 @@ fn send_reply(node: &Node, pid: Pid, tag: Term, reply: Term) -> bool {
         // Dropped if the node cannot be reached, as any message is.
         let _ = node
             .inner()
-            .dist_send_frames(pid.node, &[(&control, Some(payload))]);
+            .dist_send_frames(pid.node, &[(control, Some(payload))]);
         return true;
     }
     node.send_message(pid.into(), Message::Term(Term::tuple([tag, reply])))

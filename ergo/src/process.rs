@@ -41,6 +41,7 @@ use ergo_etf::{Atom, Pid, Ref, Term, ToTerm};
 use parking_lot::Mutex;
 use sync_wrapper::SyncWrapper;
 
+use crate::dist::wire::ProcId;
 use crate::message::Message;
 use crate::node::{Node, NodeInner};
 use crate::reason::Reason;
@@ -91,9 +92,17 @@ impl Watched {
 
     /// How control messages name it: the pid, or the registered name.
     pub(crate) fn proc_term(self) -> Term {
+        match self.proc_id() {
+            ProcId::Pid(p) => Term::Pid(p),
+            ProcId::Name(n) => Term::Atom(n),
+        }
+    }
+
+    /// [`Watched::proc_term`] as control messages are written from.
+    pub(crate) fn proc_id(self) -> ProcId {
         match self {
-            Watched::Pid(p) => Term::Pid(p),
-            Watched::Name(n, _) => Term::Atom(n),
+            Watched::Pid(p) => ProcId::Pid(p),
+            Watched::Name(n, _) => ProcId::Name(n),
         }
     }
 }
@@ -1154,8 +1163,8 @@ impl NodeInner {
         let reference = self.make_ref();
         if let Some((node, object, other)) = self.remote_target(target) {
             me.add_monitor(reference, other, object);
-            let control = crate::dist::control::monitor_p(me.pid, object.proc_term(), reference);
-            if self.dist_send(node, &control, None).is_err() {
+            let control = crate::dist::control::monitor_p(me.pid, object.proc_id(), reference);
+            if self.dist_send(node, control, None).is_err() {
                 Self::remote_monitor_unsent(me, reference, object);
             }
             return reference;
@@ -1198,7 +1207,7 @@ impl NodeInner {
         self.dist.config.get()?;
         let reference = self.make_ref();
         me.add_monitor(reference, other, object);
-        let monitor = control::monitor_p(me.pid, object.proc_term(), reference);
+        let monitor = control::monitor_p(me.pid, object.proc_id(), reference);
         let payload = Some(crate::dist::wire::Payload::Call {
             from: me.pid,
             tag: reference,
@@ -1207,16 +1216,13 @@ impl NodeInner {
         let sent = match dest {
             Dest::NameOn(name, _) => self.dist_send_frames(
                 node,
-                &[
-                    (&monitor, None),
-                    (&control::reg_send(me.pid, name), payload),
-                ],
+                &[(monitor, None), (control::reg_send(me.pid, name), payload)],
             ),
             _ => self.dist_send_frames(
                 node,
                 &[
-                    (&monitor, None),
-                    (&control::send_sender(me.pid, other), payload),
+                    (monitor, None),
+                    (control::send_sender(me.pid, other), payload),
                 ],
             ),
         };
@@ -1247,7 +1253,7 @@ impl NodeInner {
     fn remote_demonitor(self: &Arc<Self>, me: Pid, entry: &MonitorEntry) {
         let _ = self.dist_send_deferred(
             entry.other.node,
-            &crate::dist::control::demonitor_p(me, entry.object.proc_term(), entry.reference),
+            crate::dist::control::demonitor_p(me, entry.object.proc_id(), entry.reference),
         );
     }
 

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::dist::handshake::{self, Peer};
-use crate::dist::wire::{Incoming, OutBuf, PEEK, Payload, Reader, Writer};
+use crate::dist::wire::{Ctl, Incoming, OutBuf, PEEK, Payload, Reader, Writer};
 use crate::node::NodeInner;
 
 /// What a connection is doing.
@@ -85,26 +85,26 @@ impl Conn {
     /// Sends a control message (given as its elements) and its payload
     /// (queued while connecting).
     pub(crate) fn send(&self, control: &[Term], payload: Option<&Term>) -> Result<(), Closed> {
-        self.send_frames(&[(control, payload.map(Payload::Term))])
+        self.send_frames(&[(Ctl::Terms(control), payload.map(Payload::Term))])
     }
 
     /// Sends messages, each a control message and maybe a payload, in
     /// order and with one write.
     pub(crate) fn send_frames(
         &self,
-        frames: &[(&[Term], Option<Payload<'_>>)],
+        frames: &[(Ctl<'_>, Option<Payload<'_>>)],
     ) -> Result<(), Closed> {
         let mut st = self.state.lock();
         match &mut *st {
             State::Pending(q) => {
                 for (control, payload) in frames {
-                    q.push((control.to_vec(), payload.map(Payload::to_term)));
+                    q.push((control.to_terms(), payload.map(Payload::to_term)));
                 }
                 Ok(())
             }
             State::Up(up) => {
                 for (control, payload) in frames {
-                    up.writer.write(control, *payload, &mut up.buf);
+                    up.writer.write(*control, *payload, &mut up.buf);
                 }
                 up.wrote = true;
                 self.push_out(st)
@@ -118,14 +118,14 @@ impl Conn {
     /// frame written to the same node, or when the process's poll ends,
     /// whichever comes first; elsewhere, at once. One system call instead
     /// of two, and order is kept either way.
-    pub(crate) fn send_deferred(self: &Arc<Self>, control: &[Term]) -> Result<(), Closed> {
+    pub(crate) fn send_deferred(self: &Arc<Self>, control: Ctl<'_>) -> Result<(), Closed> {
         if !HELD.with(|h| h.borrow().active) {
-            return self.send(control, None);
+            return self.send_frames(&[(control, None)]);
         }
         let mut st = self.state.lock();
         match &mut *st {
             State::Pending(q) => {
-                q.push((control.to_vec(), None));
+                q.push((control.to_terms(), None));
                 Ok(())
             }
             State::Up(up) => {
@@ -305,8 +305,11 @@ pub(crate) fn start(
             wrote: false,
         });
         for (control, payload) in queued {
-            up.writer
-                .write(&control, payload.as_ref().map(Payload::Term), &mut up.buf);
+            up.writer.write(
+                Ctl::Terms(&control),
+                payload.as_ref().map(Payload::Term),
+                &mut up.buf,
+            );
         }
         *st = State::Up(up);
         let _ = conn.push_out(st);
@@ -471,8 +474,23 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
         _ => format!("connection closed inside a frame ({e})"),
     };
     let why = loop {
-        if let Err(e) = src.fill(4).await {
-            break closed(e);
+        // The small frames the buffer holds whole are read where they lie,
+        // one after another, without awaiting between them.
+        if let Some(why) = read_buffered(
+            &node,
+            &conn,
+            &mut src.buf,
+            &mut reader,
+            &mut frames,
+            max_message,
+        ) {
+            break why;
+        }
+        if src.buf.len() < 4 {
+            if let Err(e) = src.fill(4).await {
+                break closed(e);
+            }
+            continue;
         }
         let len = u32::from_be_bytes([src.buf[0], src.buf[1], src.buf[2], src.buf[3]]) as usize;
         // This task is the only writer: a store, no read-modify-write.
@@ -546,6 +564,46 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
     if let Some(node) = node.upgrade() {
         node.connection_lost(&conn, &why);
     }
+}
+
+/// Reads and hands on every frame of up to [`BORROW_MAX`] bytes that `buf`
+/// holds whole, in order, stopping at the first larger or incomplete one
+/// (which the caller reads).
+/// `Some(why)` when the connection must close.
+fn read_buffered(
+    node: &Weak<NodeInner>,
+    conn: &Arc<Conn>,
+    buf: &mut BytesMut,
+    reader: &mut Reader,
+    frames: &mut u64,
+    max_message: usize,
+) -> Option<String> {
+    while buf.len() >= 4 {
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        // Larger frames, and those over the limit (which the caller
+        // refuses), take the general way.
+        if len > BORROW_MAX.min(max_message) || buf.len() < 4 + len {
+            break;
+        }
+        *frames += 1;
+        conn.received.store(*frames, Ordering::Relaxed);
+        let read = if len == 0 {
+            Ok(None)
+        } else {
+            reader.read(&buf[4..4 + len], None)
+        };
+        buf.advance(4 + len);
+        match read {
+            Ok(Some(m)) => {
+                if let Some(why) = deliver(node, conn, reader, m) {
+                    return Some(why);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return Some(format!("bad frame: {e}")),
+        }
+    }
+    None
 }
 
 /// Hands a message to the node; `Some(why)` when the connection must close

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ergo_etf::{Atom, Pid, Ref, Term};
 
 use crate::dist::conn::Conn;
-use crate::dist::wire::{Control, Incoming, ProcId};
+use crate::dist::wire::{Control, Ctl, Incoming, ProcId};
 use crate::message::Message;
 use crate::node::NodeInner;
 use crate::process::Watched;
@@ -46,18 +46,13 @@ pub(crate) const UNLINK_ID_ACK: i64 = 36;
 // stack, and written element by element (no tuple is allocated).
 
 /// `{22, From, To}`: a message to a pid.
-pub(crate) fn send_sender(from: Pid, to: Pid) -> [Term; 3] {
-    [Term::Int(SEND_SENDER), Term::Pid(from), Term::Pid(to)]
+pub(crate) fn send_sender(from: Pid, to: Pid) -> Ctl<'static> {
+    Ctl::SendSender { from, to }
 }
 
 /// `{6, From, '', Name}`: a message to a registered name.
-pub(crate) fn reg_send(from: Pid, name: Atom) -> [Term; 4] {
-    [
-        Term::Int(REG_SEND),
-        Term::Pid(from),
-        Term::Atom(Atom::EMPTY),
-        Term::Atom(name),
-    ]
+pub(crate) fn reg_send(from: Pid, name: Atom) -> Ctl<'static> {
+    Ctl::RegSend { from, name }
 }
 
 pub(crate) fn link(from: Pid, to: Pid) -> [Term; 3] {
@@ -73,22 +68,24 @@ pub(crate) fn unlink_id(id: u64, from: Pid, to: Pid) -> [Term; 4] {
     ]
 }
 
-pub(crate) fn monitor_p(from: Pid, to: Term, reference: Ref) -> [Term; 4] {
-    [
-        Term::Int(MONITOR_P),
-        Term::Pid(from),
+/// `{19, From, To, Ref}`: `From` monitors `To` (a pid or a name).
+pub(crate) fn monitor_p(from: Pid, to: ProcId, reference: Ref) -> Ctl<'static> {
+    Ctl::Monitor {
+        op: MONITOR_P,
+        from,
         to,
-        Term::Ref(reference),
-    ]
+        reference,
+    }
 }
 
-pub(crate) fn demonitor_p(from: Pid, to: Term, reference: Ref) -> [Term; 4] {
-    [
-        Term::Int(DEMONITOR_P),
-        Term::Pid(from),
+/// `{20, From, To, Ref}`: takes back a monitor.
+pub(crate) fn demonitor_p(from: Pid, to: ProcId, reference: Ref) -> Ctl<'static> {
+    Ctl::Monitor {
+        op: DEMONITOR_P,
+        from,
         to,
-        Term::Ref(reference),
-    ]
+        reference,
+    }
 }
 
 /// A control message's elements as the tuple Erlang would print.

@@ -547,13 +547,13 @@ impl NodeInner {
 
     /// Sends a control message (and payload) to `node`, connecting first if
     /// needed.
-    pub(crate) fn dist_send(
+    pub(crate) fn dist_send<'a>(
         self: &Arc<Self>,
         node: Atom,
-        control: &[Term],
+        control: impl Into<wire::Ctl<'a>>,
         payload: Option<&Term>,
     ) -> Result<(), SendError> {
-        self.dist_send_frames(node, &[(control, payload.map(wire::Payload::Term))])
+        self.dist_send_frames(node, &[(control.into(), payload.map(wire::Payload::Term))])
     }
 
     /// Sends messages to `node` in order, with one write (see
@@ -561,7 +561,7 @@ impl NodeInner {
     pub(crate) fn dist_send_frames(
         self: &Arc<Self>,
         node: Atom,
-        frames: &[(&[Term], Option<wire::Payload<'_>>)],
+        frames: &[(wire::Ctl<'_>, Option<wire::Payload<'_>>)],
     ) -> Result<(), SendError> {
         let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
         conn.send_frames(frames)
@@ -573,7 +573,7 @@ impl NodeInner {
     pub(crate) fn dist_send_deferred(
         self: &Arc<Self>,
         node: Atom,
-        control: &[Term],
+        control: wire::Ctl<'_>,
     ) -> Result<(), SendError> {
         let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
         conn.send_deferred(control)
@@ -592,9 +592,9 @@ impl NodeInner {
         // What cannot be delivered is dropped, as in Erlang: a send to a
         // node that cannot be reached is not an error.
         let _ = match to {
-            Dest::Pid(p) => self.dist_send(p.node, &control::send_sender(from, p), Some(&payload)),
+            Dest::Pid(p) => self.dist_send(p.node, control::send_sender(from, p), Some(&payload)),
             Dest::NameOn(name, node) => {
-                self.dist_send(node, &control::reg_send(from, name), Some(&payload))
+                self.dist_send(node, control::reg_send(from, name), Some(&payload))
             }
             Dest::Name(n) => return Err(SendError::NotRegistered(n)),
         };

@@ -373,7 +373,7 @@ impl Writer {
     /// are `control`, and `payload`, to `out`, each with its length.
     pub(crate) fn write(
         &mut self,
-        control: &[Term],
+        control: Ctl<'_>,
         payload: Option<Payload<'_>>,
         out: &mut OutBuf,
     ) {
@@ -499,11 +499,112 @@ impl Payload<'_> {
     }
 }
 
-/// Writes a control message from its elements.
-fn write_control(enc: &mut Encoder<'_>, control: &[Term]) {
-    enc.write_tuple_header(control.len());
-    for t in control {
-        enc.write_term(t);
+/// A control message to send: the kinds every call and message uses by
+/// their fields (written without building terms), any other as its
+/// elements.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ctl<'a> {
+    /// `{22, From, To}`: a message to a pid.
+    SendSender { from: Pid, to: Pid },
+    /// `{6, From, '', Name}`: a message to a registered name.
+    RegSend { from: Pid, name: Atom },
+    /// `{Op, From, To, Ref}`: `MONITOR_P` or `DEMONITOR_P`, which `op` is.
+    Monitor {
+        op: i64,
+        from: Pid,
+        to: ProcId,
+        reference: Ref,
+    },
+    /// Any control message, as its elements.
+    Terms(&'a [Term]),
+}
+
+impl<'a> From<&'a [Term]> for Ctl<'a> {
+    fn from(t: &'a [Term]) -> Ctl<'a> {
+        Ctl::Terms(t)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [Term; N]> for Ctl<'a> {
+    fn from(t: &'a [Term; N]) -> Ctl<'a> {
+        Ctl::Terms(t)
+    }
+}
+
+impl Ctl<'_> {
+    /// The control message's elements.
+    pub(crate) fn to_terms(self) -> Vec<Term> {
+        let proc_ = |p: ProcId| match p {
+            ProcId::Pid(p) => Term::Pid(p),
+            ProcId::Name(n) => Term::Atom(n),
+        };
+        match self {
+            Ctl::SendSender { from, to } => {
+                vec![
+                    Term::Int(crate::dist::control::SEND_SENDER),
+                    Term::Pid(from),
+                    Term::Pid(to),
+                ]
+            }
+            Ctl::RegSend { from, name } => vec![
+                Term::Int(crate::dist::control::REG_SEND),
+                Term::Pid(from),
+                Term::Atom(Atom::EMPTY),
+                Term::Atom(name),
+            ],
+            Ctl::Monitor {
+                op,
+                from,
+                to,
+                reference,
+            } => vec![
+                Term::Int(op),
+                Term::Pid(from),
+                proc_(to),
+                Term::Ref(reference),
+            ],
+            Ctl::Terms(t) => t.to_vec(),
+        }
+    }
+}
+
+/// Writes a control message.
+fn write_control(enc: &mut Encoder<'_>, control: Ctl<'_>) {
+    match control {
+        Ctl::SendSender { from, to } => {
+            enc.write_tuple_header(3);
+            enc.write_i64(crate::dist::control::SEND_SENDER);
+            enc.write_pid(&from);
+            enc.write_pid(&to);
+        }
+        Ctl::RegSend { from, name } => {
+            enc.write_tuple_header(4);
+            enc.write_i64(crate::dist::control::REG_SEND);
+            enc.write_pid(&from);
+            enc.write_atom(Atom::EMPTY);
+            enc.write_atom(name);
+        }
+        Ctl::Monitor {
+            op,
+            from,
+            to,
+            reference,
+        } => {
+            enc.write_tuple_header(4);
+            enc.write_i64(op);
+            enc.write_pid(&from);
+            match to {
+                ProcId::Pid(p) => enc.write_pid(&p),
+                ProcId::Name(n) => enc.write_atom(n),
+            }
+            enc.write_ref(&reference);
+        }
+        Ctl::Terms(elements) => {
+            enc.write_tuple_header(elements.len());
+            for t in elements {
+                enc.write_term(t);
+            }
+        }
     }
 }
 
@@ -981,7 +1082,7 @@ mod tests {
         let mut r = Reader::new(1 << 30);
         for i in 0..times {
             let mut out = OutBuf::default();
-            w.write(control, payload.map(Payload::from), &mut out);
+            w.write(Ctl::Terms(control), payload.map(Payload::from), &mut out);
             let mut got = None;
             for f in frames(&out.to_vec()) {
                 assert!(got.is_none(), "a frame after the message was complete");
@@ -1003,6 +1104,36 @@ mod tests {
                 name: *name,
             },
             _ => Control::Other(c.to_vec()),
+        }
+    }
+
+    #[test]
+    fn control_messages_given_by_their_fields_are_written_as_their_elements() {
+        use crate::dist::control as op;
+        use crate::dist::handshake::flags;
+        let a = ergo_etf::Pid::new(Atom::from("a@h"), 1, 0, 3);
+        let b = ergo_etf::Pid::new(Atom::from("b@h"), 2, 0, 4);
+        let r = ergo_etf::Ref::new(Atom::from("a@h"), 3, &[1, 2, 3]).unwrap();
+        let name = Atom::from("server");
+        let cases = [
+            op::send_sender(a, b),
+            op::reg_send(a, name),
+            op::monitor_p(a, ProcId::Pid(b), r),
+            op::monitor_p(a, ProcId::Name(name), r),
+            op::demonitor_p(a, ProcId::Pid(b), r),
+            op::demonitor_p(a, ProcId::Name(name), r),
+        ];
+        for peer in [flags::DIST_HDR_ATOM_CACHE, 0] {
+            // Two writers with the same history write the same bytes.
+            let (mut typed, mut plain) = (Writer::new(peer), Writer::new(peer));
+            for ctl in cases {
+                let elements = ctl.to_terms();
+                let payload = Term::tuple([Term::Pid(b), Term::Ref(r)]);
+                let (mut x, mut y) = (OutBuf::default(), OutBuf::default());
+                typed.write(ctl, Some(Payload::Term(&payload)), &mut x);
+                plain.write(Ctl::Terms(&elements), Some(Payload::Term(&payload)), &mut y);
+                assert_eq!(x.to_vec(), y.to_vec(), "{ctl:?}");
+            }
         }
     }
 
@@ -1082,7 +1213,11 @@ mod tests {
             for (elements, want) in &cases {
                 let mut w = Writer::new(flags);
                 let mut out = OutBuf::default();
-                w.write(elements, Some(Payload::Term(&Term::Int(7))), &mut out);
+                w.write(
+                    Ctl::Terms(elements),
+                    Some(Payload::Term(&Term::Int(7))),
+                    &mut out,
+                );
                 let f = &frames(&out.to_vec())[0];
                 let got = Reader::new(1 << 20).read(f, None).unwrap().unwrap();
                 assert_eq!(&got.control, want, "{elements:?}");
@@ -1107,7 +1242,7 @@ mod tests {
             ] {
                 let mut w = Writer::new(flags);
                 let mut out = OutBuf::default();
-                w.write(&elements, None, &mut out);
+                w.write(Ctl::Terms(&elements), None, &mut out);
                 let f = &frames(&out.to_vec())[0];
                 let got = Reader::new(1 << 20).read(f, None).unwrap().unwrap();
                 assert_eq!(got.control, Control::Other(elements));
@@ -1149,7 +1284,7 @@ mod tests {
         let big = Term::binary(vec![7u8; 3 * FRAGMENT_SIZE + 10]);
         let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS);
         let mut out = OutBuf::default();
-        w.write(&c, Some(Payload::Term(&big)), &mut out);
+        w.write(Ctl::Terms(&c), Some(Payload::Term(&big)), &mut out);
         assert_eq!(frames(&out.to_vec()).len(), 4);
         roundtrip(
             flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS,
@@ -1180,7 +1315,7 @@ mod tests {
         ] {
             let mut w = Writer::new(peer);
             let mut out = OutBuf::default();
-            w.write(&c, Some(Payload::Term(&payload)), &mut out);
+            w.write(Ctl::Terms(&c), Some(Payload::Term(&payload)), &mut out);
             assert!(out.contiguous().is_none(), "the binaries are referred to");
             assert_eq!(out.len(), out.to_vec().len());
             roundtrip(peer, &c, Some(&payload), 2);
@@ -1196,7 +1331,11 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         let mut out = OutBuf::default();
-        w.write(&[Term::Int(1)], Some(Payload::Term(&big)), &mut out);
+        w.write(
+            Ctl::Terms(&[Term::Int(1)]),
+            Some(Payload::Term(&big)),
+            &mut out,
+        );
         let mut expected = out.to_vec();
         let mut got = Vec::new();
         let mut step = 1;
@@ -1220,7 +1359,11 @@ mod tests {
                 // Another message queued meanwhile goes after the rest.
                 more -= 1;
                 let mut other = OutBuf::default();
-                w.write(&[Term::Int(2)], Some(Payload::Term(&big)), &mut other);
+                w.write(
+                    Ctl::Terms(&[Term::Int(2)]),
+                    Some(Payload::Term(&big)),
+                    &mut other,
+                );
                 expected.extend_from_slice(&other.to_vec());
                 out.append(&mut other);
                 assert!(other.is_empty());
@@ -1261,7 +1404,7 @@ mod tests {
         let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS);
         let mut out = OutBuf::default();
         w.write(
-            &[Term::Int(1)],
+            Ctl::Terms(&[Term::Int(1)]),
             Some(Payload::Term(&Term::binary(vec![0; 3 * FRAGMENT_SIZE]))),
             &mut out,
         );
