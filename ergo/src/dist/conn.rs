@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::dist::handshake::{self, Peer};
-use crate::dist::wire::{Ctl, Incoming, OutBuf, PEEK, Payload, Reader, Writer};
+use crate::dist::wire::{Ctl, Incoming, OutBuf, PEEK, Payload, Reader, WireError, Writer};
 use crate::node::NodeInner;
 
 /// What a connection is doing.
@@ -523,14 +523,10 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
                 if let Err(e) = src.read_into(body, data).await {
                     break closed_inside(e);
                 }
-                match reader.fragment_done(sequence) {
-                    Ok(Some(m)) => {
-                        if let Some(why) = deliver(&node, &conn, &mut reader, m) {
-                            break why;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => break format!("bad frame: {e}"),
+                let why = deliver(&node, &conn, reader.fragment_done(sequence));
+                reader.done();
+                if let Some(why) = why {
+                    break why;
                 }
                 continue;
             }
@@ -551,14 +547,10 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
                 Err(e) => break closed_inside(e),
             }
         };
-        match read {
-            Ok(Some(m)) => {
-                if let Some(why) = deliver(&node, &conn, &mut reader, m) {
-                    break why;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => break format!("bad frame: {e}"),
+        let why = deliver(&node, &conn, read);
+        reader.done();
+        if let Some(why) = why {
+            break why;
         }
     };
     if let Some(node) = node.upgrade() {
@@ -592,34 +584,36 @@ fn read_buffered(
         } else {
             reader.read(&buf[4..4 + len], None)
         };
+        let why = deliver(node, conn, read);
+        reader.done();
         buf.advance(4 + len);
-        match read {
-            Ok(Some(m)) => {
-                if let Some(why) = deliver(node, conn, reader, m) {
-                    return Some(why);
-                }
-            }
-            Ok(None) => {}
-            Err(e) => return Some(format!("bad frame: {e}")),
+        if why.is_some() {
+            return why;
         }
     }
     None
 }
 
-/// Hands a message to the node; `Some(why)` when the connection must close
-/// (a bad control message, or the node has stopped).
+/// Acts on what reading a frame gave: a whole message goes to the node.
+/// `Some(why)` when the connection must close (a bad frame or control
+/// message, or the node has stopped).
 fn deliver(
     node: &Weak<NodeInner>,
     conn: &Arc<Conn>,
-    reader: &mut Reader,
-    mut m: Incoming,
+    read: Result<Option<&mut Incoming>, WireError>,
 ) -> Option<String> {
-    let Some(node) = node.upgrade() else {
-        return Some("the node has stopped".to_string());
-    };
-    let done = node.dist_incoming(conn, &mut m);
-    reader.recycle(m);
-    done.err().map(|e| format!("bad control message: {e}"))
+    match read {
+        Ok(Some(m)) => {
+            let Some(node) = node.upgrade() else {
+                return Some("the node has stopped".to_string());
+            };
+            node.dist_incoming(conn, m)
+                .err()
+                .map(|e| format!("bad control message: {e}"))
+        }
+        Ok(None) => None,
+        Err(e) => Some(format!("bad frame: {e}")),
+    }
 }
 
 async fn write_loop(

@@ -635,8 +635,11 @@ pub(crate) struct Reader {
     /// The atoms of the frame being read (kept for the next frame).
     atoms: Vec<Atom>,
     /// A control message's element vector given back (see
-    /// [`Reader::recycle`]), for the next message.
+    /// [`Reader::done`]), for the next message.
     spare: Vec<Term>,
+    /// The message read last: read in place and handed out by reference,
+    /// so that it is not moved on its way.
+    msg: Incoming,
 }
 
 /// A whole message read from a frame.
@@ -721,17 +724,23 @@ impl Reader {
             opts: DecodeOptions::new(),
             atoms: Vec::new(),
             spare: Vec::new(),
+            msg: Incoming {
+                control: Control::Other(Vec::new()),
+                payload: None,
+            },
         }
     }
 
-    /// Gives back a message once it has been acted on, so that the next
-    /// one reuses its memory.
-    pub(crate) fn recycle(&mut self, m: Incoming) {
-        if let Control::Other(mut v) = m.control
-            && v.capacity() <= 16
-        {
-            v.clear();
-            self.spare = v;
+    /// Lets go of the message read last, once it has been acted on; the
+    /// next one reuses its memory.
+    pub(crate) fn done(&mut self) {
+        self.msg.payload = None;
+        if let Control::Other(v) = &mut self.msg.control {
+            let mut v = std::mem::take(v);
+            if v.capacity() <= 16 {
+                v.clear();
+                self.spare = v;
+            }
         }
     }
 
@@ -781,15 +790,19 @@ impl Reader {
     /// Reads one frame (not a tick). `owner`, when given, holds the same
     /// bytes as `frame`: large binaries of the message then refer to it
     /// instead of being copied. `Ok(None)` when the frame is a fragment of
-    /// a message not yet complete.
+    /// a message not yet complete. The message stays the reader's: call
+    /// [`Reader::done`] once it has been acted on.
     pub(crate) fn read(
         &mut self,
         frame: &[u8],
         owner: Option<&Bytes>,
-    ) -> Result<Option<Incoming>, WireError> {
+    ) -> Result<Option<&mut Incoming>, WireError> {
         let mut c = Cursor { b: frame, pos: 0 };
         match c.u8("the frame type")? {
-            112 => return self.pass_through(frame, owner).map(Some),
+            112 => {
+                self.pass_through(frame, owner)?;
+                return Ok(Some(&mut self.msg));
+            }
             131 => {}
             other => return Err(bad(format!("unknown frame type {other}"))),
         }
@@ -797,7 +810,8 @@ impl Reader {
             68 => {
                 self.header(&mut c)?;
                 let owner = owner_from(owner, c.pos);
-                self.terms_here(&frame[c.pos..], owner.as_ref()).map(Some)
+                self.terms_here(&frame[c.pos..], owner.as_ref())?;
+                Ok(Some(&mut self.msg))
             }
             69 => {
                 let sequence = c.u64("a sequence id")?;
@@ -809,7 +823,8 @@ impl Reader {
                 }
                 if id == 1 {
                     let owner = owner_from(owner, c.pos);
-                    return self.terms_here(data, owner.as_ref()).map(Some);
+                    self.terms_here(data, owner.as_ref())?;
+                    return Ok(Some(&mut self.msg));
                 }
                 self.hold(data.len())?;
                 // The fragments that follow are (nearly) as large as this
@@ -876,7 +891,10 @@ impl Reader {
 
     /// A following fragment's data is in: the whole message if that was the
     /// last fragment.
-    pub(crate) fn fragment_done(&mut self, sequence: u64) -> Result<Option<Incoming>, WireError> {
+    pub(crate) fn fragment_done(
+        &mut self,
+        sequence: u64,
+    ) -> Result<Option<&mut Incoming>, WireError> {
         let Some(p) = self.partial.get_mut(&sequence) else {
             return Err(bad(format!("fragment sequence {sequence} vanished")));
         };
@@ -887,7 +905,8 @@ impl Reader {
         let p = self.partial.remove(&sequence).expect("present above");
         self.held -= p.body.len();
         let body = Bytes::from(p.body);
-        self.terms(&body, Some(&body), &p.atoms).map(Some)
+        self.terms(&body, Some(&body), &p.atoms)?;
+        Ok(Some(&mut self.msg))
     }
 
     fn hold(&mut self, n: usize) -> Result<(), WireError> {
@@ -902,27 +921,28 @@ impl Reader {
     }
 
     /// [`Reader::terms`] with the atoms of the frame just read.
-    fn terms_here(&mut self, body: &[u8], owner: Option<&Bytes>) -> Result<Incoming, WireError> {
+    fn terms_here(&mut self, body: &[u8], owner: Option<&Bytes>) -> Result<(), WireError> {
         let atoms = std::mem::take(&mut self.atoms);
         let r = self.terms(body, owner, &atoms);
         self.atoms = atoms;
         r
     }
 
-    /// The control message and the payload that fill `body`.
+    /// Reads the control message and the payload that fill `body` into
+    /// `self.msg`.
     fn terms(
         &mut self,
         body: &[u8],
         owner: Option<&Bytes>,
         atoms: &[Atom],
-    ) -> Result<Incoming, WireError> {
+    ) -> Result<(), WireError> {
         let table = FrameAtoms(atoms);
         let mut d = Decoder::new(body, &self.opts).with_atom_cache(&table);
         if let Some(o) = owner {
             d = d.with_owner(o);
         }
-        let control = read_control(&mut d, &mut self.spare)?;
-        let payload = if d.remaining() > 0 {
+        self.msg.control = read_control(&mut d, &mut self.spare)?;
+        self.msg.payload = if d.remaining() > 0 {
             Some(
                 d.read_term()
                     .map_err(|e| bad(format!("bad message payload: {e}")))?,
@@ -931,13 +951,12 @@ impl Reader {
             None
         };
         d.finish()
-            .map_err(|e| bad(format!("after the message: {e}")))?;
-        Ok(Incoming { control, payload })
+            .map_err(|e| bad(format!("after the message: {e}")))
     }
 
     /// A frame of type 112: the control message and the payload, each with
     /// its version byte.
-    fn pass_through(&mut self, frame: &[u8], owner: Option<&Bytes>) -> Result<Incoming, WireError> {
+    fn pass_through(&mut self, frame: &[u8], owner: Option<&Bytes>) -> Result<(), WireError> {
         if frame.get(1) != Some(&131) {
             return Err(bad(
                 "a pass-through control message without its version byte",
@@ -959,7 +978,8 @@ impl Reader {
         } else {
             None
         };
-        Ok(Incoming { control, payload })
+        self.msg = Incoming { control, payload };
+        Ok(())
     }
 }
 
@@ -1083,16 +1103,18 @@ mod tests {
         for i in 0..times {
             let mut out = OutBuf::default();
             w.write(Ctl::Terms(control), payload.map(Payload::from), &mut out);
-            let mut got = None;
+            let mut complete = false;
             for f in frames(&out.to_vec()) {
-                assert!(got.is_none(), "a frame after the message was complete");
+                assert!(!complete, "a frame after the message was complete");
                 let owner = (i % 2 == 0).then_some(&f);
-                got = r.read(&f, owner).unwrap();
+                if let Some(got) = r.read(&f, owner).unwrap() {
+                    assert_eq!(got.control, typed(control));
+                    assert_eq!(got.payload.as_ref(), payload);
+                    complete = true;
+                }
             }
-            let got = got.expect("the message completes with its last frame");
-            assert_eq!(got.control, typed(control));
-            assert_eq!(got.payload.as_ref(), payload);
-            r.recycle(got);
+            assert!(complete, "the message completes with its last frame");
+            r.done();
         }
     }
 
@@ -1219,7 +1241,8 @@ mod tests {
                     &mut out,
                 );
                 let f = &frames(&out.to_vec())[0];
-                let got = Reader::new(1 << 20).read(f, None).unwrap().unwrap();
+                let mut r = Reader::new(1 << 20);
+                let got = r.read(f, None).unwrap().unwrap();
                 assert_eq!(&got.control, want, "{elements:?}");
                 assert_eq!(got.payload, Some(Term::Int(7)), "{elements:?}");
             }
@@ -1244,7 +1267,8 @@ mod tests {
                 let mut out = OutBuf::default();
                 w.write(Ctl::Terms(&elements), None, &mut out);
                 let f = &frames(&out.to_vec())[0];
-                let got = Reader::new(1 << 20).read(f, None).unwrap().unwrap();
+                let mut r = Reader::new(1 << 20);
+                let got = r.read(f, None).unwrap().unwrap();
                 assert_eq!(got.control, Control::Other(elements));
             }
         }
