@@ -538,6 +538,9 @@ enum Incoming<S: GenServer> {
 /// Sorts a message out; `None` for a request refused here (answered or
 /// logged already).
 fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incoming<S>> {
+    if let Message::Term(_) | Message::Exit { .. } = msg {
+        return classify_other(msg, ctx);
+    }
     let msg = match msg.downcast::<LocalCall<S::Call, S::Reply>>() {
         Ok(c) => {
             let from = From {
@@ -555,6 +558,11 @@ fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incomi
         Ok(StopRequest(r)) => return Some(Incoming::Stop(r)),
         Err(m) => m,
     };
+    classify_other(msg, ctx)
+}
+
+/// [`classify`] for a message that is not a Rust value of this server's.
+fn classify_other<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incoming<S>> {
     match &msg {
         Message::Exit { from, reason }
             if Some(*from) == ctx.parent || *from == ctx.node().system_pid() =>
@@ -562,7 +570,7 @@ fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incomi
             Some(Incoming::ParentExit(reason.clone()))
         }
         Message::Term(Term::Tuple(t))
-            if t.len() == 3 && t[0] == Term::Atom(Atom::GEN_CALL) && call_from(&t[1]).is_some() =>
+            if t.len() == 3 && t[0] == Term::Atom(Atom::GEN_CALL) && is_call_from(&t[1]) =>
         {
             classify_term_call::<S>(msg, ctx)
         }
@@ -588,7 +596,11 @@ fn classify_term_call<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Opt
     let Message::Term(Term::Tuple(mut t)) = msg else {
         return None;
     };
-    let (pid, tag) = call_from(&t[1])?;
+    let Term::Tuple(f) = &mut t[1] else {
+        return None;
+    };
+    let pid = f[0].as_pid()?;
+    let tag = std::mem::take(&mut f[1]);
     let from = From {
         to: ReplyTo::Term {
             node: ctx.node().clone(),
@@ -639,13 +651,10 @@ fn send_reply(node: &Node, pid: Pid, tag: Term, reply: Term) -> bool {
         .is_ok()
 }
 
-/// `{Pid, Tag}` of a `'$gen_call'`, where Tag is a reference or, since OTP
-/// 24, `[alias | Ref]`.
-fn call_from(t: &Term) -> Option<(Pid, Term)> {
-    match t {
-        Term::Tuple(v) if v.len() == 2 => Some((v[0].as_pid()?, v[1].clone())),
-        _ => None,
-    }
+/// Whether `t` is `{Pid, Tag}` of a `'$gen_call'`, where the reply goes
+/// (Tag is a reference or, since OTP 24, `[alias | Ref]`).
+fn is_call_from(t: &Term) -> bool {
+    matches!(t, Term::Tuple(v) if v.len() == 2 && matches!(v[0], Term::Pid(_)))
 }
 
 async fn serve<S: GenServer>(

@@ -257,7 +257,9 @@ impl Context {
         };
         let got = self
             .receive_match_timeout(timeout, |m| match m {
-                Message::Term(Term::Tuple(t)) => t.len() == 2 && t[0] == Term::Ref(mref),
+                Message::Term(Term::Tuple(t)) => {
+                    t.len() == 2 && matches!(&t[0], Term::Ref(r) if *r == mref)
+                }
                 Message::Down { reference, .. } => *reference == mref,
                 _ => false,
             })
