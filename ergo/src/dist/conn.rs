@@ -492,60 +492,51 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
             }
             continue;
         }
+        // What `read_buffered` left: a frame over the limit, a small one
+        // not yet whole, or a large one.
         let len = u32::from_be_bytes([src.buf[0], src.buf[1], src.buf[2], src.buf[3]]) as usize;
-        // This task is the only writer: a store, no read-modify-write.
-        frames += 1;
-        conn.received.store(frames, Ordering::Relaxed);
-        if len == 0 {
-            src.buf.advance(4);
-            continue;
-        }
         if len > max_message {
             break format!("a frame of {len} bytes is over the {max_message} byte limit");
         }
+        if len <= BORROW_MAX {
+            // Once whole, `read_buffered` reads it.
+            if let Err(e) = src.fill(4 + len).await {
+                break closed_inside(e);
+            }
+            continue;
+        }
+        // This task is the only writer: a store, no read-modify-write.
+        frames += 1;
+        conn.received.store(frames, Ordering::Relaxed);
         // A fragment continuing a message: its data goes straight into the
         // message's buffer.
-        if len > FRAGMENT_HEAD - 4 {
-            if let Err(e) = src.fill(FRAGMENT_HEAD).await {
+        if let Err(e) = src.fill(FRAGMENT_HEAD).await {
+            break closed_inside(e);
+        }
+        if src.buf[4..6] == [131, 70] {
+            let word =
+                |at: usize| u64::from_be_bytes(src.buf[at..at + 8].try_into().expect("8 bytes"));
+            let (sequence, id) = (word(6), word(14));
+            let data = len + 4 - FRAGMENT_HEAD;
+            src.buf.advance(FRAGMENT_HEAD);
+            let body = match reader.fragment_buffer(sequence, id, data) {
+                Ok(body) => body,
+                Err(e) => break format!("bad frame: {e}"),
+            };
+            if let Err(e) = src.read_into(body, data).await {
                 break closed_inside(e);
             }
-            if src.buf[4..6] == [131, 70] {
-                let word = |at: usize| {
-                    u64::from_be_bytes(src.buf[at..at + 8].try_into().expect("8 bytes"))
-                };
-                let (sequence, id) = (word(6), word(14));
-                let data = len + 4 - FRAGMENT_HEAD;
-                src.buf.advance(FRAGMENT_HEAD);
-                let body = match reader.fragment_buffer(sequence, id, data) {
-                    Ok(body) => body,
-                    Err(e) => break format!("bad frame: {e}"),
-                };
-                if let Err(e) = src.read_into(body, data).await {
-                    break closed_inside(e);
-                }
-                let why = deliver(&node, &conn, reader.fragment_done(sequence));
-                reader.done();
-                if let Some(why) = why {
-                    break why;
-                }
-                continue;
+            let why = deliver(&node, &conn, reader.fragment_done(sequence));
+            reader.done();
+            if let Some(why) = why {
+                break why;
             }
+            continue;
         }
         src.buf.advance(4);
-        let read = if len <= BORROW_MAX {
-            // Decoded where it lies in the buffer; its few binaries are
-            // copied out.
-            if let Err(e) = src.fill(len).await {
-                break closed_inside(e);
-            }
-            let r = reader.read(&src.buf[..len], None);
-            src.buf.advance(len);
-            r
-        } else {
-            match src.frame(len).await {
-                Ok(f) => reader.read(&f, Some(&f)),
-                Err(e) => break closed_inside(e),
-            }
+        let read = match src.frame(len).await {
+            Ok(f) => reader.read(&f, Some(&f)),
+            Err(e) => break closed_inside(e),
         };
         let why = deliver(&node, &conn, read);
         reader.done();
