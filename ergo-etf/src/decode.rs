@@ -214,25 +214,6 @@ pub fn decode_as<T: Decode>(input: &[u8]) -> Result<T, DecodeError> {
     DEFAULT_OPTIONS.decode_as(input)
 }
 
-/// A table that resolves `ATOM_CACHE_REF` indices: the distribution layer
-/// fills one per frame from the frame's header.
-pub trait AtomCache {
-    /// The atom behind cache reference `index`.
-    fn atom(&self, index: u8) -> Option<Atom>;
-}
-
-impl AtomCache for [Atom] {
-    fn atom(&self, index: u8) -> Option<Atom> {
-        self.get(index as usize).copied()
-    }
-}
-
-impl AtomCache for Vec<Atom> {
-    fn atom(&self, index: u8) -> Option<Atom> {
-        self.get(index as usize).copied()
-    }
-}
-
 /// A value that can be read straight from external-format bytes.
 ///
 /// Every such type can also be made from a [`Term`] ([`crate::FromTerm`]),
@@ -292,7 +273,8 @@ pub struct Decoder<'a> {
     owner: Option<&'a Bytes>,
     opts: DecodeOptions,
     depth: usize,
-    cache: Option<&'a dyn AtomCache>,
+    /// The atoms `ATOM_CACHE_REF` n refers to (empty without a cache).
+    cache: &'a [Atom],
 }
 
 impl std::fmt::Debug for Decoder<'_> {
@@ -325,7 +307,7 @@ impl<'a> Decoder<'a> {
             owner: None,
             opts: *opts,
             depth: 0,
-            cache: None,
+            cache: &[],
         }
     }
 
@@ -338,9 +320,11 @@ impl<'a> Decoder<'a> {
         self
     }
 
-    /// Resolves `ATOM_CACHE_REF`s through `cache`.
-    pub fn with_atom_cache(mut self, cache: &'a dyn AtomCache) -> Decoder<'a> {
-        self.cache = Some(cache);
+    /// Resolves `ATOM_CACHE_REF`s through `atoms`, the atoms a
+    /// distribution frame's header names, in header order: reference n is
+    /// `atoms[n]`.
+    pub fn with_atom_cache(mut self, atoms: &'a [Atom]) -> Decoder<'a> {
+        self.cache = atoms;
         self
     }
 
@@ -652,10 +636,10 @@ impl<'a> Decoder<'a> {
             ATOM => (self.u16()? as usize, false),
             ATOM_CACHE_REF => {
                 let index = self.u8()?;
-                let atom = self
-                    .cache
-                    .and_then(|c| c.atom(index))
-                    .ok_or_else(|| DecodeError::from(DecodeErrorKind::BadAtomCacheRef { index }))?;
+                let atom =
+                    self.cache.get(index as usize).copied().ok_or_else(|| {
+                        DecodeError::from(DecodeErrorKind::BadAtomCacheRef { index })
+                    })?;
                 return Ok(Cow::Borrowed(atom.as_str()));
             }
             _ => return Err(self.mismatch("atom", at)),
@@ -693,15 +677,22 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads an atom, interning it (or, in safe mode, refusing a new one).
+    #[inline]
     pub fn read_atom(&mut self) -> Result<Atom, DecodeError> {
-        if self.peek_tag()? == ATOM_CACHE_REF {
-            self.pos += 1;
-            let index = self.u8()?;
+        if let Some(&[ATOM_CACHE_REF, index]) = self.input.get(self.pos..self.pos + 2) {
+            self.pos += 2;
             return self
                 .cache
-                .and_then(|c| c.atom(index))
+                .get(index as usize)
+                .copied()
                 .ok_or_else(|| DecodeError::from(DecodeErrorKind::BadAtomCacheRef { index }));
         }
+        self.read_atom_text()
+    }
+
+    /// [`Decoder::read_atom`] for atoms not given by a cache reference.
+    #[inline(never)]
+    fn read_atom_text(&mut self) -> Result<Atom, DecodeError> {
         let name = self.read_atom_name()?;
         self.intern(&name)
     }
@@ -989,13 +980,20 @@ impl<'a> Decoder<'a> {
     fn read_pid(&mut self) -> Result<Pid, DecodeError> {
         let tag = self.u8()?;
         let node = self.read_atom()?;
+        if tag == NEW_PID {
+            // The three numbers are taken in one step.
+            let b = self.take(12)?;
+            let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            return Ok(Pid {
+                node,
+                id: word(0),
+                serial: word(4),
+                creation: word(8),
+            });
+        }
         let id = self.u32()?;
         let serial = self.u32()?;
-        let creation = if tag == NEW_PID {
-            self.u32()?
-        } else {
-            self.u8()? as u32
-        };
+        let creation = self.u8()? as u32;
         Ok(Pid {
             node,
             id,
@@ -1044,9 +1042,10 @@ impl<'a> Decoder<'a> {
         } else {
             self.u8()? as u32
         };
+        let words = self.take(4 * len)?;
         let mut ids = [0u32; 5];
-        for id in ids.iter_mut().take(len) {
-            *id = self.u32()?;
+        for (id, w) in ids.iter_mut().zip(words.chunks_exact(4)) {
+            *id = u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
         }
         Ref::new(node, creation, &ids[..len]).ok_or_else(|| self.invalid("bad reference", at))
     }

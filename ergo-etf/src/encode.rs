@@ -523,9 +523,11 @@ impl<'a> Encoder<'a> {
     pub fn write_pid(&mut self, p: &Pid) {
         self.buf.push(NEW_PID);
         self.write_atom(p.node);
-        self.buf.extend_from_slice(&p.id.to_be_bytes());
-        self.buf.extend_from_slice(&p.serial.to_be_bytes());
-        self.buf.extend_from_slice(&p.creation.to_be_bytes());
+        let mut words = [0u8; 12];
+        words[..4].copy_from_slice(&p.id.to_be_bytes());
+        words[4..8].copy_from_slice(&p.serial.to_be_bytes());
+        words[8..].copy_from_slice(&p.creation.to_be_bytes());
+        self.buf.extend_from_slice(&words);
     }
 
     /// Writes a port (`NEW_PORT_EXT`, or `V4_PORT_EXT` for ids over 32 bits).
@@ -551,10 +553,13 @@ impl<'a> Encoder<'a> {
         self.buf
             .extend_from_slice(&(r.ids().len() as u16).to_be_bytes());
         self.write_atom(r.node);
-        self.buf.extend_from_slice(&r.creation.to_be_bytes());
-        for id in r.ids() {
-            self.buf.extend_from_slice(&id.to_be_bytes());
+        // The creation and up to five id words, written in one step.
+        let mut words = [0u8; 24];
+        words[..4].copy_from_slice(&r.creation.to_be_bytes());
+        for (w, id) in words[4..].chunks_exact_mut(4).zip(r.ids()) {
+            w.copy_from_slice(&id.to_be_bytes());
         }
+        self.buf.extend_from_slice(&words[..4 + 4 * r.ids().len()]);
     }
 
     fn write_fun(&mut self, f: &Fun) {

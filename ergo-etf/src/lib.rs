@@ -51,8 +51,8 @@ pub use atom::{ATOM_LIMIT, Atom, AtomError, MAX_ATOM_CHARS};
 pub use bytes::Bytes;
 pub use convert::{Charlist, FromTerm, ToTerm, mismatch_within};
 pub use decode::{
-    AtomCache, DEFAULT_MAX_DEPTH, DEFAULT_MAX_INFLATED, Decode, DecodeOptions, Decoder, ListHeader,
-    decode, decode_as, decode_bytes,
+    DEFAULT_MAX_DEPTH, DEFAULT_MAX_INFLATED, Decode, DecodeOptions, Decoder, ListHeader, decode,
+    decode_as, decode_bytes,
 };
 pub use encode::{
     AtomCacheWriter, Encode, EncodeOptions, Encoder, encode, encode_into, encode_vectored,

@@ -17,6 +17,7 @@
 use bytes::Buf;
 use ergo_etf::{
     Atom, AtomCacheWriter, Bytes, DecodeOptions, Decoder, EncodeOptions, Encoder, Pid, Ref, Term,
+    tags,
 };
 use rustc_hash::FxHashMap;
 
@@ -46,38 +47,55 @@ fn bad(s: impl Into<String>) -> WireError {
 }
 
 /// The sending side's cache: which atom sits in each slot, as the peer
-/// will know it after reading our headers.
+/// will know it after reading our headers, and which slots the frame being
+/// written names already.
 pub(crate) struct OutCache {
-    slots: Box<[Option<Atom>]>,
+    slots: Box<[Slot]>,
     /// The atoms the frame being written names, in header order: the slot,
     /// and whether the header must carry its text.
     frame: Vec<(Atom, u16, bool)>,
-    /// Where each atom is in `frame`, once it is too long to search.
-    in_frame: FxHashMap<Atom, u8>,
+    /// Counts frames: a slot whose `frame` equals it was named by the
+    /// frame being written, as header entry `entry`.
+    generation: u32,
     /// An atom of the frame is longer than 255 bytes.
     long: bool,
 }
 
-/// Frames naming up to this many atoms are searched in order, without the
-/// map.
-const SCAN_MAX: usize = 16;
+/// One slot of [`OutCache`].
+#[derive(Clone, Copy)]
+struct Slot {
+    atom: Option<Atom>,
+    /// The generation of the frame that last named this slot.
+    frame: u32,
+    /// Its header entry in that frame.
+    entry: u8,
+}
 
 impl OutCache {
     pub(crate) fn new() -> OutCache {
+        let empty = Slot {
+            atom: None,
+            frame: 0,
+            entry: 0,
+        };
         OutCache {
-            slots: vec![None; CACHE_SLOTS].into_boxed_slice(),
+            slots: vec![empty; CACHE_SLOTS].into_boxed_slice(),
             frame: Vec::new(),
-            in_frame: FxHashMap::default(),
+            generation: 1,
             long: false,
         }
     }
 
     fn start_frame(&mut self) {
-        if self.frame.len() > SCAN_MAX {
-            self.in_frame.clear();
-        }
         self.frame.clear();
         self.long = false;
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Once in four billion frames: no slot may look named by the
+            // new frame.
+            self.slots.iter_mut().for_each(|s| s.frame = 0);
+            self.generation = 1;
+        }
     }
 
     /// Appends the header's part after `131 68` (or after the fragment ids
@@ -88,22 +106,33 @@ impl OutCache {
         if n == 0 {
             return;
         }
-        let long = self.long;
-        let at = out.len();
-        out.resize(at + n / 2 + 1, 0);
-        let flags = &mut out[at..];
-        for (i, (_, slot, new)) in self.frame.iter().enumerate() {
-            let nibble = ((*slot >> 8) as u8 & 0x7) | if *new { 0x8 } else { 0 };
-            flags[i / 2] |= if i % 2 == 0 { nibble } else { nibble << 4 };
+        let nibble = |&(_, slot, new): &(Atom, u16, bool)| {
+            ((slot >> 8) as u8 & 0x7) | if new { 0x8 } else { 0 }
+        };
+        let mut any_new = false;
+        for pair in self.frame.chunks(2) {
+            any_new |= pair.iter().any(|e| e.2);
+            let low = nibble(&pair[0]);
+            let high = pair.get(1).map_or(0, nibble);
+            out.push(low | high << 4);
         }
-        if long {
-            flags[n / 2] |= if n % 2 == 0 { 1 } else { 1 << 4 };
+        // The flag of the whole header sits in the nibble after the
+        // atoms': a byte of its own when their count is even.
+        let long = u8::from(self.long);
+        if n % 2 == 0 {
+            out.push(long);
+        } else if let Some(last) = out.last_mut() {
+            *last |= long << 4;
+        }
+        if !any_new {
+            out.extend(self.frame.iter().map(|e| e.1 as u8));
+            return;
         }
         for (atom, slot, new) in &self.frame {
             out.push(*slot as u8);
             if *new {
                 let text = atom.as_str().as_bytes();
-                if long {
+                if self.long {
                     out.extend_from_slice(&(text.len() as u16).to_be_bytes());
                 } else {
                     out.push(text.len() as u8);
@@ -116,38 +145,38 @@ impl OutCache {
 
 impl AtomCacheWriter for OutCache {
     fn reference(&mut self, atom: Atom) -> Option<u8> {
-        if self.frame.len() <= SCAN_MAX {
-            if let Some(i) = self.frame.iter().position(|(a, _, _)| *a == atom) {
-                return Some(i as u8);
-            }
-        } else if let Some(i) = self.in_frame.get(&atom) {
-            return Some(*i);
+        self.entry(atom)
+    }
+}
+
+impl OutCache {
+    /// The header entry that names `atom` in the frame being written
+    /// (adding one if needed), or `None` when the header is full.
+    #[inline]
+    fn entry(&mut self, atom: Atom) -> Option<u8> {
+        // Spread atoms over the slots by their (interned) index.
+        let at = (atom.index().wrapping_mul(2_654_435_761) >> 21) as usize % CACHE_SLOTS;
+        let slot = &mut self.slots[at];
+        if slot.frame == self.generation && slot.atom == Some(atom) {
+            return Some(slot.entry);
         }
         if self.frame.len() == MAX_REFS {
             return None;
         }
-        // Spread atoms over the slots by their (interned) index.
-        let slot = (atom.index().wrapping_mul(2_654_435_761) >> 21) as usize % CACHE_SLOTS;
-        let new = self.slots[slot] != Some(atom);
+        // First named in this frame (or its slot was taken by another atom
+        // of the frame since, which then costs a second header entry).
+        let new = slot.atom != Some(atom);
         if new {
             self.long |= atom.as_str().len() > 255;
         }
-        self.slots[slot] = Some(atom);
-        let i = self.frame.len() as u8;
-        self.frame.push((atom, slot as u16, new));
-        match self.frame.len() {
-            n if n <= SCAN_MAX => {}
-            n if n == SCAN_MAX + 1 => {
-                // From now on the map finds them.
-                for (k, (a, _, _)) in self.frame.iter().enumerate() {
-                    self.in_frame.insert(*a, k as u8);
-                }
-            }
-            _ => {
-                self.in_frame.insert(atom, i);
-            }
-        }
-        Some(i)
+        let entry = self.frame.len() as u8;
+        *slot = Slot {
+            atom: Some(atom),
+            frame: self.generation,
+            entry,
+        };
+        self.frame.push((atom, at as u16, new));
+        Some(entry)
     }
 }
 
@@ -402,12 +431,22 @@ impl Writer {
         self.body.clear();
         self.holes.clear();
         {
+            let fixed = write_fixed(&mut self.body, cache, control, payload);
             let mut enc = Encoder::new(&mut self.body, &opts)
                 .with_atom_cache(cache)
                 .share_binaries(SHARE_MIN, &mut self.holes);
-            write_control(&mut enc, control);
-            if let Some(p) = payload {
-                p.write(&mut enc);
+            match fixed {
+                Some(rest) => {
+                    if let Some(t) = rest {
+                        enc.write_term(t);
+                    }
+                }
+                None => {
+                    write_control(&mut enc, control);
+                    if let Some(p) = payload {
+                        p.write(&mut enc);
+                    }
+                }
             }
         }
         let total = self.body.len() + self.holes.iter().map(|(_, b)| b.len()).sum::<usize>();
@@ -568,6 +607,137 @@ impl Ctl<'_> {
     }
 }
 
+/// The most atoms [`write_fixed`] names in one message.
+const FIXED_ATOMS: usize = 8;
+
+/// The fixed-shape start of a frequent message, built on the stack: every
+/// atom is a two-byte cache reference, so each part has a known size.
+struct Fixed<'c> {
+    b: [u8; 128],
+    n: usize,
+    cache: &'c mut OutCache,
+}
+
+impl Fixed<'_> {
+    #[inline(always)]
+    fn put(&mut self, s: &[u8]) {
+        self.b[self.n..self.n + s.len()].copy_from_slice(s);
+        self.n += s.len();
+    }
+
+    #[inline(always)]
+    fn atom(&mut self, a: Atom) {
+        // `write_fixed` made sure the header has room.
+        let i = self.cache.entry(a).unwrap_or_default();
+        self.put(&[tags::ATOM_CACHE_REF, i]);
+    }
+
+    #[inline(always)]
+    fn pid(&mut self, p: &Pid) {
+        self.put(&[tags::NEW_PID]);
+        self.atom(p.node);
+        let mut w = [0u8; 12];
+        w[..4].copy_from_slice(&p.id.to_be_bytes());
+        w[4..8].copy_from_slice(&p.serial.to_be_bytes());
+        w[8..].copy_from_slice(&p.creation.to_be_bytes());
+        self.put(&w);
+    }
+
+    #[inline(always)]
+    fn reference(&mut self, r: &Ref) {
+        let ids = r.ids();
+        self.put(&[tags::NEWER_REFERENCE, 0, ids.len() as u8]);
+        self.atom(r.node);
+        self.put(&r.creation.to_be_bytes());
+        for id in ids {
+            self.put(&id.to_be_bytes());
+        }
+    }
+
+    #[inline(always)]
+    fn head(&mut self, arity: u8, op: i64) {
+        self.put(&[tags::SMALL_TUPLE, arity, tags::SMALL_INTEGER, op as u8]);
+    }
+}
+
+/// Writes the typed control message and the envelope of a call or reply
+/// payload straight into `body`, without the encoder. Gives what is left
+/// to write (the payload term, or the request or reply inside the
+/// envelope), or `None`, having written nothing, for the messages it does
+/// not cover (which [`write_control`] and [`Payload::write`] then write in
+/// full). The bytes are the ones the encoder writes.
+fn write_fixed<'p>(
+    body: &mut Vec<u8>,
+    cache: &mut OutCache,
+    control: Ctl<'_>,
+    payload: Option<Payload<'p>>,
+) -> Option<Option<&'p Term>> {
+    use crate::dist::control as op;
+    if matches!(control, Ctl::Terms(_)) || cache.frame.len() + FIXED_ATOMS > MAX_REFS {
+        return None;
+    }
+    let rest = match payload {
+        None => None,
+        Some(Payload::Term(t)) => Some(t),
+        Some(Payload::Call { request, .. }) => Some(request),
+        Some(Payload::Reply { tag, reply }) => match tag {
+            Term::Ref(_) => Some(reply),
+            _ => return None,
+        },
+    };
+    let mut f = Fixed {
+        b: [0; 128],
+        n: 0,
+        cache,
+    };
+    match control {
+        Ctl::SendSender { from, to } => {
+            f.head(3, op::SEND_SENDER);
+            f.pid(&from);
+            f.pid(&to);
+        }
+        Ctl::RegSend { from, name } => {
+            f.head(4, op::REG_SEND);
+            f.pid(&from);
+            f.atom(Atom::EMPTY);
+            f.atom(name);
+        }
+        Ctl::Monitor {
+            op,
+            from,
+            to,
+            reference,
+        } => {
+            f.head(4, op);
+            f.pid(&from);
+            match to {
+                ProcId::Pid(p) => f.pid(&p),
+                ProcId::Name(n) => f.atom(n),
+            }
+            f.reference(&reference);
+        }
+        Ctl::Terms(_) => return None,
+    }
+    match payload {
+        Some(Payload::Call { from, tag, .. }) => {
+            f.put(&[tags::SMALL_TUPLE, 3]);
+            f.atom(Atom::GEN_CALL);
+            f.put(&[tags::SMALL_TUPLE, 2]);
+            f.pid(&from);
+            f.reference(&tag);
+        }
+        Some(Payload::Reply {
+            tag: Term::Ref(r), ..
+        }) => {
+            f.put(&[tags::SMALL_TUPLE, 2]);
+            f.reference(r);
+        }
+        _ => {}
+    }
+    body.extend_from_slice(&f.b[..f.n]);
+    Some(rest)
+}
+
 /// Writes a control message.
 fn write_control(enc: &mut Encoder<'_>, control: Ctl<'_>) {
     match control {
@@ -608,13 +778,12 @@ fn write_control(enc: &mut Encoder<'_>, control: Ctl<'_>) {
     }
 }
 
-/// The atoms a frame's header named, for `ATOM_CACHE_REF`s.
-struct FrameAtoms<'a>(&'a [Atom]);
-
-impl ergo_etf::AtomCache for FrameAtoms<'_> {
-    fn atom(&self, index: u8) -> Option<Atom> {
-        self.0.get(index as usize).copied()
-    }
+/// A header refers to a cache slot that no earlier header filled.
+#[cold]
+fn empty_slot(slot: usize) -> WireError {
+    bad(format!(
+        "the header refers to atom cache slot {slot}, which holds nothing"
+    ))
 }
 
 /// A message put together from fragments so far.
@@ -758,6 +927,21 @@ impl Reader {
             if i % 2 == 0 { b & 0xF } else { b >> 4 }
         };
         let long = nibble(n) & 1 != 0;
+        // Most headers name only atoms the cache already holds: then each
+        // takes one byte, and they are read without checking each on its
+        // own.
+        if flags.iter().all(|b| b & 0x88 == 0) && c.b.len() - c.pos >= n {
+            let refs = c.take(n, "the atom cache references")?;
+            self.atoms.reserve(n);
+            for (i, &r) in refs.iter().enumerate() {
+                let slot = ((nibble(i) & 0x7) as usize) << 8 | r as usize;
+                match self.slots[slot] {
+                    Some(atom) => self.atoms.push(atom),
+                    None => return Err(empty_slot(slot)),
+                }
+            }
+            return Ok(());
+        }
         for i in 0..n {
             let f = nibble(i);
             let slot = ((f & 0x7) as usize) << 8 | c.u8("an atom cache reference")? as usize;
@@ -776,11 +960,7 @@ impl Reader {
                 self.slots[slot] = Some(atom);
                 self.atoms.push(atom);
             } else {
-                let atom = self.slots[slot].ok_or_else(|| {
-                    bad(format!(
-                        "the header refers to atom cache slot {slot}, which holds nothing"
-                    ))
-                })?;
+                let atom = self.slots[slot].ok_or_else(|| empty_slot(slot))?;
                 self.atoms.push(atom);
             }
         }
@@ -936,12 +1116,23 @@ impl Reader {
         owner: Option<&Bytes>,
         atoms: &[Atom],
     ) -> Result<(), WireError> {
-        let table = FrameAtoms(atoms);
-        let mut d = Decoder::new(body, &self.opts).with_atom_cache(&table);
-        if let Some(o) = owner {
+        let (control, at) = match read_fixed(body, atoms) {
+            Some(read) => read,
+            None => {
+                let mut d = Decoder::new(body, &self.opts).with_atom_cache(atoms);
+                if let Some(o) = owner {
+                    d = d.with_owner(o);
+                }
+                let c = read_control(&mut d, &mut self.spare)?;
+                (c, d.position())
+            }
+        };
+        self.msg.control = control;
+        let owner = owner.map(|o| o.slice(at..));
+        let mut d = Decoder::new(&body[at..], &self.opts).with_atom_cache(atoms);
+        if let Some(o) = &owner {
             d = d.with_owner(o);
         }
-        self.msg.control = read_control(&mut d, &mut self.spare)?;
         self.msg.payload = if d.remaining() > 0 {
             Some(
                 d.read_term()
@@ -1005,11 +1196,113 @@ fn read_control(d: &mut Decoder<'_>, spare: &mut Vec<Term>) -> Result<Control, W
     Ok(Control::Other(v))
 }
 
+/// A cursor for [`read_fixed`].
+struct FixedIn<'a> {
+    b: &'a [u8],
+    at: usize,
+    atoms: &'a [Atom],
+}
+
+impl<'a> FixedIn<'a> {
+    #[inline(always)]
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let s = self.b.get(self.at..self.at + N)?;
+        self.at += N;
+        s.try_into().ok()
+    }
+
+    #[inline(always)]
+    fn atom(&mut self) -> Option<Atom> {
+        match self.take::<2>()? {
+            [tags::ATOM_CACHE_REF, i] => self.atoms.get(i as usize).copied(),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn pid(&mut self) -> Option<Pid> {
+        if self.take::<1>()? != [tags::NEW_PID] {
+            return None;
+        }
+        let node = self.atom()?;
+        let w = self.take::<12>()?;
+        let word = |i: usize| u32::from_be_bytes([w[i], w[i + 1], w[i + 2], w[i + 3]]);
+        Some(Pid {
+            node,
+            id: word(0),
+            serial: word(4),
+            creation: word(8),
+        })
+    }
+
+    #[inline(always)]
+    fn reference(&mut self) -> Option<Ref> {
+        let [tag, high, len] = self.take::<3>()?;
+        if tag != tags::NEWER_REFERENCE || high != 0 || !(1..=5).contains(&len) {
+            return None;
+        }
+        let node = self.atom()?;
+        let creation = u32::from_be_bytes(self.take::<4>()?);
+        let mut ids = [0u32; 5];
+        for id in &mut ids[..len as usize] {
+            *id = u32::from_be_bytes(self.take::<4>()?);
+        }
+        Ref::new(node, creation, &ids[..len as usize])
+    }
+
+    /// A pid, or an atom naming a process.
+    #[inline(always)]
+    fn proc_id(&mut self) -> Option<ProcId> {
+        match self.b.get(self.at)? {
+            &tags::NEW_PID => self.pid().map(ProcId::Pid),
+            _ => self.atom().map(ProcId::Name),
+        }
+    }
+}
+
+/// Reads `SEND_SENDER`, `REG_SEND`, `MONITOR_P` and `DEMONITOR_P` in the
+/// form ergo and Erlang write them with an atom cache (every atom a cache
+/// reference, pids and references in their current forms) straight from
+/// the bytes. Gives the control message and the bytes it took, or `None`
+/// for anything else, which [`read_control`] then reads.
+fn read_fixed(b: &[u8], atoms: &[Atom]) -> Option<(Control, usize)> {
+    use crate::dist::control as op;
+    let mut f = FixedIn { b, at: 4, atoms };
+    let [tags::SMALL_TUPLE, arity, tags::SMALL_INTEGER, tag] = *b.get(..4)? else {
+        return None;
+    };
+    let c = match (tag as i64, arity) {
+        (op::SEND_SENDER, 3) => {
+            f.pid()?;
+            Control::Send { to: f.pid()? }
+        }
+        (op::REG_SEND, 4) => {
+            let from = f.pid()?;
+            f.atom()?;
+            Control::RegSend {
+                from,
+                name: f.atom()?,
+            }
+        }
+        (op::MONITOR_P, 4) => Control::Monitor {
+            from: f.pid()?,
+            to: f.proc_id()?,
+            reference: f.reference()?,
+        },
+        (op::DEMONITOR_P, 4) => Control::Demonitor {
+            from: f.pid()?,
+            to: f.proc_id()?,
+            reference: f.reference()?,
+        },
+        _ => return None,
+    };
+    Some((c, f.at))
+}
+
 /// Reads one of the control messages [`Control`] has fields for, or gives
 /// `None` (having read some of it) when it is another one.
 fn read_frequent(d: &mut Decoder<'_>) -> Option<Control> {
     use crate::dist::control as op;
-    use ergo_etf::tags;
     if d.peek_tag().ok()? != tags::SMALL_TUPLE {
         return None;
     }
@@ -1394,6 +1687,37 @@ mod tests {
             }
         }
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn atoms_sharing_a_cache_slot_in_one_frame_each_read_back_as_themselves() {
+        let slot = |a: Atom| (a.index().wrapping_mul(2_654_435_761) >> 21) as usize % CACHE_SLOTS;
+        let first = Atom::from("slot_mate_0");
+        let mate = (1..100_000)
+            .map(|i| Atom::from(format!("slot_mate_{i}")))
+            .find(|a| slot(*a) == slot(first))
+            .expect("two atoms that share a slot");
+        let (a, b) = (Term::Atom(first), Term::Atom(mate));
+        // Each takes the slot from the other, several times in one frame.
+        let payload = Term::List(vec![a.clone(), b.clone(), a.clone(), b.clone(), a]);
+        roundtrip(
+            flags::DIST_HDR_ATOM_CACHE,
+            &[Term::Int(2), b.clone()],
+            Some(&payload),
+            3,
+        );
+        let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE);
+        let mut out = OutBuf::default();
+        w.write(
+            Ctl::Terms(&[Term::Int(2), b]),
+            Some(Payload::Term(&payload)),
+            &mut out,
+        );
+        // The control message names the mate, then each of the payload's
+        // five atoms takes the slot from the one before: six header
+        // entries, all of the same slot.
+        let f = &frames(&out.to_vec())[0];
+        assert_eq!(&f[..3], &[131, 68, 6]);
     }
 
     #[test]
