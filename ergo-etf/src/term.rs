@@ -77,12 +77,16 @@ impl Ref {
     /// A reference with the given id words (1 to 5 of them).
     ///
     /// Returns `None` for an empty or over-long word list.
+    #[inline]
     pub fn new(node: Atom, creation: u32, ids: &[u32]) -> Option<Ref> {
         if ids.is_empty() || ids.len() > Self::MAX_WORDS {
             return None;
         }
+        // Word by word: a copy of a slice of unknown length is a call.
         let mut words = [0; 5];
-        words[..ids.len()].copy_from_slice(ids);
+        for (w, id) in words.iter_mut().zip(ids) {
+            *w = *id;
+        }
         Some(Ref {
             node,
             creation,

@@ -59,6 +59,8 @@ pub(crate) struct OutCache {
     generation: u32,
     /// An atom of the frame is longer than 255 bytes.
     long: bool,
+    /// The frame names an atom the peer does not hold yet.
+    any_new: bool,
 }
 
 /// One slot of [`OutCache`].
@@ -83,12 +85,14 @@ impl OutCache {
             frame: Vec::new(),
             generation: 1,
             long: false,
+            any_new: false,
         }
     }
 
     fn start_frame(&mut self) {
         self.frame.clear();
         self.long = false;
+        self.any_new = false;
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             // Once in four billion frames: no slot may look named by the
@@ -104,6 +108,22 @@ impl OutCache {
         let n = self.frame.len();
         out.push(n as u8);
         if n == 0 {
+            return;
+        }
+        if !self.any_new && n <= 32 {
+            // Only references to atoms the peer holds: the flags and the
+            // slots, in one piece.
+            let mut b = [0u8; 16 + 1 + 32];
+            for (k, pair) in self.frame.chunks(2).enumerate() {
+                let high = pair.get(1).map_or(0, |e| (e.1 >> 8) as u8 & 0x7);
+                b[k] = (pair[0].1 >> 8) as u8 & 0x7 | high << 4;
+            }
+            let mut at = n / 2 + 1;
+            for e in &self.frame {
+                b[at] = e.1 as u8;
+                at += 1;
+            }
+            out.extend_from_slice(&b[..at]);
             return;
         }
         let nibble = |&(_, slot, new): &(Atom, u16, bool)| {
@@ -167,6 +187,7 @@ impl OutCache {
         // of the frame since, which then costs a second header entry).
         let new = slot.atom != Some(atom);
         if new {
+            self.any_new = true;
             self.long |= atom.as_str().len() > 255;
         }
         let entry = self.frame.len() as u8;
@@ -337,6 +358,10 @@ impl OutBuf {
 
     /// Appends bytes `from..to` of a body held as `body` with `holes`.
     fn push_range(&mut self, body: &[u8], holes: &[(usize, Bytes)], from: usize, to: usize) {
+        if holes.is_empty() {
+            self.push_bytes(&body[from..to]);
+            return;
+        }
         let mut at = 0; // where the next piece starts in the whole
         let mut inline = 0; // where it starts in `body`
         let pieces = holes.iter().map(|(h, b)| (*h, Some(b)));
@@ -795,7 +820,7 @@ struct Partial {
 
 /// How we read frames from one peer.
 pub(crate) struct Reader {
-    slots: Box<[Option<Atom>]>,
+    slots: Box<[Option<Atom>; CACHE_SLOTS]>,
     partial: FxHashMap<u64, Partial>,
     /// Bytes held in `partial`, bounded by `max_message`.
     held: usize,
@@ -886,7 +911,7 @@ impl Reader {
     /// `max_message` bytes.
     pub(crate) fn new(max_message: usize) -> Reader {
         Reader {
-            slots: vec![None; CACHE_SLOTS].into_boxed_slice(),
+            slots: Box::new([None; CACHE_SLOTS]),
             partial: FxHashMap::default(),
             held: 0,
             max_message,
@@ -933,11 +958,13 @@ impl Reader {
         if flags.iter().all(|b| b & 0x88 == 0) && c.b.len() - c.pos >= n {
             let refs = c.take(n, "the atom cache references")?;
             self.atoms.reserve(n);
-            for (i, &r) in refs.iter().enumerate() {
-                let slot = ((nibble(i) & 0x7) as usize) << 8 | r as usize;
-                match self.slots[slot] {
-                    Some(atom) => self.atoms.push(atom),
-                    None => return Err(empty_slot(slot)),
+            for (pair, &f) in refs.chunks(2).zip(flags) {
+                for (&r, high) in pair.iter().zip([f & 0x7, f >> 4 & 0x7]) {
+                    let slot = (high as usize) << 8 | r as usize;
+                    match self.slots[slot] {
+                        Some(atom) => self.atoms.push(atom),
+                        None => return Err(empty_slot(slot)),
+                    }
                 }
             }
             return Ok(());
@@ -1128,18 +1155,29 @@ impl Reader {
             }
         };
         self.msg.control = control;
+        let mut f = FixedIn { b: body, at, atoms };
+        let envelope = f.envelope();
+        let at = if envelope.is_some() { f.at } else { at };
         let owner = owner.map(|o| o.slice(at..));
         let mut d = Decoder::new(&body[at..], &self.opts).with_atom_cache(atoms);
         if let Some(o) = &owner {
             d = d.with_owner(o);
         }
-        self.msg.payload = if d.remaining() > 0 {
-            Some(
-                d.read_term()
-                    .map_err(|e| bad(format!("bad message payload: {e}")))?,
-            )
-        } else {
-            None
+        let payload = |d: &mut Decoder<'_>| {
+            d.read_term()
+                .map_err(|e| bad(format!("bad message payload: {e}")))
+        };
+        self.msg.payload = match envelope {
+            Some(Envelope::Call { from, tag }) => Some(Term::Tuple(vec![
+                Term::Atom(Atom::GEN_CALL),
+                Term::Tuple(vec![Term::Pid(from), Term::Ref(tag)]),
+                payload(&mut d)?,
+            ])),
+            Some(Envelope::Reply { tag }) => {
+                Some(Term::Tuple(vec![Term::Ref(tag), payload(&mut d)?]))
+            }
+            None if d.remaining() > 0 => Some(payload(&mut d)?),
+            None => None,
         };
         d.finish()
             .map_err(|e| bad(format!("after the message: {e}")))
@@ -1196,6 +1234,14 @@ fn read_control(d: &mut Decoder<'_>, spare: &mut Vec<Term>) -> Result<Control, W
     Ok(Control::Other(v))
 }
 
+/// The start of a payload that [`FixedIn::envelope`] read.
+enum Envelope {
+    /// `{'$gen_call', {From, Tag}, Request}`.
+    Call { from: Pid, tag: Ref },
+    /// `{Tag, Reply}`.
+    Reply { tag: Ref },
+}
+
 /// A cursor for [`read_fixed`].
 struct FixedIn<'a> {
     b: &'a [u8],
@@ -1248,6 +1294,32 @@ impl<'a> FixedIn<'a> {
             *id = u32::from_be_bytes(self.take::<4>()?);
         }
         Ref::new(node, creation, &ids[..len as usize])
+    }
+
+    /// The start of a call's or a reply's payload, `{'$gen_call', {From,
+    /// Tag}, ` or `{Tag, ` with a reference for tag, leaving the cursor
+    /// before the request or the reply. `None` (the cursor where it was)
+    /// for any other payload.
+    #[inline(always)]
+    fn envelope(&mut self) -> Option<Envelope> {
+        let start = self.at;
+        let e = match self.take::<2>()? {
+            [tags::SMALL_TUPLE, 3] if self.atom() == Some(Atom::GEN_CALL) => {
+                match self.take::<2>() {
+                    Some([tags::SMALL_TUPLE, 2]) => self.pid().and_then(|from| {
+                        let tag = self.reference()?;
+                        Some(Envelope::Call { from, tag })
+                    }),
+                    _ => None,
+                }
+            }
+            [tags::SMALL_TUPLE, 2] => self.reference().map(|tag| Envelope::Reply { tag }),
+            _ => None,
+        };
+        if e.is_none() {
+            self.at = start;
+        }
+        e
     }
 
     /// A pid, or an atom naming a process.
