@@ -5,7 +5,7 @@
 //! kept alive with ticks.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -39,9 +39,6 @@ struct Up {
     /// A sender is writing outside the lock; it also writes what others
     /// add meanwhile.
     writing: bool,
-    /// `buf` holds deferred frames, and the connection is on the list of
-    /// the process poll that deferred them (see [`Conn::send_deferred`]).
-    deferred: bool,
     /// Something was written since the last tick period.
     wrote: bool,
 }
@@ -58,6 +55,11 @@ pub(crate) struct Conn {
     reader: Mutex<Option<tokio::task::AbortHandle>>,
     /// Woken when the connection comes up or goes down.
     pub(crate) changed: tokio::sync::Notify,
+    /// The buffer holds deferred frames, and the connection is on the list
+    /// of the process poll that deferred them (see
+    /// [`Conn::send_deferred`]). Changed under the state lock; read without
+    /// it by that poll's end, which sees its own setting or a later one.
+    deferred: AtomicBool,
 }
 
 /// Why writing failed: the connection is down.
@@ -74,6 +76,7 @@ impl Conn {
             info: OnceLock::new(),
             reader: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
+            deferred: AtomicBool::new(false),
         })
     }
 
@@ -136,7 +139,7 @@ impl Conn {
                 // end writes them, if nothing else has (even when another
                 // thread's poll has deferred frames here too).
                 if !up.writing && !up.flushing {
-                    up.deferred = true;
+                    self.deferred.store(true, Relaxed);
                     drop(st);
                     HELD.with(|h| {
                         let mut h = h.borrow_mut();
@@ -153,8 +156,12 @@ impl Conn {
 
     /// Writes deferred frames still waiting.
     fn flush_deferred(&self) {
+        if !self.deferred.load(Relaxed) {
+            // A later write took them along.
+            return;
+        }
         let st = self.state.lock();
-        if matches!(&*st, State::Up(up) if up.deferred) {
+        if matches!(&*st, State::Up(_)) && self.deferred.load(Relaxed) {
             let _ = self.push_out(st);
         }
     }
@@ -171,7 +178,7 @@ impl Conn {
             return Ok(());
         }
         up.writing = true;
-        up.deferred = false;
+        self.deferred.store(false, Relaxed);
         let half = up.half.clone();
         let mut out = std::mem::take(&mut up.buf);
         drop(st);
@@ -205,7 +212,7 @@ impl Conn {
                     // More came while we wrote: write that too.
                     out.clear();
                     std::mem::swap(&mut out, &mut up.buf);
-                    up.deferred = false;
+                    self.deferred.store(false, Relaxed);
                 }
                 Ok(false) => {
                     // The socket is full: the rest goes first, then what came
@@ -301,7 +308,6 @@ pub(crate) fn start(
             buf: OutBuf::default(),
             flushing: false,
             writing: false,
-            deferred: false,
             wrote: false,
         });
         for (control, payload) in queued {
@@ -365,14 +371,14 @@ pub(crate) fn hold_end(was_active: bool) {
     if was_active {
         return;
     }
-    let mut conns = HELD.with(|h| {
+    let Some(mut conns) = HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.active = false;
-        std::mem::take(&mut h.conns)
-    });
-    if conns.is_empty() {
+        // An empty list stays, with its memory.
+        (!h.conns.is_empty()).then(|| std::mem::take(&mut h.conns))
+    }) else {
         return;
-    }
+    };
     for c in conns.drain(..) {
         c.flush_deferred();
     }
