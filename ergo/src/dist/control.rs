@@ -71,7 +71,7 @@ pub(crate) fn unlink_id(id: u64, from: Pid, to: Pid) -> [Term; 4] {
 /// `{19, From, To, Ref}`: `From` monitors `To` (a pid or a name).
 pub(crate) fn monitor_p(from: Pid, to: ProcId, reference: Ref) -> Ctl<'static> {
     Ctl::Monitor {
-        op: MONITOR_P,
+        op: MONITOR_P as u8,
         from,
         to,
         reference,
@@ -81,7 +81,7 @@ pub(crate) fn monitor_p(from: Pid, to: ProcId, reference: Ref) -> Ctl<'static> {
 /// `{20, From, To, Ref}`: takes back a monitor.
 pub(crate) fn demonitor_p(from: Pid, to: ProcId, reference: Ref) -> Ctl<'static> {
     Ctl::Monitor {
-        op: DEMONITOR_P,
+        op: DEMONITOR_P as u8,
         from,
         to,
         reference,

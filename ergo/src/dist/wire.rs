@@ -547,11 +547,7 @@ impl Payload<'_> {
         match self {
             Payload::Term(t) => enc.write_term(t),
             Payload::Call { from, tag, request } => {
-                enc.write_tuple_header(3);
-                enc.write_atom(Atom::GEN_CALL);
-                enc.write_tuple_header(2);
-                enc.write_pid(&from);
-                enc.write_ref(&tag);
+                write_envelope(enc, &from, &tag);
                 enc.write_term(request);
             }
             Payload::Reply { tag, reply } => {
@@ -574,7 +570,7 @@ pub(crate) enum Ctl<'a> {
     RegSend { from: Pid, name: Atom },
     /// `{Op, From, To, Ref}`: `MONITOR_P` or `DEMONITOR_P`, which `op` is.
     Monitor {
-        op: i64,
+        op: u8,
         from: Pid,
         to: ProcId,
         reference: Ref,
@@ -622,7 +618,7 @@ impl Ctl<'_> {
                 to,
                 reference,
             } => vec![
-                Term::Int(op),
+                Term::Int(op.into()),
                 Term::Pid(from),
                 proc_(to),
                 Term::Ref(reference),
@@ -649,11 +645,55 @@ impl Fixed<'_> {
         self.b[self.n..self.n + s.len()].copy_from_slice(s);
         self.n += s.len();
     }
+}
+
+/// What the typed control messages and the call and reply envelopes are
+/// written with: the encoder, or [`Fixed`]. [`write_typed`] and
+/// [`write_envelope`] give the layout once for both.
+trait Shape {
+    fn tuple(&mut self, arity: u8);
+    /// An integer from 0 to 255.
+    fn byte(&mut self, v: u8);
+    fn atom(&mut self, a: Atom);
+    fn pid(&mut self, p: &Pid);
+    fn reference(&mut self, r: &Ref);
+}
+
+impl Shape for Encoder<'_> {
+    fn tuple(&mut self, arity: u8) {
+        self.write_tuple_header(arity.into());
+    }
+    fn byte(&mut self, v: u8) {
+        self.write_i64(v.into());
+    }
+    fn atom(&mut self, a: Atom) {
+        self.write_atom(a);
+    }
+    fn pid(&mut self, p: &Pid) {
+        self.write_pid(p);
+    }
+    fn reference(&mut self, r: &Ref) {
+        self.write_ref(r);
+    }
+}
+
+impl Shape for Fixed<'_> {
+    #[inline(always)]
+    fn tuple(&mut self, arity: u8) {
+        self.put(&[tags::SMALL_TUPLE, arity]);
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, v: u8) {
+        self.put(&[tags::SMALL_INTEGER, v]);
+    }
 
     #[inline(always)]
     fn atom(&mut self, a: Atom) {
-        // `write_fixed` made sure the header has room.
-        let i = self.cache.entry(a).unwrap_or_default();
+        let i = self
+            .cache
+            .entry(a)
+            .expect("write_fixed made sure the header has room");
         self.put(&[tags::ATOM_CACHE_REF, i]);
     }
 
@@ -678,11 +718,56 @@ impl Fixed<'_> {
             self.put(&id.to_be_bytes());
         }
     }
+}
 
-    #[inline(always)]
-    fn head(&mut self, arity: u8, op: i64) {
-        self.put(&[tags::SMALL_TUPLE, arity, tags::SMALL_INTEGER, op as u8]);
+/// Writes a control message [`Ctl`] has fields for; `false`, having
+/// written nothing, for [`Ctl::Terms`].
+#[inline(always)]
+fn write_typed(s: &mut impl Shape, control: Ctl<'_>) -> bool {
+    use crate::dist::control as op;
+    match control {
+        Ctl::SendSender { from, to } => {
+            s.tuple(3);
+            s.byte(op::SEND_SENDER as u8);
+            s.pid(&from);
+            s.pid(&to);
+        }
+        Ctl::RegSend { from, name } => {
+            s.tuple(4);
+            s.byte(op::REG_SEND as u8);
+            s.pid(&from);
+            s.atom(Atom::EMPTY);
+            s.atom(name);
+        }
+        Ctl::Monitor {
+            op,
+            from,
+            to,
+            reference,
+        } => {
+            s.tuple(4);
+            s.byte(op);
+            s.pid(&from);
+            match to {
+                ProcId::Pid(p) => s.pid(&p),
+                ProcId::Name(n) => s.atom(n),
+            }
+            s.reference(&reference);
+        }
+        Ctl::Terms(_) => return false,
     }
+    true
+}
+
+/// Writes the start of a call's payload, `{'$gen_call', {From, Tag}, `,
+/// the request to follow.
+#[inline(always)]
+fn write_envelope(s: &mut impl Shape, from: &Pid, tag: &Ref) {
+    s.tuple(3);
+    s.atom(Atom::GEN_CALL);
+    s.tuple(2);
+    s.pid(from);
+    s.reference(tag);
 }
 
 /// Writes the typed control message and the envelope of a call or reply
@@ -697,7 +782,6 @@ fn write_fixed<'p>(
     control: Ctl<'_>,
     payload: Option<Payload<'p>>,
 ) -> Option<Option<&'p Term>> {
-    use crate::dist::control as op;
     if matches!(control, Ctl::Terms(_)) || cache.frame.len() + FIXED_ATOMS > MAX_REFS {
         return None;
     }
@@ -715,46 +799,15 @@ fn write_fixed<'p>(
         n: 0,
         cache,
     };
-    match control {
-        Ctl::SendSender { from, to } => {
-            f.head(3, op::SEND_SENDER);
-            f.pid(&from);
-            f.pid(&to);
-        }
-        Ctl::RegSend { from, name } => {
-            f.head(4, op::REG_SEND);
-            f.pid(&from);
-            f.atom(Atom::EMPTY);
-            f.atom(name);
-        }
-        Ctl::Monitor {
-            op,
-            from,
-            to,
-            reference,
-        } => {
-            f.head(4, op);
-            f.pid(&from);
-            match to {
-                ProcId::Pid(p) => f.pid(&p),
-                ProcId::Name(n) => f.atom(n),
-            }
-            f.reference(&reference);
-        }
-        Ctl::Terms(_) => return None,
+    if !write_typed(&mut f, control) {
+        return None;
     }
     match payload {
-        Some(Payload::Call { from, tag, .. }) => {
-            f.put(&[tags::SMALL_TUPLE, 3]);
-            f.atom(Atom::GEN_CALL);
-            f.put(&[tags::SMALL_TUPLE, 2]);
-            f.pid(&from);
-            f.reference(&tag);
-        }
+        Some(Payload::Call { from, tag, .. }) => write_envelope(&mut f, &from, &tag),
         Some(Payload::Reply {
             tag: Term::Ref(r), ..
         }) => {
-            f.put(&[tags::SMALL_TUPLE, 2]);
+            f.tuple(2);
             f.reference(r);
         }
         _ => {}
@@ -766,39 +819,14 @@ fn write_fixed<'p>(
 /// Writes a control message.
 fn write_control(enc: &mut Encoder<'_>, control: Ctl<'_>) {
     match control {
-        Ctl::SendSender { from, to } => {
-            enc.write_tuple_header(3);
-            enc.write_i64(crate::dist::control::SEND_SENDER);
-            enc.write_pid(&from);
-            enc.write_pid(&to);
-        }
-        Ctl::RegSend { from, name } => {
-            enc.write_tuple_header(4);
-            enc.write_i64(crate::dist::control::REG_SEND);
-            enc.write_pid(&from);
-            enc.write_atom(Atom::EMPTY);
-            enc.write_atom(name);
-        }
-        Ctl::Monitor {
-            op,
-            from,
-            to,
-            reference,
-        } => {
-            enc.write_tuple_header(4);
-            enc.write_i64(op);
-            enc.write_pid(&from);
-            match to {
-                ProcId::Pid(p) => enc.write_pid(&p),
-                ProcId::Name(n) => enc.write_atom(n),
-            }
-            enc.write_ref(&reference);
-        }
         Ctl::Terms(elements) => {
             enc.write_tuple_header(elements.len());
             for t in elements {
                 enc.write_term(t);
             }
+        }
+        typed => {
+            write_typed(enc, typed);
         }
     }
 }
@@ -1158,7 +1186,7 @@ impl Reader {
         let mut f = FixedIn { b: body, at, atoms };
         let envelope = f.envelope();
         let at = if envelope.is_some() { f.at } else { at };
-        let owner = owner.map(|o| o.slice(at..));
+        let owner = owner_from(owner, at);
         let mut d = Decoder::new(&body[at..], &self.opts).with_atom_cache(atoms);
         if let Some(o) = &owner {
             d = d.with_owner(o);
@@ -1167,6 +1195,12 @@ impl Reader {
             d.read_term()
                 .map_err(|e| bad(format!("bad message payload: {e}")))
         };
+        // What follows an envelope sits inside its tuple: as deep as the
+        // decoder would count it.
+        if envelope.is_some() {
+            d.enter()
+                .map_err(|e| bad(format!("bad message payload: {e}")))?;
+        }
         self.msg.payload = match envelope {
             Some(Envelope::Call { from, tag }) => Some(Term::Tuple(vec![
                 Term::Atom(Atom::GEN_CALL),
@@ -1510,17 +1544,71 @@ mod tests {
             op::demonitor_p(a, ProcId::Pid(b), r),
             op::demonitor_p(a, ProcId::Name(name), r),
         ];
+        let term = Term::tuple([Term::Pid(b), Term::Ref(r)]);
+        let alias_tag = Term::List(vec![Term::atom("alias"), Term::Ref(r)]);
+        let payloads = [
+            None,
+            Some(Payload::Term(&term)),
+            Some(Payload::Call {
+                from: b,
+                tag: r,
+                request: &term,
+            }),
+            Some(Payload::Reply {
+                tag: &Term::Ref(r),
+                reply: &term,
+            }),
+            Some(Payload::Reply {
+                tag: &alias_tag,
+                reply: &term,
+            }),
+        ];
         for peer in [flags::DIST_HDR_ATOM_CACHE, 0] {
-            // Two writers with the same history write the same bytes.
+            // Two writers with the same history write the same bytes, and
+            // they read back as the elements and the whole payload term.
             let (mut typed, mut plain) = (Writer::new(peer), Writer::new(peer));
+            let mut reader = Reader::new(1 << 20);
             for ctl in cases {
-                let elements = ctl.to_terms();
-                let payload = Term::tuple([Term::Pid(b), Term::Ref(r)]);
-                let (mut x, mut y) = (OutBuf::default(), OutBuf::default());
-                typed.write(ctl, Some(Payload::Term(&payload)), &mut x);
-                plain.write(Ctl::Terms(&elements), Some(Payload::Term(&payload)), &mut y);
-                assert_eq!(x.to_vec(), y.to_vec(), "{ctl:?}");
+                for payload in payloads {
+                    let elements = ctl.to_terms();
+                    let whole = payload.map(Payload::to_term);
+                    let (mut x, mut y) = (OutBuf::default(), OutBuf::default());
+                    typed.write(ctl, payload, &mut x);
+                    plain.write(
+                        Ctl::Terms(&elements),
+                        whole.as_ref().map(Payload::Term),
+                        &mut y,
+                    );
+                    assert_eq!(x.to_vec(), y.to_vec(), "{ctl:?} {payload:?}");
+                    let frame = &frames(&x.to_vec())[0];
+                    let got = reader.read(frame, None).unwrap().expect("a whole message");
+                    assert_eq!(got.payload, whole, "{ctl:?} {payload:?}");
+                    let back = match &got.control {
+                        Control::Send { to } => *to == b,
+                        Control::RegSend { from, name: n } => *from == a && *n == name,
+                        Control::Monitor {
+                            from,
+                            to,
+                            reference,
+                        }
+                        | Control::Demonitor {
+                            from,
+                            to,
+                            reference,
+                        } => *from == a && *reference == r && elements[2] == proc_term(*to),
+                        Control::Other(v) => *v == elements,
+                    };
+                    assert!(back, "{ctl:?} read back as {:?}", got.control);
+                    reader.done();
+                }
             }
+        }
+    }
+
+    fn proc_term(p: ProcId) -> Term {
+        match p {
+            ProcId::Pid(p) => Term::Pid(p),
+            ProcId::Name(n) => Term::Atom(n),
         }
     }
 
