@@ -14,7 +14,10 @@ command -v elixir >/dev/null 2>&1 || need_install+=(elixir)
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "== installing ${need_install[*]} from Debian"
   SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "installing ${need_install[*]} needs root: run as root or install sudo" >&2; exit 1; }
+    SUDO="sudo"
+  fi
   # `env` inside sudo: sudo drops the caller's environment.
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

@@ -451,7 +451,7 @@ impl<'a> Decoder<'a> {
     /// one where the stack is checked.
     #[inline]
     fn with_stack<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
-        if self.depth % STACK_CHECK_EVERY == 0 {
+        if self.depth.is_multiple_of(STACK_CHECK_EVERY) {
             stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || f(self))
         } else {
             f(self)

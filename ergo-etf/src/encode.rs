@@ -612,7 +612,7 @@ impl<'a> Encoder<'a> {
                 // Containers check the stack every few levels, so that deep
                 // terms never overflow it and shallow ones do not pay for it.
                 self.depth += 1;
-                if self.depth % crate::decode::STACK_CHECK_EVERY == 0 {
+                if self.depth.is_multiple_of(crate::decode::STACK_CHECK_EVERY) {
                     stacker::maybe_grow(
                         crate::decode::STACK_RED_ZONE,
                         crate::decode::STACK_GROW,

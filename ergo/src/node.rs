@@ -263,10 +263,6 @@ impl Node {
         Node { inner }
     }
 
-    pub(crate) fn inner_arc(&self) -> &Arc<NodeInner> {
-        &self.inner
-    }
-
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
         &self.inner.runtime
     }

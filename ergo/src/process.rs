@@ -587,10 +587,10 @@ impl TimerRef {
         if self.fired.load(Ordering::Acquire) {
             return None;
         }
-        if let Some((node, pid)) = &self.dest {
-            if !node.is_alive(*pid) {
-                return None;
-            }
+        if let Some((node, pid)) = &self.dest
+            && !node.is_alive(*pid)
+        {
+            return None;
         }
         Some(
             self.deadline
@@ -730,10 +730,10 @@ impl Context {
                     }
                     self.sync_inbox_len();
                 }
-                if wanted(&self.inbox.get_mut()[checked]) {
-                    if let Some(m) = self.inbox.get_mut().remove(checked) {
-                        return Poll::Ready(self.took(m));
-                    }
+                if wanted(&self.inbox.get_mut()[checked])
+                    && let Some(m) = self.inbox.get_mut().remove(checked)
+                {
+                    return Poll::Ready(self.took(m));
                 }
                 checked += 1;
             }

@@ -139,13 +139,16 @@ async fn links_monitors_and_exits_work_between_two_ergo_nodes() {
         ctx.send(victim, Term::atom("bye")).unwrap();
         let first = next(&mut ctx, 5).await;
         let second = next(&mut ctx, 5).await;
-        let _ = r;
-        (first, second)
+        (r, first, second)
     })
     .await;
-    let mut got = [got.0, got.1];
+    let (r, got) = (got.0, [got.1, got.2]);
+    let mut got = got;
     got.sort();
-    assert!(got[0].starts_with("{'DOWN',#Ref<"), "{got:?}");
+    assert!(
+        got[0].starts_with(&format!("{{'DOWN',{},", Term::Ref(r))),
+        "{got:?}"
+    );
     assert!(
         got[0].ends_with(&format!(",process,{victim},bye}}")),
         "{got:?}"
@@ -223,8 +226,12 @@ async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
         let _ = tx.send((p, got));
     });
     ready_rx.await.unwrap();
-    // Give the link and monitor time to reach the peer, then kill it.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the link has reached the peer (it is the sleeper's only one),
+    // kill it.
+    assert_eq!(
+        erl.eval("W = fun L(0) -> none; L(K) -> case process_info(P, links) of {links, [_]} -> linked; _ -> timer:sleep(20), L(K - 1) end end, W(250)"),
+        "linked"
+    );
     erl.kill();
     let (p, mut got) = rx.await.unwrap();
     got.sort();
@@ -326,7 +333,10 @@ async fn ergo_talks_to_the_example_node_in_another_os_process() {
     assert_eq!(a.nodes(), vec![r_name]);
     // The node goes away: calls fail as nodedown, the node list empties.
     drop(r);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !a.nodes().is_empty() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(a.nodes().is_empty());
     assert_eq!(
         a.rpc_call(

@@ -3,25 +3,20 @@
 //! Erlang's own `epmd`; the `epmd` binary stands in for Erlang's. Each test
 //! uses its own port on 127.0.0.1.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ergo::dist::epmd::{self, EpmdError, EpmdServer, NodeEntry, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use common::{Reaped, erl_short, free_port};
+
 fn localhost(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
-}
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    StdListener::bind(localhost(0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn our_server(relaxed: bool) -> EpmdServer {
@@ -47,34 +42,10 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-/// A child process killed when the test ends, passed or not.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `erl -sname NAME` against the EPMD on `port`, evaluating `eval`.
+/// Runs `erl -sname NAME@localhost` against the EPMD on `port`, evaluating
+/// `eval`.
 fn erl(port: u16, name: &str, eval: &str) -> std::process::Child {
-    Command::new("erl")
-        .env("ERL_EPMD_PORT", port.to_string())
-        .args([
-            "-sname",
-            name,
-            "-setcookie",
-            "epmdtest",
-            "-noshell",
-            "-eval",
-            eval,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("erl on PATH (scripts/test.sh installs it)")
+    erl_short(port, name, "epmdtest", eval)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,22 +57,11 @@ async fn an_erl_node_registers_with_our_epmd_and_lists_our_registrations() {
         .unwrap();
     // The erl node prints what the EPMD holds and where `rustnode` is, then
     // stays up until its stdin closes.
-    let mut child = Command::new("erl")
-        .env("ERL_EPMD_PORT", port.to_string())
-        .args([
-            "-sname",
-            "erlprobe",
-            "-setcookie",
-            "epmdtest",
-            "-noshell",
-            "-eval",
-            "{ok, Names} = net_adm:names(), io:format(\"~p~n~p~n\", [lists:sort(Names), erl_epmd:port_please(\"rustnode\", {127,0,0,1})]), io:get_line(''), halt().",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("erl on PATH");
+    let mut child = erl(
+        port,
+        "erlprobe",
+        "{ok, Names} = net_adm:names(), io:format(\"~p~n~p~n\", [lists:sort(Names), erl_epmd:port_please(\"rustnode\", {127,0,0,1})]), io:get_line(''), halt().",
+    );
     let server2 = server.clone();
     eventually("erlprobe has registered", async || {
         server2.names().iter().any(|(n, _)| n == "erlprobe")

@@ -2,9 +2,12 @@
 //! nodes on 127.0.0.1 in both directions: right cookies connect, a wrong
 //! cookie is refused on both sides with `BadCookie`.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use common::{Reaped, SHORT_HOST, erl_short};
 
 use ergo::dist::epmd::{self, EpmdServer, NodeEntry, ServerOptions};
 use ergo::dist::handshake::{self, HandshakeError, Local, flags};
@@ -25,22 +28,6 @@ fn local(name: &str, cookie: &str, published: bool) -> Local {
             OFFER
         },
         creation: 0x1234_5678,
-    }
-}
-
-/// The host part `erl -sname` uses on this machine: the kernel's host
-/// name up to its first dot.
-fn short_host() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    name.trim().split('.').next().unwrap().to_string()
-}
-
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -112,27 +99,10 @@ async fn garbage_instead_of_a_handshake_is_a_protocol_error() {
     assert!(matches!(r, Err(HandshakeError::Protocol(_))), "{r:?}");
 }
 
-/// Starts `erl -sname NAME -setcookie COOKIE` against the EPMD on `port`,
-/// evaluating `eval`; its stdout is returned line by line.
+/// Starts `erl -sname NAME@localhost -setcookie COOKIE` against the EPMD
+/// on `port`, evaluating `eval`.
 fn erl(port: u16, name: &str, cookie: &str, eval: &str) -> Reaped {
-    Reaped(
-        Command::new("erl")
-            .env("ERL_EPMD_PORT", port.to_string())
-            .args([
-                "-sname",
-                name,
-                "-setcookie",
-                cookie,
-                "-noshell",
-                "-eval",
-                eval,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("erl on PATH"),
-    )
+    Reaped(erl_short(port, name, cookie, eval))
 }
 
 async fn first_line(child: &mut Reaped) -> String {
@@ -164,7 +134,7 @@ async fn ergo_connects_to_an_erl_node_which_lists_it_as_hidden() {
     .await
     .unwrap();
     let port = server.local_addr().port();
-    let host = short_host();
+    let host = SHORT_HOST;
     let mut node = erl(
         port,
         "hs_target",
@@ -190,7 +160,7 @@ async fn ergo_connects_to_an_erl_node_which_lists_it_as_hidden() {
 }
 
 /// Registers `ours` with the EPMD `server` on a fresh listener, starts
-/// `erl -sname theirs` running `net_kernel:connect_node(ours@host)` (it
+/// `erl -sname theirs@localhost` running `net_kernel:connect_node(ours@host)` (it
 /// prints the result), and gives the connection it made, the erl node and
 /// the registration (which must live while erl looks the name up).
 async fn erl_connects_to(
@@ -199,7 +169,7 @@ async fn erl_connects_to(
     theirs: &str,
     cookie: &str,
 ) -> (TcpStream, Reaped, epmd::Registration) {
-    let host = short_host();
+    let host = SHORT_HOST;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let lport = listener.local_addr().unwrap().port();
     let reg = epmd::register(server.local_addr(), &NodeEntry::new(ours, lport))
@@ -229,7 +199,7 @@ async fn an_erl_node_with_another_cookie_is_refused_and_refuses() {
     .await
     .unwrap();
     let port = server.local_addr().port();
-    let host = short_host();
+    let host = SHORT_HOST;
     let _node = erl(port, "hs_guard", "right", "io:get_line(''), halt().");
     let entry = wait_registered(server.local_addr(), "hs_guard").await;
     let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, entry.port))
@@ -257,7 +227,7 @@ async fn an_erl_node_connects_to_ergo() {
     )
     .await
     .unwrap();
-    let host = short_host();
+    let host = SHORT_HOST;
     let (mut conn, mut caller, _reg) =
         erl_connects_to(&server, "hs_acceptor", "hs_erl", "shared").await;
     let me = local(&format!("hs_acceptor@{host}"), "shared", true);

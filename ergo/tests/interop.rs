@@ -278,13 +278,18 @@ fn rust_calls_erlang_gen_servers() {
 fn the_supervisor_restarts_the_crasher_under_its_name() {
     let (_r, mut e) = setup("sup");
     assert_eq!(e.eval("gen_server:call({crasher, N}, ping)"), "pong");
-    e.eval("Old = rpc:call(N, erlang, whereis, [crasher]), ok");
+    e.eval("MRef = erlang:monitor(process, {crasher, N}), ok");
     assert_eq!(
         e.eval("catch gen_server:call({crasher, N}, crash)"),
         format!(
             "{{'EXIT',{{boom,{{gen_server,call,[{{crasher,'{}'}},crash]}}}}}}",
             _r.name
         )
+    );
+    // The process behind the name did exit, with `boom`.
+    assert_eq!(
+        e.eval("receive {'DOWN', MRef, process, _, Why} -> Why after 5000 -> timeout end"),
+        "boom"
     );
     // Restarted: answers again (retry briefly while the supervisor works).
     assert_eq!(

@@ -10,6 +10,7 @@
 //! The port is `-port`, else `ERL_EPMD_PORT`, else 4369.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 
 use ergo::dist::epmd::{self, EpmdServer, ServerOptions};
@@ -102,7 +103,10 @@ fn main() -> ExitCode {
             .skip(1)
             .filter(|a| a != "-daemon" && a != "-detached")
             .collect();
+        // In a session of its own, as Erlang's epmd: a Ctrl-C or a hang-up
+        // meant for the shell that started it does not reach it.
         return match std::process::Command::new(me)
+            .process_group(0)
             .args(rest)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

@@ -248,24 +248,6 @@ impl Conn {
     }
 }
 
-/// Writes from `up.buf` until it is all out (`true`) or the socket is full
-/// (`false`).
-fn write_now(up: &mut Up) -> std::io::Result<bool> {
-    while !up.buf.is_empty() {
-        match write_some(&up.half, &up.buf) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => up.buf.advance(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) => return Err(e),
-        }
-    }
-    // Do not keep a buffer the size of the largest message ever sent.
-    if up.buf.capacity() > 8 << 20 {
-        up.buf = OutBuf::default();
-    }
-    Ok(true)
-}
-
 /// One non-blocking write of what `out` holds next (vectored when it
 /// refers to large binaries).
 fn write_some(half: &OwnedWriteHalf, out: &OutBuf) -> std::io::Result<usize> {
@@ -317,10 +299,12 @@ pub(crate) fn start(
                 &mut up.buf,
             );
         }
+        // The peer's flags are known before anything can be sent on the
+        // connection (which control messages to use depends on them).
+        let _ = conn.info.set(peer);
         *st = State::Up(up);
         let _ = conn.push_out(st);
     }
-    let _ = conn.info.set(peer);
     let reader = node.runtime().spawn(read_loop(
         Arc::downgrade(node),
         conn.clone(),
@@ -660,30 +644,26 @@ async fn write_loop(
                 }
             }
         }
-        // Finish what the senders left.
+        // Finish what the senders left when the socket was full: once it
+        // takes more, write as a sender does, outside the lock (which sets
+        // `flushing` again if the socket fills up again).
         loop {
-            {
-                let mut st = conn.state.lock();
-                match &mut *st {
-                    State::Up(up) => {
-                        if !up.flushing {
-                            break;
-                        }
-                        match write_now(up) {
-                            Ok(true) => {
-                                up.flushing = false;
-                                break;
-                            }
-                            Ok(false) => {}
-                            Err(_) => break,
-                        }
-                    }
-                    State::Down => return,
-                    State::Pending(_) => break,
-                }
+            match &*conn.state.lock() {
+                State::Up(up) if up.flushing => {}
+                State::Down => return,
+                _ => break,
             }
             if half.writable().await.is_err() {
                 break;
+            }
+            let mut st = conn.state.lock();
+            match &mut *st {
+                State::Up(up) if up.flushing => {
+                    up.flushing = false;
+                    let _ = conn.push_out(st);
+                }
+                State::Down => return,
+                _ => break,
             }
         }
     }

@@ -303,31 +303,28 @@ impl NodeInner {
                 );
             }
             UNLINK_ID_ACK => {}
-            EXIT | EXIT_TT | PAYLOAD_EXIT | PAYLOAD_EXIT_TT => {
+            EXIT | EXIT_TT | PAYLOAD_EXIT | PAYLOAD_EXIT_TT | EXIT2 | EXIT2_TT | PAYLOAD_EXIT2
+            | PAYLOAD_EXIT2_TT => {
                 let (from, to) = (pid(c, 1)?, pid(c, 2)?);
                 let reason = match tag {
-                    EXIT => c.get_mut(3).map(std::mem::take),
-                    EXIT_TT => c.get_mut(4).map(std::mem::take),
+                    EXIT | EXIT2 => c.get_mut(3).map(std::mem::take),
+                    EXIT_TT | EXIT2_TT => c.get_mut(4).map(std::mem::take),
                     _ => carried.take(),
                 }
                 .ok_or_else(|| format!("exit {} without a reason", show(c)))?;
-                if let Some(p) = self.lookup(to) {
+                let Some(p) = self.lookup(to) else {
+                    return Ok(());
+                };
+                if matches!(tag, EXIT2 | EXIT2_TT | PAYLOAD_EXIT2 | PAYLOAD_EXIT2_TT) {
+                    // `exit/2`: a signal of its own, whatever the links.
+                    p.exit_signal(from, Reason::from_term(reason), true);
+                } else {
+                    // A linked process ended: only through a link still
+                    // there.
                     let mut st = p.state.lock();
                     if st.links.remove(&from).is_some() {
                         p.exit_signal(from, Reason::from_term(reason), false);
                     }
-                }
-            }
-            EXIT2 | EXIT2_TT | PAYLOAD_EXIT2 | PAYLOAD_EXIT2_TT => {
-                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
-                let reason = match tag {
-                    EXIT2 => c.get_mut(3).map(std::mem::take),
-                    EXIT2_TT => c.get_mut(4).map(std::mem::take),
-                    _ => carried.take(),
-                }
-                .ok_or_else(|| format!("exit {} without a reason", show(c)))?;
-                if let Some(p) = self.lookup(to) {
-                    p.exit_signal(from, Reason::from_term(reason), true);
                 }
             }
             MONITOR_P_EXIT | PAYLOAD_MONITOR_P_EXIT => {

@@ -774,17 +774,23 @@ async fn register_or_host(
             // Nobody listens: host an EPMD, on every interface as Erlang's
             // does, and register with it.
             let any = SocketAddr::from(([0, 0, 0, 0], epmd_port));
-            let server = EpmdServer::start(any, ServerOptions::default()).await?;
-            tracing::info!(port = epmd_port, name = %entry.name, "no EPMD was running; started one");
-            match register(local, entry).await {
-                Ok(reg) => {
-                    state.lock().hosted = Some(server);
-                    reg
+            match EpmdServer::start(any, ServerOptions::default()).await {
+                Ok(server) => {
+                    tracing::info!(port = epmd_port, name = %entry.name, "no EPMD was running; started one");
+                    match register(local, entry).await {
+                        Ok(reg) => {
+                            state.lock().hosted = Some(server);
+                            reg
+                        }
+                        Err(e) => {
+                            server.shutdown();
+                            return Err(e);
+                        }
+                    }
                 }
-                Err(e) => {
-                    server.shutdown();
-                    return Err(e);
-                }
+                // Another node started one meanwhile: register with it.
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => register(local, entry).await?,
+                Err(e) => return Err(e.into()),
             }
         }
         Err(e) => return Err(e),

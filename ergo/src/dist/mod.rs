@@ -245,10 +245,7 @@ impl Node {
                     };
                     let node = node.clone();
                     node.runtime().clone().spawn(async move {
-                        node.inner_arc()
-                            .clone()
-                            .accept_connection(stream, addr)
-                            .await
+                        node.inner().clone().accept_connection(stream, addr).await
                     });
                 }
             })
@@ -299,24 +296,13 @@ impl Node {
     }
 
     fn connected(&self, hidden: bool) -> Vec<Atom> {
-        // A connection is hidden when either side is, as in Erlang.
-        let me_hidden = self
-            .inner()
-            .dist
-            .config
-            .get()
-            .is_some_and(|c| c.conn.local.flags & handshake::flags::PUBLISHED == 0);
-        self.inner()
+        let inner = self.inner();
+        inner
             .dist
             .conns
             .read()
             .values()
-            .filter(|c| {
-                c.is_up()
-                    && c.info
-                        .get()
-                        .is_some_and(|p| (p.hidden() || me_hidden) == hidden)
-            })
+            .filter(|c| c.is_up() && inner.conn_hidden(c) == Some(hidden))
             .map(|c| c.peer)
             .collect()
     }
@@ -450,7 +436,7 @@ impl NodeInner {
         let started = conn::start(&self, &conn, stream, peer, &cfg.conn)
             .map_err(|_| "the connection was closed meanwhile".to_string())?;
         if started {
-            self.node_up(node);
+            self.node_up(&conn);
         }
         Ok(())
     }
@@ -502,13 +488,27 @@ impl NodeInner {
         }
         if let Ok(true) = conn::start(&self, &conn, stream, peer, &cfg.conn) {
             tracing::debug!(node = %name, "accepted a connection");
-            self.node_up(name);
+            self.node_up(&conn);
         }
     }
 
-    fn node_up(&self, node: Atom) {
-        let watchers = self.dist.node_watchers.lock().clone();
-        self.node_event(watchers, "nodeup", node);
+    /// Whether a connection is hidden (either side is, as in Erlang), once
+    /// the handshake has told.
+    fn conn_hidden(&self, conn: &Conn) -> Option<bool> {
+        let me_hidden = self
+            .dist
+            .config
+            .get()
+            .is_some_and(|c| c.conn.local.flags & handshake::flags::PUBLISHED == 0);
+        conn.info.get().map(|p| p.hidden() || me_hidden)
+    }
+
+    /// Tells `monitor_nodes` subscribers, which hear of visible nodes only.
+    fn node_up(&self, conn: &Conn) {
+        if self.conn_hidden(conn) == Some(false) {
+            let watchers = self.dist.node_watchers.lock().clone();
+            self.node_event(watchers, "nodeup", conn.peer);
+        }
     }
 
     /// Takes a connection down and tells everyone who depended on it.
@@ -539,7 +539,7 @@ impl NodeInner {
             .remove(&node)
             .unwrap_or_default();
         self.node_event(monitors, "nodedown", node);
-        if was_up {
+        if was_up && self.conn_hidden(conn) == Some(false) {
             let watchers = self.dist.node_watchers.lock().clone();
             self.node_event(watchers, "nodedown", node);
         }
@@ -658,44 +658,43 @@ impl NodeInner {
     /// `noconnection`.
     fn fire_noconnection(&self, node: Atom) {
         for pcb in self.all_pcbs() {
-            let (links, monitors) = {
-                let mut st = pcb.state.lock();
-                let links: Vec<Pid> = st
-                    .links
-                    .iter()
-                    .map(|(p, _)| *p)
-                    .filter(|p| p.node == node)
-                    .collect();
-                for p in &links {
-                    st.links.remove(p);
-                }
-                let refs: Vec<_> = st
-                    .monitors
-                    .iter()
-                    .filter(|(_, m)| m.other.node == node)
-                    .map(|(r, _)| *r)
-                    .collect();
-                let monitors: Vec<_> = refs.iter().filter_map(|r| st.monitors.remove(r)).collect();
-                let gone: Vec<_> = st
-                    .monitored_by
-                    .iter()
-                    .filter(|(_, m)| m.other.node == node)
-                    .map(|(r, _)| *r)
-                    .collect();
-                for r in gone {
-                    st.monitored_by.remove(&r);
-                }
-                (links, monitors)
-            };
-            for m in monitors {
-                pcb.deliver(Message::Down {
-                    reference: m.reference,
-                    object: m.object.to_term(),
-                    reason: Reason::NoConnection,
-                });
-            }
+            // Removed and fired under one lock, as a process's end fires
+            // them: a `demonitor` or `unlink` that found the entry gone
+            // then finds the `'DOWN'` or the exit already delivered.
+            let mut st = pcb.state.lock();
+            let links: Vec<Pid> = st
+                .links
+                .iter()
+                .map(|(p, _)| *p)
+                .filter(|p| p.node == node)
+                .collect();
             for p in links {
+                st.links.remove(&p);
                 pcb.exit_signal(p, Reason::NoConnection, false);
+            }
+            let refs: Vec<_> = st
+                .monitors
+                .iter()
+                .filter(|(_, m)| m.other.node == node)
+                .map(|(r, _)| *r)
+                .collect();
+            for r in refs {
+                if let Some(m) = st.monitors.remove(&r) {
+                    pcb.deliver(Message::Down {
+                        reference: m.reference,
+                        object: m.object.to_term(),
+                        reason: Reason::NoConnection,
+                    });
+                }
+            }
+            let gone: Vec<_> = st
+                .monitored_by
+                .iter()
+                .filter(|(_, m)| m.other.node == node)
+                .map(|(r, _)| *r)
+                .collect();
+            for r in gone {
+                st.monitored_by.remove(&r);
             }
         }
     }

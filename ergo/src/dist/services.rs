@@ -3,14 +3,16 @@
 //!
 //! - `net_kernel` answers `{is_auth, Node}` with `yes`, which is how
 //!   `net_adm:ping/1` gets `pong`.
-//! - `rex` is the RPC server of `rpc:call/4` (the `{call, M, F, A, Gl}`
-//!   and `{cast, M, F, A, Gl}` requests), running registered Rust
-//!   functions.
+//! - `rex` is the RPC server of `rpc:call/4` (the `{call, M, F, A, Gl}`,
+//!   `{block_call, M, F, A, Gl}` and `{cast, M, F, A, Gl}` requests),
+//!   running registered Rust functions.
 //! - `global_name_server` takes the `global` protocol's messages and keeps
 //!   out of name registration: a peer's `global` keeps working for the
 //!   nodes that run it.
-//! - `pg` answers a peer scope's `{discover, Pid}` with an empty `sync`, so
-//!   `pg` (and Phoenix's PubSub on it) sees this node with no groups.
+//! - `pg` answers a peer's default scope's `{discover, Pid}` with an empty
+//!   `sync`, so `pg` sees this node with no groups. Other scopes (Phoenix
+//!   PubSub runs its own) find no process of their name here and leave
+//!   this node out, as they would an Erlang node that does not run them.
 //! - `SPAWN_REQUEST` runs `erpc:execute_call/4` and `erpc:execute_cast/3`
 //!   (what `erpc:call/4`, `erpc:cast/4`, `rpc:call/4` and `rpc:cast/4`
 //!   send since OTP 23) on registered functions, with Erlang's results.
@@ -39,7 +41,10 @@ pub(crate) fn start(node: &Node) {
     });
     spawn_named(node, "rex", |ctx, msg| {
         if let Some((from, tag, req)) = gen_call(&msg) {
-            if let Some((m, f, args)) = mfa_request(&req, "call") {
+            // `rpc:block_call/4` asks the same way; nothing here blocks rex.
+            if let Some((m, f, args)) =
+                mfa_request(&req, "call").or_else(|| mfa_request(&req, "block_call"))
+            {
                 let node = ctx.node().clone();
                 ctx.spawn(move |ctx| async move {
                     let reply = match node.apply_rpc(m, f, args.clone()).await {

@@ -129,9 +129,7 @@ impl OutCache {
         let nibble = |&(_, slot, new): &(Atom, u16, bool)| {
             ((slot >> 8) as u8 & 0x7) | if new { 0x8 } else { 0 }
         };
-        let mut any_new = false;
         for pair in self.frame.chunks(2) {
-            any_new |= pair.iter().any(|e| e.2);
             let low = nibble(&pair[0]);
             let high = pair.get(1).map_or(0, nibble);
             out.push(low | high << 4);
@@ -139,12 +137,12 @@ impl OutCache {
         // The flag of the whole header sits in the nibble after the
         // atoms': a byte of its own when their count is even.
         let long = u8::from(self.long);
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             out.push(long);
         } else if let Some(last) = out.last_mut() {
             *last |= long << 4;
         }
-        if !any_new {
+        if !self.any_new {
             out.extend(self.frame.iter().map(|e| e.1 as u8));
             return;
         }
@@ -693,7 +691,7 @@ impl Shape for Fixed<'_> {
         let i = self
             .cache
             .entry(a)
-            .expect("write_fixed made sure the header has room");
+            .expect("a frame's header has room for the atoms of its start");
         self.put(&[tags::ATOM_CACHE_REF, i]);
     }
 
@@ -782,7 +780,10 @@ fn write_fixed<'p>(
     control: Ctl<'_>,
     payload: Option<Payload<'p>>,
 ) -> Option<Option<&'p Term>> {
-    if matches!(control, Ctl::Terms(_)) || cache.frame.len() + FIXED_ATOMS > MAX_REFS {
+    // A frame's header names at most MAX_REFS atoms; this one has only
+    // begun.
+    debug_assert!(cache.frame.len() + FIXED_ATOMS <= MAX_REFS);
+    if matches!(control, Ctl::Terms(_)) {
         return None;
     }
     let rest = match payload {
@@ -977,7 +978,7 @@ impl Reader {
         let flags = c.take(n / 2 + 1, "the atom cache flags")?;
         let nibble = |i: usize| {
             let b = flags[i / 2];
-            if i % 2 == 0 { b & 0xF } else { b >> 4 }
+            if i.is_multiple_of(2) { b & 0xF } else { b >> 4 }
         };
         let long = nibble(n) & 1 != 0;
         // Most headers name only atoms the cache already holds: then each

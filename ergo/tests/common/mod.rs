@@ -21,6 +21,43 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// The host part of the tests' short node names (`erl -sname NAME@localhost`).
+/// Plain `-sname NAME` takes the machine's host name, which may resolve to
+/// an address where the tests' EPMD does not listen (127.0.1.1 on stock
+/// Debian, the container's address in Docker); `localhost` is 127.0.0.1.
+pub(crate) const SHORT_HOST: &str = "localhost";
+
+/// `erl -sname NAME@localhost -setcookie COOKIE -noshell -eval EVAL` using
+/// the EPMD on `epmd_port`, its standard streams piped (stderr dropped).
+pub(crate) fn erl_short(epmd_port: u16, name: &str, cookie: &str, eval: &str) -> Child {
+    Command::new("erl")
+        .env("ERL_EPMD_PORT", epmd_port.to_string())
+        .args([
+            "-sname",
+            &format!("{name}@{SHORT_HOST}"),
+            "-setcookie",
+            cookie,
+            "-noshell",
+            "-eval",
+            eval,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("erl on PATH (scripts/test.sh installs it)")
+}
+
+/// A child process killed and reaped when the test ends, passed or not.
+pub(crate) struct Reaped(pub(crate) Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The evaluator loop the node runs.
 const AGENT: &str = r#"
 Loop = fun Loop(B) ->
