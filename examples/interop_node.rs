@@ -46,8 +46,8 @@ use ergo::dist::DistOptions;
 use ergo::dist::rpc::{RpcError, RpcFailure};
 use ergo::gen_server::{CallError, Flow, GenServer, Reply, ServerContext};
 use ergo::{
-    Atom, ChildSpec, Context, Dest, Message, MonitorTarget, Node, Reason, Strategy, SupervisorSpec,
-    Term, gen_server,
+    Atom, ChildSpec, Context, Dest, Message, Node, Reason, Strategy, SupervisorSpec, Term,
+    gen_server,
 };
 
 /// Replies to every call with the request itself.
@@ -190,7 +190,7 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
             }
             (Some("monitor"), [_, target]) => {
                 let Some(d) = dest(target) else { continue };
-                let reference = ctx.monitor(MonitorTarget::from(d));
+                let reference = ctx.monitor(d);
                 report(
                     &ctx,
                     Term::tuple([
@@ -221,6 +221,8 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
                     Err(CallError::NoProc) => error(Term::atom("noproc")),
                     Err(CallError::Exited(r)) => error(r.to_term()),
                     Err(CallError::NoReply) => error(Term::atom("noreply")),
+                    Err(CallError::NoConnection) => error(Term::atom("noconnection")),
+                    Err(CallError::BadReply(why)) => error(Term::binary(why)),
                 };
                 report(&ctx, Term::tuple([Term::atom("reply"), result]));
             }

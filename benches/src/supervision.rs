@@ -91,7 +91,7 @@ pub fn simple_spec() -> SupervisorSpec {
         Box::pin(async move {
             ctx.start_server_link::<Reporter>(None)
                 .await
-                .map(|s| s.pid())
+                .and_then(|s| s.pid().ok_or(ergo::Reason::NoProc))
         })
     })
     .intensity(0, Duration::from_secs(1))

@@ -648,17 +648,27 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         let timeout_ident = format_ident!("{}_timeout", ident);
         quote! {
             #(#docs)*
-            pub async fn #ident(&self, #(#params),*) -> ::core::result::Result<#ret, #gs::CallError> {
+            pub async fn #ident(&self, #(#params),*) -> ::core::result::Result<#ret, #gs::CallError>
+            where
+                #ret: #krate::etf::FromTerm,
+                #call_enum #call_tg: #krate::etf::ToTerm,
+            {
                 self.#timeout_ident(#(#names,)* #gs::DEFAULT_CALL_TIMEOUT).await
             }
 
             #[doc = concat!(" Like [`Self::", stringify!(#ident), "`], waiting at most `timeout` for the reply.")]
-            pub async fn #timeout_ident(&self, #(#params,)* timeout: ::std::time::Duration) -> ::core::result::Result<#ret, #gs::CallError> {
-                match self.0.call_timeout(#req, timeout).await? {
-                    #reply_enum::#v(__v) => ::core::result::Result::Ok(__v),
-                    #[allow(unreachable_patterns)]
-                    _ => ::core::result::Result::Err(#gs::CallError::NoReply),
-                }
+            pub async fn #timeout_ident(&self, #(#params,)* timeout: ::std::time::Duration) -> ::core::result::Result<#ret, #gs::CallError>
+            where
+                #ret: #krate::etf::FromTerm,
+                #call_enum #call_tg: #krate::etf::ToTerm,
+            {
+                self.0
+                    .call_map(#req, timeout, |__reply| match __reply {
+                        #reply_enum::#v(__v) => ::core::option::Option::Some(__v),
+                        #[allow(unreachable_patterns)]
+                        _ => ::core::option::Option::None,
+                    })
+                    .await
             }
         }
     });
@@ -681,7 +691,10 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
         };
         quote! {
             #(#docs)*
-            pub fn #ident(&self, #(#params),*) {
+            pub fn #ident(&self, #(#params),*)
+            where
+                #cast_enum #cast_tg: #krate::etf::ToTerm,
+            {
                 self.0.cast(#req);
             }
         }
@@ -810,8 +823,16 @@ pub(crate) fn expand(attr: TokenStream, mut item: ItemImpl) -> syn::Result<Token
                 &self.0
             }
 
-            /// The server's pid.
-            pub fn pid(&self) -> #krate::etf::Pid {
+            /// A client of the server at `dest`: a pid, a name registered
+            /// on this node, or `{Name, Node}` (a server on another node,
+            /// reached with the same typed calls).
+            pub fn at(__node: &#krate::Node, dest: impl ::core::convert::Into<#krate::Dest>) -> Self {
+                #client(#gs::ServerRef::at(__node, dest))
+            }
+
+            /// The server's pid, when the client names it by pid or by a
+            /// name registered on this node now.
+            pub fn pid(&self) -> ::core::option::Option<#krate::etf::Pid> {
                 self.0.pid()
             }
 

@@ -35,6 +35,7 @@
 extern crate self as ergo;
 
 pub mod application;
+mod call;
 mod deadline;
 pub mod dist;
 pub mod gen_server;
@@ -50,8 +51,7 @@ pub use gen_server::{CallError, Flow, GenServer, Reply, ServerContext, ServerRef
 pub use message::Message;
 pub use node::{Node, NodeBuilder, NodeError};
 pub use process::{
-    Context, Dest, IntoReason, MonitorTarget, ProcessInfo, RegisterError, SendError, Status,
-    TimerRef,
+    Context, Dest, IntoReason, ProcessInfo, RegisterError, SendError, Status, TimerRef,
 };
 pub use reason::Reason;
 pub use supervisor::{Child, ChildSpec, Restart, Shutdown, Strategy, SupRef, SupervisorSpec};

@@ -165,6 +165,11 @@ impl Message {
         }
     }
 
+    /// Whether the message has a term form (and so can leave the node).
+    pub(crate) fn has_term(&self) -> bool {
+        !matches!(self, Message::Local(l) if l.to_term.is_none())
+    }
+
     /// `true` if this is a local `T`.
     pub fn is<T: 'static>(&self) -> bool {
         matches!(self, Message::Local(l) if l.is::<T>())

@@ -16,8 +16,9 @@ use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 
 use crate::message::Message;
+use crate::process::signal::{AliasOwner, Body, Routed, Signal};
 use crate::process::{
-    Context, Dest, IntoReason, Pcb, ProcessInfo, RegisterError, SendError, Start, TimerRef,
+    Context, Dest, IntoReason, Pcb, ProcessInfo, RegisterError, SendError, Start, Target, TimerRef,
 };
 use crate::reason::Reason;
 
@@ -124,6 +125,7 @@ impl NodeBuilder {
             next_ref: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             runtime,
+            aliases: RwLock::new(FxHashMap::default()),
             apps: parking_lot::Mutex::new(crate::application::Registry::default()),
             dist: crate::dist::Dist::default(),
         };
@@ -160,6 +162,9 @@ pub(crate) struct NodeInner {
     next_ref: AtomicU64,
     stopping: AtomicBool,
     runtime: tokio::runtime::Handle,
+    /// Active process aliases (`alias/0`), and the aliases of calls
+    /// waiting for their reply without a process.
+    pub(crate) aliases: RwLock<FxHashMap<Ref, AliasOwner>>,
     pub(crate) apps: parking_lot::Mutex<crate::application::Registry>,
     pub(crate) dist: crate::dist::Dist,
 }
@@ -169,17 +174,9 @@ impl NodeInner {
         &self.runtime
     }
 
-    pub(crate) fn creation(&self) -> u32 {
-        self.creation
-    }
-
-    /// Every live process's control block.
-    pub(crate) fn all_pcbs(&self) -> Vec<Arc<Pcb>> {
-        let mut all = Vec::new();
-        for shard in self.shards.iter() {
-            all.extend(shard.read().values().cloned());
-        }
-        all
+    /// The pid node-level signals come from (see [`Node::system_pid`]).
+    pub(crate) fn system_pid(&self) -> Pid {
+        Pid::new(self.name, 0, 0, self.creation)
     }
 
     fn shard(&self, id: u32) -> &Shard {
@@ -328,38 +325,16 @@ impl Node {
                 parent.state.lock().links.insert_new(pid, ());
             }
             Some(Start::Monitor(parent, reference)) => {
-                let object = crate::process::Watched::Pid(pid);
-                parent.state.lock().monitors.insert_new(
-                    reference,
-                    crate::process::MonitorEntry {
-                        reference,
-                        other: pid,
-                        object,
-                    },
-                );
-                pcb.state.lock().monitored_by.insert_new(
-                    reference,
-                    crate::process::MonitorEntry {
-                        reference,
-                        other: parent.pid,
-                        object,
-                    },
-                );
+                let object = Target::Pid(pid);
+                parent.add_monitor(reference, pid, object);
+                pcb.add_watcher(reference, parent.pid, object);
             }
             Some(Start::Remote { link, monitor }) => {
-                let mut st = pcb.state.lock();
                 if let Some(parent) = link {
-                    st.links.insert_new(parent, ());
+                    pcb.add_link(parent);
                 }
                 if let Some((watcher, reference)) = monitor {
-                    st.monitored_by.insert_new(
-                        reference,
-                        crate::process::MonitorEntry {
-                            reference,
-                            other: watcher,
-                            object: crate::process::Watched::Pid(pid),
-                        },
-                    );
+                    pcb.add_watcher(reference, watcher, Target::Pid(pid));
                 }
             }
             None => {}
@@ -400,24 +375,29 @@ impl Node {
     /// goes over the connection to it (made now if there is none); if the
     /// node cannot be reached it is dropped, as Erlang drops it.
     pub(crate) fn send_from(&self, from: Pid, to: Dest, msg: Message) -> Result<(), SendError> {
-        let pid = match to {
-            Dest::Pid(p) if p.node == self.inner.name => p,
-            Dest::Pid(p) if self.inner.dist.config.get().is_none() => {
-                return Err(SendError::Unreachable(p.node));
+        let to = to.target(self.inner.name);
+        let node = to.node();
+        if node != self.inner.name && !msg.has_term() {
+            return Err(SendError::NotSendable);
+        }
+        match self.inner.route(Signal::Send {
+            from,
+            to,
+            body: Body::Message(msg),
+        }) {
+            Routed::Done => Ok(()),
+            // A message to a process that has ended is dropped, as in Erlang.
+            Routed::NoProc => match to {
+                Target::Name(n, _) => Err(SendError::NotRegistered(n)),
+                Target::Pid(_) => Ok(()),
+            },
+            Routed::Unreachable if self.inner.dist.config.get().is_none() => {
+                Err(SendError::Unreachable(node))
             }
-            Dest::Name(n) => self.inner.whereis(n).ok_or(SendError::NotRegistered(n))?,
-            Dest::NameOn(n, node) if node == self.inner.name => {
-                self.inner.whereis(n).ok_or(SendError::NotRegistered(n))?
-            }
-            Dest::NameOn(_, node) if self.inner.dist.config.get().is_none() => {
-                return Err(SendError::Unreachable(node));
-            }
-            remote => return self.inner.dist_send_message(from, remote, msg),
-        };
-        // A message to a process that has ended is dropped, as in Erlang.
-        // (Dropped outside the table's lock, if it comes back.)
-        let _undelivered = self.inner.with_pcb(pid, |pcb| pcb.try_deliver(msg));
-        Ok(())
+            // A message to a node that cannot be reached is dropped, as in
+            // Erlang.
+            Routed::Unreachable => Ok(()),
+        }
     }
 
     /// Sends `msg` to `to` after `after`.
@@ -432,7 +412,12 @@ impl Node {
 
     /// Sends an exit signal with `reason` to `pid`, as if from `from`.
     pub fn exit(&self, from: Pid, pid: Pid, reason: Reason) {
-        self.inner.exit_signal(from, pid, reason);
+        self.inner.route(Signal::Exit {
+            from,
+            to: pid,
+            reason,
+            link: false,
+        });
     }
 
     /// Registers `pid` under `name`.
@@ -558,13 +543,7 @@ impl Node {
     /// The pid node-level signals come from (`Node::stop`'s `shutdown`):
     /// supervisors and GenServers take an exit from it as from their parent.
     pub fn system_pid(&self) -> Pid {
-        Pid::new(self.inner.name, 0, 0, self.inner.creation)
-    }
-
-    /// `true` once the node is distributed ([`Node::listen`] or
-    /// [`Node::connect`] has set it up).
-    pub(crate) fn is_distributed(&self) -> bool {
-        self.inner.dist.config.get().is_some()
+        self.inner.system_pid()
     }
 
     /// `true` once [`Node::stop`] has begun.

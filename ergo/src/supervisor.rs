@@ -150,7 +150,11 @@ impl ChildSpec {
     {
         ChildSpec::new(id, move |ctx| {
             let args = args.clone();
-            Box::pin(async move { ctx.start_server_link::<S>(args).await.map(|s| s.pid()) })
+            Box::pin(async move {
+                ctx.start_server_link::<S>(args)
+                    .await
+                    .and_then(|s| s.pid().ok_or(Reason::NoProc))
+            })
         })
     }
 
@@ -169,7 +173,7 @@ impl ChildSpec {
             Box::pin(async move {
                 ctx.start_server_link_named::<S>(name, args)
                     .await
-                    .map(|s| s.pid())
+                    .and_then(|s| s.pid().ok_or(Reason::NoProc))
             })
         })
     }

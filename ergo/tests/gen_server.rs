@@ -194,7 +194,8 @@ async fn call_to_a_dead_server_is_noproc_and_killed_server_skips_terminate() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let s = node.start_server::<Counter>((1, tx)).await.unwrap();
     next(&mut rx).await;
-    node.exit(s.pid(), s.pid(), Reason::Kill);
+    let pid = s.pid().unwrap();
+    node.exit(pid, pid, Reason::Kill);
     tokio::time::sleep(Duration::from_millis(30)).await;
     let err = s.call(Req::Get).await.unwrap_err();
     assert!(
@@ -212,7 +213,7 @@ async fn continue_runs_before_the_next_message_and_idle_timeout_sends_timeout() 
     let s = node.start_server::<Counter>((1, tx)).await.unwrap();
     next(&mut rx).await;
     s.cast(Note::Continue);
-    node.send(s.pid(), Term::atom("later")).unwrap();
+    node.send(s.pid().unwrap(), Term::atom("later")).unwrap();
     assert_eq!(next(&mut rx).await, "continue step");
     assert_eq!(next(&mut rx).await, "info later");
     s.cast(Note::IdleFor(20));
@@ -224,7 +225,7 @@ async fn erlang_style_gen_call_terms_are_served_and_bad_ones_refused() {
     let node = node("gs_terms");
     let (tx, _rx) = mpsc::unbounded_channel();
     let s = node.start_server::<Counter>((10, tx)).await.unwrap();
-    let server = s.pid();
+    let server = s.pid().unwrap();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
     node.spawn(move |mut ctx| async move {
         let tag = Term::Ref(ctx.make_ref());
@@ -275,7 +276,7 @@ async fn named_start_registers_and_a_second_start_is_refused() {
         .start_server_named::<Counter>("counter", (1, tx.clone()))
         .await
         .unwrap();
-    assert_eq!(node.whereis("counter"), Some(s.pid()));
+    assert_eq!(node.whereis("counter"), s.pid());
     let err = node
         .start_server_named::<Counter>("counter", (2, tx))
         .await

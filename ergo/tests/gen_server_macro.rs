@@ -101,7 +101,10 @@ async fn typed_client_calls_and_casts() {
     );
     counter.reset();
     assert_eq!(counter.get().await.unwrap(), 0);
-    assert_eq!(counter.whoami().await.unwrap(), counter.pid().to_string());
+    assert_eq!(
+        counter.whoami().await.unwrap(),
+        counter.pid().unwrap().to_string()
+    );
     assert!(CounterRef::start(&node, -1).await.is_err());
 }
 
@@ -111,7 +114,7 @@ async fn reply_then_stop_ends_the_server() {
     let counter = CounterRef::start(&node, 1).await.unwrap();
     assert!(counter.shutdown("done".into()).await.unwrap());
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(!node.is_alive(counter.pid()));
+    assert!(!node.is_alive(counter.pid().unwrap()));
     assert!(matches!(
         counter.get().await,
         Err(CallError::NoProc | CallError::Exited(_))

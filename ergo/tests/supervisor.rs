@@ -407,7 +407,7 @@ async fn simple_one_for_one_starts_children_from_the_template_and_restarts_them_
             let id = arg.as_atom().unwrap_or(Atom::UNDEFINED);
             ctx.start_server_link::<Tracked>((id, tx))
                 .await
-                .map(|s| s.pid())
+                .and_then(|s| s.pid().ok_or(Reason::NoProc))
         })
     })
     .intensity(3, Duration::from_secs(10));
@@ -653,7 +653,7 @@ async fn a_crash_among_many_simple_one_for_one_children_restarts_only_that_child
             let id = arg.as_atom().unwrap_or(Atom::UNDEFINED);
             ctx.start_server_link::<Tracked>((id, tx))
                 .await
-                .map(|s| s.pid())
+                .and_then(|s| s.pid().ok_or(Reason::NoProc))
         })
     })
     .intensity(1, Duration::from_secs(10));

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
-use ergo_etf::{Atom, Bytes, Term};
+use ergo_etf::{Atom, Bytes, Pid, Ref, Term};
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -60,6 +60,17 @@ pub(crate) struct Conn {
     /// [`Conn::send_deferred`]). Changed under the state lock; read without
     /// it by that poll's end, which sees its own setting or a later one.
     deferred: AtomicBool,
+    /// What crosses this connection: the local processes with links or
+    /// monitors to the peer's processes (or from them), and the calls
+    /// waiting on a server there without a process. Its loss fires exactly
+    /// these.
+    index: Mutex<Index>,
+}
+
+#[derive(Default)]
+struct Index {
+    pids: rustc_hash::FxHashSet<Pid>,
+    calls: rustc_hash::FxHashSet<Ref>,
 }
 
 /// Why writing failed: the connection is down.
@@ -77,7 +88,39 @@ impl Conn {
             reader: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
             deferred: AtomicBool::new(false),
+            index: Mutex::new(Index::default()),
         })
+    }
+
+    /// Notes that local process `pid` has a link or monitor across this
+    /// connection.
+    pub(crate) fn index_pid(&self, pid: Pid) {
+        self.index.lock().pids.insert(pid);
+    }
+
+    /// Takes `pid` out of the index (it has ended).
+    pub(crate) fn unindex_pid(&self, pid: Pid) {
+        self.index.lock().pids.remove(&pid);
+    }
+
+    /// Notes a call waiting, under `alias`, on a server across this
+    /// connection.
+    pub(crate) fn index_call(&self, alias: Ref) {
+        self.index.lock().calls.insert(alias);
+    }
+
+    /// Takes a call out of the index (it has ended).
+    pub(crate) fn unindex_call(&self, alias: Ref) {
+        self.index.lock().calls.remove(&alias);
+    }
+
+    /// Empties the index, giving what it held.
+    pub(crate) fn take_index(&self) -> (Vec<Pid>, Vec<Ref>) {
+        let ix = std::mem::take(&mut *self.index.lock());
+        (
+            ix.pids.into_iter().collect(),
+            ix.calls.into_iter().collect(),
+        )
     }
 
     /// `true` once the handshake is done and until the connection closes.

@@ -1,15 +1,21 @@
-//! Control messages: what they look like on the wire, and what a node does
-//! with each one it receives.
+//! The codec between [`Signal`]s and control messages: each signal for
+//! another node is written here as its control tuple (the frequent ones in
+//! the fixed shapes of [`crate::dist::wire`]), and each control message a
+//! peer sends is read here into a signal, which the node then routes like
+//! any other. Nothing here changes a process: that is the process
+//! module's work.
 
 use std::sync::Arc;
 
-use ergo_etf::{Atom, Pid, Ref, Term};
+use ergo_etf::{Atom, Pid, Term};
 
-use crate::dist::conn::Conn;
-use crate::dist::wire::{Control, Ctl, Incoming, ProcId};
+use crate::dist::conn::{Closed, Conn};
+use crate::dist::handshake::flags;
+use crate::dist::wire::{Control, Ctl, Incoming, Payload, ProcId};
 use crate::message::Message;
 use crate::node::NodeInner;
-use crate::process::Watched;
+use crate::process::Target;
+use crate::process::signal::{Body, Routed, Signal, SpawnRequest};
 use crate::reason::Reason;
 
 pub(crate) const LINK: i64 = 1;
@@ -42,52 +48,6 @@ pub(crate) const ALIAS_SEND_TT: i64 = 34;
 pub(crate) const UNLINK_ID: i64 = 35;
 pub(crate) const UNLINK_ID_ACK: i64 = 36;
 
-// A control message is a tuple; it is built here as its elements, on the
-// stack, and written element by element (no tuple is allocated).
-
-/// `{22, From, To}`: a message to a pid.
-pub(crate) fn send_sender(from: Pid, to: Pid) -> Ctl<'static> {
-    Ctl::SendSender { from, to }
-}
-
-/// `{6, From, '', Name}`: a message to a registered name.
-pub(crate) fn reg_send(from: Pid, name: Atom) -> Ctl<'static> {
-    Ctl::RegSend { from, name }
-}
-
-pub(crate) fn link(from: Pid, to: Pid) -> [Term; 3] {
-    [Term::Int(LINK), Term::Pid(from), Term::Pid(to)]
-}
-
-pub(crate) fn unlink_id(id: u64, from: Pid, to: Pid) -> [Term; 4] {
-    [
-        Term::Int(UNLINK_ID),
-        Term::Int(id as i64),
-        Term::Pid(from),
-        Term::Pid(to),
-    ]
-}
-
-/// `{19, From, To, Ref}`: `From` monitors `To` (a pid or a name).
-pub(crate) fn monitor_p(from: Pid, to: ProcId, reference: Ref) -> Ctl<'static> {
-    Ctl::Monitor {
-        op: MONITOR_P as u8,
-        from,
-        to,
-        reference,
-    }
-}
-
-/// `{20, From, To, Ref}`: takes back a monitor.
-pub(crate) fn demonitor_p(from: Pid, to: ProcId, reference: Ref) -> Ctl<'static> {
-    Ctl::Monitor {
-        op: DEMONITOR_P as u8,
-        from,
-        to,
-        reference,
-    }
-}
-
 /// A control message's elements as the tuple Erlang would print.
 fn show(c: &[Term]) -> String {
     let mut s = String::from("{");
@@ -101,270 +61,477 @@ fn show(c: &[Term]) -> String {
     s
 }
 
-/// Whether exits to this peer carry their reason as the payload.
-fn payload_exits(conn: &Conn) -> bool {
-    conn.info
-        .get()
-        .is_some_and(|p| p.flags & crate::dist::handshake::flags::EXIT_PAYLOAD != 0)
+/// Whether the peer has the distribution flag `flag` (known once the
+/// handshake is done; `false` before).
+fn peer_has(conn: &Conn, flag: u64) -> bool {
+    conn.info.get().is_some_and(|p| p.flags & flag != 0)
 }
 
-/// What an exit-like signal is.
-pub(crate) enum Signal {
-    /// A linked process ended (`EXIT`).
-    Link,
-    /// `exit/2` (`EXIT2`).
-    Exit2,
-    /// A monitored process ended (`MONITOR_P_EXIT`): the monitored
-    /// process (pid or registered name) and the monitor's reference.
-    Down(Term, Ref),
+/// How a monitor control message names the watched process.
+fn proc_id(t: Target) -> ProcId {
+    match t {
+        Target::Pid(p) => ProcId::Pid(p),
+        Target::Name(n, _) => ProcId::Name(n),
+    }
+}
+
+/// Writes `signal` to `conn` as its control message (and payload).
+pub(crate) fn write(conn: &Arc<Conn>, signal: &Signal) -> Result<(), Closed> {
+    match signal {
+        &Signal::Send { from, to, ref body } => {
+            let control = match to {
+                Target::Pid(to) => Ctl::SendSender { from, to },
+                Target::Name(name, _) => Ctl::RegSend { from, name },
+            };
+            write_body(conn, control, from, body)
+        }
+        &Signal::AliasSend {
+            from,
+            alias,
+            ref body,
+        } => {
+            if !peer_has(conn, flags::ALIAS) && conn.info.get().is_some() {
+                // A peer without aliases has none to send to: dropped, as
+                // a message to an inactive alias is.
+                return Ok(());
+            }
+            write_body(conn, Ctl::AliasSend { from, alias }, from, body)
+        }
+        &Signal::Link { from, to } => {
+            conn.send(&[Term::Int(LINK), Term::Pid(from), Term::Pid(to)], None)
+        }
+        &Signal::Unlink { id, from, to } => {
+            if peer_has(conn, flags::UNLINK_ID) || conn.info.get().is_none() {
+                conn.send(
+                    &[
+                        Term::Int(UNLINK_ID),
+                        Term::Int(id as i64),
+                        Term::Pid(from),
+                        Term::Pid(to),
+                    ],
+                    None,
+                )
+            } else {
+                conn.send(&[Term::Int(UNLINK), Term::Pid(from), Term::Pid(to)], None)
+            }
+        }
+        &Signal::UnlinkAck { id, from, to } => conn.send(
+            &[
+                Term::Int(UNLINK_ID_ACK),
+                Term::Int(id as i64),
+                Term::Pid(from),
+                Term::Pid(to),
+            ],
+            None,
+        ),
+        &Signal::Exit {
+            from,
+            to,
+            ref reason,
+            link,
+        } => {
+            let reason = reason.to_term();
+            let (from, to) = (Term::Pid(from), Term::Pid(to));
+            match (link, peer_has(conn, flags::EXIT_PAYLOAD)) {
+                (true, true) => conn.send(&[Term::Int(PAYLOAD_EXIT), from, to], Some(&reason)),
+                (true, false) => conn.send(&[Term::Int(EXIT), from, to, reason], None),
+                (false, true) => conn.send(&[Term::Int(PAYLOAD_EXIT2), from, to], Some(&reason)),
+                (false, false) => conn.send(&[Term::Int(EXIT2), from, to, reason], None),
+            }
+        }
+        &Signal::Monitor {
+            from,
+            target,
+            reference,
+        } => conn.send_deferred(Ctl::Monitor {
+            op: MONITOR_P as u8,
+            from,
+            to: proc_id(target),
+            reference,
+        }),
+        &Signal::Demonitor {
+            from,
+            target,
+            reference,
+        } => conn.send_deferred(Ctl::Monitor {
+            op: DEMONITOR_P as u8,
+            from,
+            to: proc_id(target),
+            reference,
+        }),
+        &Signal::Down {
+            watched,
+            to,
+            reference,
+            ref reason,
+        } => {
+            let reason = reason.to_term();
+            let (watched, to, r) = (watched.proc_term(), Term::Pid(to), Term::Ref(reference));
+            if peer_has(conn, flags::EXIT_PAYLOAD) {
+                conn.send(
+                    &[Term::Int(PAYLOAD_MONITOR_P_EXIT), watched, to, r],
+                    Some(&reason),
+                )
+            } else {
+                conn.send(&[Term::Int(MONITOR_P_EXIT), watched, to, r, reason], None)
+            }
+        }
+        &Signal::GroupLeader { leader, to } => conn.send(
+            &[Term::Int(GROUP_LEADER), Term::Pid(leader), Term::Pid(to)],
+            None,
+        ),
+        Signal::SpawnRequest(r) => {
+            let mut opts = Vec::new();
+            if r.link {
+                opts.push(Term::atom("link"));
+            }
+            if r.monitor {
+                opts.push(Term::atom("monitor"));
+            }
+            let control = [
+                Term::Int(SPAWN_REQUEST),
+                Term::Ref(r.id),
+                Term::Pid(r.from),
+                Term::Pid(r.group_leader),
+                Term::tuple([
+                    Term::Atom(r.module),
+                    Term::Atom(r.function),
+                    Term::Int(r.args.len() as i64),
+                ]),
+                Term::List(opts),
+            ];
+            conn.send(&control, Some(&Term::List(r.args.clone())))
+        }
+        &Signal::SpawnReply {
+            id,
+            to,
+            flags,
+            ref result,
+        } => {
+            let result = match result {
+                Ok(pid) => Term::Pid(*pid),
+                Err(reason) => reason.clone(),
+            };
+            conn.send(
+                &[
+                    Term::Int(SPAWN_REPLY),
+                    Term::Ref(id),
+                    Term::Pid(to),
+                    Term::Int(flags.into()),
+                    result,
+                ],
+                None,
+            )
+        }
+    }
+}
+
+/// Writes a message signal's control message and its body as payload.
+fn write_body(conn: &Conn, control: Ctl<'_>, from: Pid, body: &Body) -> Result<(), Closed> {
+    let owned;
+    let payload = match body {
+        Body::Message(Message::Term(t)) => Payload::Term(t),
+        Body::Message(m) => {
+            // Only messages with a term form are routed off the node.
+            owned = m.to_term().unwrap_or(Term::NIL);
+            Payload::Term(&owned)
+        }
+        Body::Call { tag, request } => Payload::Call {
+            from,
+            tag: *tag,
+            request,
+        },
+        Body::Reply { tag, reply } => Payload::Reply { tag, reply },
+    };
+    conn.send_frames(&[(control, Some(payload))])
 }
 
 impl NodeInner {
-    /// Sends an exit signal, link break or monitor notice to `to`'s node.
-    pub(crate) fn dist_signal(
-        self: &Arc<Self>,
-        from: Pid,
-        to: Pid,
-        signal: Signal,
-        reason: Reason,
-    ) {
-        let Some(conn) = self.connection(to.node) else {
-            return;
+    /// Hands a signal for a process of another node to the connection to
+    /// that node (made now if there is none). A link or monitor that
+    /// crosses is noted in the connection's index, so that the
+    /// connection's loss fires it.
+    pub(crate) fn dist_route(self: &Arc<Self>, signal: Signal) -> Routed {
+        let node = signal.node();
+        let Some(conn) = self.connection(node) else {
+            return Routed::Unreachable;
         };
-        let reason = reason.to_term();
-        let (from_t, to_t) = (Term::Pid(from), Term::Pid(to));
-        let _ = match (signal, payload_exits(&conn)) {
-            (Signal::Link, true) => {
-                conn.send(&[Term::Int(PAYLOAD_EXIT), from_t, to_t], Some(&reason))
-            }
-            (Signal::Link, false) => conn.send(&[Term::Int(EXIT), from_t, to_t, reason], None),
-            (Signal::Exit2, true) => {
-                conn.send(&[Term::Int(PAYLOAD_EXIT2), from_t, to_t], Some(&reason))
-            }
-            (Signal::Exit2, false) => conn.send(&[Term::Int(EXIT2), from_t, to_t, reason], None),
-            (Signal::Down(proc_, r), true) => conn.send(
-                &[Term::Int(PAYLOAD_MONITOR_P_EXIT), proc_, to_t, Term::Ref(r)],
-                Some(&reason),
-            ),
-            (Signal::Down(proc_, r), false) => conn.send(
-                &[Term::Int(MONITOR_P_EXIT), proc_, to_t, Term::Ref(r), reason],
-                None,
-            ),
+        let crossing = match &signal {
+            Signal::Link { from, .. } | Signal::Monitor { from, .. } => Some(*from),
+            Signal::SpawnRequest(r) if r.link || r.monitor => Some(r.from),
+            _ => None,
         };
+        if let Some(pid) = crossing
+            && pid.node == self.name
+            && pid != self.system_pid()
+        {
+            conn.index_pid(pid);
+        }
+        match write(&conn, &signal) {
+            Ok(()) => Routed::Done,
+            Err(Closed) => Routed::Unreachable,
+        }
     }
 
-    /// Acts on a message from `conn`'s peer. An error closes the
-    /// connection.
+    /// Reads a message from `conn`'s peer into a signal and routes it. An
+    /// error closes the connection.
     pub(crate) fn dist_incoming(
         self: &Arc<Self>,
         conn: &Arc<Conn>,
         m: &mut Incoming,
     ) -> Result<(), String> {
+        let signal = match self.decode(conn, m)? {
+            Some(s) => s,
+            None => return Ok(()),
+        };
+        if signal.node() != self.name {
+            tracing::debug!(node = %conn.peer, "dropped a signal for another node: {signal:?}");
+            return Ok(());
+        }
+        let name = match &signal {
+            Signal::Send {
+                to: Target::Name(n, _),
+                ..
+            } => Some(*n),
+            _ => None,
+        };
+        if self.route(signal) == Routed::NoProc
+            && let Some(name) = name
+        {
+            tracing::debug!(name = %name, "a message from {} to an unregistered name is dropped", conn.peer);
+        }
+        Ok(())
+    }
+
+    /// The signal a control message from `conn`'s peer stands for; `None`
+    /// for those that ask nothing of this node.
+    fn decode(&self, conn: &Conn, m: &mut Incoming) -> Result<Option<Signal>, String> {
         let carried = &mut m.payload;
-        match &mut m.control {
-            Control::Send { to } => {
+        // The sender of a message whose control message does not name one.
+        let nobody = Pid::new(conn.peer, 0, 0, 0);
+        let signal = match &mut m.control {
+            &mut Control::Send { to } => {
                 let msg = carried
                     .take()
                     .ok_or_else(|| format!("a message to {to} without its payload"))?;
-                self.with_pcb(*to, |p| p.deliver(Message::Term(msg)));
+                Signal::Send {
+                    from: nobody,
+                    to: Target::Pid(to),
+                    body: Body::Message(Message::Term(msg)),
+                }
             }
-            Control::RegSend { name, .. } => {
+            &mut Control::RegSend { from, name } => {
                 let msg = carried
                     .take()
                     .ok_or_else(|| format!("a message to {name} without its payload"))?;
-                let to = self.whereis(*name);
-                if to
-                    .and_then(|to| self.with_pcb(to, |p| p.deliver(Message::Term(msg))))
-                    .is_none()
-                {
-                    tracing::debug!(name = %name, "a message from {} to an unregistered name is dropped", conn.peer);
+                Signal::Send {
+                    from,
+                    to: Target::Name(name, self.name),
+                    body: Body::Message(Message::Term(msg)),
+                }
+            }
+            &mut Control::AliasSend { from, alias } => {
+                let msg = carried
+                    .take()
+                    .ok_or_else(|| format!("a message to alias {alias} without its payload"))?;
+                Signal::AliasSend {
+                    from,
+                    alias,
+                    body: Body::Message(Message::Term(msg)),
                 }
             }
             &mut Control::Monitor {
                 from,
                 to,
                 reference,
-            } => self.remote_monitor(from, to, reference),
-            &mut Control::Demonitor { to, reference, .. } => {
-                let target = match to {
-                    ProcId::Pid(p) => Some(p),
-                    ProcId::Name(n) => self.whereis(n),
-                };
-                if let Some(p) = target {
-                    self.with_pcb(p, |p| p.state.lock().monitored_by.remove(&reference));
-                }
-            }
-            Control::Other(c) => return self.other_control(conn, c, carried),
-        }
-        Ok(())
-    }
-
-    /// `MONITOR_P` from `from`, a process of another node.
-    fn remote_monitor(self: &Arc<Self>, from: Pid, to: ProcId, reference: Ref) {
-        let (target, object) = match to {
-            ProcId::Pid(p) => (Some(p), Watched::Pid(p)),
-            ProcId::Name(n) => (self.whereis(n), Watched::Name(n, self.name)),
-        };
-        let watched = target
-            .and_then(|p| self.with_pcb(p, |p| p.add_watcher(reference, from, object)))
-            .unwrap_or(false);
-        if !watched {
-            let me = target.unwrap_or(Pid::new(self.name, 0, 0, self.creation()));
-            self.dist_signal(
-                me,
+            } => Signal::Monitor {
                 from,
-                Signal::Down(object.proc_term(), reference),
-                Reason::NoProc,
-            );
-        }
+                target: self.target_of(to),
+                reference,
+            },
+            &mut Control::Demonitor {
+                from,
+                to,
+                reference,
+            } => Signal::Demonitor {
+                from,
+                target: self.target_of(to),
+                reference,
+            },
+            Control::Other(c) => return decode_other(conn, self.name, c, carried),
+        };
+        Ok(Some(signal))
     }
 
-    /// The control messages [`Control`] has no fields for, as their
-    /// elements.
-    fn other_control(
-        self: &Arc<Self>,
-        conn: &Arc<Conn>,
-        c: &mut [Term],
-        carried: &mut Option<Term>,
-    ) -> Result<(), String> {
-        let Some(&Term::Int(tag)) = c.first() else {
-            return Err(format!("control message {} has no operation", show(c)));
-        };
-        let pid = |c: &[Term], i: usize| match c.get(i) {
-            Some(Term::Pid(p)) => Ok(*p),
-            _ => Err(format!(
-                "control message {}: element {} is not a pid",
-                show(c),
-                i + 1
-            )),
-        };
-        let mut payload = |c: &[Term]| {
-            carried
-                .take()
-                .ok_or_else(|| format!("control message {} lacks its payload", show(c)))
-        };
-        let arity = |c: &[Term], n: usize| {
-            if c.len() == n {
-                Ok(())
-            } else {
-                Err(format!("control message {} has the wrong arity", show(c)))
-            }
-        };
-        match tag {
-            SEND | SEND_TT | SEND_SENDER | SEND_SENDER_TT | REG_SEND | REG_SEND_TT | MONITOR_P
-            | DEMONITOR_P => {
-                // Well-formed, these were read into their fields.
-                return Err(format!("malformed control message {}", show(c)));
-            }
-            ALIAS_SEND | ALIAS_SEND_TT => {
-                let Some(Term::Ref(alias)) = c.get(2) else {
-                    return Err(format!("ALIAS_SEND {} without an alias", show(c)));
-                };
-                let msg = Message::Term(payload(c)?);
-                let target = self.dist.aliases.read().get(alias).copied();
-                if let Some(to) = target {
-                    self.with_pcb(to, |p| p.deliver(msg));
-                }
-            }
-            LINK => {
-                arity(c, 3)?;
-                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
-                let linked = self.lookup(to).is_some_and(|p| {
-                    let mut st = p.state.lock();
-                    if st.alive {
-                        st.links.insert_new(from, ());
-                    }
-                    st.alive
-                });
-                if !linked {
-                    self.dist_signal(to, from, Signal::Link, Reason::NoProc);
-                }
-            }
-            UNLINK => {
-                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
-                if let Some(p) = self.lookup(to) {
-                    p.state.lock().links.remove(&from);
-                }
-            }
-            UNLINK_ID => {
-                arity(c, 4)?;
-                let (from, to) = (pid(c, 2)?, pid(c, 3)?);
-                if let Some(p) = self.lookup(to) {
-                    p.state.lock().links.remove(&from);
-                }
-                let _ = conn.send(
-                    &[
-                        Term::Int(UNLINK_ID_ACK),
-                        c[1].clone(),
-                        Term::Pid(to),
-                        Term::Pid(from),
-                    ],
-                    None,
-                );
-            }
-            UNLINK_ID_ACK => {}
-            EXIT | EXIT_TT | PAYLOAD_EXIT | PAYLOAD_EXIT_TT | EXIT2 | EXIT2_TT | PAYLOAD_EXIT2
-            | PAYLOAD_EXIT2_TT => {
-                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
-                let reason = match tag {
-                    EXIT | EXIT2 => c.get_mut(3).map(std::mem::take),
-                    EXIT_TT | EXIT2_TT => c.get_mut(4).map(std::mem::take),
-                    _ => carried.take(),
-                }
-                .ok_or_else(|| format!("exit {} without a reason", show(c)))?;
-                let Some(p) = self.lookup(to) else {
-                    return Ok(());
-                };
-                if matches!(tag, EXIT2 | EXIT2_TT | PAYLOAD_EXIT2 | PAYLOAD_EXIT2_TT) {
-                    // `exit/2`: a signal of its own, whatever the links.
-                    p.exit_signal(from, Reason::from_term(reason), true);
-                } else {
-                    // A linked process ended: only through a link still
-                    // there.
-                    let mut st = p.state.lock();
-                    if st.links.remove(&from).is_some() {
-                        p.exit_signal(from, Reason::from_term(reason), false);
-                    }
-                }
-            }
-            MONITOR_P_EXIT | PAYLOAD_MONITOR_P_EXIT => {
-                let to = pid(c, 2)?;
-                let Some(&Term::Ref(reference)) = c.get(3) else {
-                    return Err(format!("monitor exit {} without a reference", show(c)));
-                };
-                let reason = if tag == MONITOR_P_EXIT {
-                    c.get_mut(4).map(std::mem::take)
-                } else {
-                    carried.take()
-                }
-                .ok_or_else(|| format!("monitor exit {} without a reason", show(c)))?;
-                if let Some(p) = self.lookup(to) {
-                    let mut st = p.state.lock();
-                    if let Some(entry) = st.monitors.remove(&reference) {
-                        p.deliver(Message::Down {
-                            reference,
-                            object: entry.object.to_term(),
-                            reason: Reason::from_term(reason),
-                        });
-                    }
-                }
-            }
-            GROUP_LEADER => {
-                let (from, to) = (pid(c, 1)?, pid(c, 2)?);
-                if let Some(p) = self.lookup(to) {
-                    p.state.lock().group_leader = Some(from);
-                }
-            }
-            SPAWN_REQUEST | SPAWN_REQUEST_TT => {
-                self.spawn_request(conn, c, payload(c)?)?;
-            }
-            SPAWN_REPLY | SPAWN_REPLY_TT => {
-                tracing::debug!("a spawn reply nobody asked for: {}", show(c));
-            }
-            other => {
-                tracing::warn!(node = %conn.peer, "ignored control message with operation {other}: {}", show(c));
+    /// A monitored process as a control message names it to this node.
+    fn target_of(&self, p: ProcId) -> Target {
+        match p {
+            ProcId::Pid(p) => Target::Pid(p),
+            ProcId::Name(n) => Target::Name(n, self.name),
+        }
+    }
+}
+
+/// The control messages [`Control`] has no fields for, from their
+/// elements.
+fn decode_other(
+    conn: &Conn,
+    local: Atom,
+    c: &mut [Term],
+    carried: &mut Option<Term>,
+) -> Result<Option<Signal>, String> {
+    let Some(&Term::Int(tag)) = c.first() else {
+        return Err(format!("control message {} has no operation", show(c)));
+    };
+    let pid = |c: &[Term], i: usize| match c.get(i) {
+        Some(Term::Pid(p)) => Ok(*p),
+        _ => Err(format!(
+            "control message {}: element {} is not a pid",
+            show(c),
+            i + 1
+        )),
+    };
+    let reference = |c: &[Term], i: usize| match c.get(i) {
+        Some(Term::Ref(r)) => Ok(*r),
+        _ => Err(format!(
+            "control message {}: element {} is not a reference",
+            show(c),
+            i + 1
+        )),
+    };
+    let mut payload = |c: &[Term]| {
+        carried
+            .take()
+            .ok_or_else(|| format!("control message {} lacks its payload", show(c)))
+    };
+    let arity = |c: &[Term], n: usize| {
+        if c.len() == n {
+            Ok(())
+        } else {
+            Err(format!("control message {} has the wrong arity", show(c)))
+        }
+    };
+    let signal = match tag {
+        SEND | SEND_TT | SEND_SENDER | SEND_SENDER_TT | REG_SEND | REG_SEND_TT | MONITOR_P
+        | DEMONITOR_P | ALIAS_SEND | ALIAS_SEND_TT => {
+            // Well-formed, these were read into their fields.
+            return Err(format!("malformed control message {}", show(c)));
+        }
+        LINK => {
+            arity(c, 3)?;
+            Signal::Link {
+                from: pid(c, 1)?,
+                to: pid(c, 2)?,
             }
         }
-        Ok(())
-    }
+        UNLINK => Signal::Unlink {
+            id: 0,
+            from: pid(c, 1)?,
+            to: pid(c, 2)?,
+        },
+        UNLINK_ID => {
+            arity(c, 4)?;
+            let Term::Int(id) = c[1] else {
+                return Err(format!("UNLINK_ID {} without an id", show(c)));
+            };
+            Signal::Unlink {
+                id: id as u64,
+                from: pid(c, 2)?,
+                to: pid(c, 3)?,
+            }
+        }
+        UNLINK_ID_ACK => return Ok(None),
+        EXIT | EXIT_TT | PAYLOAD_EXIT | PAYLOAD_EXIT_TT | EXIT2 | EXIT2_TT | PAYLOAD_EXIT2
+        | PAYLOAD_EXIT2_TT => {
+            let (from, to) = (pid(c, 1)?, pid(c, 2)?);
+            let reason = match tag {
+                EXIT | EXIT2 => c.get_mut(3).map(std::mem::take),
+                EXIT_TT | EXIT2_TT => c.get_mut(4).map(std::mem::take),
+                _ => carried.take(),
+            }
+            .ok_or_else(|| format!("exit {} without a reason", show(c)))?;
+            Signal::Exit {
+                from,
+                to,
+                reason: Reason::from_term(reason),
+                link: !matches!(tag, EXIT2 | EXIT2_TT | PAYLOAD_EXIT2 | PAYLOAD_EXIT2_TT),
+            }
+        }
+        MONITOR_P_EXIT | PAYLOAD_MONITOR_P_EXIT => {
+            let watched = match c.get(1) {
+                Some(Term::Pid(p)) => Target::Pid(*p),
+                Some(Term::Atom(n)) => Target::Name(*n, conn.peer),
+                _ => return Err(format!("monitor exit {} names no process", show(c))),
+            };
+            let to = pid(c, 2)?;
+            let reference = reference(c, 3)?;
+            let reason = if tag == MONITOR_P_EXIT {
+                c.get_mut(4).map(std::mem::take)
+            } else {
+                carried.take()
+            }
+            .ok_or_else(|| format!("monitor exit {} without a reason", show(c)))?;
+            Signal::Down {
+                watched,
+                to,
+                reference,
+                reason: Reason::from_term(reason),
+            }
+        }
+        GROUP_LEADER => Signal::GroupLeader {
+            leader: pid(c, 1)?,
+            to: pid(c, 2)?,
+        },
+        SPAWN_REQUEST | SPAWN_REQUEST_TT => {
+            let args = payload(c)?;
+            let (Some(Term::Tuple(mfa)), Some(opts)) = (c.get(4), c.get(5)) else {
+                return Err(format!("malformed SPAWN_REQUEST {}", show(c)));
+            };
+            let (Some(Term::Atom(module)), Some(Term::Atom(function))) = (mfa.first(), mfa.get(1))
+            else {
+                return Err(format!(
+                    "SPAWN_REQUEST {} without {{Module, Function, Arity}}",
+                    show(c)
+                ));
+            };
+            let opts = opts.as_list().unwrap_or_default();
+            let link = opts.iter().any(|o| o.is_atom("link"));
+            let monitor = opts.iter().any(|o| {
+                o.is_atom("monitor")
+                    || matches!(o, Term::Tuple(t) if t.first().is_some_and(|x| x.is_atom("monitor")))
+            });
+            let from = pid(c, 2)?;
+            Signal::SpawnRequest(Box::new(SpawnRequest {
+                id: reference(c, 1)?,
+                from,
+                group_leader: c.get(3).and_then(Term::as_pid).unwrap_or(from),
+                node: local,
+                module: *module,
+                function: *function,
+                args: args.as_list().map(<[Term]>::to_vec).unwrap_or_default(),
+                link,
+                monitor,
+            }))
+        }
+        SPAWN_REPLY | SPAWN_REPLY_TT => {
+            let Some(Term::Int(flags)) = c.get(3) else {
+                return Err(format!("SPAWN_REPLY {} without flags", show(c)));
+            };
+            Signal::SpawnReply {
+                id: reference(c, 1)?,
+                to: pid(c, 2)?,
+                flags: *flags as u8,
+                result: match c.get_mut(4).map(std::mem::take) {
+                    Some(Term::Pid(p)) => Ok(p),
+                    Some(other) => Err(other),
+                    None => return Err(format!("SPAWN_REPLY {} without a result", show(c))),
+                },
+            }
+        }
+        other => {
+            tracing::warn!(node = %conn.peer, "ignored control message with operation {other}: {}", show(c));
+            return Ok(None);
+        }
+    };
+    Ok(Some(signal))
 }

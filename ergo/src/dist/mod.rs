@@ -15,6 +15,7 @@ pub(crate) mod conn;
 pub(crate) mod control;
 pub mod rpc;
 pub(crate) mod services;
+pub mod spawn;
 pub(crate) mod wire;
 
 use std::collections::hash_map::RandomState;
@@ -31,7 +32,7 @@ use rustc_hash::FxHashMap;
 use crate::dist::conn::{Conn, ConnConfig};
 use crate::message::Message;
 use crate::node::{Node, NodeInner};
-use crate::process::SendError;
+use crate::process::signal::{AliasOwner, CallEvent};
 use crate::reason::Reason;
 
 /// A 32-bit number no other node can guess: the clock hashed with
@@ -145,8 +146,6 @@ pub(crate) struct Dist {
     /// `net_kernel:monitor_nodes/1` subscribers.
     pub(crate) node_watchers: Mutex<Vec<Pid>>,
     pub(crate) rpc: RwLock<FxHashMap<(Atom, Atom), rpc::RpcFn>>,
-    /// Process aliases reachable with `ALIAS_SEND`.
-    pub(crate) aliases: RwLock<FxHashMap<ergo_etf::Ref, Pid>>,
     running: Mutex<Vec<tokio::task::AbortHandle>>,
     publication: Mutex<Option<epmd::Publication>>,
 }
@@ -159,11 +158,11 @@ pub(crate) struct Config {
 }
 
 impl Dist {
-    /// Drops what an ended process had asked for: its aliases and its
-    /// node monitors (cheap when there are none).
+    /// Drops what an ended process had asked for of the distribution: its
+    /// node monitors and its place in the connections' indexes.
     pub(crate) fn forget(&self, pid: Pid) {
-        if !self.aliases.read().is_empty() {
-            self.aliases.write().retain(|_, p| *p != pid);
+        for c in self.conns.read().values() {
+            c.unindex_pid(pid);
         }
         {
             let mut w = self.node_watchers.lock();
@@ -531,7 +530,7 @@ impl NodeInner {
         if was_up {
             tracing::info!(node = %node, "connection down: {why}");
         }
-        self.fire_noconnection(node);
+        self.fire_noconnection(conn);
         let monitors = self
             .dist
             .node_monitors
@@ -543,62 +542,6 @@ impl NodeInner {
             let watchers = self.dist.node_watchers.lock().clone();
             self.node_event(watchers, "nodedown", node);
         }
-    }
-
-    /// Sends a control message (and payload) to `node`, connecting first if
-    /// needed.
-    pub(crate) fn dist_send<'a>(
-        self: &Arc<Self>,
-        node: Atom,
-        control: impl Into<wire::Ctl<'a>>,
-        payload: Option<&Term>,
-    ) -> Result<(), SendError> {
-        self.dist_send_frames(node, &[(control.into(), payload.map(wire::Payload::Term))])
-    }
-
-    /// Sends messages to `node` in order, with one write (see
-    /// `Conn::send_frames`).
-    pub(crate) fn dist_send_frames(
-        self: &Arc<Self>,
-        node: Atom,
-        frames: &[(wire::Ctl<'_>, Option<wire::Payload<'_>>)],
-    ) -> Result<(), SendError> {
-        let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
-        conn.send_frames(frames)
-            .map_err(|_| SendError::Unreachable(node))
-    }
-
-    /// Sends a control message that may wait a moment for company (see
-    /// `Conn::send_deferred`).
-    pub(crate) fn dist_send_deferred(
-        self: &Arc<Self>,
-        node: Atom,
-        control: wire::Ctl<'_>,
-    ) -> Result<(), SendError> {
-        let conn = self.connection(node).ok_or(SendError::Unreachable(node))?;
-        conn.send_deferred(control)
-            .map_err(|_| SendError::Unreachable(node))
-    }
-
-    /// Sends `msg` from `from` to a process on another node.
-    pub(crate) fn dist_send_message(
-        self: &Arc<Self>,
-        from: Pid,
-        to: crate::process::Dest,
-        msg: Message,
-    ) -> Result<(), SendError> {
-        use crate::process::Dest;
-        let payload = msg.into_term().ok_or(SendError::NotSendable)?;
-        // What cannot be delivered is dropped, as in Erlang: a send to a
-        // node that cannot be reached is not an error.
-        let _ = match to {
-            Dest::Pid(p) => self.dist_send(p.node, control::send_sender(from, p), Some(&payload)),
-            Dest::NameOn(name, node) => {
-                self.dist_send(node, control::reg_send(from, name), Some(&payload))
-            }
-            Dest::Name(n) => return Err(SendError::NotRegistered(n)),
-        };
-        Ok(())
     }
 
     /// Sends `{Event, Node}` (`nodeup`, `nodedown`) to each of `pids`.
@@ -613,12 +556,38 @@ impl NodeInner {
         }
     }
 
-    /// Marks `pid` as holding aliases or node monitors, for
-    /// [`Dist::forget`] to clean up when it ends.
+    /// Marks `pid` as holding aliases or node monitors, for its end to
+    /// clean up.
     pub(crate) fn mark_dist_subscribed(&self, pid: Pid) {
         if let Some(p) = self.lookup(pid) {
-            p.state.lock().dist_subscribed = true;
+            p.state.lock().remote = true;
         }
+    }
+
+    /// Notes in the index of the connection to `node` that `pid` has a
+    /// link or monitor across it.
+    pub(crate) fn dist_index(&self, node: Atom, pid: Pid) {
+        if let Some(c) = self.dist.conns.read().get(&node) {
+            c.index_pid(pid);
+        }
+    }
+
+    /// Drops what an ended process `pid` held beyond its own state: its
+    /// aliases, node monitors and places in the connections' indexes.
+    pub(crate) fn forget_remote(&self, pid: Pid) {
+        {
+            let aliases = self.aliases.read();
+            let owns = aliases
+                .values()
+                .any(|o| matches!(o, AliasOwner::Process(p) if *p == pid));
+            drop(aliases);
+            if owns {
+                self.aliases
+                    .write()
+                    .retain(|_, o| !matches!(o, AliasOwner::Process(p) if *p == pid));
+            }
+        }
+        self.dist.forget(pid);
     }
 
     /// `monitor_node(Node, true)` for `pid`.
@@ -654,48 +623,17 @@ impl NodeInner {
         }
     }
 
-    /// Every local link and monitor that goes through `node` fires with
-    /// `noconnection`.
-    fn fire_noconnection(&self, node: Atom) {
-        for pcb in self.all_pcbs() {
-            // Removed and fired under one lock, as a process's end fires
-            // them: a `demonitor` or `unlink` that found the entry gone
-            // then finds the `'DOWN'` or the exit already delivered.
-            let mut st = pcb.state.lock();
-            let links: Vec<Pid> = st
-                .links
-                .iter()
-                .map(|(p, _)| *p)
-                .filter(|p| p.node == node)
-                .collect();
-            for p in links {
-                st.links.remove(&p);
-                pcb.exit_signal(p, Reason::NoConnection, false);
-            }
-            let refs: Vec<_> = st
-                .monitors
-                .iter()
-                .filter(|(_, m)| m.other.node == node)
-                .map(|(r, _)| *r)
-                .collect();
-            for r in refs {
-                if let Some(m) = st.monitors.remove(&r) {
-                    pcb.deliver(Message::Down {
-                        reference: m.reference,
-                        object: m.object.to_term(),
-                        reason: Reason::NoConnection,
-                    });
-                }
-            }
-            let gone: Vec<_> = st
-                .monitored_by
-                .iter()
-                .filter(|(_, m)| m.other.node == node)
-                .map(|(r, _)| *r)
-                .collect();
-            for r in gone {
-                st.monitored_by.remove(&r);
-            }
+    /// Every local link and monitor that went through `conn` fires with
+    /// `noconnection`, and every call waiting on a server there ends so:
+    /// the connection's index names the processes that have them, so no
+    /// other process is looked at.
+    fn fire_noconnection(&self, conn: &Conn) {
+        let (pids, calls) = conn.take_index();
+        for pid in pids {
+            self.connection_lost_for(pid, conn.peer);
+        }
+        for alias in calls {
+            self.call_event(alias, CallEvent::Down(Reason::NoConnection));
         }
     }
 }
@@ -705,17 +643,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_ended_process_leaves_no_aliases_or_node_monitors_behind() {
+    fn an_ended_process_leaves_no_node_monitors_or_index_entries_behind() {
         let d = Dist::default();
         let p = Pid::new(Atom::from("a@h"), 1, 0, 1);
         let q = Pid::new(Atom::from("a@h"), 2, 0, 1);
         let node = Atom::from("b@h");
-        let r = ergo_etf::Ref::new(Atom::from("a@h"), 1, &[1, 2, 3]).unwrap();
-        d.aliases.write().insert(r, p);
+        let conn = Conn::new(node);
+        conn.index_pid(p);
+        conn.index_pid(q);
+        d.conns.write().insert(node, conn.clone());
         d.node_watchers.lock().extend([p, q]);
         d.node_monitors.lock().insert(node, vec![p, p, q]);
         d.forget(p);
-        assert!(d.aliases.read().is_empty());
+        assert_eq!(conn.take_index().0, vec![q]);
         assert_eq!(*d.node_watchers.lock(), vec![q]);
         assert_eq!(d.node_monitors.lock().get(&node), Some(&vec![q]));
         d.forget(q);

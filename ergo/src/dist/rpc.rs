@@ -20,9 +20,9 @@ use std::time::Duration;
 use ergo_etf::{Atom, Term, ToTerm};
 
 use crate::gen_server::CallError;
-use crate::message::Message;
 use crate::node::Node;
-use crate::process::{Context, Dest, MonitorTarget};
+use crate::process::signal::AliasOwner;
+use crate::process::{Context, Dest};
 use crate::reason::Reason;
 
 /// How a function answering RPC failed, in Erlang's three exception
@@ -177,11 +177,14 @@ impl Node {
             }),
             Ok(v) => Ok(v),
             Err(CallError::Timeout(_)) => Err(RpcError::Timeout),
-            Err(CallError::Exited(Reason::NoConnection) | CallError::NoProc) => {
-                Err(RpcError::NodeDown)
-            }
+            Err(
+                CallError::Exited(Reason::NoConnection)
+                | CallError::NoConnection
+                | CallError::NoProc,
+            ) => Err(RpcError::NodeDown),
             Err(CallError::Exited(r)) => Err(RpcError::Exit(r.to_term())),
             Err(CallError::NoReply) => Err(RpcError::Other(Term::atom("noreply"))),
+            Err(CallError::BadReply(why)) => Err(RpcError::Other(Term::binary(why))),
         }
     }
 
@@ -200,20 +203,23 @@ impl Node {
 
     /// `gen_server:call(Dest, Request, Timeout)` to any server, local or on
     /// another node, written in Erlang, Elixir or Rust: the request goes as
-    /// a term, and the reply comes back as one.
+    /// a term, and the reply comes back as one. The request names the
+    /// node's system pid as the caller.
     pub async fn call(
         &self,
         dest: impl Into<Dest>,
         request: impl ToTerm,
         timeout: Duration,
     ) -> Result<Term, CallError> {
-        let dest = dest.into();
-        let request = request.into_term();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn(move |mut ctx| async move {
-            let _ = tx.send(ctx.call(dest, request, timeout).await);
-        });
-        rx.await.unwrap_or(Err(CallError::NoReply))
+        let inner = self.inner();
+        inner
+            .call_term(
+                inner.system_pid(),
+                dest.into(),
+                request.into_term(),
+                timeout,
+            )
+            .await
     }
 
     /// `gen_server:cast(Dest, Request)` to any server, local or remote.
@@ -229,56 +235,19 @@ impl Context {
     /// `gen_server:call(Dest, Request, Timeout)` from this process: the
     /// server is monitored for the call, so a server that is not there or
     /// dies answers at once with [`CallError::NoProc`] or
-    /// [`CallError::Exited`] (`noconnection` when its node went away).
+    /// [`CallError::Exited`] ([`CallError::NoConnection`] when its node
+    /// went away). The reply goes to an alias that lives only as long as
+    /// the call, so a reply after a timeout never reaches the mailbox.
     pub async fn call(
         &mut self,
         dest: impl Into<Dest>,
         request: impl ToTerm,
         timeout: Duration,
     ) -> Result<Term, CallError> {
-        let dest = dest.into();
-        let request = request.into_term();
-        let remote = self.node().inner().remote_call(self.pcb(), dest, &request);
-        let mref = match remote {
-            Some(mref) => mref,
-            None => {
-                let mref = self.monitor(MonitorTarget::from(dest));
-                let msg = Term::tuple([
-                    Term::Atom(Atom::GEN_CALL),
-                    Term::tuple([Term::Pid(self.pid()), Term::Ref(mref)]),
-                    request,
-                ]);
-                if self.send(dest, msg).is_err() {
-                    self.demonitor_flush(mref);
-                    return Err(CallError::NoProc);
-                }
-                mref
-            }
-        };
-        let got = self
-            .receive_match_timeout(timeout, |m| match m {
-                Message::Term(Term::Tuple(t)) => {
-                    t.len() == 2 && matches!(&t[0], Term::Ref(r) if *r == mref)
-                }
-                Message::Down { reference, .. } => *reference == mref,
-                _ => false,
-            })
-            .await;
-        match got {
-            None => {
-                self.demonitor_flush(mref);
-                Err(CallError::Timeout(timeout))
-            }
-            Some(Message::Term(Term::Tuple(mut t))) => {
-                self.demonitor_flush(mref);
-                Ok(t.pop().unwrap_or(Term::NIL))
-            }
-            Some(Message::Down { reason, .. }) => Err(match reason {
-                Reason::NoProc => CallError::NoProc,
-                r => CallError::Exited(r),
-            }),
-            Some(_) => Err(CallError::NoReply),
-        }
+        let inner = self.node().inner().clone();
+        inner
+            .call_term(self.pid(), dest.into(), request.into_term(), timeout)
+            .await
     }
 
     /// `monitor_node(Node, true)`: `{nodedown, Node}` comes when the
@@ -301,21 +270,18 @@ impl Context {
         self.node().inner().mark_dist_subscribed(self.pid());
         self.node()
             .inner()
-            .dist
             .aliases
             .write()
-            .insert(r, self.pid());
+            .insert(r, AliasOwner::Process(self.pid()));
         r
     }
 
     /// Deactivates an alias made by [`Context::alias`].
     pub fn unalias(&self, alias: ergo_etf::Ref) -> bool {
-        self.node()
-            .inner()
-            .dist
-            .aliases
-            .write()
-            .remove(&alias)
-            .is_some()
+        let mut aliases = self.node().inner().aliases.write();
+        match aliases.get(&alias) {
+            Some(AliasOwner::Process(p)) if *p == self.pid() => aliases.remove(&alias).is_some(),
+            _ => false,
+        }
     }
 }

@@ -21,11 +21,12 @@ use std::sync::Arc;
 
 use ergo_etf::{Atom, Pid, Ref, Term};
 
-use crate::dist::conn::Conn;
 use crate::dist::rpc::RpcFailure;
+use crate::gen_server::send_reply;
 use crate::message::Message;
 use crate::node::{Node, NodeInner};
-use crate::process::Start;
+use crate::process::signal::{CallEvent, Routed, Signal, SpawnRequest};
+use crate::process::{Start, Target};
 use crate::reason::Reason;
 
 /// Starts the node's service processes.
@@ -36,7 +37,7 @@ pub(crate) fn start(node: &Node) {
                 Term::Tuple(t) if t.len() == 2 && t[0].is_atom("is_auth") => Term::atom("yes"),
                 _ => Term::atom("not_implemented"),
             };
-            let _ = ctx.send(from, Term::tuple([tag, reply]));
+            send_reply(ctx.node(), ctx.pid(), from, tag, reply);
         }
     });
     spawn_named(node, "rex", |ctx, msg| {
@@ -46,7 +47,8 @@ pub(crate) fn start(node: &Node) {
                 mfa_request(&req, "call").or_else(|| mfa_request(&req, "block_call"))
             {
                 let node = ctx.node().clone();
-                ctx.spawn(move |ctx| async move {
+                let rex = ctx.pid();
+                ctx.spawn(move |_| async move {
                     let reply = match node.apply_rpc(m, f, args.clone()).await {
                         Ok(v) => v,
                         Err(RpcFailure::Throw(v)) => v,
@@ -55,7 +57,7 @@ pub(crate) fn start(node: &Node) {
                             badrpc_exit(Term::tuple([e, stack(m, f, args)]))
                         }
                     };
-                    let _ = ctx.send(from, Term::tuple([tag, reply]));
+                    send_reply(&node, rex, from, tag, reply);
                 });
             }
             return;
@@ -148,61 +150,84 @@ fn stack(m: Atom, f: Atom, args: Vec<Term>) -> Term {
 }
 
 impl NodeInner {
-    /// `SPAWN_REQUEST {29, ReqId, From, GroupLeader, {M, F, Arity}, Opts}`
-    /// with the argument list as payload.
-    pub(crate) fn spawn_request(
-        self: &Arc<Self>,
-        conn: &Arc<Conn>,
-        c: &[Term],
-        args: Term,
-    ) -> Result<(), String> {
-        let (Some(req_id), Some(Term::Pid(from)), Some(gl), Some(Term::Tuple(mfa)), Some(opts)) =
-            (c.get(1), c.get(2), c.get(3), c.get(4), c.get(5))
-        else {
-            return Err("malformed SPAWN_REQUEST".into());
-        };
-        let (Some(Term::Atom(m)), Some(Term::Atom(f))) = (mfa.first(), mfa.get(1)) else {
-            return Err("SPAWN_REQUEST without {Module, Function, Arity}".into());
-        };
-        let (m, f, from) = (*m, *f, *from);
-        let args = args.as_list().map(<[Term]>::to_vec).unwrap_or_default();
-        let opts = opts.as_list().map(<[Term]>::to_vec).unwrap_or_default();
-        let link = opts.iter().any(|o| o.is_atom("link"));
-        let monitor = opts.iter().any(|o| {
-            o.is_atom("monitor")
-                || matches!(o, Term::Tuple(t) if t.first().is_some_and(|x| x.is_atom("monitor")))
-        });
-        let monitor_ref = match (monitor, req_id) {
-            (true, Term::Ref(r)) => Some((from, *r)),
-            _ => None,
-        };
+    /// Runs a spawn request from another node's process: spawns the
+    /// process (linked to or monitored by the requester, as it asked) and
+    /// answers with `SPAWN_REPLY`, before the new process can send
+    /// anything, its exit included.
+    pub(crate) fn spawn_for(self: &Arc<Self>, req: SpawnRequest) {
         let node = Node::from_arc(self.clone());
-        // The process waits until the reply is on its way, so that nothing
-        // it sends (its exit included) overtakes the reply.
         let (go, gate) = tokio::sync::oneshot::channel::<()>();
-        let body = Body::of(m, f, args);
+        let body = Body::of(req.module, req.function, req.args);
+        let from = req.from;
+        let monitor = req.monitor.then_some((from, req.id));
         let pid = node.spawn_opts(
             move |ctx| async move {
                 let _ = gate.await;
                 body.run(ctx).await
             },
-            gl.as_pid(),
+            Some(req.group_leader),
             Some(Start::Remote {
-                link: link.then_some(from),
-                monitor: monitor_ref,
+                link: req.link.then_some(from),
+                monitor,
             }),
         );
-        let flags = i64::from(link) | if monitor_ref.is_some() { 2 } else { 0 };
-        let reply = [
-            Term::Int(crate::dist::control::SPAWN_REPLY),
-            req_id.clone(),
-            Term::Pid(from),
-            Term::Int(flags),
-            Term::Pid(pid),
-        ];
-        let _ = conn.send(&reply, None);
+        if from.node != self.name && (req.link || req.monitor) {
+            self.dist_index(from.node, pid);
+        }
+        let flags = u8::from(req.link) | if req.monitor { 2 } else { 0 };
+        self.route(Signal::SpawnReply {
+            id: req.id,
+            to: from,
+            flags,
+            result: Ok(pid),
+        });
         let _ = go.send(());
-        Ok(())
+    }
+
+    /// A spawn request of ours was answered: the link and monitor it asked
+    /// for are set up on the requester's side, and whoever waits for the
+    /// answer gets it.
+    pub(crate) fn spawn_replied(
+        self: &Arc<Self>,
+        id: Ref,
+        to: Pid,
+        flags: u8,
+        result: Result<Pid, Term>,
+    ) -> Routed {
+        if let Ok(pid) = result
+            && to != self.system_pid()
+        {
+            let Some(me) = self.lookup(to) else {
+                // The requester is gone: what it asked for goes with it.
+                if flags & 1 != 0 {
+                    self.route(Signal::Exit {
+                        from: to,
+                        to: pid,
+                        reason: Reason::NoProc,
+                        link: true,
+                    });
+                }
+                return Routed::NoProc;
+            };
+            if flags & 1 != 0 {
+                me.add_link(pid);
+            }
+            if flags & 2 != 0 {
+                me.add_monitor(id, pid, Target::Pid(pid));
+            }
+            if flags != 0 && pid.node != self.name {
+                self.dist_index(pid.node, to);
+            }
+        }
+        match result {
+            Ok(pid) if to == self.system_pid() => {
+                // A call (`erpc`) waits for the monitor's `'DOWN'` instead.
+                let _ = pid;
+            }
+            Ok(pid) => self.call_event(id, CallEvent::Reply(Term::Pid(pid))),
+            Err(why) => self.call_event(id, CallEvent::SpawnFailed(why)),
+        }
+        Routed::Done
     }
 }
 

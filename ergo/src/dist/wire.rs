@@ -21,6 +21,8 @@ use ergo_etf::{
 };
 use rustc_hash::FxHashMap;
 
+use crate::process::signal::CallTag;
+
 /// Slots in a connection's atom cache (8 segments of 256).
 const CACHE_SLOTS: usize = 2048;
 /// The most atoms one header may name.
@@ -511,7 +513,7 @@ pub(crate) enum Payload<'a> {
     /// `{'$gen_call', {From, Tag}, Request}`, a `gen_server` call.
     Call {
         from: Pid,
-        tag: Ref,
+        tag: CallTag,
         request: &'a Term,
     },
     /// `{Tag, Reply}`, a `gen_server` reply.
@@ -534,7 +536,7 @@ impl Payload<'_> {
             Payload::Term(t) => t.clone(),
             Payload::Call { from, tag, request } => Term::tuple([
                 Term::Atom(Atom::GEN_CALL),
-                Term::tuple([Term::Pid(from), Term::Ref(tag)]),
+                Term::tuple([Term::Pid(from), tag.to_term()]),
                 request.clone(),
             ]),
             Payload::Reply { tag, reply } => Term::tuple([tag.clone(), reply.clone()]),
@@ -566,6 +568,8 @@ pub(crate) enum Ctl<'a> {
     SendSender { from: Pid, to: Pid },
     /// `{6, From, '', Name}`: a message to a registered name.
     RegSend { from: Pid, name: Atom },
+    /// `{33, From, Alias}`: a message to a process alias.
+    AliasSend { from: Pid, alias: Ref },
     /// `{Op, From, To, Ref}`: `MONITOR_P` or `DEMONITOR_P`, which `op` is.
     Monitor {
         op: u8,
@@ -609,6 +613,11 @@ impl Ctl<'_> {
                 Term::Pid(from),
                 Term::Atom(Atom::EMPTY),
                 Term::Atom(name),
+            ],
+            Ctl::AliasSend { from, alias } => vec![
+                Term::Int(crate::dist::control::ALIAS_SEND),
+                Term::Pid(from),
+                Term::Ref(alias),
             ],
             Ctl::Monitor {
                 op,
@@ -655,6 +664,20 @@ trait Shape {
     fn atom(&mut self, a: Atom);
     fn pid(&mut self, p: &Pid);
     fn reference(&mut self, r: &Ref);
+    /// `[alias | Ref]`'s start: a list of one element, the atom `alias`,
+    /// whose tail (the reference) follows.
+    fn alias_head(&mut self);
+    /// A call's tag.
+    #[inline(always)]
+    fn tag(&mut self, t: &CallTag) {
+        match t {
+            CallTag::Ref(r) => self.reference(r),
+            CallTag::Alias(r) => {
+                self.alias_head();
+                self.reference(r);
+            }
+        }
+    }
 }
 
 impl Shape for Encoder<'_> {
@@ -672,6 +695,10 @@ impl Shape for Encoder<'_> {
     }
     fn reference(&mut self, r: &Ref) {
         self.write_ref(r);
+    }
+    fn alias_head(&mut self) {
+        self.write_list_header(1);
+        self.write_atom(Atom::ALIAS);
     }
 }
 
@@ -716,6 +743,12 @@ impl Shape for Fixed<'_> {
             self.put(&id.to_be_bytes());
         }
     }
+
+    #[inline(always)]
+    fn alias_head(&mut self) {
+        self.put(&[tags::LIST, 0, 0, 0, 1]);
+        self.atom(Atom::ALIAS);
+    }
 }
 
 /// Writes a control message [`Ctl`] has fields for; `false`, having
@@ -736,6 +769,12 @@ fn write_typed(s: &mut impl Shape, control: Ctl<'_>) -> bool {
             s.pid(&from);
             s.atom(Atom::EMPTY);
             s.atom(name);
+        }
+        Ctl::AliasSend { from, alias } => {
+            s.tuple(3);
+            s.byte(op::ALIAS_SEND as u8);
+            s.pid(&from);
+            s.reference(&alias);
         }
         Ctl::Monitor {
             op,
@@ -760,12 +799,12 @@ fn write_typed(s: &mut impl Shape, control: Ctl<'_>) -> bool {
 /// Writes the start of a call's payload, `{'$gen_call', {From, Tag}, `,
 /// the request to follow.
 #[inline(always)]
-fn write_envelope(s: &mut impl Shape, from: &Pid, tag: &Ref) {
+fn write_envelope(s: &mut impl Shape, from: &Pid, tag: &CallTag) {
     s.tuple(3);
     s.atom(Atom::GEN_CALL);
     s.tuple(2);
     s.pid(from);
-    s.reference(tag);
+    s.tag(tag);
 }
 
 /// Writes the typed control message and the envelope of a call or reply
@@ -790,9 +829,9 @@ fn write_fixed<'p>(
         None => None,
         Some(Payload::Term(t)) => Some(t),
         Some(Payload::Call { request, .. }) => Some(request),
-        Some(Payload::Reply { tag, reply }) => match tag {
-            Term::Ref(_) => Some(reply),
-            _ => return None,
+        Some(Payload::Reply { tag, reply }) => match reply_tag(tag) {
+            Some(_) => Some(reply),
+            None => return None,
         },
     };
     let mut f = Fixed {
@@ -805,16 +844,25 @@ fn write_fixed<'p>(
     }
     match payload {
         Some(Payload::Call { from, tag, .. }) => write_envelope(&mut f, &from, &tag),
-        Some(Payload::Reply {
-            tag: Term::Ref(r), ..
-        }) => {
-            f.tuple(2);
-            f.reference(r);
+        Some(Payload::Reply { tag, .. }) => {
+            if let Some(t) = reply_tag(tag) {
+                f.tuple(2);
+                f.tag(&t);
+            }
         }
         _ => {}
     }
     body.extend_from_slice(&f.b[..f.n]);
     Some(rest)
+}
+
+/// A reply's tag in the shapes calls make: a reference, or
+/// `[alias | Ref]`.
+fn reply_tag(tag: &Term) -> Option<CallTag> {
+    match tag {
+        Term::Ref(r) => Some(CallTag::Ref(*r)),
+        t => CallTag::alias_of(t).map(CallTag::Alias),
+    }
 }
 
 /// Writes a control message.
@@ -888,6 +936,8 @@ pub(crate) enum Control {
     Send { to: Pid },
     /// `REG_SEND` and `REG_SEND_TT`: a message to a registered name.
     RegSend { from: Pid, name: Atom },
+    /// `ALIAS_SEND` and `ALIAS_SEND_TT`: a message to an alias.
+    AliasSend { from: Pid, alias: Ref },
     /// `MONITOR_P`.
     Monitor {
         from: Pid,
@@ -1205,11 +1255,11 @@ impl Reader {
         self.msg.payload = match envelope {
             Some(Envelope::Call { from, tag }) => Some(Term::Tuple(vec![
                 Term::Atom(Atom::GEN_CALL),
-                Term::Tuple(vec![Term::Pid(from), Term::Ref(tag)]),
+                Term::Tuple(vec![Term::Pid(from), tag.to_term()]),
                 payload(&mut d)?,
             ])),
             Some(Envelope::Reply { tag }) => {
-                Some(Term::Tuple(vec![Term::Ref(tag), payload(&mut d)?]))
+                Some(Term::Tuple(vec![tag.to_term(), payload(&mut d)?]))
             }
             None if d.remaining() > 0 => Some(payload(&mut d)?),
             None => None,
@@ -1272,9 +1322,9 @@ fn read_control(d: &mut Decoder<'_>, spare: &mut Vec<Term>) -> Result<Control, W
 /// The start of a payload that [`FixedIn::envelope`] read.
 enum Envelope {
     /// `{'$gen_call', {From, Tag}, Request}`.
-    Call { from: Pid, tag: Ref },
+    Call { from: Pid, tag: CallTag },
     /// `{Tag, Reply}`.
-    Reply { tag: Ref },
+    Reply { tag: CallTag },
 }
 
 /// A cursor for [`read_fixed`].
@@ -1331,6 +1381,20 @@ impl<'a> FixedIn<'a> {
         Ref::new(node, creation, &ids[..len as usize])
     }
 
+    /// A call's tag: a reference, or `[alias | Ref]`.
+    #[inline(always)]
+    fn tag(&mut self) -> Option<CallTag> {
+        match self.b.get(self.at)? {
+            &tags::LIST => {
+                if self.take::<5>()? != [tags::LIST, 0, 0, 0, 1] || self.atom()? != Atom::ALIAS {
+                    return None;
+                }
+                self.reference().map(CallTag::Alias)
+            }
+            _ => self.reference().map(CallTag::Ref),
+        }
+    }
+
     /// The start of a call's or a reply's payload, `{'$gen_call', {From,
     /// Tag}, ` or `{Tag, ` with a reference for tag, leaving the cursor
     /// before the request or the reply. `None` (the cursor where it was)
@@ -1342,13 +1406,13 @@ impl<'a> FixedIn<'a> {
             [tags::SMALL_TUPLE, 3] if self.atom() == Some(Atom::GEN_CALL) => {
                 match self.take::<2>() {
                     Some([tags::SMALL_TUPLE, 2]) => self.pid().and_then(|from| {
-                        let tag = self.reference()?;
+                        let tag = self.tag()?;
                         Some(Envelope::Call { from, tag })
                     }),
                     _ => None,
                 }
             }
-            [tags::SMALL_TUPLE, 2] => self.reference().map(|tag| Envelope::Reply { tag }),
+            [tags::SMALL_TUPLE, 2] => self.tag().map(|tag| Envelope::Reply { tag }),
             _ => None,
         };
         if e.is_none() {
@@ -1391,6 +1455,10 @@ fn read_fixed(b: &[u8], atoms: &[Atom]) -> Option<(Control, usize)> {
                 name: f.atom()?,
             }
         }
+        (op::ALIAS_SEND, 3) => Control::AliasSend {
+            from: f.pid()?,
+            alias: f.reference()?,
+        },
         (op::MONITOR_P, 4) => Control::Monitor {
             from: f.pid()?,
             to: f.proc_id()?,
@@ -1459,6 +1527,11 @@ fn read_frequent(d: &mut Decoder<'_>) -> Option<Control> {
                 name: atom(d)?,
             }
         }
+        // {33, From, Alias}, {34, From, Alias, Token}
+        (op::ALIAS_SEND, 3) | (op::ALIAS_SEND_TT, 4) => Control::AliasSend {
+            from: pid(d)?,
+            alias: reference(d)?,
+        },
         // {19 | 20, From, To, Ref}
         (op::MONITOR_P, 4) => Control::Monitor {
             from: pid(d)?,
@@ -1472,7 +1545,10 @@ fn read_frequent(d: &mut Decoder<'_>) -> Option<Control> {
         },
         _ => return None,
     };
-    if matches!(tag, op::SEND_TT | op::SEND_SENDER_TT | op::REG_SEND_TT) {
+    if matches!(
+        tag,
+        op::SEND_TT | op::SEND_SENDER_TT | op::REG_SEND_TT | op::ALIAS_SEND_TT
+    ) {
         // The trace token, which ergo does not use.
         skip(d)?;
     }
@@ -1537,23 +1613,41 @@ mod tests {
         let b = ergo_etf::Pid::new(Atom::from("b@h"), 2, 0, 4);
         let r = ergo_etf::Ref::new(Atom::from("a@h"), 3, &[1, 2, 3]).unwrap();
         let name = Atom::from("server");
+        let monitor = |op: i64, to| Ctl::Monitor {
+            op: op as u8,
+            from: a,
+            to,
+            reference: r,
+        };
         let cases = [
-            op::send_sender(a, b),
-            op::reg_send(a, name),
-            op::monitor_p(a, ProcId::Pid(b), r),
-            op::monitor_p(a, ProcId::Name(name), r),
-            op::demonitor_p(a, ProcId::Pid(b), r),
-            op::demonitor_p(a, ProcId::Name(name), r),
+            Ctl::SendSender { from: a, to: b },
+            Ctl::RegSend { from: a, name },
+            Ctl::AliasSend { from: a, alias: r },
+            monitor(op::MONITOR_P, ProcId::Pid(b)),
+            monitor(op::MONITOR_P, ProcId::Name(name)),
+            monitor(op::DEMONITOR_P, ProcId::Pid(b)),
+            monitor(op::DEMONITOR_P, ProcId::Name(name)),
         ];
         let term = Term::tuple([Term::Pid(b), Term::Ref(r)]);
+        // Not a call tag: a proper list.
         let alias_tag = Term::List(vec![Term::atom("alias"), Term::Ref(r)]);
+        let aliased = CallTag::Alias(r).to_term();
         let payloads = [
             None,
             Some(Payload::Term(&term)),
             Some(Payload::Call {
                 from: b,
-                tag: r,
+                tag: CallTag::Ref(r),
                 request: &term,
+            }),
+            Some(Payload::Call {
+                from: b,
+                tag: CallTag::Alias(r),
+                request: &term,
+            }),
+            Some(Payload::Reply {
+                tag: &aliased,
+                reply: &term,
             }),
             Some(Payload::Reply {
                 tag: &Term::Ref(r),
@@ -1587,6 +1681,7 @@ mod tests {
                     let back = match &got.control {
                         Control::Send { to } => *to == b,
                         Control::RegSend { from, name: n } => *from == a && *n == name,
+                        Control::AliasSend { from, alias } => *from == a && *alias == r,
                         Control::Monitor {
                             from,
                             to,

@@ -1,0 +1,158 @@
+//! `gen_server:call` by term, as OTP 24 and later make it: the server is
+//! monitored for the call, and the request carries the tag
+//! `[alias | Ref]`, whose reply goes to the alias `Ref`. The alias is
+//! active only while the call waits, so a reply that comes after the
+//! call gave up (a timeout) is dropped instead of landing in a mailbox.
+//!
+//! The call waits without a process of its own: its alias and its monitor
+//! are kept by the node, and the reply or the `'DOWN'` is handed straight
+//! to the waiting future. So the same call serves [`Node::call`], a
+//! process's [`crate::Context::call`] and the typed clients of servers on
+//! other nodes, with the caller's pid (or the node's system pid) in the
+//! request, as the server expects to see it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ergo_etf::{Pid, Ref, Term};
+use tokio::sync::oneshot;
+
+use crate::gen_server::CallError;
+use crate::node::NodeInner;
+use crate::process::signal::{AliasOwner, Body, CallEvent, CallTag, Routed, Signal};
+use crate::process::{Dest, Target};
+use crate::reason::Reason;
+
+/// A call in flight: its alias is active and its server monitored until
+/// it is dropped.
+struct Pending<'a> {
+    inner: &'a Arc<NodeInner>,
+    alias: Ref,
+    target: Target,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let inner = self.inner;
+        inner.aliases.write().remove(&self.alias);
+        let node = self.target.node();
+        if node != inner.name
+            && let Some(c) = inner.dist.conns.read().get(&node)
+        {
+            c.unindex_call(self.alias);
+        }
+        inner.route(Signal::Demonitor {
+            from: inner.system_pid(),
+            target: self.target,
+            reference: self.alias,
+        });
+    }
+}
+
+impl NodeInner {
+    /// Calls the server `dest` with the term `request` on behalf of
+    /// `caller` (the pid the server sees in the request) and waits up to
+    /// `timeout` for the reply.
+    pub(crate) async fn call_term(
+        self: &Arc<Self>,
+        caller: Pid,
+        dest: Dest,
+        request: Term,
+        timeout: Duration,
+    ) -> Result<Term, CallError> {
+        let target = dest.target(self.name);
+        let node = target.node();
+        let alias = self.make_ref();
+        let (tx, rx) = oneshot::channel();
+        self.aliases.write().insert(alias, AliasOwner::Call(tx));
+        let pending = Pending {
+            inner: self,
+            alias,
+            target,
+        };
+        if node != self.name {
+            match self.connection(node) {
+                Some(c) => c.index_call(alias),
+                None => return Err(CallError::NoConnection),
+            }
+        }
+        // The monitor and the request leave in one write.
+        let held = crate::dist::conn::hold_begin();
+        let routed = self.route(Signal::Monitor {
+            from: self.system_pid(),
+            target,
+            reference: alias,
+        });
+        if routed == Routed::Done {
+            self.route(Signal::Send {
+                from: caller,
+                to: target,
+                body: Body::Call {
+                    tag: CallTag::Alias(alias),
+                    request,
+                },
+            });
+        }
+        crate::dist::conn::hold_end(held);
+        if routed == Routed::Unreachable {
+            return Err(CallError::NoConnection);
+        }
+        let got = crate::deadline::within(timeout, &mut None, rx).await;
+        drop(pending);
+        match got {
+            Some(Ok(CallEvent::Reply(reply))) => Ok(reply),
+            Some(Ok(CallEvent::Down(reason))) => Err(CallError::from_down(reason)),
+            Some(Ok(CallEvent::SpawnFailed(_)) | Err(_)) => Err(CallError::NoReply),
+            None => {
+                tracing::debug!(server = %dest, ?timeout, "call timed out");
+                Err(CallError::Timeout(timeout))
+            }
+        }
+    }
+
+    /// Waits until the process `target` has ended and gives its exit reason
+    /// (`noproc` if there is none, `noconnection` if its node cannot be
+    /// reached or goes away), through a monitor of the node's own.
+    pub(crate) async fn watch(self: &Arc<Self>, target: Target) -> Reason {
+        let alias = self.make_ref();
+        let (tx, rx) = oneshot::channel();
+        self.aliases.write().insert(alias, AliasOwner::Call(tx));
+        let pending = Pending {
+            inner: self,
+            alias,
+            target,
+        };
+        let node = target.node();
+        if node != self.name {
+            match self.connection(node) {
+                Some(c) => c.index_call(alias),
+                None => return Reason::NoConnection,
+            }
+        }
+        let routed = self.route(Signal::Monitor {
+            from: self.system_pid(),
+            target,
+            reference: alias,
+        });
+        if routed == Routed::Unreachable {
+            return Reason::NoConnection;
+        }
+        let got = rx.await;
+        drop(pending);
+        match got {
+            Ok(CallEvent::Down(reason)) => reason,
+            _ => Reason::NoProc,
+        }
+    }
+}
+
+impl CallError {
+    /// The error a call ends with when its server's monitor fires.
+    pub(crate) fn from_down(reason: Reason) -> CallError {
+        match reason {
+            Reason::NoProc => CallError::NoProc,
+            Reason::NoConnection => CallError::NoConnection,
+            r => CallError::Exited(r),
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! Processes: spawning, mailboxes, links, monitors and exit signals, with
+//! the semantics of the Erlang reference manual's "Processes" chapter.
+//!
+//! A process is a tokio task running the future its function returns, under
+//! a guard of ours that
+//! - ends it when an exit signal kills it, wherever it is awaiting;
+//! - turns a panic into an exit with reason `{panic, Message}`;
+//! - and, once it has ended for any reason, unregisters it and sends its
+//!   exit signal to every linked process and a `'DOWN'` message to every
+//!   monitor.
+//!
+//! Exit signals follow Erlang's rules: `kill` sent with [`Context::exit`]
+//! cannot be trapped and the target dies with `killed`; `normal` is ignored
+//! by a process that does not trap exits (unless it sent it to itself); any
+//! other reason kills a process that does not trap exits, and reaches one
+//! that does as the message `{'EXIT', From, Reason}`.
+//!
+//! The mailbox is a queue the process drains a batch at a time; it allocates
+//! nothing until the first message arrives, so an idle process is small.
+//!
+//! Scheduling is cooperative, as everywhere on tokio: a process runs on its
+//! worker thread until it awaits. Erlang preempts a process after a budget
+//! of work; here, a process that sends or casts in a long loop without
+//! awaiting keeps its worker, and a process it has just spawned or woken
+//! may wait for it there (tokio runs the task woken last on the same
+//! worker next, and other workers cannot take it). Such a loop should call
+//! `tokio::task::yield_now().await` now and then (every thousand messages
+//! is plenty); the processes it feeds then run beside it on the other
+//! workers.
+
+mod context;
+mod dest;
+pub(crate) mod signal;
+
+pub use context::Context;
+pub(crate) use dest::Target;
+pub use dest::{Dest, SendError};
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use ergo_etf::{Atom, Pid, Ref};
+use parking_lot::Mutex;
+
+use crate::message::Message;
+use crate::node::Node;
+use crate::reason::Reason;
+use crate::small_map::SmallMap;
+
+/// What a process is doing, as `process_info(Pid, status)` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Being run, or ready to run.
+    Running,
+    /// Waiting for a message (or anything else it awaits).
+    Waiting,
+    /// Ended; its exit notifications are being sent.
+    Exiting,
+}
+
+const RUNNING: u8 = 0;
+const WAITING: u8 = 1;
+const EXITING: u8 = 2;
+
+/// A monitor, seen from either end.
+#[derive(Clone, Debug)]
+pub(crate) struct MonitorEntry {
+    pub(crate) reference: Ref,
+    /// The other end: the watched process (in `monitors`) or the watcher (in
+    /// `monitored_by`).
+    pub(crate) other: Pid,
+    /// What was monitored, as the `'DOWN'` message names it.
+    pub(crate) object: Target,
+}
+
+#[derive(Default)]
+pub(crate) struct ProcState {
+    pub(crate) alive: bool,
+    pub(crate) exit_reason: Option<Reason>,
+    pub(crate) links: SmallMap<Pid, ()>,
+    /// Keyed by the monitor reference.
+    pub(crate) monitors: SmallMap<Ref, MonitorEntry>,
+    /// Keyed by the monitor reference.
+    pub(crate) monitored_by: SmallMap<Ref, MonitorEntry>,
+    pub(crate) name: Option<Atom>,
+    pub(crate) group_leader: Option<Pid>,
+    /// The process has had links or monitors across nodes, aliases or
+    /// node monitors: its end has more to clean up than its own state.
+    pub(crate) remote: bool,
+    /// Told the exit reason when the process has ended.
+    pub(crate) exit_watchers: Vec<tokio::sync::oneshot::Sender<Reason>>,
+    /// Set when everything the end of the process brings about is done:
+    /// its name is free, it is out of the process table, its links and
+    /// monitors have been told.
+    pub(crate) finished: bool,
+}
+
+/// The queue of messages not yet taken by the process. Closed when the
+/// process ends, under the same lock, so that nothing enters after.
+#[derive(Default)]
+struct Mailbox {
+    queue: VecDeque<Message>,
+    closed: bool,
+}
+
+/// A process's control block: what other processes and the node reach it
+/// through.
+///
+/// Laid out in this order (`repr(C)`) so that what senders write and what
+/// the process writes as it runs are far apart (the state in between), not
+/// on the same cache lines: a busy sender and a busy receiver would
+/// otherwise keep taking the lines from each other.
+#[repr(C)]
+pub(crate) struct Pcb {
+    pub(crate) pid: Pid,
+    /// What senders write.
+    inbound: Inbound,
+    kill: Mutex<Option<Reason>>,
+    killed: AtomicBool,
+    pub(crate) trap_exit: AtomicBool,
+    pub(crate) state: Mutex<ProcState>,
+    /// What the process itself writes as it runs.
+    own: Own,
+}
+
+/// The side of a control block that senders write.
+struct Inbound {
+    mailbox: Mutex<Mailbox>,
+    /// Set when a message is put in the mailbox, cleared when the process
+    /// takes them, both under the mailbox lock: a receive that finds it clear
+    /// skips the lock, and a sender that finds it set need not wake the
+    /// process (the sender that set it did).
+    pending: AtomicBool,
+    /// The process task's waker, kept from its first poll until it ends:
+    /// a task's waker does not change, so the process need not hand it over
+    /// again on every poll, and waking does not use it up.
+    waker: Mutex<Option<Waker>>,
+}
+
+/// The side of a control block that the process writes.
+struct Own {
+    /// How many messages the process has taken from `mailbox` into its
+    /// context's inbox and not yet received: they are still in its queue as
+    /// `process_info(Pid, message_queue_len)` counts it.
+    inbox_len: AtomicUsize,
+    status: AtomicU8,
+    handled: AtomicU64,
+}
+
+impl Pcb {
+    /// Records that this process monitors `other` (named by `object`).
+    pub(crate) fn add_monitor(&self, reference: Ref, other: Pid, object: Target) {
+        let mut st = self.state.lock();
+        st.remote |= other.node != self.pid.node;
+        st.monitors
+            .insert_new(reference, MonitorEntry::new(reference, other, object));
+    }
+
+    /// Records that `watcher` monitors this process, if it is still alive;
+    /// returns whether it is.
+    pub(crate) fn add_watcher(&self, reference: Ref, watcher: Pid, object: Target) -> bool {
+        let mut st = self.state.lock();
+        if st.alive {
+            st.remote |= watcher.node != self.pid.node;
+            st.monitored_by
+                .insert_new(reference, MonitorEntry::new(reference, watcher, object));
+        }
+        st.alive
+    }
+
+    /// Records a link to `other`, if this process is still alive; returns
+    /// whether it is.
+    pub(crate) fn add_link(&self, other: Pid) -> bool {
+        let mut st = self.state.lock();
+        if st.alive {
+            st.remote |= other.node != self.pid.node;
+            st.links.insert_new(other, ());
+        }
+        st.alive
+    }
+
+    /// Drops whatever is left in the mailbox (now, not when the last handle
+    /// to the control block goes) and lets nothing in after.
+    pub(crate) fn close_mailbox(&self) {
+        let left = {
+            let mut mb = self.inbound.mailbox.lock();
+            mb.closed = true;
+            std::mem::take(&mut mb.queue)
+        };
+        drop(left);
+    }
+
+    pub(crate) fn new(pid: Pid, group_leader: Option<Pid>) -> Pcb {
+        Pcb {
+            pid,
+            inbound: Inbound {
+                mailbox: Mutex::new(Mailbox::default()),
+                pending: AtomicBool::new(false),
+                waker: Mutex::new(None),
+            },
+            own: Own {
+                inbox_len: AtomicUsize::new(0),
+                status: AtomicU8::new(RUNNING),
+                handled: AtomicU64::new(0),
+            },
+            kill: Mutex::new(None),
+            killed: AtomicBool::new(false),
+            trap_exit: AtomicBool::new(false),
+            state: Mutex::new(ProcState {
+                alive: true,
+                group_leader,
+                ..ProcState::default()
+            }),
+        }
+    }
+
+    /// Puts a message in the mailbox and wakes the process. Returns `false`
+    /// (dropping the message) when the process has ended.
+    pub(crate) fn deliver(&self, msg: Message) -> bool {
+        self.try_deliver(msg).is_ok()
+    }
+
+    /// Puts `msg` in the mailbox, or gives it back if the process has ended.
+    pub(crate) fn try_deliver(&self, msg: Message) -> Result<(), Message> {
+        let wake = {
+            let mut mb = self.inbound.mailbox.lock();
+            if mb.closed {
+                return Err(msg);
+            }
+            mb.queue.push_back(msg);
+            // `pending` changes only under the mailbox lock: a load and a
+            // store will do, no read-modify-write.
+            let was_pending = self.inbound.pending.load(Ordering::Relaxed);
+            if !was_pending {
+                self.inbound.pending.store(true, Ordering::Release);
+            }
+            !was_pending
+        };
+        if wake {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Wakes the process's task (if it has been polled and not ended).
+    fn wake(&self) {
+        if let Some(w) = &*self.inbound.waker.lock() {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Keeps `waker` as the one to wake the process with.
+    fn keep_waker(&self, waker: &Waker) {
+        *self.inbound.waker.lock() = Some(waker.clone());
+    }
+
+    /// `true` if `waker` wakes the same task as the one kept.
+    fn keeps_waker(&self, waker: &Waker) -> bool {
+        self.inbound
+            .waker
+            .lock()
+            .as_ref()
+            .is_some_and(|w| w.will_wake(waker))
+    }
+
+    /// Lets go of the task's waker once the process has ended.
+    fn drop_waker(&self) {
+        self.inbound.waker.lock().take();
+    }
+
+    /// Moves everything in the mailbox to the end of `inbox` (nothing,
+    /// without locking, when nothing has come since the last time). The
+    /// two queues' memory is kept: an empty inbox trades places with the
+    /// mailbox's queue. Returns `false` when nothing came.
+    fn drain_into(&self, inbox: &mut VecDeque<Message>) -> bool {
+        if !self.inbound.pending.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut mb = self.inbound.mailbox.lock();
+        self.inbound.pending.store(false, Ordering::Relaxed);
+        if inbox.is_empty() {
+            std::mem::swap(inbox, &mut mb.queue);
+        } else {
+            inbox.append(&mut mb.queue);
+        }
+        !inbox.is_empty()
+    }
+
+    /// The reason the process ended with, once it has.
+    pub(crate) fn exit_reason(&self) -> Option<Reason> {
+        self.state.lock().exit_reason.clone()
+    }
+
+    /// Resolves with the exit reason when the process has ended (at once if
+    /// it already has): as late as a `'DOWN'` message, once its name is
+    /// free and it is no longer alive.
+    pub(crate) fn on_exit(&self) -> tokio::sync::oneshot::Receiver<Reason> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut st = self.state.lock();
+        match (&st.exit_reason, st.finished) {
+            (Some(r), true) => {
+                let _ = tx.send(r.clone());
+            }
+            _ => st.exit_watchers.push(tx),
+        }
+        rx
+    }
+
+    /// Ends the process with `reason` the next time it is polled (a no-op
+    /// when it is already ending).
+    pub(crate) fn kill(&self, reason: Reason) {
+        let mut k = self.kill.lock();
+        if k.is_none() && !self.killed.load(Ordering::Relaxed) {
+            *k = Some(reason);
+            self.killed.store(true, Ordering::Release);
+        }
+        drop(k);
+        self.wake();
+    }
+
+    fn take_kill(&self) -> Option<Reason> {
+        if !self.killed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.kill.lock().take()
+    }
+
+    /// Applies an exit signal from `from` with `reason` as Erlang does.
+    /// `direct` is true for `exit/2` (where `kill` cannot be trapped), false
+    /// for a signal from a linked process that ended.
+    pub(crate) fn exit_signal(&self, from: Pid, reason: Reason, direct: bool) {
+        if direct && reason == Reason::Kill {
+            self.kill(Reason::Killed);
+            return;
+        }
+        if self.trap_exit.load(Ordering::Acquire) {
+            self.deliver(Message::Exit { from, reason });
+            return;
+        }
+        match reason {
+            Reason::Normal if from != self.pid => {}
+            reason => self.kill(reason),
+        }
+    }
+
+    /// Messages not yet received: those in the mailbox and those the
+    /// process has taken into its inbox but not read (a selective receive
+    /// leaves the ones it skips there).
+    pub(crate) fn message_queue_len(&self) -> usize {
+        self.inbound.mailbox.lock().queue.len() + self.own.inbox_len.load(Ordering::Relaxed)
+    }
+}
+
+/// How a process's function ends: `()` is `normal`; a [`Reason`] or an
+/// `Err(Reason)` ends it with that reason.
+pub trait IntoReason {
+    /// The exit reason.
+    fn into_reason(self) -> Reason;
+}
+
+impl IntoReason for () {
+    fn into_reason(self) -> Reason {
+        Reason::Normal
+    }
+}
+
+impl IntoReason for Reason {
+    fn into_reason(self) -> Reason {
+        self
+    }
+}
+
+impl IntoReason for Result<(), Reason> {
+    fn into_reason(self) -> Reason {
+        match self {
+            Ok(()) => Reason::Normal,
+            Err(r) => r,
+        }
+    }
+}
+
+/// What `process_info/1` tells about a process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessInfo {
+    /// The process.
+    pub pid: Pid,
+    /// Its registered name.
+    pub registered_name: Option<Atom>,
+    /// What it is doing.
+    pub status: Status,
+    /// Messages it has not received yet (including those a selective
+    /// receive passed over).
+    pub message_queue_len: usize,
+    /// Processes it is linked to.
+    pub links: Vec<Pid>,
+    /// Processes it monitors, with the monitor references.
+    pub monitors: Vec<(Ref, Pid)>,
+    /// Processes monitoring it.
+    pub monitored_by: Vec<Pid>,
+    /// Whether it traps exits.
+    pub trap_exit: bool,
+    /// Its group leader.
+    pub group_leader: Option<Pid>,
+    /// How many messages it has received.
+    pub messages_handled: u64,
+}
+
+impl ProcessInfo {
+    pub(crate) fn of(pcb: &Pcb) -> ProcessInfo {
+        let st = pcb.state.lock();
+        ProcessInfo {
+            pid: pcb.pid,
+            registered_name: st.name,
+            status: match pcb.own.status.load(Ordering::Relaxed) {
+                WAITING => Status::Waiting,
+                EXITING => Status::Exiting,
+                _ => Status::Running,
+            },
+            message_queue_len: pcb.message_queue_len(),
+            links: st.links.iter().map(|(p, _)| *p).collect(),
+            monitors: st.monitors.iter().map(|(r, m)| (*r, m.other)).collect(),
+            monitored_by: st.monitored_by.iter().map(|(_, m)| m.other).collect(),
+            trap_exit: pcb.trap_exit.load(Ordering::Relaxed),
+            group_leader: st.group_leader,
+            messages_handled: pcb.own.handled.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A timer started with [`Context::send_after`] or [`Node::send_after`].
+#[derive(Debug)]
+pub struct TimerRef {
+    handle: tokio::task::AbortHandle,
+    fired: Arc<AtomicBool>,
+    deadline: tokio::time::Instant,
+    /// The destination when it is a process of this node: Erlang cancels
+    /// such a timer when the process exits.
+    dest: Option<(Node, Pid)>,
+}
+
+impl TimerRef {
+    /// Cancels the timer. Returns the time that was left, or `None` when the
+    /// message was already sent, or when its destination is a pid whose
+    /// process has exited (Erlang cancels the timer then), as
+    /// `erlang:cancel_timer/1` returns `false`.
+    pub fn cancel(self) -> Option<Duration> {
+        self.handle.abort();
+        if self.fired.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Some((node, pid)) = &self.dest
+            && !node.is_alive(*pid)
+        {
+            return None;
+        }
+        Some(
+            self.deadline
+                .saturating_duration_since(tokio::time::Instant::now()),
+        )
+    }
+}
+
+pub(crate) fn start_timer(node: &Node, dest: Dest, msg: Message, after: Duration) -> TimerRef {
+    let fired = Arc::new(AtomicBool::new(false));
+    let flag = fired.clone();
+    let runtime = node.runtime().clone();
+    let node = node.clone();
+    let dest_pid = match dest {
+        Dest::Pid(p) if p.node == node.name() => Some((node.clone(), p)),
+        _ => None,
+    };
+    let deadline = tokio::time::Instant::now() + after;
+    let handle = runtime
+        .spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            flag.store(true, Ordering::Release);
+            let _ = node.send_message(dest, msg);
+        })
+        .abort_handle();
+    TimerRef {
+        handle,
+        fired,
+        deadline,
+        dest: dest_pid,
+    }
+}
+
+/// Why a name could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    /// Another process has the name.
+    NameTaken(Atom),
+    /// The process already has a name.
+    AlreadyNamed(Atom),
+    /// The process does not exist.
+    NoProc,
+    /// The name is not registered (for `unregister`).
+    NotRegistered(Atom),
+    /// The name is `undefined`, which `whereis/1` answers for "no process"
+    /// and so cannot be registered (Erlang raises `badarg`).
+    Undefined,
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::NameTaken(n) => write!(f, "the name {n} is taken"),
+            RegisterError::AlreadyNamed(n) => write!(f, "the process is already registered as {n}"),
+            RegisterError::NoProc => write!(f, "the process does not exist"),
+            RegisterError::NotRegistered(n) => write!(f, "no process is registered as {n}"),
+            RegisterError::Undefined => write!(f, "the name undefined cannot be registered"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
+
+/// How a new process is tied to its parent at birth.
+pub(crate) enum Start<'a> {
+    Link(&'a Arc<Pcb>),
+    Monitor(&'a Arc<Pcb>, Ref),
+    /// Asked for by a process on another node: linked to it, monitored by
+    /// it (with this reference), or both.
+    Remote {
+        link: Option<Pid>,
+        monitor: Option<(Pid, Ref)>,
+    },
+}
+
+/// Runs a process: creates its context, polls its future under the guard,
+/// and sends its exit notifications when it ends.
+pub(crate) async fn run<F, Fut>(node: Node, pcb: Arc<Pcb>, f: F)
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoReason,
+{
+    let ctx = Context::new(pcb.clone(), node.clone());
+    let reason = {
+        // A panic in the function itself (before its future exists) is an
+        // exit like any other.
+        match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
+            Err(payload) => Reason::from_panic(&*payload),
+            Ok(fut) => {
+                let mut fut = std::pin::pin!(fut);
+                // One timer for all the process's timed waits (see
+                // `crate::deadline`): armed no later than the earliest
+                // deadline a wait asked for, re-armed only when it fires.
+                // Made on the first timed wait: most processes never have
+                // one, and an idle process should stay small.
+                let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+                let mut armed: Option<tokio::time::Instant> = None;
+                // The guard is the task's own future, and a tokio task's
+                // waker stays the same for its life: kept on the first poll.
+                let mut waker_kept = false;
+                let reason = std::future::poll_fn(|cx| {
+                    if !waker_kept {
+                        pcb.keep_waker(cx.waker());
+                        waker_kept = true;
+                    }
+                    debug_assert!(
+                        pcb.keeps_waker(cx.waker()),
+                        "a process task's waker changed"
+                    );
+                    let mut fired =
+                        armed.is_some() && timer.as_ref().is_some_and(|t| t.is_elapsed());
+                    if fired {
+                        armed = None;
+                    }
+                    loop {
+                        if let Some(reason) = pcb.take_kill() {
+                            return Poll::Ready(reason);
+                        }
+                        pcb.own.status.store(RUNNING, Ordering::Relaxed);
+                        let saved = crate::deadline::enter(fired);
+                        let held = crate::dist::conn::hold_begin();
+                        let polled =
+                            std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+                        crate::dist::conn::hold_end(held);
+                        let wanted = crate::deadline::exit(saved);
+                        match polled {
+                            Ok(Poll::Ready(out)) => return Poll::Ready(out.into_reason()),
+                            Ok(Poll::Pending) => {}
+                            Err(payload) => return Poll::Ready(Reason::from_panic(&*payload)),
+                        }
+                        if let Some(at) = wanted
+                            && armed.is_none_or(|a| a > at)
+                        {
+                            let t =
+                                timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                            t.as_mut().reset(at);
+                            armed = Some(at);
+                            // Polled once to register this task's waker; after
+                            // that a look at its state is enough.
+                            if t.as_mut().poll(cx).is_pending() {
+                                return Poll::Pending;
+                            }
+                        } else if armed.is_none() || !timer.as_ref().is_some_and(|t| t.is_elapsed())
+                        {
+                            return Poll::Pending;
+                        }
+                        // The timer fired: poll the process again so that the
+                        // waits past their deadline see it.
+                        armed = None;
+                        fired = true;
+                    }
+                })
+                .await;
+                pcb.state.lock().exit_reason = Some(reason.clone());
+                reason
+            }
+        }
+        // The process's future is dropped at the end of this block, before
+        // anyone hears of its end; the reason is recorded first, so that a
+        // caller whose reply handle goes with the future can tell why.
+    };
+    pcb.own.status.store(EXITING, Ordering::Relaxed);
+    pcb.drop_waker();
+    node.inner().finish(&pcb, reason);
+}
