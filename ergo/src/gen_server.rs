@@ -529,10 +529,9 @@ impl<S: GenServer> ServerRef<S> {
         let (tx, rx) = oneshot::channel();
         let msg = Message::local(LocalCall::<S::Call, S::Reply> { request, reply: tx });
         if !pcb.deliver(msg) {
-            return Err(match pcb.exit_reason() {
-                Some(r) => CallError::Exited(r),
-                None => CallError::NoProc,
-            });
+            // Ended before the call: `noproc`, whatever it ended with, as
+            // `gen_server:call/2` exits.
+            return Err(CallError::NoProc);
         }
         let mut deadline = None;
         match crate::deadline::within(timeout, &mut deadline, rx).await {
@@ -838,9 +837,15 @@ async fn serve<S: GenServer>(
     if let Some(name) = name
         && let Err(e) = sctx.register(name)
     {
+        // `{already_started, Pid}` with the process holding the name, as
+        // `gen_server:start/4` refuses; the reason in words otherwise.
+        let holder = match e {
+            crate::process::RegisterError::NameTaken(n) => sctx.node().whereis(n),
+            _ => None,
+        };
         let reason = Reason::other(Term::tuple([
             Term::atom("already_started"),
-            Term::binary(e.to_string()),
+            holder.map_or_else(|| Term::binary(e.to_string()), Term::Pid),
         ]));
         let _ = ready.send(Err(reason.clone()));
         return reason;

@@ -510,27 +510,28 @@ impl NodeInner {
         }
     }
 
-    /// Takes a connection down and tells everyone who depended on it.
-    pub(crate) fn connection_lost(&self, conn: &Arc<Conn>, why: &str) {
+    /// Takes a connection down and tells everyone who depended on it;
+    /// gives how many processes it looked at.
+    pub(crate) fn connection_lost(&self, conn: &Arc<Conn>, why: &str) -> usize {
         {
             let mut conns = self.dist.conns.write();
             if conns.get(&conn.peer).is_some_and(|c| Arc::ptr_eq(c, conn)) {
                 conns.remove(&conn.peer);
             }
         }
-        self.lost_links(conn, why);
+        self.lost_links(conn, why)
     }
 
-    fn lost_links(&self, conn: &Arc<Conn>, why: &str) {
+    fn lost_links(&self, conn: &Arc<Conn>, why: &str) -> usize {
         let was_up = conn.info.get().is_some();
         if !conn.close() {
-            return;
+            return 0;
         }
         let node = conn.peer;
         if was_up {
             tracing::info!(node = %node, "connection down: {why}");
         }
-        self.fire_noconnection(conn);
+        let touched = self.fire_noconnection(conn);
         let monitors = self
             .dist
             .node_monitors
@@ -542,6 +543,7 @@ impl NodeInner {
             let watchers = self.dist.node_watchers.lock().clone();
             self.node_event(watchers, "nodedown", node);
         }
+        touched
     }
 
     /// Sends `{Event, Node}` (`nodeup`, `nodedown`) to each of `pids`.
@@ -627,20 +629,93 @@ impl NodeInner {
     /// `noconnection`, and every call waiting on a server there ends so:
     /// the connection's index names the processes that have them, so no
     /// other process is looked at.
-    fn fire_noconnection(&self, conn: &Conn) {
+    /// Gives how many processes it looked at.
+    fn fire_noconnection(&self, conn: &Conn) -> usize {
         let (pids, calls) = conn.take_index();
-        for pid in pids {
+        for &pid in &pids {
             self.connection_lost_for(pid, conn.peer);
         }
         for alias in calls {
             self.call_event(alias, CallEvent::Down(Reason::NoConnection));
         }
+        pids.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two nodes of this process joined by a static route (no EPMD).
+    async fn pair(a: &str, b: &str) -> (Node, Node) {
+        let start = |name: &str| Node::builder(name).cookie("ix").start().unwrap();
+        let (a, b) = (start(a), start(b));
+        let opts = DistOptions {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            epmd_port: None,
+            ..DistOptions::default()
+        };
+        let pa = a.listen(opts.clone()).await.unwrap();
+        let pb = b.listen(opts).await.unwrap();
+        a.add_route(b.name(), SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), pb));
+        b.add_route(a.name(), SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), pa));
+        (a, b)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_connection_touches_only_the_processes_whose_links_and_monitors_crossed_it() {
+        let (a, b) = pair("ix_a@127.0.0.1", "ix_b@127.0.0.1").await;
+        let far = b.spawn(|mut ctx| async move {
+            ctx.receive().await;
+        });
+        for _ in 0..100_000 {
+            a.spawn(|mut ctx| async move {
+                ctx.receive().await;
+            });
+        }
+        // Ten watchers: five linked to the far process, five monitoring it.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for i in 0..10 {
+            let tx = tx.clone();
+            a.spawn(move |mut ctx| async move {
+                ctx.set_trap_exit(true);
+                if i % 2 == 0 {
+                    ctx.link(far).unwrap();
+                } else {
+                    ctx.monitor(far);
+                }
+                let _ = tx.send(None);
+                let m = ctx.receive().await;
+                let _ = tx.send(Some(m.to_string()));
+            });
+        }
+        for _ in 0..10 {
+            let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            assert_eq!(got.unwrap(), Some(None));
+        }
+        // The links and monitors have reached the far side.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while b.process_info(far).is_none_or(|i| i.links.len() + i.monitored_by.len() < 10) {
+            assert!(tokio::time::Instant::now() < deadline, "the links and monitors arrive");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let conn = a.inner().dist.conns.read().get(&b.name()).cloned().unwrap();
+        let touched = a.inner().connection_lost(&conn, "cut by the test");
+        assert_eq!(touched, 10, "only the ten watchers are looked at");
+        let mut heard = Vec::new();
+        for _ in 0..10 {
+            let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            heard.push(got.unwrap().unwrap().unwrap());
+        }
+        let exit = format!("{{'EXIT',{far},noconnection}}");
+        let down_end = format!(",process,{far},noconnection}}");
+        let exits = heard.iter().filter(|m| **m == exit).count();
+        let downs = heard
+            .iter()
+            .filter(|m| m.starts_with("{'DOWN',") && m.ends_with(&down_end))
+            .count();
+        assert_eq!((exits, downs), (5, 5), "{heard:?}");
+    }
 
     #[test]
     fn an_ended_process_leaves_no_node_monitors_or_index_entries_behind() {
