@@ -8,6 +8,14 @@ use common::{Erl, free_port};
 use ergo::dist::DistOptions;
 use ergo::{Atom, Node, Term};
 
+/// `f`'s output, failing the test (naming `what`) if it takes longer than
+/// 30 seconds.
+async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not done within 30 s"))
+}
+
 async fn node(name: &str, cookie: &str, epmd: u16) -> Node {
     node_with(name, cookie, epmd, |_| {}).await
 }
@@ -27,7 +35,7 @@ async fn node_with(
         ..DistOptions::default()
     };
     tweak(&mut opts);
-    node.listen(opts).await.unwrap();
+    within("listen", node.listen(opts)).await.unwrap();
     node
 }
 
@@ -66,7 +74,7 @@ async fn two_nodes_in_one_process_exchange_messages_over_tcp() {
         let m = ctx.receive_timeout(Duration::from_secs(5)).await;
         let _ = tx.send(m.and_then(|m| m.to_term()));
     });
-    let got = rx.await.unwrap();
+    let got = within("the echo", rx).await.unwrap();
     assert_eq!(got.unwrap().to_string(), "{echo,hi}");
     assert_eq!(a.nodes(), vec![b.name()]);
     assert_eq!(b.nodes(), vec![a.name()]);
@@ -92,7 +100,9 @@ where
     node.spawn(move |ctx| async move {
         let _ = tx.send(f(ctx).await);
     });
-    rx.await.expect("the process ran to the end")
+    within("the process", rx)
+        .await
+        .expect("the process ran to the end")
 }
 
 /// The pid registered as `name` on `node`, asked with `rpc:call`.
@@ -174,7 +184,7 @@ async fn links_monitors_and_exits_work_between_two_ergo_nodes() {
     let b2 = b.clone();
     let watch = b2.wait_exit(target);
     a.spawn(move |ctx| async move { ctx.exit(target, ergo::Reason::Kill) });
-    assert_eq!(watch.await, ergo::Reason::Killed);
+    assert_eq!(within("the kill", watch).await, ergo::Reason::Killed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,7 +235,7 @@ async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
         }
         let _ = tx.send((p, got));
     });
-    ready_rx.await.unwrap();
+    within("the link and monitors", ready_rx).await.unwrap();
     // Once the link has reached the peer (it is the sleeper's only one),
     // kill it.
     assert_eq!(
@@ -233,7 +243,7 @@ async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
         "linked"
     );
     erl.kill();
-    let (p, mut got) = rx.await.unwrap();
+    let (p, mut got) = within("the three notices", rx).await.unwrap();
     got.sort();
     assert!(
         got[0].starts_with("{'DOWN',") && got[0].ends_with(&format!(",process,{p},noconnection}}")),
@@ -263,12 +273,12 @@ async fn a_frozen_peer_is_declared_down_by_the_tick() {
         let got = next(&mut ctx, 20).await;
         let _ = tx.send((got, started.elapsed()));
     });
-    ready_rx.await.unwrap();
+    within("the node monitor", ready_rx).await.unwrap();
     // Quiet for a few tick periods while connected: no nodedown.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(a.nodes(), vec![erl_name]);
     erl.signal("STOP");
-    let (got, after) = rx.await.unwrap();
+    let (got, after) = within("the nodedown", rx).await.unwrap();
     erl.signal("CONT");
     assert_eq!(got, format!("{{nodedown,{erl_name}}}"));
     // Declared down within about one net_ticktime of the freeze (plus the
@@ -405,7 +415,9 @@ async fn bad_frames_after_the_handshake_close_that_connection_only() {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
-        handshake::initiate(&mut s, &me, 6).await.unwrap();
+        within("the handshake", handshake::initiate(&mut s, &me, 6))
+            .await
+            .unwrap();
         s.write_all(&garbage).await.unwrap();
         // The node closes the connection: reads end (ticks aside).
         let closed = tokio::time::timeout(Duration::from_secs(5), async {
