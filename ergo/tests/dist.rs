@@ -452,3 +452,165 @@ async fn a_hidden_node_is_listed_as_hidden_on_both_sides() {
     assert!(h.nodes().is_empty());
     assert_eq!(h.hidden_nodes(), vec![erl_name]);
 }
+
+/// A process on `node` that traps exits, links to the pid it is sent as
+/// `{link, Pid}` (then reports `linked`), and reports every other message
+/// as text.
+fn reporter(node: &Node) -> (ergo::Pid, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let pid = node.spawn(move |mut ctx| async move {
+        ctx.set_trap_exit(true);
+        loop {
+            let m = ctx.receive().await;
+            if let Some(Term::Tuple(t)) = m.to_term()
+                && let [tag, Term::Pid(p)] = t.as_slice()
+                && tag.is_atom("link")
+            {
+                ctx.link(*p).unwrap();
+                let _ = tx.send("linked".to_string());
+                continue;
+            }
+            let _ = tx.send(m.to_string());
+        }
+        #[allow(unreachable_code)]
+        ()
+    });
+    (pid, rx)
+}
+
+/// The next report, or a failed test after `secs` seconds.
+async fn report(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, secs: u64) -> String {
+    tokio::time::timeout(Duration::from_secs(secs), rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no report within {secs} s"))
+        .expect("the reporter is running")
+}
+
+/// Waits (at most 10 s) until `cond` holds.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    within(what, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_an_ergo_process_reaches_erlang_links_as_killed_exits_and_monitors_as_killed_downs()
+{
+    let epmd = free_port();
+    let a = node("kl_a", "c", epmd).await;
+    let victim = a.spawn(|mut ctx| async move {
+        loop {
+            ctx.receive().await;
+        }
+        #[allow(unreachable_code)]
+        ()
+    });
+    a.register_rpc("t", "victim", move |_args: Vec<Term>| async move {
+        Ok(Term::Pid(victim))
+    });
+    let mut erl = Erl::start("kl_e", "c", epmd, &[]);
+    assert_eq!(
+        erl.eval(
+            "N = 'kl_a@127.0.0.1', V = rpc:call(N, t, victim, []), is_pid(V) andalso node(V) =:= N"
+        ),
+        "true"
+    );
+    // One Erlang process links to it (trapping exits), another monitors it.
+    assert_eq!(
+        erl.eval(
+            "Shell = self(), \
+             L = spawn(fun() -> process_flag(trap_exit, true), link(V), \
+                 receive X -> Shell ! {linker_got, X} end end), \
+             M = spawn(fun() -> R = monitor(process, V), Shell ! {ref, R}, \
+                 receive X -> Shell ! {monitor_got, X} end end), \
+             receive {ref, MRef} -> ok after 5000 -> timeout end"
+        ),
+        "ok"
+    );
+    // Both signals have reached the ergo node.
+    until("the link and the monitor", || {
+        a.process_info(victim)
+            .is_some_and(|i| i.links.len() == 1 && i.monitored_by.len() == 1)
+    })
+    .await;
+    let ended = a.wait_exit(victim);
+    a.spawn(move |ctx| async move { ctx.exit(victim, ergo::Reason::Kill) });
+    assert_eq!(within("the kill", ended).await, ergo::Reason::Killed);
+    // As between Erlang nodes: the link carries `killed` (not `kill`), and
+    // so does the monitor.
+    assert_eq!(
+        erl.eval("receive {linker_got, X1} -> X1 =:= {'EXIT', V, killed} orelse X1 after 5000 -> timeout end"),
+        "true"
+    );
+    assert_eq!(
+        erl.eval("receive {monitor_got, X2} -> X2 =:= {'DOWN', MRef, process, V, killed} orelse X2 after 5000 -> timeout end"),
+        "true"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnecting_two_ergo_nodes_breaks_a_link_between_them_with_noconnection_on_both_sides() {
+    let epmd = free_port();
+    let a = node("dc_a", "c", epmd).await;
+    let b = node("dc_b", "c", epmd).await;
+    let (p, mut p_rx) = reporter(&a);
+    let (q, mut q_rx) = reporter(&b);
+    a.send(p, Term::tuple([Term::atom("link"), Term::Pid(q)]))
+        .unwrap();
+    assert_eq!(report(&mut p_rx, 10).await, "linked");
+    // The link has reached the other side.
+    until("the link on b", || {
+        b.process_info(q).is_some_and(|i| i.links == vec![p])
+    })
+    .await;
+    assert_eq!(a.nodes(), vec![b.name()]);
+    assert!(a.disconnect(b.name()));
+    assert_eq!(
+        report(&mut p_rx, 10).await,
+        format!("{{'EXIT',{q},noconnection}}")
+    );
+    assert_eq!(
+        report(&mut q_rx, 10).await,
+        format!("{{'EXIT',{p},noconnection}}")
+    );
+    // The links are gone on both sides, and so is the connection.
+    assert_eq!(a.process_info(p).unwrap().links, vec![]);
+    assert_eq!(b.process_info(q).unwrap().links, vec![]);
+    assert!(a.nodes().is_empty());
+    until("b sees the connection closed", || b.nodes().is_empty()).await;
+    // Both processes trap exits: they live on.
+    assert!(a.is_alive(p) && b.is_alive(q));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_an_erl_node_with_a_wrong_cookie_fails_and_leaves_it_reachable_with_the_right_one()
+ {
+    let epmd = free_port();
+    let mut erl = Erl::start("ck_e", "right", epmd, &[]);
+    let erl_name = Atom::from(erl.name.as_str());
+    let wrong = node("ck_wrong", "wrong", epmd).await;
+    assert!(
+        !within("the refused connect", wrong.connect(erl_name)).await,
+        "connected with a wrong cookie"
+    );
+    assert!(wrong.nodes().is_empty() && wrong.hidden_nodes().is_empty());
+    assert_eq!(erl.eval("nodes(connected)"), "[]");
+    // A second try is refused the same way.
+    assert!(!within("the second refused connect", wrong.connect(erl_name)).await);
+    // Another ergo node with the right cookie gets in, and the erl node
+    // answers it.
+    let right = node("ck_right", "right", epmd).await;
+    assert!(within("the connect", right.connect(erl_name)).await);
+    assert_eq!(right.nodes(), vec![erl_name]);
+    assert_eq!(erl.eval("nodes()"), "['ck_right@127.0.0.1']");
+    assert_eq!(
+        right
+            .rpc_call(erl_name, "erlang", "node", vec![], Duration::from_secs(5))
+            .await,
+        Ok(Term::Atom(erl_name))
+    );
+    assert!(wrong.nodes().is_empty());
+}
