@@ -614,3 +614,113 @@ async fn connecting_to_an_erl_node_with_a_wrong_cookie_fails_and_leaves_it_reach
     );
     assert!(wrong.nodes().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_messages_from_several_erlang_processes_at_once_arrive_whole_and_each_intact() {
+    let epmd = free_port();
+    let a = node("big_a", "c", epmd).await;
+    echo(&a, "echo");
+    let mut erl = Erl::start("big_e", "c", epmd, &[]);
+    assert_eq!(erl.eval("N = 'big_a@127.0.0.1', net_adm:ping(N)"), "pong");
+    // Four processes each make three binaries of 1 to 3 MiB, each size
+    // different and none a multiple of a fragment, and send them all at
+    // once on the one connection: Erlang fragments each message and
+    // interleaves the fragments of messages from different processes. The
+    // echo process sends each back; its sender compares it with what it
+    // sent.
+    assert_eq!(
+        erl.eval(
+            "Shell = self(), \
+             Sender = fun(S) -> spawn(fun() -> \
+                 Bins = [{I, crypto:strong_rand_bytes(1048576 + 350011 * S + 123457 * I)} || I <- lists:seq(1, 3)], \
+                 Shell ! {ready, self()}, \
+                 receive go -> ok end, \
+                 [{echo, N} ! {self(), {S, I, B}} || {I, B} <- Bins], \
+                 Res = [receive {echo, {S, I, Got}} -> {I, byte_size(Got), Got =:= B} after 30000 -> {I, timeout} end || {I, B} <- Bins], \
+                 Shell ! {done, S, [{I, byte_size(B)} || {I, B} <- Bins], Res} end) end, \
+             Senders = [Sender(S) || S <- lists:seq(1, 4)], \
+             [receive {ready, P} -> ok after 30000 -> timeout end || P <- Senders], \
+             [P ! go || P <- Senders], ok"
+        ),
+        "ok"
+    );
+    assert_eq!(
+        erl.eval_timeout(
+            "Done = lists:sort([receive {done, S, Sizes, Res} -> {S, [{I, Size, true} || {I, Size} <- Sizes] =:= Res orelse Res} after 60000 -> timeout end || _ <- lists:seq(1, 4)]), Done",
+            Duration::from_secs(90)
+        ),
+        "[{1,true},{2,true},{3,true},{4,true}]"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_atoms_than_the_atom_cache_holds_cross_both_ways_in_rounds_and_read_back_exactly() {
+    let epmd = free_port();
+    let a = node("ac_a", "c", epmd).await;
+    // Checks each `{From, {B, Len, Atoms}}` against the atoms it must hold
+    // (`ac_K` for K = (B * 211 + X) rem 5000, X from 0 to Len - 1), reports
+    // the result and sends the message back as `{echo, {B, Len, Atoms}}`.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, i64, bool)>();
+    let checker = a.spawn(move |mut ctx| async move {
+        loop {
+            let m = ctx.receive().await;
+            let Some(Term::Tuple(t)) = m.to_term() else {
+                continue;
+            };
+            let [Term::Pid(from), body] = t.as_slice() else {
+                continue;
+            };
+            let Some(&[Term::Int(b), Term::Int(len), ref atoms]) = body.as_tuple() else {
+                continue;
+            };
+            let expected: Vec<Term> = (0..len)
+                .map(|x| Term::atom(&format!("ac_{}", (b * 211 + x) % 5000)))
+                .collect();
+            let _ = tx.send((b, len, *atoms == Term::List(expected)));
+            let _ = ctx.send(*from, Term::tuple([Term::atom("echo"), body.clone()]));
+        }
+        #[allow(unreachable_code)]
+        ()
+    });
+    a.register(Atom::from("atoms"), checker).unwrap();
+    let mut erl = Erl::start("ac_e", "c", epmd, &[]);
+    assert_eq!(
+        erl.eval(
+            "N = 'ac_a@127.0.0.1', \
+             Batch = fun(B, Len) -> {B, Len, [list_to_atom(\"ac_\" ++ integer_to_list((B * 211 + X) rem 5000)) || X <- lists:seq(0, Len - 1)]} end, \
+             Round = fun(Bs, Len) -> \
+                 Sent = [Batch(B, Len) || B <- Bs], \
+                 [{atoms, N} ! {self(), M} || M <- Sent], \
+                 Back = [receive {echo, {B, L, _} = Got} -> Got =:= M orelse {B, L, wrong} after 10000 -> {M, timeout} end || {B, L, _} = M <- Sent], \
+                 lists:usort(Back) end, \
+             ok"
+        ),
+        "ok"
+    );
+    // 5000 distinct atoms, more than the 2048 slots of either side's atom
+    // cache, in rounds that reuse them in other orders: slots are taken
+    // over by other atoms and atoms come back after their slot was lost.
+    // Up to 250 atoms per message (a header names at most 255); the last
+    // round has 400 per message, past what one header can name.
+    let rounds: [(&str, i64, usize); 4] = [
+        ("lists:seq(0, 24)", 250, 25),
+        ("lists:reverse(lists:seq(0, 24))", 250, 25),
+        ("[B rem 25 || B <- lists:seq(0, 74, 7)]", 250, 11),
+        ("lists:seq(3, 24, 3)", 400, 8),
+    ];
+    for (bs, len, count) in rounds {
+        assert_eq!(
+            erl.eval(&format!("Round({bs}, {len})")),
+            "[true]",
+            "round {bs} with {len} atoms each: every message came back equal"
+        );
+        for _ in 0..count {
+            let (b, got_len, exact) = within("a checked message", rx.recv())
+                .await
+                .expect("the checker runs");
+            assert_eq!(got_len, len);
+            assert!(exact, "message {b} of round {bs} read other atoms");
+        }
+    }
+    assert!(rx.try_recv().is_err(), "no other messages");
+}
