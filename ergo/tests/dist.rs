@@ -598,7 +598,15 @@ async fn connecting_to_an_erl_node_with_a_wrong_cookie_fails_and_leaves_it_reach
         "connected with a wrong cookie"
     );
     assert!(wrong.nodes().is_empty() && wrong.hidden_nodes().is_empty());
-    assert_eq!(erl.eval("nodes(connected)"), "[]");
+    // Nor does the erl node keep a connection (pending or up) to it.
+    assert_eq!(
+        erl.eval(
+            "NoConn = fun L(0) -> nodes(connected); L(K) -> \
+               case nodes(connected) of [] -> []; _ -> timer:sleep(20), L(K - 1) end end, \
+             NoConn(250)"
+        ),
+        "[]"
+    );
     // A second try is refused the same way.
     assert!(!within("the second refused connect", wrong.connect(erl_name)).await);
     // Another ergo node with the right cookie gets in, and the erl node
@@ -606,13 +614,14 @@ async fn connecting_to_an_erl_node_with_a_wrong_cookie_fails_and_leaves_it_reach
     let right = node("ck_right", "right", epmd).await;
     assert!(within("the connect", right.connect(erl_name)).await);
     assert_eq!(right.nodes(), vec![erl_name]);
-    assert_eq!(erl.eval("nodes()"), "['ck_right@127.0.0.1']");
     assert_eq!(
         right
             .rpc_call(erl_name, "erlang", "node", vec![], Duration::from_secs(5))
             .await,
         Ok(Term::Atom(erl_name))
     );
+    // Having answered, the erl node lists only that node.
+    assert_eq!(erl.eval("nodes()"), "['ck_right@127.0.0.1']");
     assert!(wrong.nodes().is_empty());
 }
 
