@@ -590,9 +590,11 @@ async fn disconnecting_two_ergo_nodes_breaks_a_link_between_them_with_noconnecti
 async fn connecting_to_an_erl_node_with_a_wrong_cookie_fails_and_leaves_it_reachable_with_the_right_one()
  {
     let epmd = free_port();
+    // The ergo node first, hosting the EPMD: an erl node started first
+    // would leave an `epmd -daemon` of its own behind.
+    let wrong = node("ck_wrong", "wrong", epmd).await;
     let mut erl = Erl::start("ck_e", "right", epmd, &[]);
     let erl_name = Atom::from(erl.name.as_str());
-    let wrong = node("ck_wrong", "wrong", epmd).await;
     assert!(
         !within("the refused connect", wrong.connect(erl_name)).await,
         "connected with a wrong cookie"
