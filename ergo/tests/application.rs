@@ -75,6 +75,34 @@ fn node(name: &str) -> Node {
     Node::builder(format!("{name}@localhost")).start().unwrap()
 }
 
+/// `f`'s output, failing the test if it takes longer than [`WAIT`].
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    timeout(WAIT, f).await.expect("done in time")
+}
+
+/// The application master of the running application `app`: the group
+/// leader of its top supervisor.
+fn master_of(node: &Node, app: &str) -> ergo::Pid {
+    let top = node
+        .application_supervisor(app)
+        .expect("the application is running");
+    node.process_info(top.pid())
+        .expect("the top supervisor is alive")
+        .group_leader
+        .expect("the master is its group leader")
+}
+
+/// Watches `cond` for `window` and fails if it ever holds: for what must
+/// not happen once the decision that could bring it about has been made.
+async fn never(what: &str, window: Duration, cond: impl Fn() -> bool) {
+    let until = tokio::time::Instant::now() + window;
+    while tokio::time::Instant::now() < until {
+        assert!(!cond(), "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!cond(), "{what}");
+}
+
 async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
     timeout(WAIT, rx.recv())
         .await
@@ -116,13 +144,12 @@ async fn a_missing_dependency_refuses_the_start_and_ensure_all_started_starts_th
     node.load_application(app("top", &tx, 1).depends_on("base"))
         .unwrap();
     assert_eq!(
-        node.start_application("top", StartType::Temporary)
+        within(node.start_application("top", StartType::Temporary))
             .await
             .unwrap_err(),
         AppError::NotStarted(Atom::from("base"))
     );
-    let started = node
-        .ensure_all_started("top", StartType::Temporary)
+    let started = within(node.ensure_all_started("top", StartType::Temporary))
         .await
         .unwrap();
     assert_eq!(started, [Atom::from("base"), Atom::from("top")]);
@@ -135,7 +162,7 @@ async fn a_missing_dependency_refuses_the_start_and_ensure_all_started_starts_th
         "last started first"
     );
     assert_eq!(
-        node.start_application("top", StartType::Temporary)
+        within(node.start_application("top", StartType::Temporary))
             .await
             .unwrap_err(),
         AppError::AlreadyStarted(Atom::from("top"))
@@ -151,11 +178,11 @@ async fn stop_application_shuts_its_tree_down_and_leaves_it_loaded() {
     let node = node("app_stop");
     let (tx, mut rx) = mpsc::unbounded_channel();
     node.load_application(app("svc", &tx, 1)).unwrap();
-    node.start_application("svc", StartType::Permanent)
+    within(node.start_application("svc", StartType::Permanent))
         .await
         .unwrap();
     assert_eq!(next(&mut rx).await, "start svc_worker in svc");
-    node.stop_application("svc").await.unwrap();
+    within(node.stop_application("svc")).await.unwrap();
     assert_eq!(next(&mut rx).await, "terminate svc_worker shutdown");
     assert!(node.which_applications().is_empty());
     assert_eq!(node.loaded_applications().len(), 1);
@@ -164,7 +191,7 @@ async fn stop_application_shuts_its_tree_down_and_leaves_it_loaded() {
         "stopping a permanent application is not its end"
     );
     assert_eq!(
-        node.stop_application("svc").await.unwrap_err(),
+        within(node.stop_application("svc")).await.unwrap_err(),
         AppError::NotRunning(Atom::from("svc"))
     );
 }
@@ -180,24 +207,24 @@ async fn processes_read_their_applications_environment() {
     )
     .unwrap();
     node.set_env("conf", "port", 9090i64).unwrap();
-    node.start_application("conf", StartType::Temporary)
+    within(node.start_application("conf", StartType::Temporary))
         .await
         .unwrap();
     next(&mut rx).await;
     assert_eq!(
-        ask(&node, "conf_worker", Ask::Env(Atom::from("port")))
+        within(ask(&node, "conf_worker", Ask::Env(Atom::from("port"))))
             .await
             .unwrap(),
         Term::Int(9090)
     );
     assert_eq!(
-        ask(&node, "conf_worker", Ask::Env(Atom::from("host")))
+        within(ask(&node, "conf_worker", Ask::Env(Atom::from("host"))))
             .await
             .unwrap(),
         Term::binary("example.org")
     );
     assert_eq!(
-        ask(&node, "conf_worker", Ask::Env(Atom::from("nope")))
+        within(ask(&node, "conf_worker", Ask::Env(Atom::from("nope"))))
             .await
             .unwrap(),
         Term::atom("undefined")
@@ -208,7 +235,7 @@ async fn processes_read_their_applications_environment() {
     node.spawn(move |ctx| async move {
         let _ = t2.send(format!("{:?}", ctx.application()));
     });
-    assert_eq!(r2.recv().await.unwrap(), "None");
+    assert_eq!(within(r2.recv()).await.unwrap(), "None");
 }
 
 async fn crash_until_the_top_supervisor_gives_up(
@@ -216,9 +243,18 @@ async fn crash_until_the_top_supervisor_gives_up(
     rx: &mut mpsc::UnboundedReceiver<String>,
     worker: &str,
 ) {
-    // Intensity 0: the first crash ends the top supervisor.
-    let _ = ask(node, worker, Ask::Crash).await;
+    // Intensity 0: the first crash ends the top supervisor, with
+    // `shutdown`.
+    let app = worker.trim_end_matches("_worker");
+    let top = node.application_supervisor(app).unwrap().pid();
+    let top_ended = node.wait_exit(top);
+    assert_eq!(
+        within(ask(node, worker, Ask::Crash)).await,
+        Ok(Term::atom("ok")),
+        "the worker answers before it stops"
+    );
     assert_eq!(next(rx).await, format!("terminate {worker} boom"));
+    assert_eq!(within(top_ended).await, Reason::Shutdown);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,20 +262,23 @@ async fn a_temporary_applications_end_is_only_reported() {
     let node = node("app_temporary");
     let (tx, mut rx) = mpsc::unbounded_channel();
     node.load_application(app("tmp", &tx, 0)).unwrap();
-    node.start_application("tmp", StartType::Temporary)
+    within(node.start_application("tmp", StartType::Temporary))
         .await
         .unwrap();
     next(&mut rx).await;
+    let master = node.wait_exit(master_of(&node, "tmp"));
     crash_until_the_top_supervisor_gives_up(&node, &mut rx, "tmp_worker").await;
-    timeout(WAIT, async {
-        while !node.which_applications().is_empty() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!node.is_stopping());
+    // The master has handled the end (and decided about the node) before
+    // it ends.
+    within(master).await;
+    assert!(node.which_applications().is_empty());
+    assert_eq!(node.loaded_applications().len(), 1, "still loaded");
+    never(
+        "a temporary application's end stops the node",
+        Duration::from_millis(200),
+        || node.is_stopping(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,7 +286,7 @@ async fn a_permanent_applications_end_stops_the_node() {
     let node = node("app_permanent");
     let (tx, mut rx) = mpsc::unbounded_channel();
     node.load_application(app("perm", &tx, 0)).unwrap();
-    node.start_application("perm", StartType::Permanent)
+    within(node.start_application("perm", StartType::Permanent))
         .await
         .unwrap();
     next(&mut rx).await;
@@ -266,7 +305,7 @@ async fn a_transient_applications_abnormal_end_stops_the_node() {
     let node = node("app_transient");
     let (tx, mut rx) = mpsc::unbounded_channel();
     node.load_application(app("trans", &tx, 0)).unwrap();
-    node.start_application("trans", StartType::Transient)
+    within(node.start_application("trans", StartType::Transient))
         .await
         .unwrap();
     assert_eq!(
@@ -290,7 +329,7 @@ async fn a_transient_applications_normal_end_is_only_reported() {
     let node = node("app_transient_normal");
     let (tx, mut rx) = mpsc::unbounded_channel();
     node.load_application(app("trans_ok", &tx, 0)).unwrap();
-    node.start_application("trans_ok", StartType::Transient)
+    within(node.start_application("trans_ok", StartType::Transient))
         .await
         .unwrap();
     next(&mut rx).await;
@@ -298,17 +337,17 @@ async fn a_transient_applications_normal_end_is_only_reported() {
         .application_supervisor("trans_ok")
         .expect("a running application has a top supervisor");
     assert!(node.application_supervisor("not_running").is_none());
+    let master = node.wait_exit(master_of(&node, "trans_ok"));
     // The top supervisor ends `normal`: reported, and the node lives on.
-    top.stop(Reason::Normal).await.unwrap();
-    timeout(WAIT, async {
-        while !node.which_applications().is_empty() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await
-    .expect("the application is no longer running");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!node.is_stopping());
+    within(top.stop(Reason::Normal)).await.unwrap();
+    within(master).await;
+    assert!(node.which_applications().is_empty());
+    never(
+        "a transient application's normal end stops the node",
+        Duration::from_millis(200),
+        || node.is_stopping(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,8 +359,7 @@ async fn a_top_supervisor_that_fails_to_start_fails_the_application_start() {
         }))
     });
     node.load_application(spec).unwrap();
-    let err = node
-        .start_application("broken", StartType::Permanent)
+    let err = within(node.start_application("broken", StartType::Permanent))
         .await
         .unwrap_err();
     assert_eq!(
@@ -359,7 +397,10 @@ impl ergo::Application for Declared {
 async fn an_application_declared_with_the_macro_carries_its_resource() {
     let node = node("app_macro");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let _ = EVENTS.set(tx.clone());
+    assert!(
+        EVENTS.set(tx.clone()).is_ok(),
+        "only this test sets the events channel"
+    );
     let spec = Declared::spec();
     assert_eq!(spec.name(), Atom::from("declared"));
     node.load_application(spec).unwrap();
@@ -371,18 +412,20 @@ async fn an_application_declared_with_the_macro_carries_its_resource() {
         .unwrap();
     assert_eq!(info.version, "0.9.0");
     assert_eq!(info.description, "an application declared with the macro");
-    let started = node
-        .ensure_all_started("declared", StartType::Temporary)
+    let started = within(node.ensure_all_started("declared", StartType::Temporary))
         .await
         .unwrap();
     assert_eq!(
         started,
         [Atom::from("declared_base"), Atom::from("declared")]
     );
-    next(&mut rx).await;
+    assert_eq!(
+        next(&mut rx).await,
+        "start declared_base_worker in declared_base"
+    );
     assert_eq!(next(&mut rx).await, "start declared_worker in declared");
     assert_eq!(
-        ask(&node, "declared_worker", Ask::Env(Atom::from("port")))
+        within(ask(&node, "declared_worker", Ask::Env(Atom::from("port"))))
             .await
             .unwrap(),
         Term::Int(4000)

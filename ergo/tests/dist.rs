@@ -8,6 +8,14 @@ use common::{Erl, free_port};
 use ergo::dist::DistOptions;
 use ergo::{Atom, Node, Term};
 
+/// `f`'s output, failing the test (naming `what`) if it takes longer than
+/// 30 seconds.
+async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not done within 30 s"))
+}
+
 async fn node(name: &str, cookie: &str, epmd: u16) -> Node {
     node_with(name, cookie, epmd, |_| {}).await
 }
@@ -27,7 +35,7 @@ async fn node_with(
         ..DistOptions::default()
     };
     tweak(&mut opts);
-    node.listen(opts).await.unwrap();
+    within("listen", node.listen(opts)).await.unwrap();
     node
 }
 
@@ -66,7 +74,7 @@ async fn two_nodes_in_one_process_exchange_messages_over_tcp() {
         let m = ctx.receive_timeout(Duration::from_secs(5)).await;
         let _ = tx.send(m.and_then(|m| m.to_term()));
     });
-    let got = rx.await.unwrap();
+    let got = within("the echo", rx).await.unwrap();
     assert_eq!(got.unwrap().to_string(), "{echo,hi}");
     assert_eq!(a.nodes(), vec![b.name()]);
     assert_eq!(b.nodes(), vec![a.name()]);
@@ -92,7 +100,9 @@ where
     node.spawn(move |ctx| async move {
         let _ = tx.send(f(ctx).await);
     });
-    rx.await.expect("the process ran to the end")
+    within("the process", rx)
+        .await
+        .expect("the process ran to the end")
 }
 
 /// The pid registered as `name` on `node`, asked with `rpc:call`.
@@ -145,13 +155,9 @@ async fn links_monitors_and_exits_work_between_two_ergo_nodes() {
     let (r, got) = (got.0, [got.1, got.2]);
     let mut got = got;
     got.sort();
-    assert!(
-        got[0].starts_with(&format!("{{'DOWN',{},", Term::Ref(r))),
-        "{got:?}"
-    );
-    assert!(
-        got[0].ends_with(&format!(",process,{victim},bye}}")),
-        "{got:?}"
+    assert_eq!(
+        got[0],
+        format!("{{'DOWN',{},process,{victim},bye}}", Term::Ref(r))
     );
     assert_eq!(got[1], format!("{{'EXIT',{victim},bye}}"));
 
@@ -174,7 +180,7 @@ async fn links_monitors_and_exits_work_between_two_ergo_nodes() {
     let b2 = b.clone();
     let watch = b2.wait_exit(target);
     a.spawn(move |ctx| async move { ctx.exit(target, ergo::Reason::Kill) });
-    assert_eq!(watch.await, ergo::Reason::Killed);
+    assert_eq!(within("the kill", watch).await, ergo::Reason::Killed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +213,12 @@ async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
     let epmd = free_port();
     let a = node("k_a", "c", epmd).await;
     let mut erl = Erl::start("k_e", "c", epmd, &[]);
-    erl.eval("P = spawn(fun() -> receive after infinity -> ok end end), register(sleeper, P), ok");
+    assert_eq!(
+        erl.eval(
+            "P = spawn(fun() -> receive after infinity -> ok end end), register(sleeper, P), ok"
+        ),
+        "ok"
+    );
     let erl_name = Atom::from(erl.name.as_str());
     assert!(a.connect(erl_name).await);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -225,7 +236,7 @@ async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
         }
         let _ = tx.send((p, got));
     });
-    ready_rx.await.unwrap();
+    within("the link and monitors", ready_rx).await.unwrap();
     // Once the link has reached the peer (it is the sleeper's only one),
     // kill it.
     assert_eq!(
@@ -233,7 +244,7 @@ async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
         "linked"
     );
     erl.kill();
-    let (p, mut got) = rx.await.unwrap();
+    let (p, mut got) = within("the three notices", rx).await.unwrap();
     got.sort();
     assert!(
         got[0].starts_with("{'DOWN',") && got[0].ends_with(&format!(",process,{p},noconnection}}")),
@@ -263,12 +274,12 @@ async fn a_frozen_peer_is_declared_down_by_the_tick() {
         let got = next(&mut ctx, 20).await;
         let _ = tx.send((got, started.elapsed()));
     });
-    ready_rx.await.unwrap();
+    within("the node monitor", ready_rx).await.unwrap();
     // Quiet for a few tick periods while connected: no nodedown.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(a.nodes(), vec![erl_name]);
     erl.signal("STOP");
-    let (got, after) = rx.await.unwrap();
+    let (got, after) = within("the nodedown", rx).await.unwrap();
     erl.signal("CONT");
     assert_eq!(got, format!("{{nodedown,{erl_name}}}"));
     // Declared down within about one net_ticktime of the freeze (plus the
@@ -356,7 +367,7 @@ async fn rust_links_to_an_erlang_process_and_gets_its_exit() {
     let epmd = free_port();
     let a = node("le_a", "c", epmd).await;
     let mut erl = Erl::start("le_e", "c", epmd, &[]);
-    erl.eval("P = spawn(fun() -> receive {go, From} -> From ! linked_seen, exit(erl_reason) end end), register(victim, P), ok");
+    assert_eq!(erl.eval("P = spawn(fun() -> receive {go, From} -> From ! linked_seen, exit(erl_reason) end end), register(victim, P), ok"), "ok");
     let erl_name = Atom::from(erl.name.as_str());
     let got = in_process(&a, move |mut ctx| async move {
         ctx.set_trap_exit(true);
@@ -405,7 +416,9 @@ async fn bad_frames_after_the_handshake_close_that_connection_only() {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
-        handshake::initiate(&mut s, &me, 6).await.unwrap();
+        within("the handshake", handshake::initiate(&mut s, &me, 6))
+            .await
+            .unwrap();
         s.write_all(&garbage).await.unwrap();
         // The node closes the connection: reads end (ticks aside).
         let closed = tokio::time::timeout(Duration::from_secs(5), async {
@@ -439,4 +452,287 @@ async fn a_hidden_node_is_listed_as_hidden_on_both_sides() {
     // The connection is hidden on this side too.
     assert!(h.nodes().is_empty());
     assert_eq!(h.hidden_nodes(), vec![erl_name]);
+}
+
+/// A process on `node` that traps exits, links to the pid it is sent as
+/// `{link, Pid}` (then reports `linked`), and reports every other message
+/// as text.
+fn reporter(node: &Node) -> (ergo::Pid, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let pid = node.spawn(move |mut ctx| async move {
+        ctx.set_trap_exit(true);
+        loop {
+            let m = ctx.receive().await;
+            if let Some(Term::Tuple(t)) = m.to_term()
+                && let [tag, Term::Pid(p)] = t.as_slice()
+                && tag.is_atom("link")
+            {
+                ctx.link(*p).unwrap();
+                let _ = tx.send("linked".to_string());
+                continue;
+            }
+            let _ = tx.send(m.to_string());
+        }
+        #[allow(unreachable_code)]
+        ()
+    });
+    (pid, rx)
+}
+
+/// The next report, or a failed test after `secs` seconds.
+async fn report(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, secs: u64) -> String {
+    tokio::time::timeout(Duration::from_secs(secs), rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no report within {secs} s"))
+        .expect("the reporter is running")
+}
+
+/// Waits (at most 10 s) until `cond` holds.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    within(what, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_an_ergo_process_reaches_erlang_links_as_killed_exits_and_monitors_as_killed_downs()
+{
+    let epmd = free_port();
+    let a = node("kl_a", "c", epmd).await;
+    let victim = a.spawn(|mut ctx| async move {
+        loop {
+            ctx.receive().await;
+        }
+        #[allow(unreachable_code)]
+        ()
+    });
+    a.register_rpc("t", "victim", move |_args: Vec<Term>| async move {
+        Ok(Term::Pid(victim))
+    });
+    let mut erl = Erl::start("kl_e", "c", epmd, &[]);
+    assert_eq!(
+        erl.eval(
+            "N = 'kl_a@127.0.0.1', V = rpc:call(N, t, victim, []), is_pid(V) andalso node(V) =:= N"
+        ),
+        "true"
+    );
+    // One Erlang process links to it (trapping exits), another monitors it.
+    assert_eq!(
+        erl.eval(
+            "Shell = self(), \
+             L = spawn(fun() -> process_flag(trap_exit, true), link(V), \
+                 receive X -> Shell ! {linker_got, X} end end), \
+             M = spawn(fun() -> R = monitor(process, V), Shell ! {ref, R}, \
+                 receive X -> Shell ! {monitor_got, X} end end), \
+             receive {ref, MRef} -> ok after 5000 -> timeout end"
+        ),
+        "ok"
+    );
+    // Both signals have reached the ergo node.
+    until("the link and the monitor", || {
+        a.process_info(victim)
+            .is_some_and(|i| i.links.len() == 1 && i.monitored_by.len() == 1)
+    })
+    .await;
+    let ended = a.wait_exit(victim);
+    a.spawn(move |ctx| async move { ctx.exit(victim, ergo::Reason::Kill) });
+    assert_eq!(within("the kill", ended).await, ergo::Reason::Killed);
+    // As between Erlang nodes: the link carries `killed` (not `kill`), and
+    // so does the monitor.
+    assert_eq!(
+        erl.eval("receive {linker_got, X1} -> X1 =:= {'EXIT', V, killed} orelse X1 after 5000 -> timeout end"),
+        "true"
+    );
+    assert_eq!(
+        erl.eval("receive {monitor_got, X2} -> X2 =:= {'DOWN', MRef, process, V, killed} orelse X2 after 5000 -> timeout end"),
+        "true"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnecting_two_ergo_nodes_breaks_a_link_between_them_with_noconnection_on_both_sides() {
+    let epmd = free_port();
+    let a = node("dc_a", "c", epmd).await;
+    let b = node("dc_b", "c", epmd).await;
+    let (p, mut p_rx) = reporter(&a);
+    let (q, mut q_rx) = reporter(&b);
+    a.send(p, Term::tuple([Term::atom("link"), Term::Pid(q)]))
+        .unwrap();
+    assert_eq!(report(&mut p_rx, 10).await, "linked");
+    // The link has reached the other side.
+    until("the link on b", || {
+        b.process_info(q).is_some_and(|i| i.links == vec![p])
+    })
+    .await;
+    assert_eq!(a.nodes(), vec![b.name()]);
+    assert!(a.disconnect(b.name()));
+    assert_eq!(
+        report(&mut p_rx, 10).await,
+        format!("{{'EXIT',{q},noconnection}}")
+    );
+    assert_eq!(
+        report(&mut q_rx, 10).await,
+        format!("{{'EXIT',{p},noconnection}}")
+    );
+    // The links are gone on both sides, and so is the connection.
+    assert_eq!(a.process_info(p).unwrap().links, vec![]);
+    assert_eq!(b.process_info(q).unwrap().links, vec![]);
+    assert!(a.nodes().is_empty());
+    until("b sees the connection closed", || b.nodes().is_empty()).await;
+    // Both processes trap exits: they live on.
+    assert!(a.is_alive(p) && b.is_alive(q));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_an_erl_node_with_a_wrong_cookie_fails_and_leaves_it_reachable_with_the_right_one()
+ {
+    let epmd = free_port();
+    // The ergo node first, hosting the EPMD: an erl node started first
+    // would leave an `epmd -daemon` of its own behind.
+    let wrong = node("ck_wrong", "wrong", epmd).await;
+    let mut erl = Erl::start("ck_e", "right", epmd, &[]);
+    let erl_name = Atom::from(erl.name.as_str());
+    assert!(
+        !within("the refused connect", wrong.connect(erl_name)).await,
+        "connected with a wrong cookie"
+    );
+    assert!(wrong.nodes().is_empty() && wrong.hidden_nodes().is_empty());
+    // Nor does the erl node keep a connection (pending or up) to it.
+    assert_eq!(
+        erl.eval(
+            "NoConn = fun L(0) -> nodes(connected); L(K) -> \
+               case nodes(connected) of [] -> []; _ -> timer:sleep(20), L(K - 1) end end, \
+             NoConn(250)"
+        ),
+        "[]"
+    );
+    // A second try is refused the same way.
+    assert!(!within("the second refused connect", wrong.connect(erl_name)).await);
+    // Another ergo node with the right cookie gets in, and the erl node
+    // answers it.
+    let right = node("ck_right", "right", epmd).await;
+    assert!(within("the connect", right.connect(erl_name)).await);
+    assert_eq!(right.nodes(), vec![erl_name]);
+    assert_eq!(
+        right
+            .rpc_call(erl_name, "erlang", "node", vec![], Duration::from_secs(5))
+            .await,
+        Ok(Term::Atom(erl_name))
+    );
+    // Having answered, the erl node lists only that node.
+    assert_eq!(erl.eval("nodes()"), "['ck_right@127.0.0.1']");
+    assert!(wrong.nodes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_messages_from_several_erlang_processes_at_once_arrive_whole_and_each_intact() {
+    let epmd = free_port();
+    let a = node("big_a", "c", epmd).await;
+    echo(&a, "echo");
+    let mut erl = Erl::start("big_e", "c", epmd, &[]);
+    assert_eq!(erl.eval("N = 'big_a@127.0.0.1', net_adm:ping(N)"), "pong");
+    // Four processes each make three binaries of 1 to 3 MiB, each size
+    // different and none a multiple of a fragment, and send them all at
+    // once on the one connection: Erlang fragments each message and
+    // interleaves the fragments of messages from different processes. The
+    // echo process sends each back; its sender compares it with what it
+    // sent.
+    assert_eq!(
+        erl.eval(
+            "Shell = self(), \
+             Sender = fun(S) -> spawn(fun() -> \
+                 Bins = [{I, crypto:strong_rand_bytes(1048576 + 350011 * S + 123457 * I)} || I <- lists:seq(1, 3)], \
+                 Shell ! {ready, self()}, \
+                 receive go -> ok end, \
+                 [{echo, N} ! {self(), {S, I, B}} || {I, B} <- Bins], \
+                 Res = [receive {echo, {S, I, Got}} -> {I, byte_size(Got), Got =:= B} after 30000 -> {I, timeout} end || {I, B} <- Bins], \
+                 Shell ! {done, S, [{I, byte_size(B)} || {I, B} <- Bins], Res} end) end, \
+             Senders = [Sender(S) || S <- lists:seq(1, 4)], \
+             [receive {ready, P} -> ok after 30000 -> timeout end || P <- Senders], \
+             [P ! go || P <- Senders], ok"
+        ),
+        "ok"
+    );
+    assert_eq!(
+        erl.eval_timeout(
+            "Done = lists:sort([receive {done, S, Sizes, Res} -> {S, [{I, Size, true} || {I, Size} <- Sizes] =:= Res orelse Res} after 60000 -> timeout end || _ <- lists:seq(1, 4)]), Done",
+            Duration::from_secs(90)
+        ),
+        "[{1,true},{2,true},{3,true},{4,true}]"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_atoms_than_the_atom_cache_holds_cross_both_ways_in_rounds_and_read_back_exactly() {
+    let epmd = free_port();
+    let a = node("ac_a", "c", epmd).await;
+    // Checks each `{From, {B, Len, Atoms}}` against the atoms it must hold
+    // (`ac_K` for K = (B * 211 + X) rem 5000, X from 0 to Len - 1), reports
+    // the result and sends the message back as `{echo, {B, Len, Atoms}}`.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, i64, bool)>();
+    let checker = a.spawn(move |mut ctx| async move {
+        loop {
+            let m = ctx.receive().await;
+            let Some(Term::Tuple(t)) = m.to_term() else {
+                continue;
+            };
+            let [Term::Pid(from), body] = t.as_slice() else {
+                continue;
+            };
+            let Some(&[Term::Int(b), Term::Int(len), ref atoms]) = body.as_tuple() else {
+                continue;
+            };
+            let expected: Vec<Term> = (0..len)
+                .map(|x| Term::atom(&format!("ac_{}", (b * 211 + x) % 5000)))
+                .collect();
+            let _ = tx.send((b, len, *atoms == Term::List(expected)));
+            let _ = ctx.send(*from, Term::tuple([Term::atom("echo"), body.clone()]));
+        }
+        #[allow(unreachable_code)]
+        ()
+    });
+    a.register(Atom::from("atoms"), checker).unwrap();
+    let mut erl = Erl::start("ac_e", "c", epmd, &[]);
+    assert_eq!(
+        erl.eval(
+            "N = 'ac_a@127.0.0.1', \
+             Batch = fun(B, Len) -> {B, Len, [list_to_atom(\"ac_\" ++ integer_to_list((B * 211 + X) rem 5000)) || X <- lists:seq(0, Len - 1)]} end, \
+             Round = fun(Bs, Len) -> \
+                 Sent = [Batch(B, Len) || B <- Bs], \
+                 [{atoms, N} ! {self(), M} || M <- Sent], \
+                 Back = [receive {echo, {B, L, _} = Got} -> Got =:= M orelse {B, L, wrong} after 10000 -> {M, timeout} end || {B, L, _} = M <- Sent], \
+                 lists:usort(Back) end, \
+             ok"
+        ),
+        "ok"
+    );
+    // 5000 distinct atoms, more than the 2048 slots of either side's atom
+    // cache, in rounds that reuse them in other orders: slots are taken
+    // over by other atoms and atoms come back after their slot was lost.
+    // Up to 250 atoms per message (a header names at most 255); the last
+    // round has 400 per message, past what one header can name.
+    let rounds: [(&str, i64, usize); 4] = [
+        ("lists:seq(0, 24)", 250, 25),
+        ("lists:reverse(lists:seq(0, 24))", 250, 25),
+        ("[B rem 25 || B <- lists:seq(0, 74, 7)]", 250, 11),
+        ("lists:seq(3, 24, 3)", 400, 8),
+    ];
+    for (bs, len, count) in rounds {
+        assert_eq!(
+            erl.eval(&format!("Round({bs}, {len})")),
+            "[true]",
+            "round {bs} with {len} atoms each: every message came back equal"
+        );
+        for _ in 0..count {
+            let (b, got_len, exact) = within("a checked message", rx.recv())
+                .await
+                .expect("the checker runs");
+            assert_eq!(got_len, len);
+            assert!(exact, "message {b} of round {bs} read other atoms");
+        }
+    }
+    assert!(rx.try_recv().is_err(), "no other messages");
 }

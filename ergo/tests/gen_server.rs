@@ -104,6 +104,11 @@ impl GenServer for Counter {
     }
 }
 
+/// `f`'s output, failing the test if it takes longer than [`WAIT`].
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    timeout(WAIT, f).await.expect("done in time")
+}
+
 async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
     timeout(WAIT, rx.recv())
         .await
@@ -115,18 +120,20 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
 async fn call_and_cast_reach_the_handlers_in_order() {
     let node = node("gs_call");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let s = node.start_server::<Counter>((5, tx)).await.unwrap();
+    let s = within(node.start_server::<Counter>((5, tx))).await.unwrap();
     assert_eq!(next(&mut rx).await, "init 5 parent=false");
-    assert_eq!(s.call(Req::Add(3)).await.unwrap(), 8);
+    assert_eq!(within(s.call(Req::Add(3))).await.unwrap(), 8);
     s.cast(Note::Reset);
-    assert_eq!(s.call(Req::Get).await.unwrap(), 0);
+    assert_eq!(within(s.call(Req::Get)).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_error_fails_the_start_with_its_reason() {
     let node = node("gs_init");
     let (tx, _rx) = mpsc::unbounded_channel();
-    let err = node.start_server::<Counter>((-1, tx)).await.unwrap_err();
+    let err = within(node.start_server::<Counter>((-1, tx)))
+        .await
+        .unwrap_err();
     assert_eq!(err, Reason::atom("negative_start"));
     assert_eq!(node.process_count(), 0);
 }
@@ -135,35 +142,34 @@ async fn init_error_fails_the_start_with_its_reason() {
 async fn reply_later_from_another_task() {
     let node = node("gs_later");
     let (tx, _rx) = mpsc::unbounded_channel();
-    let s = node.start_server::<Counter>((7, tx)).await.unwrap();
-    assert_eq!(s.call(Req::Later).await.unwrap(), 700);
+    let s = within(node.start_server::<Counter>((7, tx))).await.unwrap();
+    assert_eq!(within(s.call(Req::Later)).await.unwrap(), 700);
     // The server went on serving while the reply was pending.
-    assert_eq!(s.call(Req::Get).await.unwrap(), 7);
+    assert_eq!(within(s.call(Req::Get)).await.unwrap(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_replies_then_runs_terminate_and_exits_with_the_reason() {
     let node = node("gs_stop");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    let s = within(node.start_server::<Counter>((1, tx))).await.unwrap();
     next(&mut rx).await;
-    assert_eq!(s.call(Req::StopWith("done".into())).await.unwrap(), -1);
+    assert_eq!(within(s.call(Req::StopWith("done".into()))).await, Ok(-1));
     assert_eq!(next(&mut rx).await, "terminate done");
-    let later = s.call(Req::Get).await.unwrap_err();
-    assert!(
-        matches!(&later, CallError::Exited(r) if *r == Reason::atom("done"))
-            || later == CallError::NoProc,
-        "{later}"
-    );
+    assert_eq!(within(s.wait()).await, Reason::atom("done"));
+    assert!(!node.is_alive(s.pid().unwrap()));
+    // Then it is gone: a call to it is `noproc`.
+    let again = ergo::ServerRef::<Counter>::new(&node, s.pid().unwrap());
+    assert_eq!(within(again.call(Req::Get)).await, Err(CallError::NoProc));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panic_in_a_callback_runs_terminate_and_the_caller_learns_the_reason() {
     let node = node("gs_panic");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    let s = within(node.start_server::<Counter>((1, tx))).await.unwrap();
     next(&mut rx).await;
-    let err = s.call(Req::Crash).await.unwrap_err();
+    let err = within(s.call(Req::Crash)).await.unwrap_err();
     let CallError::Exited(reason) = err else {
         panic!("expected the server's exit, got {err}");
     };
@@ -185,24 +191,21 @@ async fn call_times_out_and_names_the_timeout() {
         .unwrap_err();
     assert_eq!(err, CallError::Timeout(Duration::from_millis(20)));
     // The server is still there.
-    assert_eq!(s.call(Req::Get).await.unwrap(), 1);
+    assert_eq!(within(s.call(Req::Get)).await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_to_a_dead_server_is_noproc_and_killed_server_skips_terminate() {
     let node = node("gs_dead");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    let s = within(node.start_server::<Counter>((1, tx))).await.unwrap();
     next(&mut rx).await;
-    let pid = s.pid().unwrap();
-    node.exit(pid, pid, Reason::Kill);
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    let err = s.call(Req::Get).await.unwrap_err();
-    assert!(
-        err == CallError::NoProc || err == CallError::Exited(Reason::Killed),
-        "{err}"
-    );
-    // No terminate for a killed server.
+    node.exit(s.pid().unwrap(), s.pid().unwrap(), Reason::Kill);
+    assert_eq!(within(s.wait()).await, Reason::Killed);
+    let dead = ergo::ServerRef::<Counter>::new(&node, s.pid().unwrap());
+    assert_eq!(within(dead.call(Req::Get)).await, Err(CallError::NoProc));
+    // No terminate for a killed server (it would have reported before its
+    // end).
     assert!(rx.try_recv().is_err());
 }
 
@@ -210,7 +213,7 @@ async fn call_to_a_dead_server_is_noproc_and_killed_server_skips_terminate() {
 async fn continue_runs_before_the_next_message_and_idle_timeout_sends_timeout() {
     let node = node("gs_continue");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    let s = within(node.start_server::<Counter>((1, tx))).await.unwrap();
     next(&mut rx).await;
     s.cast(Note::Continue);
     node.send(s.pid().unwrap(), Term::atom("later")).unwrap();
@@ -224,11 +227,14 @@ async fn continue_runs_before_the_next_message_and_idle_timeout_sends_timeout() 
 async fn erlang_style_gen_call_terms_are_served_and_bad_ones_refused() {
     let node = node("gs_terms");
     let (tx, _rx) = mpsc::unbounded_channel();
-    let s = node.start_server::<Counter>((10, tx)).await.unwrap();
+    let s = within(node.start_server::<Counter>((10, tx)))
+        .await
+        .unwrap();
     let server = s.pid().unwrap();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
     node.spawn(move |mut ctx| async move {
         let tag = Term::Ref(ctx.make_ref());
+        out_tx.send(tag.to_string()).unwrap();
         let from = Term::tuple([Term::Pid(ctx.pid()), tag.clone()]);
         let call = |req: Term| Term::tuple([Term::atom("$gen_call"), from.clone(), req]);
         ctx.send(server, call(Term::tuple([Term::atom("add"), Term::Int(5)])))
@@ -251,37 +257,49 @@ async fn erlang_style_gen_call_terms_are_served_and_bad_ones_refused() {
         let reply = ctx.receive().await;
         out_tx.send(reply.to_string()).unwrap();
     });
-    let first = next(&mut out_rx).await;
-    assert!(
-        first.starts_with("{#Ref<") && first.ends_with(",15}"),
-        "{first}"
+    // Each reply is `{Tag, Reply}`, the tag the caller sent.
+    let tag = next(&mut out_rx).await;
+    assert_eq!(next(&mut out_rx).await, format!("{{{tag},15}}"));
+    assert_eq!(
+        next(&mut out_rx).await,
+        format!(
+            r#"{{{tag},{{error,{{badcall,<<"expected {{add, integer}}, found {{add,<<\"x\">>}}">>}}}}}}"#
+        )
     );
-    let refused = next(&mut out_rx).await;
-    assert!(
-        refused
-            .contains(r#"{error,{badcall,<<"expected {add, integer}, found {add,<<\"x\">>}">>}}"#),
-        "{refused}"
-    );
-    let after_reset = next(&mut out_rx).await;
-    assert!(after_reset.ends_with(",0}"), "{after_reset}");
+    // The cast came before the call from the same process.
+    assert_eq!(next(&mut out_rx).await, format!("{{{tag},0}}"));
     // The server kept running throughout.
-    assert_eq!(s.call(Req::Get).await.unwrap(), 0);
+    assert_eq!(within(s.call(Req::Get)).await, Ok(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn named_start_registers_and_a_second_start_is_refused() {
     let node = node("gs_named");
     let (tx, _rx) = mpsc::unbounded_channel();
-    let s = node
-        .start_server_named::<Counter>("counter", (1, tx.clone()))
+    let s = within(node.start_server_named::<Counter>("counter", (1, tx.clone())))
         .await
         .unwrap();
     assert_eq!(node.whereis("counter"), s.pid());
-    let err = node
-        .start_server_named::<Counter>("counter", (2, tx))
+    let err = within(node.start_server_named::<Counter>("counter", (2, tx)))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("already_started"), "{err}");
+    // gen_server:start/4 answers {error, {already_started, Pid}}.
+    assert_eq!(
+        err.to_term().as_tuple().map(|t| t[0].clone()),
+        Some(Term::atom("already_started")),
+        "{err}"
+    );
+    // The name stays with the first server, and the refused one ends (it
+    // may still be on its way out when the start returns, as in OTP 25,
+    // whose refused server acks the error and then exits).
+    assert_eq!(node.whereis("counter"), s.pid());
+    within(async {
+        while node.process_count() != 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    assert_eq!(node.processes(), vec![s.pid().unwrap()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,9 +328,12 @@ async fn linked_server_trapping_exits_terminates_when_its_parent_exits() {
         let _ = ctx.receive().await;
         Reason::atom("parent_gone")
     });
-    while started.load(Ordering::SeqCst) == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    within(async {
+        while started.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
     node.send(parent, Term::atom("go")).unwrap();
     assert_eq!(next(&mut rx).await, "terminate parent_gone");
 }
@@ -321,7 +342,7 @@ async fn linked_server_trapping_exits_terminates_when_its_parent_exits() {
 async fn timeouts_inside_a_process_fire_on_time_without_a_timer_per_call() {
     let node = node("gs_proc_timeout");
     let (tx, _rx) = mpsc::unbounded_channel();
-    let s = node.start_server::<Counter>((3, tx)).await.unwrap();
+    let s = within(node.start_server::<Counter>((3, tx))).await.unwrap();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<(String, Duration)>();
     node.spawn(move |mut ctx| async move {
         // Many quick calls, then one that times out: the process's one timer
@@ -362,4 +383,44 @@ async fn timeouts_inside_a_process_fire_on_time_without_a_timer_per_call() {
     );
     let (n, _) = timeout(WAIT, out_rx.recv()).await.unwrap().unwrap();
     assert_eq!(n, "3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_through_a_handle_taken_before_the_server_ended_is_noproc() {
+    let node = node("gs_stale");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Stopped with a reason of its own.
+    let s = within(node.start_server::<Counter>((1, tx.clone())))
+        .await
+        .unwrap();
+    next(&mut rx).await;
+    assert_eq!(within(s.call(Req::StopWith("done".into()))).await, Ok(-1));
+    assert_eq!(within(s.wait()).await, Reason::atom("done"));
+    // gen_server:call to a process that has already ended: its monitor
+    // fires `noproc` at once, so the call exits with `noproc`, not with
+    // the reason the server ended with.
+    assert_eq!(within(s.call(Req::Get)).await, Err(CallError::NoProc));
+    // Killed.
+    let k = within(node.start_server::<Counter>((1, tx))).await.unwrap();
+    node.exit(k.pid().unwrap(), k.pid().unwrap(), Reason::Kill);
+    assert_eq!(within(k.wait()).await, Reason::Killed);
+    assert_eq!(within(k.call(Req::Get)).await, Err(CallError::NoProc));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_start_under_a_taken_name_is_already_started_with_the_holders_pid() {
+    let node = node("gs_already");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = within(node.start_server_named::<Counter>("counter", (1, tx.clone())))
+        .await
+        .unwrap();
+    let err = within(node.start_server_named::<Counter>("counter", (2, tx)))
+        .await
+        .unwrap_err();
+    // gen_server:start({local, counter}, ...) answers
+    // {error, {already_started, Pid}}, Pid being the name's holder.
+    assert_eq!(
+        err.to_term(),
+        Term::tuple([Term::atom("already_started"), Term::Pid(s.pid().unwrap())])
+    );
 }

@@ -7,6 +7,19 @@ use ergo::gen_server::{Reply, ServerContext};
 use ergo::{CallError, Message, Node, Reason, gen_server};
 use tokio::sync::mpsc;
 
+/// `f`'s output, failing the test if it takes longer than five seconds.
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(5), f)
+        .await
+        .expect("done in time")
+}
+
+/// The `{badcall, Description}` answers to `{add, <<"five">>}` and to
+/// `nonsense`.
+const BADCALL_ADD_FIVE: &str =
+    r#"{error,{badcall,<<"expected {add, integer}, found {add,<<\"five\">>}">>}}"#;
+const BADCALL_NONSENSE: &str = r#"{error,{badcall,<<"expected {add, integer} | get | {div, integer} | {shutdown, binary} | whoami, found nonsense">>}}"#;
+
 /// A counter, as the issue describes it.
 #[derive(Debug)]
 pub struct Counter {
@@ -105,20 +118,24 @@ async fn typed_client_calls_and_casts() {
         counter.whoami().await.unwrap(),
         counter.pid().unwrap().to_string()
     );
-    assert!(CounterRef::start(&node, -1).await.is_err());
+    // `init` refusing: the start fails with init's reason.
+    assert_eq!(
+        within(CounterRef::start(&node, -1)).await.err(),
+        Some(Reason::atom("negative"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reply_then_stop_ends_the_server() {
     let node = Node::builder("macro_stop@localhost").start().unwrap();
     let counter = CounterRef::start(&node, 1).await.unwrap();
-    assert!(counter.shutdown("done".into()).await.unwrap());
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ended = node.wait_exit(counter.pid().unwrap());
+    assert!(within(counter.shutdown("done".into())).await.unwrap());
+    assert_eq!(within(ended).await, Reason::atom("done"));
     assert!(!node.is_alive(counter.pid().unwrap()));
-    assert!(matches!(
-        counter.get().await,
-        Err(CallError::NoProc | CallError::Exited(_))
-    ));
+    // It is gone: a call to it is `noproc`.
+    let gone = CounterRef::from(ergo::ServerRef::new(&node, counter.pid().unwrap()));
+    assert_eq!(within(gone.get()).await, Err(CallError::NoProc));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,29 +163,34 @@ async fn erlang_form_requests_reach_the_typed_handlers() {
             tx.send(reply.to_term().unwrap().as_tuple().unwrap()[1].to_string())
                 .unwrap();
         }
-        // gen_server:cast(counter, reset)
+        // gen_server:cast(counter, reset), then gen_server:call(counter,
+        // get) from the same process: the call comes after the cast.
         ctx.send(
             "counter",
             Term::tuple([Term::atom("$gen_cast"), Term::atom("reset")]),
         )
         .unwrap();
+        ctx.send(
+            "counter",
+            Term::tuple([Term::atom("$gen_call"), from.clone(), Term::atom("get")]),
+        )
+        .unwrap();
+        let reply = ctx.receive().await;
+        tx.send(reply.to_term().unwrap().as_tuple().unwrap()[1].to_string())
+            .unwrap();
     });
     let mut replies = Vec::new();
-    for _ in 0..5 {
-        replies.push(rx.recv().await.unwrap());
+    for _ in 0..6 {
+        replies.push(within(rx.recv()).await.expect("a reply"));
     }
     assert_eq!(replies[0], "15");
     assert_eq!(replies[1], "15");
     assert_eq!(replies[2], r#"{error,<<"division by zero">>}"#);
-    assert!(
-        replies[3].starts_with("{error,{badcall,<<\"expected "),
-        "{}",
-        replies[3]
-    );
-    assert!(replies[4].starts_with("{error,{badcall,"), "{}", replies[4]);
+    assert_eq!(replies[3], BADCALL_ADD_FIVE);
+    assert_eq!(replies[4], BADCALL_NONSENSE);
     // The server lived through the bad requests and got the cast.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(counter.get().await.unwrap(), 0);
+    assert_eq!(replies[5], "0");
+    assert_eq!(within(counter.get()).await.unwrap(), 0);
 }
 
 /// A generic server: a stack of any term type.
@@ -234,7 +256,7 @@ async fn generic_servers_work_with_any_term_type() {
         tx.send(reply.to_term().unwrap().as_tuple().unwrap()[1].to_string())
             .unwrap();
     });
-    assert_eq!(rx.recv().await.unwrap(), "1");
+    assert_eq!(within(rx.recv()).await.expect("a reply"), "1");
 }
 
 /// `init` parameters may be named like the generated start functions' own
@@ -266,4 +288,16 @@ async fn init_parameters_may_share_names_with_the_start_functions_parameters() {
         .await
         .unwrap();
     assert_eq!(n.label().await.unwrap(), "a/b/3");
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_through_a_handle_to_a_server_that_has_ended_is_noproc() {
+    let node = Node::builder("macro_noproc@localhost").start().unwrap();
+    let counter = CounterRef::start(&node, 1).await.unwrap();
+    let ended = node.wait_exit(counter.pid().unwrap());
+    assert!(within(counter.shutdown("done".into())).await.unwrap());
+    assert_eq!(within(ended).await, Reason::atom("done"));
+    // gen_server:call to a server that has already ended exits with
+    // `noproc` (its monitor fires `noproc` at once), whatever reason the
+    // server ended with.
+    assert_eq!(within(counter.get()).await, Err(CallError::NoProc));
 }

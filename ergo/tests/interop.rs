@@ -21,8 +21,17 @@ fn setup(tag: &str) -> (InteropNode, Erl) {
         e.eval(&format!("N = '{}', net_adm:ping(N)", r.name)),
         "pong"
     );
-    e.eval("{ok, W} = gen_server:call({lab, N}, {spawn, self()}), ok");
+    ok(
+        &mut e,
+        "{ok, W} = gen_server:call({lab, N}, {spawn, self()}), ok",
+    );
     (r, e)
+}
+
+/// Evaluates a set-up line, which ends in `ok` when every match in it
+/// held.
+fn ok(e: &mut Erl, exprs: &str) {
+    assert_eq!(e.eval(exprs), "ok", "set-up failed: {exprs}");
 }
 
 /// The next message the shell gets (within 5 s). Each call binds a fresh
@@ -58,12 +67,15 @@ fn erlang_calls_and_casts_the_example_servers() {
         e.eval("gen_server:call({echo, N}, self()) =:= self()"),
         "true"
     );
-    e.eval("gen_server:cast({echo, N}, {send_to, self(), casted})");
+    ok(
+        &mut e,
+        "gen_server:cast({echo, N}, {send_to, self(), casted})",
+    );
     assert_eq!(next(&mut e), "casted");
-    e.eval("{echo, N} ! {self(), plain}");
+    ok(&mut e, "{echo, N} ! {self(), plain}, ok");
     assert_eq!(next(&mut e), "{echo,plain}");
     // The lab worker reports what it does not understand.
-    e.eval("W ! {hello, there}");
+    ok(&mut e, "W ! {hello, there}, ok");
     assert_eq!(
         e.eval("{forward, W, {hello, there}} = receive M -> M after 5000 -> timeout end, ok"),
         "ok"
@@ -74,7 +86,8 @@ fn erlang_calls_and_casts_the_example_servers() {
 fn links_break_with_the_exit_reason_in_both_directions() {
     let (_r, mut e) = setup("links");
     // Erlang process linked to a Rust worker that exits.
-    e.eval(
+    ok(
+        &mut e,
         "Shell = self(), P = spawn(fun() -> process_flag(trap_exit, true), link(W), \
          W ! {exit, bye}, receive X -> Shell ! {p_got, X} end end), ok",
     );
@@ -83,16 +96,28 @@ fn links_break_with_the_exit_reason_in_both_directions() {
         "ok"
     );
     // Rust worker (trapping exits) linked to an Erlang process that exits.
-    e.eval("{ok, W2} = gen_server:call({lab, N}, {spawn, self()}), W2 ! {trap_exit, true}, ok");
-    e.eval("P2 = spawn(fun() -> receive linked -> exit(byebye) end end), ok");
-    e.eval("W2 ! {link, P2}, W2 ! {send, P2, linked}, ok");
+    ok(
+        &mut e,
+        "{ok, W2} = gen_server:call({lab, N}, {spawn, self()}), W2 ! {trap_exit, true}, ok",
+    );
+    ok(
+        &mut e,
+        "P2 = spawn(fun() -> receive linked -> exit(byebye) end end), ok",
+    );
+    ok(&mut e, "W2 ! {link, P2}, W2 ! {send, P2, linked}, ok");
     assert_eq!(
         e.eval("receive {forward, W2, {'EXIT', P2, byebye}} -> ok after 5000 -> timeout end"),
         "ok"
     );
     // Unlinked again: the Erlang side's exit does not reach the worker.
-    e.eval("P3 = spawn(fun() -> receive go -> exit(late) end end), ok");
-    e.eval("W2 ! {link, P3}, W2 ! {unlink, P3}, W2 ! {send, P3, go}, W2 ! marker, ok");
+    ok(
+        &mut e,
+        "P3 = spawn(fun() -> receive go -> exit(late) end end), ok",
+    );
+    ok(
+        &mut e,
+        "W2 ! {link, P3}, W2 ! {unlink, P3}, W2 ! {send, P3, go}, W2 ! marker, ok",
+    );
     assert_eq!(
         e.eval("receive {forward, W2, M} -> M after 5000 -> timeout end"),
         "marker"
@@ -102,10 +127,14 @@ fn links_break_with_the_exit_reason_in_both_directions() {
         "none"
     );
     // A worker that does not trap exits dies with its linked process.
-    e.eval(
+    ok(
+        &mut e,
         "{ok, W3} = gen_server:call({lab, N}, {spawn, self()}), Ref3 = monitor(process, W3), ok",
     );
-    e.eval("P4 = spawn(fun() -> receive linked -> exit(crash) end end), W3 ! {link, P4}, W3 ! {send, P4, linked}, ok");
+    ok(
+        &mut e,
+        "P4 = spawn(fun() -> receive linked -> exit(crash) end end), W3 ! {link, P4}, W3 ! {send, P4, linked}, ok",
+    );
     assert_eq!(
         e.eval("receive {'DOWN', Ref3, process, W3, R3} -> R3 after 5000 -> timeout end"),
         "crash"
@@ -116,7 +145,7 @@ fn links_break_with_the_exit_reason_in_both_directions() {
 fn monitors_by_pid_and_by_name_fire_in_both_directions() {
     let (r, mut e) = setup("monitors");
     // Erlang monitors a Rust worker.
-    e.eval("Ref = monitor(process, W), W ! {exit, done}, ok");
+    ok(&mut e, "Ref = monitor(process, W), W ! {exit, done}, ok");
     assert_eq!(
         e.eval("receive {'DOWN', Ref, process, W, Why} -> Why after 5000 -> timeout end"),
         "done"
@@ -127,28 +156,44 @@ fn monitors_by_pid_and_by_name_fire_in_both_directions() {
         format!("{{{{nobody,'{}'}},noproc}}", r.name)
     );
     // ... a registered server that crashes.
-    e.eval("Ref3 = monitor(process, {crasher, N}), catch gen_server:call({crasher, N}, crash), ok");
+    ok(
+        &mut e,
+        "Ref3 = monitor(process, {crasher, N}), catch gen_server:call({crasher, N}, crash), ok",
+    );
     assert_eq!(
         e.eval("receive {'DOWN', Ref3, process, _, R3} -> R3 after 5000 -> timeout end"),
         "boom"
     );
     // A Rust worker monitors an Erlang process, by pid.
-    e.eval("{ok, V} = gen_server:call({lab, N}, {spawn, self()}), P = spawn(fun() -> receive go -> exit(gone) end end), V ! {monitor, P}, ok");
-    e.eval("{forward, V, {monitoring, P, MRef}} = receive Mon -> Mon after 5000 -> timeout end, P ! go, ok");
+    ok(
+        &mut e,
+        "{ok, V} = gen_server:call({lab, N}, {spawn, self()}), P = spawn(fun() -> receive go -> exit(gone) end end), V ! {monitor, P}, ok",
+    );
+    ok(
+        &mut e,
+        "{forward, V, {monitoring, P, MRef}} = receive Mon -> Mon after 5000 -> timeout end, P ! go, ok",
+    );
     assert_eq!(
         e.eval("receive {forward, V, {'DOWN', MRef, process, P, Reason}} -> Reason after 5000 -> timeout end"),
         "gone"
     );
     // ... by registered name on the Erlang node.
-    e.eval("P2 = spawn(fun() -> receive go -> exit(named_gone) end end), register(target, P2), V ! {monitor, {target, node()}}, ok");
-    e.eval("{forward, V, {monitoring, _, MRef2}} = receive Mon2 -> Mon2 after 5000 -> timeout end, P2 ! go, ok");
+    ok(
+        &mut e,
+        "P2 = spawn(fun() -> receive go -> exit(named_gone) end end), register(target, P2), V ! {monitor, {target, node()}}, ok",
+    );
+    ok(
+        &mut e,
+        "{forward, V, {monitoring, _, MRef2}} = receive Mon2 -> Mon2 after 5000 -> timeout end, P2 ! go, ok",
+    );
     assert_eq!(
         e.eval("receive {forward, V, {'DOWN', MRef2, process, Obj2, R5}} -> {Obj2, R5} after 5000 -> timeout end"),
         format!("{{{{target,'{}'}},named_gone}}", e.name)
     );
     // ... a name not registered there: noproc.
-    e.eval("V ! {monitor, {nobody, node()}}, ok");
-    e.eval(
+    ok(&mut e, "V ! {monitor, {nobody, node()}}, ok");
+    ok(
+        &mut e,
         "{forward, V, {monitoring, _, MRef3}} = receive Mon3 -> Mon3 after 5000 -> timeout end, ok",
     );
     assert_eq!(
@@ -158,9 +203,18 @@ fn monitors_by_pid_and_by_name_fire_in_both_directions() {
         "noproc"
     );
     // A monitor taken back does not fire.
-    e.eval("P3 = spawn(fun() -> receive go -> exit(x) end end), V ! {monitor, P3}, ok");
-    e.eval("{forward, V, {monitoring, P3, MRef4}} = receive Mon4 -> Mon4 after 5000 -> timeout end, ok");
-    e.eval("V ! {demonitor, MRef4}, V ! {send, P3, go}, V ! marker, ok");
+    ok(
+        &mut e,
+        "P3 = spawn(fun() -> receive go -> exit(x) end end), V ! {monitor, P3}, ok",
+    );
+    ok(
+        &mut e,
+        "{forward, V, {monitoring, P3, MRef4}} = receive Mon4 -> Mon4 after 5000 -> timeout end, ok",
+    );
+    ok(
+        &mut e,
+        "V ! {demonitor, MRef4}, V ! {send, P3, go}, V ! marker, ok",
+    );
     assert_eq!(
         e.eval("receive {forward, V, Mk} -> Mk after 5000 -> timeout end"),
         "marker"
@@ -175,29 +229,38 @@ fn monitors_by_pid_and_by_name_fire_in_both_directions() {
 fn exit_signals_cross_in_both_directions() {
     let (_r, mut e) = setup("exits");
     // exit/2 from Erlang kills a worker that does not trap exits...
-    e.eval("Ref = monitor(process, W), exit(W, stop_it), ok");
+    ok(&mut e, "Ref = monitor(process, W), exit(W, stop_it), ok");
     assert_eq!(
         e.eval("receive {'DOWN', Ref, process, W, R} -> R after 5000 -> timeout end"),
         "stop_it"
     );
     // ... reaches one that does as a message ...
-    e.eval("{ok, W2} = gen_server:call({lab, N}, {spawn, self()}), W2 ! {trap_exit, true}, W2 ! {send, self(), trapping}, ok");
+    ok(
+        &mut e,
+        "{ok, W2} = gen_server:call({lab, N}, {spawn, self()}), W2 ! {trap_exit, true}, W2 ! {send, self(), trapping}, ok",
+    );
     assert_eq!(next(&mut e), "trapping");
-    e.eval("exit(W2, please)");
+    ok(&mut e, "true = exit(W2, please), ok");
     assert_eq!(
         e.eval("Me = self(), receive {forward, W2, {'EXIT', Me, please}} -> ok after 5000 -> timeout end"),
         "ok"
     );
     // ... and kill cannot be trapped.
-    e.eval("Ref2 = monitor(process, W2), exit(W2, kill), ok");
+    ok(&mut e, "Ref2 = monitor(process, W2), exit(W2, kill), ok");
     assert_eq!(
         e.eval("receive {'DOWN', Ref2, process, W2, R2} -> R2 after 5000 -> timeout end"),
         "killed"
     );
     // exit/2 from a Rust worker to an Erlang process.
-    e.eval("P = spawn(fun() -> process_flag(trap_exit, true), Me ! ready, receive X -> Me ! {p_got, X} end end), ok");
+    ok(
+        &mut e,
+        "P = spawn(fun() -> process_flag(trap_exit, true), Me ! ready, receive X -> Me ! {p_got, X} end end), ok",
+    );
     assert_eq!(next(&mut e), "ready");
-    e.eval("{ok, W3} = gen_server:call({lab, N}, {spawn, self()}), W3 ! {exit, P, from_rust}, ok");
+    ok(
+        &mut e,
+        "{ok, W3} = gen_server:call({lab, N}, {spawn, self()}), W3 ! {exit, P, from_rust}, ok",
+    );
     assert_eq!(
         e.eval("receive {p_got, {'EXIT', W3, from_rust}} -> ok after 5000 -> timeout end"),
         "ok"
@@ -226,27 +289,30 @@ fn rpc_works_both_ways_with_erlangs_results() {
     assert_eq!(e.eval("rpc:cast(N, interop, echo, [x])"), "true");
     assert_eq!(e.eval("erpc:cast(N, interop, echo, [x])"), "ok");
     // Rust calls Erlang functions.
-    e.eval("W ! {rpc, node(), erlang, node, []}, ok");
+    ok(&mut e, "W ! {rpc, node(), erlang, node, []}, ok");
     assert_eq!(
         e.eval(
             "receive {forward, W, {rpc_result, Res}} -> Res =:= node() after 5000 -> timeout end"
         ),
         "true"
     );
-    e.eval("W ! {rpc, node(), lists, reverse, [[1, 2, 3]]}, ok");
+    ok(&mut e, "W ! {rpc, node(), lists, reverse, [[1, 2, 3]]}, ok");
     assert_eq!(
         e.eval("receive {forward, W, {rpc_result, Res2}} -> Res2 after 5000 -> timeout end"),
         "[3,2,1]"
     );
-    e.eval("W ! {rpc, node(), nomod, nofun, []}, ok");
+    ok(&mut e, "W ! {rpc, node(), nomod, nofun, []}, ok");
     assert_eq!(
         e.eval("receive {forward, W, {rpc_result, Res3}} -> Res3 after 5000 -> timeout end"),
         "{badrpc,{'EXIT',{undef,[{nomod,nofun,[],[]}]}}}"
     );
-    e.eval(&format!(
-        "W ! {{rpc, 'nonode_{}@127.0.0.1', erlang, node, []}}, ok",
-        r.name.len()
-    ));
+    ok(
+        &mut e,
+        &format!(
+            "W ! {{rpc, 'nonode_{}@127.0.0.1', erlang, node, []}}, ok",
+            r.name.len()
+        ),
+    );
     assert_eq!(
         e.eval("receive {forward, W, {rpc_result, Res4}} -> Res4 after 15000 -> timeout end"),
         "{badrpc,nodedown}"
@@ -256,18 +322,24 @@ fn rpc_works_both_ways_with_erlangs_results() {
 #[test]
 fn rust_calls_erlang_gen_servers() {
     let (_r, mut e) = setup("gencall");
-    e.eval("W ! {call, {application_controller, node()}, which_applications}, ok");
+    ok(
+        &mut e,
+        "W ! {call, {application_controller, node()}, which_applications}, ok",
+    );
     assert_eq!(
         e.eval("receive {forward, W, {reply, Apps}} -> lists:keymember(kernel, 1, Apps) after 5000 -> timeout end"),
         "true"
     );
-    e.eval("W ! {call, {nobody, node()}, hello}, ok");
+    ok(&mut e, "W ! {call, {nobody, node()}, hello}, ok");
     assert_eq!(
         e.eval("receive {forward, W, {reply, R}} -> R after 5000 -> timeout end"),
         "{error,noproc}"
     );
     // A server that dies during the call.
-    e.eval("Srv = spawn(fun() -> receive {'$gen_call', _, _} -> exit(died) end end), W ! {call, Srv, hi}, ok");
+    ok(
+        &mut e,
+        "Srv = spawn(fun() -> receive {'$gen_call', _, _} -> exit(died) end end), W ! {call, Srv, hi}, ok",
+    );
     assert_eq!(
         e.eval("receive {forward, W, {reply, R2}} -> R2 after 5000 -> timeout end"),
         "{error,died}"
@@ -278,7 +350,7 @@ fn rust_calls_erlang_gen_servers() {
 fn the_supervisor_restarts_the_crasher_under_its_name() {
     let (_r, mut e) = setup("sup");
     assert_eq!(e.eval("gen_server:call({crasher, N}, ping)"), "pong");
-    e.eval("MRef = erlang:monitor(process, {crasher, N}), ok");
+    ok(&mut e, "MRef = erlang:monitor(process, {crasher, N}), ok");
     assert_eq!(
         e.eval("catch gen_server:call({crasher, N}, crash)"),
         format!(
@@ -301,7 +373,7 @@ fn the_supervisor_restarts_the_crasher_under_its_name() {
 #[test]
 fn ten_megabyte_binaries_cross_each_way_intact() {
     let (_r, mut e) = setup("big");
-    e.eval("Big = crypto:strong_rand_bytes(10000000), ok");
+    ok(&mut e, "Big = crypto:strong_rand_bytes(10000000), ok");
     // Erlang -> Rust -> Erlang in one call (Erlang fragments what it sends;
     // so does the Rust side).
     assert_eq!(
@@ -309,7 +381,7 @@ fn ten_megabyte_binaries_cross_each_way_intact() {
         "true"
     );
     // Rust -> Erlang as a plain message.
-    e.eval("{echo, N} ! {self(), Big}, ok");
+    ok(&mut e, "{echo, N} ! {self(), Big}, ok");
     assert_eq!(
         e.eval("receive {echo, B2} -> B2 =:= Big after 30000 -> timeout end"),
         "true"
@@ -319,7 +391,10 @@ fn ten_megabyte_binaries_cross_each_way_intact() {
 #[test]
 fn a_hundred_thousand_messages_arrive_in_order() {
     let (_r, mut e) = setup("order");
-    e.eval("[{echo, N} ! {self(), I} || I <- lists:seq(1, 100000)], ok");
+    ok(
+        &mut e,
+        "[{echo, N} ! {self(), I} || I <- lists:seq(1, 100000)], ok",
+    );
     assert_eq!(
         e.eval_timeout(
             "Check = fun C(I) when I > 100000 -> in_order; C(I) -> receive {echo, I} -> C(I + 1); {echo, J} -> {out_of_order, I, J} after 10000 -> {timeout, I} end end, Check(1)",
@@ -350,14 +425,37 @@ fn global_and_pg_traffic_from_erlang_is_answered() {
         e.eval("lists:member(shell, global:registered_names())"),
         "true"
     );
-    // pg: a scope on the Erlang node discovers the ergo node's `pg`, which
-    // answers with no groups; joining and listing work.
-    e.eval("{ok, _} = pg:start_link(), ok = pg:join(g, self()), ok");
-    assert_eq!(e.eval("pg:get_members(g) =:= [self()]"), "true");
+    // pg: a scope on the Erlang node sends `{discover, Self}` to `pg` on
+    // every connected node; the ergo node's `pg` answers with a `sync` of
+    // no groups, and the Erlang scope takes that process on as its peer
+    // (it monitors it and keeps it among its remote scopes).
     assert_eq!(
         e.eval(&format!("lists:member('{}', nodes())", r.name)),
         "true"
     );
+    ok(&mut e, "{ok, Pg} = pg:start_link(), ok");
+    assert_eq!(
+        e.eval(
+            "Peers = fun L(0) -> none; L(K) -> \
+               case [P || {process, P} <- element(2, process_info(Pg, monitors)), node(P) =:= N] of \
+                 [] -> timer:sleep(20), L(K - 1); Ps -> Ps end end, \
+             [Peer] = Peers(250), node(Peer)"
+        ),
+        format!("'{}'", r.name),
+        "the ergo node's pg answered the discovery"
+    );
+    // The peer is a remote scope of the Erlang `pg`, with no groups.
+    assert_eq!(
+        e.eval(
+            "[{Peer, G} || M <- tuple_to_list(sys:get_state(Pg)), is_map(M), \
+               {Peer2, {_, G}} <- maps:to_list(M), Peer2 =:= Peer] =:= [{Peer, #{}}]"
+        ),
+        "true"
+    );
+    // Joining and listing work with the ergo node in the scope.
+    ok(&mut e, "ok = pg:join(g, self()), ok");
+    assert_eq!(e.eval("pg:get_members(g) =:= [self()]"), "true");
+    assert_eq!(e.eval("pg:which_groups()"), "[g]");
 }
 
 #[test]

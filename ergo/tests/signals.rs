@@ -91,7 +91,11 @@ async fn a_typed_client_calls_a_gen_server_on_another_ergo_node_by_name_and_by_p
     assert_eq!(by_name.add(5).await, Ok(15));
     let by_pid = CounterRef::at(&a, pid);
     assert_eq!(by_pid.get().await, Ok(15));
-    assert_eq!(by_name.pid(), None, "a name on another node has no pid here");
+    assert_eq!(
+        by_name.pid(),
+        None,
+        "a name on another node has no pid here"
+    );
     assert_eq!(by_pid.pid(), Some(pid));
 
     // A cast and a call from the same node arrive in order.
@@ -123,7 +127,10 @@ async fn a_typed_call_fails_with_noconnection_when_the_servers_node_goes_away() 
     // The call is on its way once the server has taken it.
     let server = b.whereis("counter").unwrap();
     tokio::time::timeout(Duration::from_secs(5), async {
-        while b.process_info(server).is_some_and(|i| i.messages_handled < 2) {
+        while b
+            .process_info(server)
+            .is_some_and(|i| i.messages_handled < 2)
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
@@ -172,7 +179,11 @@ async fn a_typed_client_calls_an_erlang_server_by_name_and_by_pid() {
     assert_eq!(by_name.get().await, Ok(0));
 
     let pid = a
-        .call((Atom::from("rex"), erl_node), rex_whereis("counter"), Duration::from_secs(5))
+        .call(
+            (Atom::from("rex"), erl_node),
+            rex_whereis("counter"),
+            Duration::from_secs(5),
+        )
         .await
         .unwrap();
     let Term::Pid(pid) = pid else {
@@ -183,7 +194,11 @@ async fn a_typed_client_calls_an_erlang_server_by_name_and_by_pid() {
 
     // A reply of another type is refused with what was expected.
     let bad = a
-        .call((Atom::from("counter"), erl_node), Term::atom("bad"), Duration::from_secs(5))
+        .call(
+            (Atom::from("counter"), erl_node),
+            Term::atom("bad"),
+            Duration::from_secs(5),
+        )
         .await;
     assert_eq!(bad, Ok(Term::binary("not a number")));
     // From another node the reply is decoded, whatever `local` would pick.
@@ -260,11 +275,15 @@ async fn a_late_reply_after_a_call_timeout_never_reaches_the_callers_mailbox() {
     let server_pid = server.pid().unwrap();
     let left = in_process(&node, move |mut ctx| async move {
         let request = Term::tuple([Term::atom("slow"), Term::Int(100)]);
-        let got = ctx.call("slowpoke", request, Duration::from_millis(10)).await;
+        let got = ctx
+            .call("slowpoke", request, Duration::from_millis(10))
+            .await;
         assert_eq!(got, Err(CallError::Timeout(Duration::from_millis(10))));
         // The server replies, then serves this call: by its answer the late
         // reply has been sent.
-        let again = ctx.call(server_pid, Term::atom("get"), Duration::from_secs(5)).await;
+        let again = ctx
+            .call(server_pid, Term::atom("get"), Duration::from_secs(5))
+            .await;
         assert_eq!(again, Ok(Term::Int(3)));
         let mut left = Vec::new();
         while let Some(m) = ctx.try_receive() {
@@ -293,7 +312,11 @@ async fn a_late_reply_from_an_erlang_server_never_reaches_the_callers_mailbox() 
     let erl_node = Atom::from(erl.name.as_str());
     let left = in_process(&a, move |mut ctx| async move {
         let got = ctx
-            .call((Atom::from("late"), erl_node), Term::atom("hi"), Duration::from_millis(20))
+            .call(
+                (Atom::from("late"), erl_node),
+                Term::atom("hi"),
+                Duration::from_millis(20),
+            )
             .await;
         assert_eq!(got, Err(CallError::Timeout(Duration::from_millis(20))));
         // `replied` comes after the reply, over the same connection.
@@ -374,12 +397,21 @@ async fn spawn_on_an_erlang_node_links_and_monitors_as_spawn_opt_does() {
     assert_eq!(d[0], Term::atom("DOWN"));
     assert_eq!(d[1], Term::Ref(reference.unwrap()));
     assert_eq!(d[4], Term::atom("normal"));
-    assert!(quiet, "a normal exit through a link leaves a non-trapping process alone");
+    assert!(
+        quiet,
+        "a normal exit through a link leaves a non-trapping process alone"
+    );
 
     // No way to the node.
     let refused = in_process(&a, |ctx| async move {
-        ctx.spawn_on("nowhere@127.0.0.1", "erlang", "node", vec![], SpawnOptions::default())
-            .await
+        ctx.spawn_on(
+            "nowhere@127.0.0.1",
+            "erlang",
+            "node",
+            vec![],
+            SpawnOptions::default(),
+        )
+        .await
     })
     .await;
     assert_eq!(refused, Err(SpawnError::NoConnection));
@@ -402,28 +434,40 @@ async fn erpc_call_runs_functions_on_an_erlang_node_with_erpcs_results() {
         Ok(Term::Atom(e))
     );
     assert_eq!(
-        a.erpc_call(e, "erlang", "throw", vec![Term::atom("ball")], t).await,
+        a.erpc_call(e, "erlang", "throw", vec![Term::atom("ball")], t)
+            .await,
         Err(ErpcError::Exception(RpcFailure::Throw(Term::atom("ball"))))
     );
     assert_eq!(
-        a.erpc_call(e, "erlang", "exit", vec![Term::atom("bye")], t).await,
+        a.erpc_call(e, "erlang", "exit", vec![Term::atom("bye")], t)
+            .await,
         Err(ErpcError::Exception(RpcFailure::Exit(Term::atom("bye"))))
     );
     assert_eq!(
-        a.erpc_call(e, "erlang", "error", vec![Term::atom("badarg")], t).await,
-        Err(ErpcError::Exception(RpcFailure::Error(Term::atom("badarg"))))
+        a.erpc_call(e, "erlang", "error", vec![Term::atom("badarg")], t)
+            .await,
+        Err(ErpcError::Exception(RpcFailure::Error(Term::atom(
+            "badarg"
+        ))))
     );
     assert_eq!(
         a.erpc_call(e, "no_such_module", "f", vec![], t).await,
         Err(ErpcError::Exception(RpcFailure::Error(Term::atom("undef"))))
     );
     assert_eq!(
-        a.erpc_call(e, "timer", "sleep", vec![Term::Int(2_000)], Duration::from_millis(50))
-            .await,
+        a.erpc_call(
+            e,
+            "timer",
+            "sleep",
+            vec![Term::Int(2_000)],
+            Duration::from_millis(50)
+        )
+        .await,
         Err(ErpcError::Timeout)
     );
     assert_eq!(
-        a.erpc_call("nowhere@127.0.0.1", "erlang", "node", vec![], t).await,
+        a.erpc_call("nowhere@127.0.0.1", "erlang", "node", vec![], t)
+            .await,
         Err(ErpcError::NoConnection)
     );
 
@@ -436,11 +480,14 @@ async fn erpc_call_runs_functions_on_an_erlang_node_with_erpcs_results() {
         }
     });
     assert_eq!(
-        a.erpc_call(b.name(), "math", "double", vec![Term::Int(21)], t).await,
+        a.erpc_call(b.name(), "math", "double", vec![Term::Int(21)], t)
+            .await,
         Ok(Term::Int(42))
     );
     assert_eq!(
         a.erpc_call(b.name(), "math", "double", vec![], t).await,
-        Err(ErpcError::Exception(RpcFailure::Error(Term::atom("badarg"))))
+        Err(ErpcError::Exception(RpcFailure::Error(Term::atom(
+            "badarg"
+        ))))
     );
 }

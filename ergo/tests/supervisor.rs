@@ -1,6 +1,8 @@
 //! The Supervisor behaviour, one test per rule of OTP's `supervisor`, in the
 //! spirit of `supervisor_SUITE`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ergo::etf::{Atom, Pid, Term};
@@ -63,6 +65,11 @@ fn node(name: &str) -> Node {
     Node::builder(format!("{name}@localhost")).start().unwrap()
 }
 
+/// `f`'s output, failing the test if it takes longer than [`WAIT`].
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    timeout(WAIT, f).await.expect("done in time")
+}
+
 async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
     timeout(WAIT, rx.recv())
         .await
@@ -70,11 +77,24 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
         .expect("open")
 }
 
-/// Sends `cmd` to the child registered as `id`.
+/// Sends `cmd` to the child registered as `id`: `Crash` and `StopNormal`
+/// are answered `ok` before the child ends.
 async fn tell(node: &Node, id: &str, cmd: Cmd) {
     let pid = node.whereis(id).expect("child is registered");
+    tell_pid(node, pid, cmd).await;
+}
+
+/// Sends `cmd` to the child `pid` and checks its answer.
+async fn tell_pid(node: &Node, pid: Pid, cmd: Cmd) {
+    let expected = match cmd {
+        Cmd::Crash | Cmd::StopNormal => Atom::OK,
+        Cmd::Ping => Atom::from("pong"),
+    };
     let s = ergo::ServerRef::<Tracked>::new(node, pid);
-    let _ = s.call(cmd).await;
+    let reply = timeout(WAIT, s.call(cmd))
+        .await
+        .expect("the child answers in time");
+    assert_eq!(reply, Ok(expected));
 }
 
 async fn wait_registered(node: &Node, id: &str, not: Option<Pid>) -> Pid {
@@ -101,7 +121,7 @@ async fn children_start_in_order_and_one_for_one_restarts_only_the_crashed_child
         .child(tracked("a", &tx))
         .child(tracked("b", &tx))
         .child(tracked("c", &tx));
-    let _sup = node.start_supervisor(spec).await.unwrap();
+    let _sup = within(node.start_supervisor(spec)).await.unwrap();
     assert_eq!(next(&mut rx).await, "start a");
     assert_eq!(next(&mut rx).await, "start b");
     assert_eq!(next(&mut rx).await, "start c");
@@ -123,7 +143,7 @@ async fn one_for_all_stops_the_others_in_reverse_and_restarts_all_in_order() {
         .child(tracked("a", &tx))
         .child(tracked("b", &tx))
         .child(tracked("c", &tx));
-    let _sup = node.start_supervisor(spec).await.unwrap();
+    let _sup = within(node.start_supervisor(spec)).await.unwrap();
     for _ in 0..3 {
         next(&mut rx).await;
     }
@@ -159,7 +179,7 @@ async fn rest_for_one_restarts_exactly_the_later_siblings_in_order() {
         .child(tracked("b", &tx))
         .child(tracked("c", &tx))
         .child(tracked("d", &tx));
-    let _sup = node.start_supervisor(spec).await.unwrap();
+    let _sup = within(node.start_supervisor(spec)).await.unwrap();
     for _ in 0..4 {
         next(&mut rx).await;
     }
@@ -200,7 +220,7 @@ async fn too_many_restarts_end_the_supervisor_with_shutdown_stopping_children_in
         .child(tracked("a", &tx))
         .child(tracked("b", &tx))
         .child(tracked("c", &tx));
-    let sup = node.start_supervisor(spec).await.unwrap();
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
     for _ in 0..3 {
         next(&mut rx).await;
     }
@@ -225,25 +245,186 @@ async fn too_many_restarts_end_the_supervisor_with_shutdown_stopping_children_in
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_older_than_the_period_drops_out_of_the_intensity_count() {
+    let node = node("sup_period");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let period = Duration::from_secs(1);
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(1, period)
+        .child(tracked("a", &tx));
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start a");
+    let exited = node.wait_exit(sup.pid());
+    // First crash: one restart within the period, allowed.
+    let first = node.whereis("a").unwrap();
+    tell(&node, "a", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate a boom");
+    assert_eq!(next(&mut rx).await, "start a");
+    let restarted_by = tokio::time::Instant::now();
+    let second = wait_registered(&node, "a", Some(first)).await;
+    // The behaviour under test is the passing of time: let the first
+    // restart age past the period (with a margin for OTP's whole seconds).
+    tokio::time::sleep_until(restarted_by + period + Duration::from_millis(500)).await;
+    // Second crash: the first restart no longer counts, so this one is
+    // again the only restart within the period.
+    tell(&node, "a", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate a boom");
+    assert_eq!(
+        next(&mut rx).await,
+        "start a",
+        "the supervisor restarted the child instead of giving up"
+    );
+    let third = wait_registered(&node, "a", Some(second)).await;
+    assert!(node.is_alive(sup.pid()), "the supervisor is still running");
+    let kids = timeout(WAIT, sup.which_children()).await.unwrap().unwrap();
+    assert_eq!(kids.len(), 1);
+    assert_eq!(kids[0].pid, Some(third));
+    // Control: a third crash right away makes two restarts within the
+    // period, one more than the intensity allows: the supervisor ends
+    // with `shutdown`, as OTP's does.
+    tell(&node, "a", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate a boom");
+    assert_eq!(timeout(WAIT, exited).await.unwrap(), Reason::Shutdown);
+    assert!(rx.try_recv().is_err(), "no restart after giving up");
+    assert_eq!(node.whereis("a"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_crashes_within_the_period_exceed_intensity_one_and_end_the_supervisor_with_shutdown() {
+    let node = node("sup_period_ctl");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(1, Duration::from_secs(1))
+        .child(tracked("a", &tx))
+        .child(tracked("b", &tx));
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start a");
+    assert_eq!(next(&mut rx).await, "start b");
+    let exited = node.wait_exit(sup.pid());
+    let started = tokio::time::Instant::now();
+    let first = node.whereis("a").unwrap();
+    tell(&node, "a", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate a boom");
+    assert_eq!(next(&mut rx).await, "start a");
+    wait_registered(&node, "a", Some(first)).await;
+    tell(&node, "a", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate a boom");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the premise: both crashes fell within the period"
+    );
+    // Giving up stops the other children, then ends with `shutdown`.
+    assert_eq!(next(&mut rx).await, "terminate b shutdown");
+    assert_eq!(timeout(WAIT, exited).await.unwrap(), Reason::Shutdown);
+    assert!(rx.try_recv().is_err(), "nothing restarted");
+}
+
+/// A child whose first start works and whose restarts fail with `no_db`
+/// from the `works_from`th attempt on (counting the first start as 0) until
+/// attempt `works_again` (if any), which starts it again. Every attempt is
+/// reported.
+fn flaky(events: &Events, attempts: &Arc<AtomicUsize>, works_again: Option<usize>) -> ChildSpec {
+    let events = events.clone();
+    let attempts = attempts.clone();
+    ChildSpec::new("flaky", move |ctx| {
+        let n = attempts.fetch_add(1, Ordering::SeqCst);
+        let events = events.clone();
+        Box::pin(async move {
+            if n == 0 || Some(n) == works_again {
+                ctx.start_server_link_named::<Tracked>("flaky", (Atom::from("flaky"), events))
+                    .await
+                    .map(|s| s.pid().unwrap())
+            } else {
+                let _ = events.send(format!("restart {n} fails"));
+                Err(Reason::atom("no_db"))
+            }
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_that_keeps_failing_is_retried_counting_each_attempt_until_the_supervisor_gives_up()
+ {
+    let node = node("sup_restart_fails");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(3, Duration::from_secs(10))
+        .child(tracked("other", &tx))
+        .child(flaky(&tx, &attempts, None));
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start other");
+    assert_eq!(next(&mut rx).await, "start flaky");
+    let exited = node.wait_exit(sup.pid());
+    tell(&node, "flaky", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate flaky boom");
+    // As OTP's supervisor does (`{try_again_restart, Id}`): each failed
+    // restart is tried again and counts as a restart; the fourth within
+    // the period is one more than intensity 3, so there are three attempts
+    // and then the supervisor stops the others and ends with `shutdown`.
+    assert_eq!(next(&mut rx).await, "restart 1 fails");
+    assert_eq!(next(&mut rx).await, "restart 2 fails");
+    assert_eq!(next(&mut rx).await, "restart 3 fails");
+    assert_eq!(next(&mut rx).await, "terminate other shutdown");
+    assert_eq!(timeout(WAIT, exited).await.unwrap(), Reason::Shutdown);
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        4,
+        "one start, three restarts"
+    );
+    assert!(rx.try_recv().is_err(), "nothing after giving up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_restart_is_retried_and_the_child_comes_back_when_a_retry_works() {
+    let node = node("sup_restart_retry");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(3, Duration::from_secs(10))
+        .child(flaky(&tx, &attempts, Some(3)));
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
+    assert_eq!(next(&mut rx).await, "start flaky");
+    let first = node.whereis("flaky").unwrap();
+    tell(&node, "flaky", Cmd::Crash).await;
+    assert_eq!(next(&mut rx).await, "terminate flaky boom");
+    assert_eq!(next(&mut rx).await, "restart 1 fails");
+    assert_eq!(next(&mut rx).await, "restart 2 fails");
+    // The third restart, the last the intensity allows, works.
+    assert_eq!(next(&mut rx).await, "start flaky");
+    let again = wait_registered(&node, "flaky", Some(first)).await;
+    let kids = timeout(WAIT, sup.which_children()).await.unwrap().unwrap();
+    assert_eq!(kids.len(), 1);
+    assert_eq!(kids[0].pid, Some(again));
+    assert!(node.is_alive(sup.pid()));
+    tell(&node, "flaky", Cmd::Ping).await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_child_is_restarted_only_after_an_abnormal_exit() {
     let node = node("sup_transient");
     let (tx, mut rx) = mpsc::unbounded_channel();
     let spec = SupervisorSpec::new(Strategy::OneForOne)
         .intensity(5, Duration::from_secs(10))
         .child(tracked("t", &tx).restart(Restart::Transient));
-    let sup = node.start_supervisor(spec).await.unwrap();
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
     assert_eq!(next(&mut rx).await, "start t");
     let old = node.whereis("t").unwrap();
     tell(&node, "t", Cmd::Crash).await;
     assert_eq!(next(&mut rx).await, "terminate t boom");
     assert_eq!(next(&mut rx).await, "start t");
-    wait_registered(&node, "t", Some(old)).await;
+    let second = wait_registered(&node, "t", Some(old)).await;
+    let ended = node.wait_exit(second);
     tell(&node, "t", Cmd::StopNormal).await;
     assert_eq!(next(&mut rx).await, "terminate t normal");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(timeout(WAIT, ended).await.unwrap(), Reason::Normal);
+    // The child's 'EXIT' reached the supervisor before it ended, so the
+    // supervisor has handled it by the time it answers this request: a
+    // restart would have sent "start t" already.
+    let kids = timeout(WAIT, sup.which_children()).await.unwrap().unwrap();
     assert!(rx.try_recv().is_err(), "not restarted after a normal exit");
     // Its spec is kept, not running.
-    let kids = sup.which_children().await.unwrap();
     assert_eq!(kids.len(), 1);
     assert_eq!(kids[0].pid, None);
 }
@@ -254,13 +435,21 @@ async fn temporary_child_is_never_restarted_and_its_spec_goes() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let spec = SupervisorSpec::new(Strategy::OneForOne)
         .child(tracked("tmp", &tx).restart(Restart::Temporary));
-    let sup = node.start_supervisor(spec).await.unwrap();
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
     assert_eq!(next(&mut rx).await, "start tmp");
+    let ended = node.wait_exit(node.whereis("tmp").unwrap());
     tell(&node, "tmp", Cmd::Crash).await;
     assert_eq!(next(&mut rx).await, "terminate tmp boom");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(rx.try_recv().is_err());
-    assert!(sup.which_children().await.unwrap().is_empty());
+    assert_eq!(timeout(WAIT, ended).await.unwrap(), Reason::atom("boom"));
+    // Handled by the supervisor before it answers (the 'EXIT' came first).
+    assert!(
+        timeout(WAIT, sup.which_children())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(rx.try_recv().is_err(), "a temporary child is not restarted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,12 +458,17 @@ async fn brutal_kill_child_is_killed_without_terminate() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let spec = SupervisorSpec::new(Strategy::OneForOne)
         .child(tracked("k", &tx).shutdown(Shutdown::BrutalKill));
-    let sup = node.start_supervisor(spec).await.unwrap();
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
     assert_eq!(next(&mut rx).await, "start k");
     let pid = node.whereis("k").unwrap();
-    sup.terminate_child("k").await.unwrap();
+    let ended = node.wait_exit(pid);
+    timeout(WAIT, sup.terminate_child("k"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!node.is_alive(pid));
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(timeout(WAIT, ended).await.unwrap(), Reason::Killed);
+    // It has ended: a `terminate` would have reported before that.
     assert!(rx.try_recv().is_err(), "terminate must not run");
 }
 
@@ -306,13 +500,13 @@ async fn timeout_shutdown_sends_shutdown_then_kills_a_child_that_does_not_stop()
         })
     })
     .shutdown(Shutdown::Timeout(Duration::from_millis(50)));
-    let sup = node
-        .start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(stubborn))
-        .await
-        .unwrap();
-    let kid = sup.which_children().await.unwrap()[0].pid.unwrap();
+    let sup =
+        within(node.start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(stubborn)))
+            .await
+            .unwrap();
+    let kid = within(sup.which_children()).await.unwrap()[0].pid.unwrap();
     let t = tokio::time::Instant::now();
-    sup.terminate_child("stubborn").await.unwrap();
+    within(sup.terminate_child("stubborn")).await.unwrap();
     assert!(
         t.elapsed() >= Duration::from_millis(50),
         "waited for the timeout"
@@ -334,7 +528,7 @@ async fn a_child_that_fails_to_start_fails_the_supervisor_start_and_stops_the_ot
         .child(tracked("a", &tx))
         .child(failing)
         .child(tracked("c", &tx));
-    let err = node.start_supervisor(spec).await.unwrap_err();
+    let err = within(node.start_supervisor(spec)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "{shutdown,{failed_to_start_child,bad,no_db}}"
@@ -348,19 +542,21 @@ async fn a_child_that_fails_to_start_fails_the_supervisor_start_and_stops_the_ot
 async fn dynamic_children_start_terminate_restart_delete_and_are_counted() {
     let node = node("sup_dynamic");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let sup = node
-        .start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(tracked("a", &tx)))
-        .await
-        .unwrap();
+    let sup = within(
+        node.start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(tracked("a", &tx))),
+    )
+    .await
+    .unwrap();
     next(&mut rx).await;
-    let b = sup.start_child(tracked("b", &tx)).await.unwrap();
+    let b = within(sup.start_child(tracked("b", &tx))).await.unwrap();
     assert_eq!(next(&mut rx).await, "start b");
     assert_eq!(
-        sup.start_child(tracked("b", &tx)).await.unwrap_err(),
+        within(sup.start_child(tracked("b", &tx)))
+            .await
+            .unwrap_err(),
         SupError::AlreadyPresent(Atom::from("b"))
     );
-    let ids: Vec<String> = sup
-        .which_children()
+    let ids: Vec<String> = within(sup.which_children())
         .await
         .unwrap()
         .iter()
@@ -368,7 +564,7 @@ async fn dynamic_children_start_terminate_restart_delete_and_are_counted() {
         .collect();
     assert_eq!(ids, ["a", "b"]);
     assert_eq!(
-        sup.count_children().await.unwrap(),
+        within(sup.count_children()).await.unwrap(),
         ChildCounts {
             specs: 2,
             active: 2,
@@ -377,22 +573,22 @@ async fn dynamic_children_start_terminate_restart_delete_and_are_counted() {
         }
     );
     assert_eq!(
-        sup.delete_child("b").await.unwrap_err(),
+        within(sup.delete_child("b")).await.unwrap_err(),
         SupError::Running(Atom::from("b"))
     );
-    sup.terminate_child("b").await.unwrap();
+    within(sup.terminate_child("b")).await.unwrap();
     assert_eq!(next(&mut rx).await, "terminate b shutdown");
     assert!(!node.is_alive(b));
-    assert_eq!(sup.count_children().await.unwrap().active, 1);
-    let b2 = sup.restart_child("b").await.unwrap();
+    assert_eq!(within(sup.count_children()).await.unwrap().active, 1);
+    let b2 = within(sup.restart_child("b")).await.unwrap();
     assert_ne!(b, b2);
     assert_eq!(next(&mut rx).await, "start b");
-    sup.terminate_child("b").await.unwrap();
+    within(sup.terminate_child("b")).await.unwrap();
     next(&mut rx).await;
-    sup.delete_child("b").await.unwrap();
-    assert_eq!(sup.count_children().await.unwrap().specs, 1);
+    within(sup.delete_child("b")).await.unwrap();
+    assert_eq!(within(sup.count_children()).await.unwrap().specs, 1);
     assert_eq!(
-        sup.restart_child("b").await.unwrap_err(),
+        within(sup.restart_child("b")).await.unwrap_err(),
         SupError::NotFound(Atom::from("b"))
     );
 }
@@ -411,32 +607,35 @@ async fn simple_one_for_one_starts_children_from_the_template_and_restarts_them_
         })
     })
     .intensity(3, Duration::from_secs(10));
-    let sup = node.start_supervisor(spec).await.unwrap();
-    let p1 = sup.start_child_with(Term::atom("w1")).await.unwrap();
-    let _p2 = sup.start_child_with(Term::atom("w2")).await.unwrap();
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
+    let p1 = within(sup.start_child_with(Term::atom("w1")))
+        .await
+        .unwrap();
+    let _p2 = within(sup.start_child_with(Term::atom("w2")))
+        .await
+        .unwrap();
     assert_eq!(next(&mut rx).await, "start w1");
     assert_eq!(next(&mut rx).await, "start w2");
-    assert_eq!(sup.count_children().await.unwrap().active, 2);
-    let s1 = ergo::ServerRef::<Tracked>::new(&node, p1);
-    let _ = s1.call(Cmd::Crash).await;
+    assert_eq!(within(sup.count_children()).await.unwrap().active, 2);
+    tell_pid(&node, p1, Cmd::Crash).await;
     assert_eq!(next(&mut rx).await, "terminate w1 boom");
     assert_eq!(
         next(&mut rx).await,
         "start w1",
         "restarted with its own argument"
     );
-    let kids = sup.which_children().await.unwrap();
+    let kids = within(sup.which_children()).await.unwrap();
     assert_eq!(kids.len(), 2);
     assert!(
         kids.iter()
             .all(|k| k.id == Atom::UNDEFINED && k.pid.is_some())
     );
     let p = kids[0].pid.unwrap();
-    sup.terminate_child_pid(p).await.unwrap();
+    within(sup.terminate_child_pid(p)).await.unwrap();
     assert!(!node.is_alive(p));
     // As OTP counts them: the template is the one spec.
     assert_eq!(
-        sup.count_children().await.unwrap(),
+        within(sup.count_children()).await.unwrap(),
         ChildCounts {
             specs: 1,
             active: 1,
@@ -445,19 +644,25 @@ async fn simple_one_for_one_starts_children_from_the_template_and_restarts_them_
         }
     );
     assert_eq!(
-        sup.terminate_child_pid(p).await,
+        within(sup.terminate_child_pid(p)).await,
         Err(SupError::NotFound(Atom::UNDEFINED)),
         "no longer a child"
     );
     // Children without ids cannot be named.
     assert_eq!(
-        sup.terminate_child("w2").await,
+        within(sup.terminate_child("w2")).await,
         Err(SupError::WrongStrategy)
     );
-    assert_eq!(sup.restart_child("w2").await, Err(SupError::WrongStrategy));
-    assert_eq!(sup.delete_child("w2").await, Err(SupError::WrongStrategy));
     assert_eq!(
-        sup.start_child(tracked("x", &mpsc::unbounded_channel().0))
+        within(sup.restart_child("w2")).await,
+        Err(SupError::WrongStrategy)
+    );
+    assert_eq!(
+        within(sup.delete_child("w2")).await,
+        Err(SupError::WrongStrategy)
+    );
+    assert_eq!(
+        within(sup.start_child(tracked("x", &mpsc::unbounded_channel().0)))
             .await
             .unwrap_err(),
         SupError::WrongStrategy
@@ -474,9 +679,9 @@ async fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
     let outer = SupervisorSpec::new(Strategy::OneForOne)
         .intensity(3, Duration::from_secs(10))
         .child(ChildSpec::supervisor("inner", inner));
-    let sup = node.start_supervisor(outer).await.unwrap();
+    let sup = within(node.start_supervisor(outer)).await.unwrap();
     assert_eq!(next(&mut rx).await, "start leaf");
-    let kids = sup.which_children().await.unwrap();
+    let kids = within(sup.which_children()).await.unwrap();
     assert_eq!(kids[0].kind, ChildType::Supervisor);
     let inner_pid = kids[0].pid.unwrap();
     // The leaf crashes; the inner supervisor allows no restarts, so it ends
@@ -484,7 +689,7 @@ async fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
     tell(&node, "leaf", Cmd::Crash).await;
     assert_eq!(next(&mut rx).await, "terminate leaf boom");
     assert_eq!(next(&mut rx).await, "start leaf");
-    let kids = sup.which_children().await.unwrap();
+    let kids = within(sup.which_children()).await.unwrap();
     assert_ne!(kids[0].pid, Some(inner_pid));
 }
 
@@ -500,7 +705,7 @@ async fn auto_shutdown_any_significant_ends_the_supervisor_when_such_a_child_end
                 .restart(Restart::Transient)
                 .significant(true),
         );
-    let sup = node.start_supervisor(spec).await.unwrap();
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
     next(&mut rx).await;
     next(&mut rx).await;
     let done = tokio::spawn(node.wait_exit(sup.pid()));
@@ -517,13 +722,14 @@ async fn auto_shutdown_any_significant_ends_the_supervisor_when_such_a_child_end
 async fn ping_reaches_a_supervised_child() {
     let node = node("sup_ping");
     let (tx, _rx) = mpsc::unbounded_channel();
-    let _sup = node
-        .start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(tracked("p", &tx)))
-        .await
-        .unwrap();
+    let _sup = within(
+        node.start_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(tracked("p", &tx))),
+    )
+    .await
+    .unwrap();
     let pid = node.whereis("p").unwrap();
     let s = ergo::ServerRef::<Tracked>::new(&node, pid);
-    assert_eq!(s.call(Cmd::Ping).await.unwrap(), Atom::from("pong"));
+    assert_eq!(within(s.call(Cmd::Ping)).await, Ok(Atom::from("pong")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -534,7 +740,7 @@ async fn node_stop_ends_every_supervised_child_once_with_shutdown_and_restarts_n
         .intensity(10, Duration::from_secs(10))
         .child(tracked("a", &tx))
         .child(tracked("b", &tx));
-    let _sup = node.start_supervisor(spec).await.unwrap();
+    let _sup = within(node.start_supervisor(spec)).await.unwrap();
     next(&mut rx).await;
     next(&mut rx).await;
     timeout(WAIT, node.stop(Duration::from_secs(2)))
@@ -581,11 +787,11 @@ async fn a_supervisor_struct_starts_its_fields_in_order_with_their_options() {
             leaf: ergo::Child::new((Atom::from("leaf"), tx.clone())),
         },
     };
-    let sup = tree.start(&node).await.unwrap();
+    let sup = within(tree.start(&node)).await.unwrap();
     assert_eq!(next(&mut rx).await, "start a");
     assert_eq!(next(&mut rx).await, "start b");
     assert_eq!(next(&mut rx).await, "start leaf");
-    let kids = sup.which_children().await.unwrap();
+    let kids = within(sup.which_children()).await.unwrap();
     let ids: Vec<String> = kids.iter().map(|k| k.id.to_string()).collect();
     assert_eq!(ids, ["a", "b", "inner"]);
     assert_eq!(kids[2].kind, ChildType::Supervisor);
@@ -597,9 +803,7 @@ async fn a_supervisor_struct_starts_its_fields_in_order_with_their_options() {
     // rest_for_one: a crash of `a` restarts everything after it. `b` is
     // brutally killed (no terminate), `inner` is shut down (its leaf
     // terminates).
-    let a = kids[0].pid.unwrap();
-    let s = ergo::ServerRef::<Tracked>::new(&node, a);
-    let _ = s.call(Cmd::Crash).await;
+    tell_pid(&node, kids[0].pid.unwrap(), Cmd::Crash).await;
     assert_eq!(next(&mut rx).await, "terminate a boom");
     assert_eq!(next(&mut rx).await, "terminate leaf shutdown");
     assert_eq!(next(&mut rx).await, "start a");
@@ -615,7 +819,7 @@ async fn stopping_a_supervisor_stops_its_children_in_reverse_then_exits_with_the
         .child(tracked("a", &tx))
         .child(tracked("b", &tx))
         .child(tracked("c", &tx));
-    let sup = node.start_supervisor(spec).await.unwrap();
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
     for _ in 0..3 {
         next(&mut rx).await;
     }
@@ -637,10 +841,13 @@ async fn stopping_a_supervisor_stops_its_children_in_reverse_then_exits_with_the
             "terminate a shutdown"
         ]
     );
-    assert_eq!(exited.await.unwrap(), Reason::atom("maintenance"));
+    assert_eq!(within(exited).await.unwrap(), Reason::atom("maintenance"));
     assert!(node.whereis("a").is_none() && node.whereis("c").is_none());
     // A supervisor that has gone cannot be stopped again.
-    assert_eq!(sup.stop(Reason::Normal).await, Err(SupError::NoProc));
+    assert_eq!(
+        within(sup.stop(Reason::Normal)).await,
+        Err(SupError::NoProc)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -657,7 +864,7 @@ async fn a_crash_among_many_simple_one_for_one_children_restarts_only_that_child
         })
     })
     .intensity(1, Duration::from_secs(10));
-    let sup = node.start_supervisor(spec).await.unwrap();
+    let sup = within(node.start_supervisor(spec)).await.unwrap();
     let mut pids = Vec::new();
     for i in 0..2000 {
         pids.push(
@@ -667,11 +874,10 @@ async fn a_crash_among_many_simple_one_for_one_children_restarts_only_that_child
         );
         next(&mut rx).await;
     }
-    let victim = ergo::ServerRef::<Tracked>::new(&node, pids[1234]);
-    let _ = victim.call(Cmd::Crash).await;
+    tell_pid(&node, pids[1234], Cmd::Crash).await;
     assert_eq!(next(&mut rx).await, "terminate w1234 boom");
     assert_eq!(next(&mut rx).await, "start w1234");
-    let kids = sup.which_children().await.unwrap();
+    let kids = within(sup.which_children()).await.unwrap();
     assert_eq!(kids.len(), 2000);
     let running: std::collections::HashSet<Pid> = kids.iter().filter_map(|k| k.pid).collect();
     assert!(
@@ -684,7 +890,7 @@ async fn a_crash_among_many_simple_one_for_one_children_restarts_only_that_child
         "every other child kept running"
     );
     // Stopping the supervisor stops all 2000 (together, as OTP does).
-    sup.stop(Reason::Shutdown).await.unwrap();
+    within(sup.stop(Reason::Shutdown)).await.unwrap();
     let mut stopped = 0;
     while stopped < 2000 {
         let e = next(&mut rx).await;

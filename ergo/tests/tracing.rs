@@ -5,7 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ergo::gen_server::ServerContext;
-use ergo::{Node, Reason, gen_server};
+use ergo::{CallError, Node, Reason, gen_server};
+
+/// `f`'s output, failing the test if it takes longer than five seconds.
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(5), f)
+        .await
+        .expect("done in time")
+}
 
 /// Collects everything the subscriber writes.
 #[derive(Clone, Default)]
@@ -48,20 +55,19 @@ async fn spawn_exit_and_call_timeout_are_traced() {
         .init();
 
     let node = Node::builder("traced@localhost").start().unwrap();
-    // It ends only when told, so that `wait_exit` is waiting by then.
+    // It ends only when told, so that `wait_exit` (registered when it is
+    // called) is waiting by then.
     let crasher = node.spawn(|mut ctx| async move {
         let _ = ctx.receive().await;
         Reason::atom("boom")
     });
-    let waiting = tokio::spawn(node.wait_exit(crasher));
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    let waiting = node.wait_exit(crasher);
     node.send(crasher, ergo::etf::Term::atom("go")).unwrap();
-    assert_eq!(waiting.await.unwrap(), Reason::atom("boom"));
-    let slow = SlowRef::start(&node).await.unwrap();
-    assert!(
-        slow.nap_timeout(200, Duration::from_millis(10))
-            .await
-            .is_err()
+    assert_eq!(within(waiting).await, Reason::atom("boom"));
+    let slow = within(SlowRef::start(&node)).await.unwrap();
+    assert_eq!(
+        within(slow.nap_timeout(200, Duration::from_millis(10))).await,
+        Err(CallError::Timeout(Duration::from_millis(10)))
     );
 
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();

@@ -657,8 +657,14 @@ mod tests {
         };
         let pa = a.listen(opts.clone()).await.unwrap();
         let pb = b.listen(opts).await.unwrap();
-        a.add_route(b.name(), SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), pb));
-        b.add_route(a.name(), SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), pa));
+        a.add_route(
+            b.name(),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), pb),
+        );
+        b.add_route(
+            a.name(),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), pa),
+        );
         (a, b)
     }
 
@@ -695,8 +701,14 @@ mod tests {
         }
         // The links and monitors have reached the far side.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while b.process_info(far).is_none_or(|i| i.links.len() + i.monitored_by.len() < 10) {
-            assert!(tokio::time::Instant::now() < deadline, "the links and monitors arrive");
+        while b
+            .process_info(far)
+            .is_none_or(|i| i.links.len() + i.monitored_by.len() < 10)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the links and monitors arrive"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let conn = a.inner().dist.conns.read().get(&b.name()).cloned().unwrap();
