@@ -7,6 +7,8 @@
 use proc_macro::TokenStream;
 
 mod application;
+mod crate_path;
+mod ctxt;
 mod gen_server;
 mod supervisor;
 mod term;
@@ -65,10 +67,7 @@ mod term;
 /// ```
 #[proc_macro_derive(Term, attributes(term))]
 pub fn derive_term(input: TokenStream) -> TokenStream {
-    let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    term::expand(input)
-        .unwrap_or_else(|errors| errors.to_compile_error())
-        .into()
+    term::expand(input.into()).into()
 }
 
 /// Makes a GenServer of an `impl` block.
