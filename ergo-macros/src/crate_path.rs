@@ -51,6 +51,29 @@ impl CratePath {
             None => default,
         }
     }
+
+    /// The user's path followed by `::etf`, as the string literal a
+    /// generated `#[term(crate = "...")]` takes, spanned on the user's
+    /// `crate` value; `default` (at the call site) when no path was given.
+    pub(crate) fn etf_lit_or(&self, default: &str) -> LitStr {
+        match &self.0 {
+            Some((p, span)) => {
+                let mut s = String::new();
+                if p.leading_colon.is_some() {
+                    s.push_str("::");
+                }
+                for (i, seg) in p.segments.iter().enumerate() {
+                    if i > 0 {
+                        s.push_str("::");
+                    }
+                    s.push_str(&seg.ident.to_string());
+                }
+                s.push_str("::etf");
+                LitStr::new(&s, *span)
+            }
+            None => LitStr::new(default, Span::call_site()),
+        }
+    }
 }
 
 /// The path inside `lit`; `None`, with the error reported, when it is not a

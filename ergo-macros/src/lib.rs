@@ -83,13 +83,14 @@ pub fn derive_term(input: TokenStream) -> TokenStream {
 /// or stop. A cast returns nothing, or `Flow`. Any handler may take the
 /// `&mut ServerContext<Self>` as its last parameter, and may be `async`.
 ///
+/// The generated code names the runtime as `::ergo`; a crate that reaches
+/// it under another path says so with `#[gen_server(crate = "path")]`
+/// (`crate = "my_reexport::ergo"`).
+///
 /// See the `ergo` crate documentation for an example.
 #[proc_macro_attribute]
 pub fn gen_server(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item = syn::parse_macro_input!(item as syn::ItemImpl);
-    gen_server::expand(attr.into(), item)
-        .unwrap_or_else(|e| e.to_compile_error())
-        .into()
+    gen_server::expand(attr.into(), item.into()).into()
 }
 
 /// Declares a supervisor as a struct of its children.
