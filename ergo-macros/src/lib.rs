@@ -1,12 +1,25 @@
 //! Procedural macros for `ergo`.
 //!
-//! Each macro is built as serde_derive is: parse the input into a model,
-//! check the model (collecting every error, each spanned on the token the
-//! user wrote), then generate code.
+//! Each macro is built as serde_derive is, in a module of its own
+//! (`term` for `#[derive(Term)]`, `gen_server`, `supervisor`, `application`)
+//! with the same four parts:
+//!
+//! - `model`: plain structs describing what the user wrote;
+//! - `parse`: the input read into the model;
+//! - `check`: the rules the model must follow;
+//! - `codegen`: the generated code, from a model that passed.
+//!
+//! Parsing and checking report every error through one `ctxt::Ctxt`, each
+//! spanned on the token the user wrote, and the user sees them all at once;
+//! no code is generated from a model with errors. `crate = "path"`, read by
+//! `crate_path`, tells any of the macros where the runtime is when it is not
+//! at `::ergo`.
 
 use proc_macro::TokenStream;
 
 mod application;
+mod crate_path;
+mod ctxt;
 mod gen_server;
 mod supervisor;
 mod term;
@@ -65,10 +78,7 @@ mod term;
 /// ```
 #[proc_macro_derive(Term, attributes(term))]
 pub fn derive_term(input: TokenStream) -> TokenStream {
-    let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    term::expand(input)
-        .unwrap_or_else(|errors| errors.to_compile_error())
-        .into()
+    term::expand(input.into()).into()
 }
 
 /// Makes a GenServer of an `impl` block.
@@ -84,13 +94,14 @@ pub fn derive_term(input: TokenStream) -> TokenStream {
 /// or stop. A cast returns nothing, or `Flow`. Any handler may take the
 /// `&mut ServerContext<Self>` as its last parameter, and may be `async`.
 ///
+/// The generated code names the runtime as `::ergo`; a crate that reaches
+/// it under another path says so with `#[gen_server(crate = "path")]`
+/// (`crate = "my_reexport::ergo"`).
+///
 /// See the `ergo` crate documentation for an example.
 #[proc_macro_attribute]
 pub fn gen_server(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item = syn::parse_macro_input!(item as syn::ItemImpl);
-    gen_server::expand(attr.into(), item)
-        .unwrap_or_else(|e| e.to_compile_error())
-        .into()
+    gen_server::expand(attr.into(), item.into()).into()
 }
 
 /// Declares a supervisor as a struct of its children.
@@ -102,25 +113,11 @@ pub fn gen_server(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// may say `#[child(restart = "transient", shutdown = 2000, register)]`
 /// (`shutdown` is `"brutal_kill"`, `"infinity"` or milliseconds; `register`
 /// registers the child under the field's name). The struct gets `spec()`,
-/// `start(&node)` and `start_link(&ctx)`.
+/// `start(&node)` and `start_link(&ctx)`. `crate = "path"` names the
+/// runtime when it is not at `::ergo`.
 #[proc_macro_attribute]
 pub fn supervisor(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let input = syn::parse_macro_input!(item as syn::DeriveInput);
-    // On a misuse the item is still emitted, so the only errors the user
-    // sees are about the attribute, not about a type that vanished.
-    let mut bare = input.clone();
-    if let syn::Data::Struct(data) = &mut bare.data {
-        for field in data.fields.iter_mut() {
-            field.attrs.retain(|a| !a.path().is_ident("child"));
-        }
-    }
-    let item = quote::quote!(#bare);
-    supervisor::expand(attr.into(), input)
-        .unwrap_or_else(|e| {
-            let e = e.to_compile_error();
-            quote::quote!(#item #e)
-        })
-        .into()
+    supervisor::expand(attr.into(), item.into()).into()
 }
 
 /// Declares an application.
@@ -128,17 +125,9 @@ pub fn supervisor(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[application(name = "my_app", description = "..", version = "1.0.0",
 /// applications = ["base"], env(port = 8080, host = "example.org"))]` on a
 /// type that implements `ergo::Application` (its top supervisor) gives it
-/// `spec()`, the `AppSpec` to load on a node.
+/// `spec()`, the `AppSpec` to load on a node. `crate = "path"` names the
+/// runtime when it is not at `::ergo`.
 #[proc_macro_attribute]
 pub fn application(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let input = syn::parse_macro_input!(item as syn::DeriveInput);
-    // On a misuse the item is still emitted, so the only errors the user
-    // sees are about the attribute, not about a type that vanished.
-    let item = quote::quote!(#input);
-    application::expand(attr.into(), input)
-        .unwrap_or_else(|e| {
-            let e = e.to_compile_error();
-            quote::quote!(#item #e)
-        })
-        .into()
+    application::expand(attr.into(), item.into()).into()
 }

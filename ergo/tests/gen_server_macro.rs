@@ -301,3 +301,63 @@ async fn a_call_through_a_handle_to_a_server_that_has_ended_is_noproc() {
     // server ended with.
     assert_eq!(within(counter.get()).await, Err(CallError::NoProc));
 }
+
+/// The runtime seen under another name, as a crate that re-exports ergo
+/// sees it. `ergo` stays reachable here, so what proves that the generated
+/// code goes through the re-export is `unused_imports`: were it not used, it
+/// would be an unused import, which this module denies.
+#[deny(unused_imports)]
+mod reexport {
+    pub(crate) use ergo as my_ergo;
+}
+
+/// A server whose generated code names the runtime through `reexport`.
+#[derive(Debug)]
+pub struct Tally {
+    total: i64,
+}
+
+#[gen_server(crate = "reexport::my_ergo")]
+impl Tally {
+    fn init(start: i64) -> Self {
+        Tally { total: start }
+    }
+
+    /// Adds `n`, replying with the new total.
+    #[call]
+    fn add(&mut self, n: i64) -> i64 {
+        self.total += n;
+        self.total
+    }
+
+    /// Sets the total.
+    #[cast]
+    fn set(&mut self, total: i64) {
+        self.total = total;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crate_path_names_the_runtime_through_a_reexport() {
+    let node = Node::builder("macro_crate_path@localhost").start().unwrap();
+    let tally = TallyRef::start_named(&node, "tally", 1).await.unwrap();
+    assert_eq!(tally.add(2).await.unwrap(), 3);
+    tally.set(10);
+    assert_eq!(tally.add(0).await.unwrap(), 10);
+    // The request enums derive `Term` through the re-export's `etf` too:
+    // {add, 5} as Erlang would send it.
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    node.spawn(move |mut ctx| async move {
+        let from = Term::tuple([Term::Pid(ctx.pid()), Term::Ref(ctx.make_ref())]);
+        let call = Term::tuple([
+            Term::atom("$gen_call"),
+            from,
+            Term::tuple([Term::atom("add"), Term::Int(5)]),
+        ]);
+        ctx.send("tally", call).unwrap();
+        let reply = ctx.receive().await;
+        tx.send(reply.to_term().unwrap().as_tuple().unwrap()[1].to_string())
+            .unwrap();
+    });
+    assert_eq!(rx.recv().await.unwrap(), "15");
+}

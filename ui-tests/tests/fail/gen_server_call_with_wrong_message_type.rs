@@ -34,7 +34,8 @@ impl Other {
 async fn use_it(node: &Node) {
     let counter = CounterRef::start(node, 1).await.unwrap();
     // A request of another server's type does not fit this server.
-    let _ = counter.server().call(OtherCall::Ping).await;
+    let wait = std::time::Duration::from_secs(1);
+    let _ = counter.server().call_map(OtherCall::Ping, wait, |_| Some(0_i64)).await;
 }
 
 fn main() {
