@@ -186,6 +186,38 @@ pub(crate) struct Registry {
     /// supervisor starts, so that its processes find their application
     /// during their `init`).
     masters: FxHashMap<Pid, Atom>,
+    /// Applications being started, with the requests that came for them
+    /// meanwhile: each gets the first start's result, as OTP's application
+    /// controller answers a start that is already under way.
+    starting: FxHashMap<Atom, Vec<oneshot::Sender<Result<(), AppError>>>>,
+}
+
+/// Answers the requests waiting on a start, however the start ends (its
+/// future may be dropped half way).
+struct Starting {
+    node: Node,
+    name: Atom,
+    result: Option<Result<(), AppError>>,
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        let waiting = self
+            .node
+            .inner()
+            .apps
+            .lock()
+            .starting
+            .remove(&self.name)
+            .unwrap_or_default();
+        let result = self
+            .result
+            .take()
+            .unwrap_or(Err(AppError::StartFailed(self.name, Reason::Killed)));
+        for w in waiting {
+            let _ = w.send(result.clone());
+        }
+    }
 }
 
 /// Takes a master out of the registry however it ends.
@@ -233,8 +265,10 @@ impl Node {
         start_type: StartType,
     ) -> Result<(), AppError> {
         let name = name.into();
+        // The check and the claim under one lock: of two starts at once,
+        // one starts the application and the other waits for its result.
         let spec = {
-            let reg = self.inner().apps.lock();
+            let mut reg = self.inner().apps.lock();
             let loaded = reg.loaded.get(&name).ok_or(AppError::NotLoaded(name))?;
             if reg.running.iter().any(|(n, _)| *n == name) {
                 return Err(AppError::AlreadyStarted(name));
@@ -244,8 +278,35 @@ impl Node {
                     return Err(AppError::NotStarted(*dep));
                 }
             }
-            loaded.spec.clone()
+            let spec = loaded.spec.clone();
+            if let Some(waiting) = reg.starting.get_mut(&name) {
+                let (tx, rx) = oneshot::channel();
+                waiting.push(tx);
+                drop(reg);
+                return rx
+                    .await
+                    .unwrap_or(Err(AppError::StartFailed(name, Reason::Killed)));
+            }
+            reg.starting.insert(name, Vec::new());
+            spec
         };
+        let mut starting = Starting {
+            node: self.clone(),
+            name,
+            result: None,
+        };
+        let result = self.start_claimed(name, spec, start_type).await;
+        starting.result = Some(result.clone());
+        result
+    }
+
+    /// Starts an application this call has claimed in the registry.
+    async fn start_claimed(
+        &self,
+        name: Atom,
+        spec: AppSpec,
+        start_type: StartType,
+    ) -> Result<(), AppError> {
         let (ready_tx, ready_rx) = oneshot::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let node = self.clone();

@@ -432,3 +432,31 @@ async fn an_application_declared_with_the_macro_carries_its_resource() {
     );
     assert_eq!(node.get_env("declared", "debug"), Some(Term::atom("true")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_starts_at_once_start_the_application_once_and_both_succeed() {
+    let node = node("app_race");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    node.load_application(app("raced", &tx, 1)).unwrap();
+    let (a, b) = tokio::join!(
+        within(node.start_application("raced", StartType::Temporary)),
+        within(node.start_application("raced", StartType::Temporary)),
+    );
+    // As OTP's application controller answers a start already under way:
+    // the second waits for the first and gets its result.
+    assert_eq!((a, b), (Ok(()), Ok(())));
+    assert_eq!(
+        node.which_applications()
+            .iter()
+            .filter(|i| i.name == Atom::from("raced"))
+            .count(),
+        1
+    );
+    assert_eq!(within(rx.recv()).await.unwrap(), "start raced_worker in raced");
+    assert!(rx.try_recv().is_err(), "one worker, started once");
+    // Started now: a third start is refused.
+    assert_eq!(
+        node.start_application("raced", StartType::Temporary).await,
+        Err(AppError::AlreadyStarted(Atom::from("raced")))
+    );
+}

@@ -238,9 +238,15 @@ impl Node {
             .runtime()
             .spawn(async move {
                 loop {
-                    let Ok((stream, addr)) = listener.accept().await else {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
+                    let (stream, addr) = match listener.accept().await {
+                        Ok(accepted) => accepted,
+                        Err(e) => {
+                            // Out of file descriptors, say: said once per
+                            // failure, and tried again shortly.
+                            tracing::warn!(node = %node.name(), "cannot accept a connection: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
                     };
                     let node = node.clone();
                     node.runtime().clone().spawn(async move {
