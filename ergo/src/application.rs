@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use crate::message::Message;
 use crate::node::Node;
 use crate::process::Context;
+use crate::process::LookupName;
 use crate::reason::Reason;
 use crate::supervisor::{SupRef, SupervisorSpec};
 
@@ -332,8 +333,8 @@ impl Node {
 
     /// A running application's top supervisor
     /// (`application:get_supervisor/1`).
-    pub fn application_supervisor(&self, name: impl Into<Atom>) -> Option<SupRef> {
-        let name = name.into();
+    pub fn application_supervisor(&self, name: impl LookupName) -> Option<SupRef> {
+        let name = name.existing_atom()?;
         let reg = self.inner().apps.lock();
         let (_, running) = reg.running.iter().find(|(n, _)| *n == name)?;
         Some(SupRef::from_pid(self, running.top))
@@ -423,8 +424,8 @@ impl Node {
     }
 
     /// How a running application was started.
-    pub fn application_start_type(&self, name: impl Into<Atom>) -> Option<StartType> {
-        let name = name.into();
+    pub fn application_start_type(&self, name: impl LookupName) -> Option<StartType> {
+        let name = name.existing_atom()?;
         let reg = self.inner().apps.lock();
         reg.running
             .iter()
@@ -441,9 +442,10 @@ impl Node {
     }
 
     /// An application's environment value (`application:get_env/2`).
-    pub fn get_env(&self, app: impl Into<Atom>, key: impl Into<Atom>) -> Option<Term> {
+    pub fn get_env(&self, app: impl LookupName, key: impl LookupName) -> Option<Term> {
+        let (app, key) = (app.existing_atom()?, key.existing_atom()?);
         let reg = self.inner().apps.lock();
-        reg.loaded.get(&app.into())?.env.get(&key.into()).cloned()
+        reg.loaded.get(&app)?.env.get(&key).cloned()
     }
 
     /// Sets an application's environment value (`application:set_env/3`).
@@ -483,7 +485,7 @@ impl Context {
 
     /// A value from this process's application's environment
     /// (`application:get_env/1`).
-    pub fn get_env(&self, key: impl Into<Atom>) -> Option<Term> {
+    pub fn get_env(&self, key: impl LookupName) -> Option<Term> {
         let app = self.application()?;
         self.node().get_env(app, key)
     }

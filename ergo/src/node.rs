@@ -18,7 +18,8 @@ use rustc_hash::FxHashMap;
 use crate::message::Message;
 use crate::process::signal::{AliasOwner, Body, Routed, Signal};
 use crate::process::{
-    Context, Dest, IntoReason, Pcb, ProcessInfo, RegisterError, SendError, Start, Target, TimerRef,
+    Context, Dest, IntoReason, LookupName, Pcb, ProcessInfo, RegisterError, SendError, Start,
+    Target, TimerRef,
 };
 use crate::reason::Reason;
 
@@ -460,8 +461,8 @@ impl Node {
     }
 
     /// The process registered as `name` (`whereis/1`).
-    pub fn whereis(&self, name: impl Into<Atom>) -> Option<Pid> {
-        self.inner.whereis(name.into())
+    pub fn whereis(&self, name: impl LookupName) -> Option<Pid> {
+        self.inner.whereis(name.existing_atom()?)
     }
 
     /// Every registered name (`registered/0`).

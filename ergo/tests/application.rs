@@ -452,7 +452,10 @@ async fn two_starts_at_once_start_the_application_once_and_both_succeed() {
             .count(),
         1
     );
-    assert_eq!(within(rx.recv()).await.unwrap(), "start raced_worker in raced");
+    assert_eq!(
+        within(rx.recv()).await.unwrap(),
+        "start raced_worker in raced"
+    );
     assert!(rx.try_recv().is_err(), "one worker, started once");
     // Started now: a third start is refused.
     assert_eq!(

@@ -491,3 +491,41 @@ async fn erpc_call_runs_functions_on_an_erlang_node_with_erpcs_results() {
         ))))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looking_up_a_name_no_atom_has_finds_nothing_and_adds_no_atom() {
+    let node = Node::builder("lookups@localhost").start().unwrap();
+    let names = [
+        "never_seen_by_whereis_7f3a",
+        "never_seen_by_send_7f3a",
+        "never_seen_by_monitor_7f3a",
+        "never_seen_by_rpc_7f3a",
+        "never_seen_by_env_7f3a",
+    ];
+    assert_eq!(node.whereis(names[0]), None);
+    assert_eq!(
+        node.send(names[1], Term::atom("hi")),
+        Err(ergo::SendError::NotRegistered(Atom::UNDEFINED))
+    );
+    let down = in_process(&node, move |mut ctx| async move {
+        let r = ctx.monitor(names[2]);
+        let m = ctx.receive_timeout(Duration::from_secs(5)).await;
+        (r, m.and_then(|m| m.to_term()))
+    })
+    .await;
+    let Some(Term::Tuple(d)) = down.1 else {
+        panic!("no 'DOWN' for a name nobody has")
+    };
+    assert_eq!(
+        (d[1].clone(), d[4].clone()),
+        (Term::Ref(down.0), Term::atom("noproc"))
+    );
+    assert_eq!(
+        node.apply_rpc(names[3], names[3], vec![]).await,
+        Err(RpcFailure::Error(Term::atom("undef")))
+    );
+    assert_eq!(node.get_env(names[4], names[4]), None);
+    for n in names {
+        assert_eq!(Atom::existing(n), None, "{n} became an atom");
+    }
+}

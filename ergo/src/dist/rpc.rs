@@ -22,7 +22,7 @@ use ergo_etf::{Atom, Term, ToTerm};
 use crate::gen_server::CallError;
 use crate::node::Node;
 use crate::process::signal::AliasOwner;
-use crate::process::{Context, Dest};
+use crate::process::{Context, Dest, LookupName};
 use crate::reason::Reason;
 
 /// How a function answering RPC failed, in Erlang's three exception
@@ -123,12 +123,10 @@ impl Node {
     }
 
     /// Removes a registered RPC function.
-    pub fn unregister_rpc(&self, module: &str, function: &str) {
-        self.inner()
-            .dist
-            .rpc
-            .write()
-            .remove(&(Atom::from(module), Atom::from(function)));
+    pub fn unregister_rpc(&self, module: impl LookupName, function: impl LookupName) {
+        if let (Some(m), Some(f)) = (module.existing_atom(), function.existing_atom()) {
+            self.inner().dist.rpc.write().remove(&(m, f));
+        }
     }
 
     /// Runs a registered RPC function here, as a call from another node
@@ -136,12 +134,14 @@ impl Node {
     /// `error:{panic, Message}`.
     pub async fn apply_rpc(
         &self,
-        module: impl Into<Atom>,
-        function: impl Into<Atom>,
+        module: impl LookupName,
+        function: impl LookupName,
         args: Vec<Term>,
     ) -> Result<Term, RpcFailure> {
-        let (m, f) = (module.into(), function.into());
-        let func = self.inner().dist.rpc.read().get(&(m, f)).cloned();
+        let func = match (module.existing_atom(), function.existing_atom()) {
+            (Some(m), Some(f)) => self.inner().dist.rpc.read().get(&(m, f)).cloned(),
+            _ => None,
+        };
         match func {
             None => Err(RpcFailure::Error(Term::atom("undef"))),
             Some(func) => match crate::gen_server::guarded(func(args)).await {

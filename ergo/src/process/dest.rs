@@ -68,6 +68,40 @@ impl Dest {
     }
 }
 
+/// A name to look up (a registered name, an application, an RPC
+/// function): an [`Atom`] as it is, or a string matched against the atoms
+/// that exist. A lookup never adds an atom: a string no atom has cannot
+/// name anything, and looking it up (say, with a name a peer sent) leaves
+/// the atom table as it was.
+pub trait LookupName {
+    /// The atom this name is, if one exists.
+    fn existing_atom(&self) -> Option<Atom>;
+}
+
+impl LookupName for Atom {
+    fn existing_atom(&self) -> Option<Atom> {
+        Some(*self)
+    }
+}
+
+impl LookupName for &str {
+    fn existing_atom(&self) -> Option<Atom> {
+        Atom::existing(self)
+    }
+}
+
+impl LookupName for String {
+    fn existing_atom(&self) -> Option<Atom> {
+        Atom::existing(self)
+    }
+}
+
+impl LookupName for &String {
+    fn existing_atom(&self) -> Option<Atom> {
+        Atom::existing(self)
+    }
+}
+
 /// A process named by pid, or a registered name on a given node: what a
 /// signal is addressed to, what a monitor watches, and how its `'DOWN'`
 /// names it.

@@ -34,7 +34,7 @@ pub(crate) mod signal;
 
 pub use context::Context;
 pub(crate) use dest::Target;
-pub use dest::{Dest, SendError};
+pub use dest::{Dest, LookupName, SendError};
 
 use std::collections::VecDeque;
 use std::fmt;
