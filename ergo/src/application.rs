@@ -268,7 +268,7 @@ impl Node {
         let name = name.into();
         // The check and the claim under one lock: of two starts at once,
         // one starts the application and the other waits for its result.
-        let spec = {
+        let claim = {
             let mut reg = self.inner().apps.lock();
             let loaded = reg.loaded.get(&name).ok_or(AppError::NotLoaded(name))?;
             if reg.running.iter().any(|(n, _)| *n == name) {
@@ -280,16 +280,25 @@ impl Node {
                 }
             }
             let spec = loaded.spec.clone();
-            if let Some(waiting) = reg.starting.get_mut(&name) {
-                let (tx, rx) = oneshot::channel();
-                waiting.push(tx);
-                drop(reg);
-                return rx
+            match reg.starting.get_mut(&name) {
+                Some(waiting) => {
+                    let (tx, rx) = oneshot::channel();
+                    waiting.push(tx);
+                    Err(rx)
+                }
+                None => {
+                    reg.starting.insert(name, Vec::new());
+                    Ok(spec)
+                }
+            }
+        };
+        let spec = match claim {
+            Ok(spec) => spec,
+            Err(under_way) => {
+                return under_way
                     .await
                     .unwrap_or(Err(AppError::StartFailed(name, Reason::Killed)));
             }
-            reg.starting.insert(name, Vec::new());
-            spec
         };
         let mut starting = Starting {
             node: self.clone(),
