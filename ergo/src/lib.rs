@@ -35,7 +35,6 @@
 extern crate self as ergo;
 
 pub mod application;
-mod call;
 mod deadline;
 pub mod dist;
 pub mod gen_server;

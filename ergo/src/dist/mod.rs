@@ -11,12 +11,11 @@
 pub mod epmd;
 pub mod handshake;
 
+pub(crate) mod codec;
 pub(crate) mod conn;
-pub(crate) mod control;
-pub mod rpc;
 pub(crate) mod services;
-pub mod spawn;
-pub(crate) mod wire;
+
+pub use services::{rpc, spawn};
 
 use std::collections::hash_map::RandomState;
 use std::fmt;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ergo_etf::{Atom, Pid, Ref, Term};
 use tokio::sync::oneshot;
 
-use crate::dist::rpc::RpcFailure;
+use crate::dist::services::rpc::RpcFailure;
 use crate::node::{Node, NodeInner};
 use crate::process::Context;
 use crate::process::signal::{AliasOwner, CallEvent, Routed, Signal, SpawnRequest};

@@ -603,19 +603,19 @@ impl Ctl<'_> {
         match self {
             Ctl::SendSender { from, to } => {
                 vec![
-                    Term::Int(crate::dist::control::SEND_SENDER),
+                    Term::Int(crate::dist::codec::SEND_SENDER),
                     Term::Pid(from),
                     Term::Pid(to),
                 ]
             }
             Ctl::RegSend { from, name } => vec![
-                Term::Int(crate::dist::control::REG_SEND),
+                Term::Int(crate::dist::codec::REG_SEND),
                 Term::Pid(from),
                 Term::Atom(Atom::EMPTY),
                 Term::Atom(name),
             ],
             Ctl::AliasSend { from, alias } => vec![
-                Term::Int(crate::dist::control::ALIAS_SEND),
+                Term::Int(crate::dist::codec::ALIAS_SEND),
                 Term::Pid(from),
                 Term::Ref(alias),
             ],
@@ -755,7 +755,7 @@ impl Shape for Fixed<'_> {
 /// written nothing, for [`Ctl::Terms`].
 #[inline(always)]
 fn write_typed(s: &mut impl Shape, control: Ctl<'_>) -> bool {
-    use crate::dist::control as op;
+    use crate::dist::codec as op;
     match control {
         Ctl::SendSender { from, to } => {
             s.tuple(3);
@@ -1437,7 +1437,7 @@ impl<'a> FixedIn<'a> {
 /// the bytes. Gives the control message and the bytes it took, or `None`
 /// for anything else, which [`read_control`] then reads.
 fn read_fixed(b: &[u8], atoms: &[Atom]) -> Option<(Control, usize)> {
-    use crate::dist::control as op;
+    use crate::dist::codec as op;
     let mut f = FixedIn { b, at: 4, atoms };
     let [tags::SMALL_TUPLE, arity, tags::SMALL_INTEGER, tag] = *b.get(..4)? else {
         return None;
@@ -1477,7 +1477,7 @@ fn read_fixed(b: &[u8], atoms: &[Atom]) -> Option<(Control, usize)> {
 /// Reads one of the control messages [`Control`] has fields for, or gives
 /// `None` (having read some of it) when it is another one.
 fn read_frequent(d: &mut Decoder<'_>) -> Option<Control> {
-    use crate::dist::control as op;
+    use crate::dist::codec as op;
     if d.peek_tag().ok()? != tags::SMALL_TUPLE {
         return None;
     }
@@ -1607,7 +1607,7 @@ mod tests {
 
     #[test]
     fn control_messages_given_by_their_fields_are_written_as_their_elements() {
-        use crate::dist::control as op;
+        use crate::dist::codec as op;
         use crate::dist::handshake::flags;
         let a = ergo_etf::Pid::new(Atom::from("a@h"), 1, 0, 3);
         let b = ergo_etf::Pid::new(Atom::from("b@h"), 2, 0, 4);
@@ -1710,7 +1710,7 @@ mod tests {
 
     #[test]
     fn frequent_control_messages_are_read_into_their_fields() {
-        use crate::dist::control as op;
+        use crate::dist::codec as op;
         let a = ergo_etf::Pid::new(Atom::from("a@h"), 1, 0, 3);
         let b = ergo_etf::Pid::new(Atom::from("b@h"), 2, 0, 4);
         let r = ergo_etf::Ref::new(Atom::from("a@h"), 3, &[1, 2, 3]).unwrap();

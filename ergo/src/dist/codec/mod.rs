@@ -1,17 +1,19 @@
 //! The codec between [`Signal`]s and control messages: each signal for
 //! another node is written here as its control tuple (the frequent ones in
-//! the fixed shapes of [`crate::dist::wire`]), and each control message a
+//! the fixed shapes of [`crate::dist::codec::wire`]), and each control message a
 //! peer sends is read here into a signal, which the node then routes like
 //! any other. Nothing here changes a process: that is the process
 //! module's work.
+
+pub(crate) mod wire;
 
 use std::sync::Arc;
 
 use ergo_etf::{Atom, Pid, Term};
 
+use crate::dist::codec::wire::{Control, Ctl, Incoming, Payload, ProcId};
 use crate::dist::conn::{Closed, Conn};
 use crate::dist::handshake::flags;
-use crate::dist::wire::{Control, Ctl, Incoming, Payload, ProcId};
 use crate::message::Message;
 use crate::node::NodeInner;
 use crate::process::Target;

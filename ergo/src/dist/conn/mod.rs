@@ -16,8 +16,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::dist::codec::wire::{Ctl, Incoming, OutBuf, PEEK, Payload, Reader, WireError, Writer};
 use crate::dist::handshake::{self, Peer};
-use crate::dist::wire::{Ctl, Incoming, OutBuf, PEEK, Payload, Reader, WireError, Writer};
 use crate::node::NodeInner;
 
 /// What a connection is doing.

@@ -13,12 +13,16 @@
 //! end was `normal`; `temporary`: it is only reported. Stopping an
 //! application with [`Node::stop_application`] is not an end of that kind.
 
+mod controller;
+
+pub(crate) use controller::Controller;
+use controller::{Claim, Running};
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ergo_etf::{Atom, Pid, Term, ToTerm};
-use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use crate::message::Message;
@@ -165,34 +169,6 @@ impl fmt::Display for AppError {
 
 impl std::error::Error for AppError {}
 
-struct Loaded {
-    spec: AppSpec,
-    env: FxHashMap<Atom, Term>,
-}
-
-struct Running {
-    master: Pid,
-    top: Pid,
-    start_type: StartType,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-/// A node's applications.
-#[derive(Default)]
-pub(crate) struct Registry {
-    loaded: FxHashMap<Atom, Loaded>,
-    /// In start order.
-    running: Vec<(Atom, Running)>,
-    /// Application masters (from their first moment, before the top
-    /// supervisor starts, so that its processes find their application
-    /// during their `init`).
-    masters: FxHashMap<Pid, Atom>,
-    /// Applications being started, with the requests that came for them
-    /// meanwhile: each gets the first start's result, as OTP's application
-    /// controller answers a start that is already under way.
-    starting: FxHashMap<Atom, Vec<oneshot::Sender<Result<(), AppError>>>>,
-}
-
 /// Answers the requests waiting on a start, however the start ends (its
 /// future may be dropped half way).
 struct Starting {
@@ -203,25 +179,14 @@ struct Starting {
 
 impl Drop for Starting {
     fn drop(&mut self) {
-        let waiting = self
-            .node
+        self.node
             .inner()
             .apps
-            .lock()
-            .starting
-            .remove(&self.name)
-            .unwrap_or_default();
-        let result = self
-            .result
-            .take()
-            .unwrap_or(Err(AppError::StartFailed(self.name, Reason::Killed)));
-        for w in waiting {
-            let _ = w.send(result.clone());
-        }
+            .started(self.name, self.result.take());
     }
 }
 
-/// Takes a master out of the registry however it ends.
+/// Takes a master out of the controller's record however it ends.
 struct MasterEntry {
     node: Node,
     pid: Pid,
@@ -229,33 +194,19 @@ struct MasterEntry {
 
 impl Drop for MasterEntry {
     fn drop(&mut self) {
-        self.node.inner().apps.lock().masters.remove(&self.pid);
+        self.node.inner().apps.remove_master(self.pid);
     }
 }
 
 impl Node {
     /// Loads an application (`application:load/1`).
     pub fn load_application(&self, spec: AppSpec) -> Result<(), AppError> {
-        let mut reg = self.inner().apps.lock();
-        if reg.loaded.contains_key(&spec.name) {
-            return Err(AppError::AlreadyLoaded(spec.name));
-        }
-        let env = spec.env.iter().cloned().collect();
-        reg.loaded.insert(spec.name, Loaded { spec, env });
-        Ok(())
+        self.inner().apps.load(spec)
     }
 
     /// Unloads a stopped application (`application:unload/1`).
     pub fn unload_application(&self, name: impl Into<Atom>) -> Result<(), AppError> {
-        let name = name.into();
-        let mut reg = self.inner().apps.lock();
-        if reg.running.iter().any(|(n, _)| *n == name) {
-            return Err(AppError::Running(name));
-        }
-        reg.loaded
-            .remove(&name)
-            .map(drop)
-            .ok_or(AppError::NotLoaded(name))
+        self.inner().apps.unload(name.into())
     }
 
     /// Starts a loaded application whose dependencies are running
@@ -266,36 +217,12 @@ impl Node {
         start_type: StartType,
     ) -> Result<(), AppError> {
         let name = name.into();
-        // The check and the claim under one lock: of two starts at once,
-        // one starts the application and the other waits for its result.
-        let claim = {
-            let mut reg = self.inner().apps.lock();
-            let loaded = reg.loaded.get(&name).ok_or(AppError::NotLoaded(name))?;
-            if reg.running.iter().any(|(n, _)| *n == name) {
-                return Err(AppError::AlreadyStarted(name));
-            }
-            for dep in &loaded.spec.applications {
-                if !reg.running.iter().any(|(n, _)| n == dep) {
-                    return Err(AppError::NotStarted(*dep));
-                }
-            }
-            let spec = loaded.spec.clone();
-            match reg.starting.get_mut(&name) {
-                Some(waiting) => {
-                    let (tx, rx) = oneshot::channel();
-                    waiting.push(tx);
-                    Err(rx)
-                }
-                None => {
-                    reg.starting.insert(name, Vec::new());
-                    Ok(spec)
-                }
-            }
-        };
-        let spec = match claim {
-            Ok(spec) => spec,
-            Err(under_way) => {
-                return under_way
+        // The check and the claim in one step: of two starts at once, one
+        // starts the application and the other waits for its result.
+        let spec = match self.inner().apps.claim(name)? {
+            Claim::Start(spec) => spec,
+            Claim::UnderWay(result) => {
+                return result
                     .await
                     .unwrap_or(Err(AppError::StartFailed(name, Reason::Killed)));
             }
@@ -323,7 +250,7 @@ impl Node {
         let master = self.spawn(move |ctx| master(ctx, node, spec, start_type, ready_tx, stop_rx));
         match ready_rx.await {
             Ok(Ok(top)) => {
-                self.inner().apps.lock().running.push((
+                self.inner().apps.add_running(
                     name,
                     Running {
                         master,
@@ -331,7 +258,7 @@ impl Node {
                         start_type,
                         stop: Some(stop_tx),
                     },
-                ));
+                );
                 tracing::info!(application = %name, ?start_type, "application started");
                 Ok(())
             }
@@ -343,10 +270,8 @@ impl Node {
     /// A running application's top supervisor
     /// (`application:get_supervisor/1`).
     pub fn application_supervisor(&self, name: impl LookupName) -> Option<SupRef> {
-        let name = name.existing_atom()?;
-        let reg = self.inner().apps.lock();
-        let (_, running) = reg.running.iter().find(|(n, _)| *n == name)?;
-        Some(SupRef::from_pid(self, running.top))
+        let top = self.inner().apps.top(name.existing_atom()?)?;
+        Some(SupRef::from_pid(self, top))
     }
 
     /// Starts an application after loading nothing but starting, in order,
@@ -362,14 +287,7 @@ impl Node {
         let mut order = Vec::new();
         self.dependency_order(name.into(), &mut order, &mut Vec::new())?;
         for app in order {
-            let running = self
-                .inner()
-                .apps
-                .lock()
-                .running
-                .iter()
-                .any(|(n, _)| *n == app);
-            if !running {
+            if !self.inner().apps.is_running(app) {
                 self.start_application(app, start_type).await?;
                 started.push(app);
             }
@@ -386,11 +304,7 @@ impl Node {
         if order.contains(&app) || visiting.contains(&app) {
             return Ok(());
         }
-        let deps = {
-            let reg = self.inner().apps.lock();
-            let loaded = reg.loaded.get(&app).ok_or(AppError::NotLoaded(app))?;
-            loaded.spec.applications.clone()
-        };
+        let deps = self.inner().apps.dependencies(app)?;
         visiting.push(app);
         for d in deps {
             self.dependency_order(d, order, visiting)?;
@@ -405,13 +319,7 @@ impl Node {
     pub async fn stop_application(&self, name: impl Into<Atom>) -> Result<(), AppError> {
         let name = name.into();
         let (master, stop) = {
-            let mut reg = self.inner().apps.lock();
-            let i = reg
-                .running
-                .iter()
-                .position(|(n, _)| *n == name)
-                .ok_or(AppError::NotRunning(name))?;
-            let (_, mut r) = reg.running.remove(i);
+            let mut r = self.inner().apps.take_running(name)?;
             (r.master, r.stop.take())
         };
         if let Some(stop) = stop {
@@ -424,37 +332,24 @@ impl Node {
 
     /// Running applications, last started first (`which_applications/0`).
     pub fn which_applications(&self) -> Vec<AppInfo> {
-        let reg = self.inner().apps.lock();
-        reg.running
-            .iter()
-            .rev()
-            .filter_map(|(n, _)| reg.loaded.get(n).map(|l| info(&l.spec)))
-            .collect()
+        self.inner().apps.which()
     }
 
     /// How a running application was started.
     pub fn application_start_type(&self, name: impl LookupName) -> Option<StartType> {
-        let name = name.existing_atom()?;
-        let reg = self.inner().apps.lock();
-        reg.running
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, r)| r.start_type)
+        self.inner().apps.start_type(name.existing_atom()?)
     }
 
     /// Loaded applications (`loaded_applications/0`).
     pub fn loaded_applications(&self) -> Vec<AppInfo> {
-        let reg = self.inner().apps.lock();
-        let mut v: Vec<AppInfo> = reg.loaded.values().map(|l| info(&l.spec)).collect();
-        v.sort_by_key(|a| a.name);
-        v
+        self.inner().apps.loaded()
     }
 
     /// An application's environment value (`application:get_env/2`).
     pub fn get_env(&self, app: impl LookupName, key: impl LookupName) -> Option<Term> {
-        let (app, key) = (app.existing_atom()?, key.existing_atom()?);
-        let reg = self.inner().apps.lock();
-        reg.loaded.get(&app)?.env.get(&key).cloned()
+        self.inner()
+            .apps
+            .get_env(app.existing_atom()?, key.existing_atom()?)
     }
 
     /// Sets an application's environment value (`application:set_env/3`).
@@ -464,24 +359,24 @@ impl Node {
         key: impl Into<Atom>,
         value: impl ToTerm,
     ) -> Result<(), AppError> {
-        let app = app.into();
-        let mut reg = self.inner().apps.lock();
-        let loaded = reg.loaded.get_mut(&app).ok_or(AppError::NotLoaded(app))?;
-        loaded.env.insert(key.into(), value.to_term());
-        Ok(())
+        self.inner()
+            .apps
+            .set_env(app.into(), key.into(), value.to_term())
     }
 
     /// The application whose master is `pid`.
     fn application_of_master(&self, pid: Pid) -> Option<Atom> {
-        self.inner().apps.lock().masters.get(&pid).copied()
+        self.inner().apps.application_of_master(pid)
     }
 }
 
-fn info(spec: &AppSpec) -> AppInfo {
-    AppInfo {
-        name: spec.name,
-        description: spec.description.clone(),
-        version: spec.version.clone(),
+impl AppSpec {
+    fn info(&self) -> AppInfo {
+        AppInfo {
+            name: self.name,
+            description: self.description.clone(),
+            version: self.version.clone(),
+        }
     }
 }
 
@@ -513,7 +408,7 @@ async fn master(
     ctx.set_trap_exit(true);
     let me = ctx.pid();
     ctx.set_group_leader(me);
-    node.inner().apps.lock().masters.insert(me, spec.name);
+    node.inner().apps.add_master(me, spec.name);
     let _entry = MasterEntry {
         node: node.clone(),
         pid: me,
@@ -559,7 +454,7 @@ async fn master(
 
 /// What an application's end brings about, as its start type says.
 fn top_exited(node: &Node, app: Atom, start_type: StartType, reason: Reason) -> Reason {
-    node.inner().apps.lock().running.retain(|(n, _)| *n != app);
+    let _ = node.inner().apps.take_running(app);
     tracing::warn!(application = %app, %reason, ?start_type, "application exited");
     let stops_node = match start_type {
         StartType::Permanent => true,

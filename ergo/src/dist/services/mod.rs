@@ -17,11 +17,14 @@
 //!   (what `erpc:call/4`, `erpc:cast/4`, `rpc:call/4` and `rpc:cast/4`
 //!   send since OTP 23) on registered functions, with Erlang's results.
 
+pub mod rpc;
+pub mod spawn;
+
 use std::sync::Arc;
 
 use ergo_etf::{Atom, Pid, Ref, Term};
 
-use crate::dist::rpc::RpcFailure;
+use crate::dist::services::rpc::RpcFailure;
 use crate::gen_server::send_reply;
 use crate::message::Message;
 use crate::node::{Node, NodeInner};

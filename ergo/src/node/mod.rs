@@ -127,7 +127,7 @@ impl NodeBuilder {
             stopping: AtomicBool::new(false),
             runtime,
             aliases: RwLock::new(FxHashMap::default()),
-            apps: parking_lot::Mutex::new(crate::application::Registry::default()),
+            apps: crate::application::Controller::default(),
             dist: crate::dist::Dist::default(),
         };
         tracing::debug!(node = %name, creation, "node started");
@@ -166,7 +166,8 @@ pub(crate) struct NodeInner {
     /// Active process aliases (`alias/0`), and the aliases of calls
     /// waiting for their reply without a process.
     pub(crate) aliases: RwLock<FxHashMap<Ref, AliasOwner>>,
-    pub(crate) apps: parking_lot::Mutex<crate::application::Registry>,
+    /// The application controller.
+    pub(crate) apps: crate::application::Controller,
     pub(crate) dist: crate::dist::Dist,
 }
 
