@@ -636,10 +636,18 @@ impl NodeInner {
     /// other process is looked at.
     /// Gives how many processes it looked at.
     fn fire_noconnection(&self, conn: &Conn) -> usize {
-        let (pids, calls) = conn.take_index();
+        let pids = conn.take_index();
         for &pid in &pids {
             self.connection_lost_for(pid, conn.peer);
         }
+        // The calls in flight to that node (few: only those waiting now).
+        let calls: Vec<_> = self
+            .aliases
+            .read()
+            .iter()
+            .filter(|(_, o)| matches!(o, AliasOwner::Call { node, .. } if *node == conn.peer))
+            .map(|(r, _)| *r)
+            .collect();
         for alias in calls {
             self.call_event(alias, CallEvent::Down(Reason::NoConnection));
         }
@@ -747,7 +755,7 @@ mod tests {
         d.node_watchers.lock().extend([p, q]);
         d.node_monitors.lock().insert(node, vec![p, p, q]);
         d.forget(p);
-        assert_eq!(conn.take_index().0, vec![q]);
+        assert_eq!(conn.take_index(), vec![q]);
         assert_eq!(*d.node_watchers.lock(), vec![q]);
         assert_eq!(d.node_monitors.lock().get(&node), Some(&vec![q]));
         d.forget(q);

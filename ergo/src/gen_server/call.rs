@@ -17,6 +17,8 @@ use std::time::Duration;
 use ergo_etf::{Pid, Ref, Term};
 use tokio::sync::oneshot;
 
+use crate::dist::codec;
+use crate::dist::conn::Conn;
 use crate::gen_server::CallError;
 use crate::node::NodeInner;
 use crate::process::signal::{AliasOwner, Body, CallEvent, CallTag, Routed, Signal};
@@ -29,20 +31,32 @@ struct Pending<'a> {
     inner: &'a Arc<NodeInner>,
     alias: Ref,
     target: Target,
+    /// The connection to the server's node, for a server there.
+    conn: Option<Arc<Conn>>,
+    /// The reply or the `'DOWN'` came: the alias is gone already.
+    ended: bool,
+}
+
+impl Pending<'_> {
+    /// Routes `signal`, straight to the connection when there is one.
+    fn route(&self, signal: Signal) -> Routed {
+        match &self.conn {
+            Some(conn) => match codec::write(conn, &signal) {
+                Ok(()) => Routed::Done,
+                Err(_) => Routed::Unreachable,
+            },
+            None => self.inner.route(signal),
+        }
+    }
 }
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        let inner = self.inner;
-        inner.aliases.write().remove(&self.alias);
-        let node = self.target.node();
-        if node != inner.name
-            && let Some(c) = inner.dist.conns.read().get(&node)
-        {
-            c.unindex_call(self.alias);
+        if !self.ended {
+            self.inner.aliases.write().remove(&self.alias);
         }
-        inner.route(Signal::Demonitor {
-            from: inner.system_pid(),
+        self.route(Signal::Demonitor {
+            from: self.inner.system_pid(),
             target: self.target,
             reference: self.alias,
         });
@@ -62,42 +76,55 @@ impl NodeInner {
     ) -> Result<Term, CallError> {
         let target = dest.target(self.name);
         let node = target.node();
+        let conn = if node != self.name {
+            Some(self.connection(node).ok_or(CallError::NoConnection)?)
+        } else {
+            None
+        };
         let alias = self.make_ref();
         let (tx, rx) = oneshot::channel();
-        self.aliases.write().insert(alias, AliasOwner::Call(tx));
-        let pending = Pending {
+        self.aliases
+            .write()
+            .insert(alias, AliasOwner::Call { tx, node });
+        let mut pending = Pending {
             inner: self,
             alias,
             target,
+            conn,
+            ended: false,
         };
-        if node != self.name {
-            match self.connection(node) {
-                Some(c) => c.index_call(alias),
-                None => return Err(CallError::NoConnection),
-            }
-        }
         // The monitor and the request leave in one write.
-        let held = crate::dist::conn::hold_begin();
-        let routed = self.route(Signal::Monitor {
+        let monitor = Signal::Monitor {
             from: self.system_pid(),
             target,
             reference: alias,
-        });
-        if routed == Routed::Done {
-            self.route(Signal::Send {
-                from: caller,
-                to: target,
-                body: Body::Call {
-                    tag: CallTag::Alias(alias),
-                    request,
-                },
-            });
-        }
-        crate::dist::conn::hold_end(held);
+        };
+        let call = Signal::Send {
+            from: caller,
+            to: target,
+            body: Body::Call {
+                tag: CallTag::Alias(alias),
+                request,
+            },
+        };
+        let routed = match &pending.conn {
+            Some(conn) => match codec::write_pair(conn, &monitor, &call) {
+                Ok(()) => Routed::Done,
+                Err(_) => Routed::Unreachable,
+            },
+            None => {
+                let routed = self.route(monitor);
+                if routed == Routed::Done {
+                    self.route(call);
+                }
+                routed
+            }
+        };
         if routed == Routed::Unreachable {
             return Err(CallError::NoConnection);
         }
         let got = crate::deadline::within(timeout, &mut None, rx).await;
+        pending.ended = matches!(got, Some(Ok(_)));
         drop(pending);
         match got {
             Some(Ok(CallEvent::Reply(reply))) => Ok(reply),
@@ -116,20 +143,26 @@ impl NodeInner {
     pub(crate) async fn watch(self: &Arc<Self>, target: Target) -> Reason {
         let alias = self.make_ref();
         let (tx, rx) = oneshot::channel();
-        self.aliases.write().insert(alias, AliasOwner::Call(tx));
-        let pending = Pending {
+        let node = target.node();
+        self.aliases
+            .write()
+            .insert(alias, AliasOwner::Call { tx, node });
+        let conn = if node != self.name {
+            match self.connection(node) {
+                Some(c) => Some(c),
+                None => return Reason::NoConnection,
+            }
+        } else {
+            None
+        };
+        let mut pending = Pending {
             inner: self,
             alias,
             target,
+            conn,
+            ended: false,
         };
-        let node = target.node();
-        if node != self.name {
-            match self.connection(node) {
-                Some(c) => c.index_call(alias),
-                None => return Reason::NoConnection,
-            }
-        }
-        let routed = self.route(Signal::Monitor {
+        let routed = pending.route(Signal::Monitor {
             from: self.system_pid(),
             target,
             reference: alias,
@@ -138,6 +171,7 @@ impl NodeInner {
             return Reason::NoConnection;
         }
         let got = rx.await;
+        pending.ended = got.is_ok();
         drop(pending);
         match got {
             Ok(CallEvent::Down(reason)) => reason,

@@ -508,7 +508,17 @@ impl<R> From<R> {
 /// sent.
 pub(crate) fn send_reply(node: &Node, server: Pid, pid: Pid, tag: Term, reply: Term) -> bool {
     let alias = CallTag::alias_of(&tag);
-    let body = Body::Reply { tag, reply };
+    let body = match (&tag, alias) {
+        (_, Some(a)) => Body::CallReply {
+            tag: CallTag::Alias(a),
+            reply,
+        },
+        (Term::Ref(r), None) => Body::CallReply {
+            tag: CallTag::Ref(*r),
+            reply,
+        },
+        _ => Body::Reply { tag, reply },
+    };
     let signal = match alias {
         Some(alias) => Signal::AliasSend {
             from: server,

@@ -93,6 +93,9 @@ pub(crate) struct ProcState {
     /// The process has had links or monitors across nodes, aliases or
     /// node monitors: its end has more to clean up than its own state.
     pub(crate) remote: bool,
+    /// The node whose connection's index this process was last put in
+    /// (the usual case is one peer: put in once, not on every monitor).
+    pub(crate) indexed_on: Option<Atom>,
     /// Told the exit reason when the process has ended.
     pub(crate) exit_watchers: Vec<tokio::sync::oneshot::Sender<Reason>>,
     /// Set when everything the end of the process brings about is done:
@@ -172,6 +175,17 @@ impl Pcb {
                 .insert_new(reference, MonitorEntry::new(reference, watcher, object));
         }
         st.alive
+    }
+
+    /// Whether this process is to be put in the index of the connection to
+    /// `node` (it was not put there last).
+    pub(crate) fn first_index(&self, node: Atom) -> bool {
+        let mut st = self.state.lock();
+        if st.indexed_on == Some(node) {
+            return false;
+        }
+        st.indexed_on = Some(node);
+        true
     }
 
     /// Records a link to `other`, if this process is still alive; returns

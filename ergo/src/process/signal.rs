@@ -116,6 +116,12 @@ pub(crate) enum Body {
         tag: Term,
         reply: Term,
     },
+    /// `{Tag, Reply}` with a call's tag (a reference or `[alias | Ref]`),
+    /// which a reply to a call waiting without a process never needs built.
+    CallReply {
+        tag: CallTag,
+        reply: Term,
+    },
 }
 
 /// A call's tag: a plain reference, or `[alias | Ref]` (OTP 24 and later),
@@ -164,6 +170,7 @@ impl Body {
                 request,
             ])),
             Body::Reply { tag, reply } => Message::Term(Term::tuple([tag, reply])),
+            Body::CallReply { tag, reply } => Message::Term(Term::tuple([tag.to_term(), reply])),
         }
     }
 }
@@ -204,7 +211,12 @@ pub(crate) enum Routed {
 /// Who owns an alias: a process, or a call waiting without one.
 pub(crate) enum AliasOwner {
     Process(Pid),
-    Call(oneshot::Sender<CallEvent>),
+    /// A call (or spawn request) to a process of `node`: the connection's
+    /// loss ends it with `noconnection`.
+    Call {
+        tx: oneshot::Sender<CallEvent>,
+        node: Atom,
+    },
 }
 
 /// What ends a call waited for with an alias of its own.
@@ -259,8 +271,16 @@ impl NodeInner {
             }
             Signal::AliasSend { from, alias, body } => self.alias_send(from, alias, body),
             Signal::Link { from, to } => {
-                let linked = self.with_pcb(to, |p| p.add_link(from)).unwrap_or(false);
-                if linked && from.node != self.name {
+                let (linked, index) = self
+                    .with_pcb(to, |p| {
+                        let linked = p.add_link(from);
+                        (
+                            linked,
+                            linked && from.node != self.name && p.first_index(from.node),
+                        )
+                    })
+                    .unwrap_or((false, false));
+                if index {
                     self.dist_index(from.node, to);
                 }
                 if linked {
@@ -319,13 +339,18 @@ impl NodeInner {
                     Target::Pid(p) => Some(p),
                     Target::Name(n, _) => self.whereis(n),
                 };
-                let watched = pid
-                    .and_then(|p| self.with_pcb(p, |p| p.add_watcher(reference, from, target)))
-                    .unwrap_or(false);
+                let (watched, index) = pid
+                    .and_then(|p| {
+                        self.with_pcb(p, |p| {
+                            let watched = p.add_watcher(reference, from, target);
+                            let index =
+                                watched && from.node != self.name && p.first_index(from.node);
+                            (watched, index)
+                        })
+                    })
+                    .unwrap_or((false, false));
                 if watched {
-                    if from.node != self.name
-                        && let Some(p) = pid
-                    {
+                    if index && let Some(p) = pid {
                         self.dist_index(from.node, p);
                     }
                     return Routed::Done;
@@ -407,35 +432,37 @@ impl NodeInner {
     /// waiting on it; dropped when the alias is no longer active.
     fn alias_send(self: &Arc<Self>, from: Pid, alias: Ref, body: Body) -> Routed {
         let owner = {
-            let aliases = self.aliases.read();
+            let mut aliases = self.aliases.write();
             match aliases.get(&alias) {
                 None => return Routed::NoProc,
-                Some(AliasOwner::Process(p)) => Some(*p),
-                Some(AliasOwner::Call(_)) => None,
+                Some(AliasOwner::Process(p)) => Ok(*p),
+                // A call's alias is used once: taken with the lock held.
+                Some(AliasOwner::Call { .. }) => Err(aliases.remove(&alias)),
             }
         };
         match owner {
-            Some(pid) => {
+            Ok(pid) => {
                 let msg = body.into_message(from);
                 match self.with_pcb(pid, |p| p.try_deliver(msg).is_ok()) {
                     Some(true) => Routed::Done,
                     _ => Routed::NoProc,
                 }
             }
-            None => {
+            Err(Some(AliasOwner::Call { tx, .. })) => {
                 let reply = match body {
-                    Body::Reply { reply, .. } => reply,
+                    Body::Reply { reply, .. } | Body::CallReply { reply, .. } => reply,
                     Body::Message(m) => match m.into_term() {
                         // `{Tag, Reply}` as any process may send it.
                         Some(Term::Tuple(mut t)) if t.len() == 2 => t.pop().unwrap_or(Term::NIL),
                         Some(other) => other,
-                        None => return Routed::NoProc,
+                        None => Term::NIL,
                     },
-                    Body::Call { .. } => return Routed::NoProc,
+                    Body::Call { request, .. } => request,
                 };
-                self.call_event(alias, CallEvent::Reply(reply));
+                let _ = tx.send(CallEvent::Reply(reply));
                 Routed::Done
             }
+            Err(_) => Routed::NoProc,
         }
     }
 
@@ -444,11 +471,11 @@ impl NodeInner {
         let owner = {
             let mut aliases = self.aliases.write();
             match aliases.get(&alias) {
-                Some(AliasOwner::Call(_)) => aliases.remove(&alias),
+                Some(AliasOwner::Call { .. }) => aliases.remove(&alias),
                 _ => None,
             }
         };
-        if let Some(AliasOwner::Call(tx)) = owner {
+        if let Some(AliasOwner::Call { tx, .. }) = owner {
             let _ = tx.send(event);
         }
     }
@@ -536,6 +563,9 @@ impl NodeInner {
             return;
         };
         let mut st = pcb.state.lock();
+        if st.indexed_on == Some(node) {
+            st.indexed_on = None;
+        }
         let links: Vec<Pid> = st
             .links
             .iter()

@@ -77,15 +77,46 @@ fn proc_id(t: Target) -> ProcId {
     }
 }
 
+/// A frame to write: a control message and its payload.
+type Frame<'a> = (Ctl<'a>, Option<Payload<'a>>);
+
 /// Writes `signal` to `conn` as its control message (and payload).
 pub(crate) fn write(conn: &Arc<Conn>, signal: &Signal) -> Result<(), Closed> {
-    match signal {
+    with_frame(conn, signal, |frame, deferred| {
+        if deferred {
+            conn.send_deferred(frame.0)
+        } else {
+            conn.send_frames(&[frame])
+        }
+    })
+    .unwrap_or(Ok(()))
+}
+
+/// Writes two signals to `conn` in order, with one write (a call's monitor
+/// and its request).
+pub(crate) fn write_pair(conn: &Arc<Conn>, first: &Signal, second: &Signal) -> Result<(), Closed> {
+    with_frame(conn, first, |a, _| {
+        with_frame(conn, second, |b, _| conn.send_frames(&[a, b])).unwrap_or(Ok(()))
+    })
+    .unwrap_or_else(|| write(conn, second))
+}
+
+/// Gives `f` the frame `signal` is written as, and whether it may wait for
+/// company (see `Conn::send_deferred`); `None`, without calling `f`, for a
+/// signal the peer cannot take (a message to an alias, for a peer without
+/// aliases: dropped, as a message to an inactive alias is).
+fn with_frame<R>(
+    conn: &Conn,
+    signal: &Signal,
+    f: impl for<'x> FnOnce(Frame<'x>, bool) -> R,
+) -> Option<R> {
+    Some(match signal {
         &Signal::Send { from, to, ref body } => {
             let control = match to {
                 Target::Pid(to) => Ctl::SendSender { from, to },
                 Target::Name(name, _) => Ctl::RegSend { from, name },
             };
-            write_body(conn, control, from, body)
+            with_body(body, from, |payload| f((control, Some(payload)), false))
         }
         &Signal::AliasSend {
             from,
@@ -93,39 +124,38 @@ pub(crate) fn write(conn: &Arc<Conn>, signal: &Signal) -> Result<(), Closed> {
             ref body,
         } => {
             if !peer_has(conn, flags::ALIAS) && conn.info.get().is_some() {
-                // A peer without aliases has none to send to: dropped, as
-                // a message to an inactive alias is.
-                return Ok(());
+                return None;
             }
-            write_body(conn, Ctl::AliasSend { from, alias }, from, body)
+            let control = Ctl::AliasSend { from, alias };
+            with_body(body, from, |payload| f((control, Some(payload)), false))
         }
         &Signal::Link { from, to } => {
-            conn.send(&[Term::Int(LINK), Term::Pid(from), Term::Pid(to)], None)
+            let c = [Term::Int(LINK), Term::Pid(from), Term::Pid(to)];
+            f((Ctl::Terms(&c), None), false)
         }
         &Signal::Unlink { id, from, to } => {
             if peer_has(conn, flags::UNLINK_ID) || conn.info.get().is_none() {
-                conn.send(
-                    &[
-                        Term::Int(UNLINK_ID),
-                        Term::Int(id as i64),
-                        Term::Pid(from),
-                        Term::Pid(to),
-                    ],
-                    None,
-                )
+                let c = [
+                    Term::Int(UNLINK_ID),
+                    Term::Int(id as i64),
+                    Term::Pid(from),
+                    Term::Pid(to),
+                ];
+                f((Ctl::Terms(&c), None), false)
             } else {
-                conn.send(&[Term::Int(UNLINK), Term::Pid(from), Term::Pid(to)], None)
+                let c = [Term::Int(UNLINK), Term::Pid(from), Term::Pid(to)];
+                f((Ctl::Terms(&c), None), false)
             }
         }
-        &Signal::UnlinkAck { id, from, to } => conn.send(
-            &[
+        &Signal::UnlinkAck { id, from, to } => {
+            let c = [
                 Term::Int(UNLINK_ID_ACK),
                 Term::Int(id as i64),
                 Term::Pid(from),
                 Term::Pid(to),
-            ],
-            None,
-        ),
+            ];
+            f((Ctl::Terms(&c), None), false)
+        }
         &Signal::Exit {
             from,
             to,
@@ -134,33 +164,45 @@ pub(crate) fn write(conn: &Arc<Conn>, signal: &Signal) -> Result<(), Closed> {
         } => {
             let reason = reason.to_term();
             let (from, to) = (Term::Pid(from), Term::Pid(to));
-            match (link, peer_has(conn, flags::EXIT_PAYLOAD)) {
-                (true, true) => conn.send(&[Term::Int(PAYLOAD_EXIT), from, to], Some(&reason)),
-                (true, false) => conn.send(&[Term::Int(EXIT), from, to, reason], None),
-                (false, true) => conn.send(&[Term::Int(PAYLOAD_EXIT2), from, to], Some(&reason)),
-                (false, false) => conn.send(&[Term::Int(EXIT2), from, to, reason], None),
+            let (op, payload_op) = if link {
+                (EXIT, PAYLOAD_EXIT)
+            } else {
+                (EXIT2, PAYLOAD_EXIT2)
+            };
+            if peer_has(conn, flags::EXIT_PAYLOAD) {
+                let c = [Term::Int(payload_op), from, to];
+                f((Ctl::Terms(&c), Some(Payload::Term(&reason))), false)
+            } else {
+                let c = [Term::Int(op), from, to, reason];
+                f((Ctl::Terms(&c), None), false)
             }
         }
         &Signal::Monitor {
             from,
             target,
             reference,
-        } => conn.send_deferred(Ctl::Monitor {
-            op: MONITOR_P as u8,
-            from,
-            to: proc_id(target),
-            reference,
-        }),
+        } => {
+            let control = Ctl::Monitor {
+                op: MONITOR_P as u8,
+                from,
+                to: proc_id(target),
+                reference,
+            };
+            f((control, None), true)
+        }
         &Signal::Demonitor {
             from,
             target,
             reference,
-        } => conn.send_deferred(Ctl::Monitor {
-            op: DEMONITOR_P as u8,
-            from,
-            to: proc_id(target),
-            reference,
-        }),
+        } => {
+            let control = Ctl::Monitor {
+                op: DEMONITOR_P as u8,
+                from,
+                to: proc_id(target),
+                reference,
+            };
+            f((control, None), true)
+        }
         &Signal::Down {
             watched,
             to,
@@ -170,18 +212,17 @@ pub(crate) fn write(conn: &Arc<Conn>, signal: &Signal) -> Result<(), Closed> {
             let reason = reason.to_term();
             let (watched, to, r) = (watched.proc_term(), Term::Pid(to), Term::Ref(reference));
             if peer_has(conn, flags::EXIT_PAYLOAD) {
-                conn.send(
-                    &[Term::Int(PAYLOAD_MONITOR_P_EXIT), watched, to, r],
-                    Some(&reason),
-                )
+                let c = [Term::Int(PAYLOAD_MONITOR_P_EXIT), watched, to, r];
+                f((Ctl::Terms(&c), Some(Payload::Term(&reason))), false)
             } else {
-                conn.send(&[Term::Int(MONITOR_P_EXIT), watched, to, r, reason], None)
+                let c = [Term::Int(MONITOR_P_EXIT), watched, to, r, reason];
+                f((Ctl::Terms(&c), None), false)
             }
         }
-        &Signal::GroupLeader { leader, to } => conn.send(
-            &[Term::Int(GROUP_LEADER), Term::Pid(leader), Term::Pid(to)],
-            None,
-        ),
+        &Signal::GroupLeader { leader, to } => {
+            let c = [Term::Int(GROUP_LEADER), Term::Pid(leader), Term::Pid(to)];
+            f((Ctl::Terms(&c), None), false)
+        }
         Signal::SpawnRequest(r) => {
             let mut opts = Vec::new();
             if r.link {
@@ -190,7 +231,7 @@ pub(crate) fn write(conn: &Arc<Conn>, signal: &Signal) -> Result<(), Closed> {
             if r.monitor {
                 opts.push(Term::atom("monitor"));
             }
-            let control = [
+            let c = [
                 Term::Int(SPAWN_REQUEST),
                 Term::Ref(r.id),
                 Term::Pid(r.from),
@@ -202,7 +243,8 @@ pub(crate) fn write(conn: &Arc<Conn>, signal: &Signal) -> Result<(), Closed> {
                 ]),
                 Term::List(opts),
             ];
-            conn.send(&control, Some(&Term::List(r.args.clone())))
+            let args = Term::List(r.args.clone());
+            f((Ctl::Terms(&c), Some(Payload::Term(&args))), false)
         }
         &Signal::SpawnReply {
             id,
@@ -214,38 +256,35 @@ pub(crate) fn write(conn: &Arc<Conn>, signal: &Signal) -> Result<(), Closed> {
                 Ok(pid) => Term::Pid(*pid),
                 Err(reason) => reason.clone(),
             };
-            conn.send(
-                &[
-                    Term::Int(SPAWN_REPLY),
-                    Term::Ref(id),
-                    Term::Pid(to),
-                    Term::Int(flags.into()),
-                    result,
-                ],
-                None,
-            )
+            let c = [
+                Term::Int(SPAWN_REPLY),
+                Term::Ref(id),
+                Term::Pid(to),
+                Term::Int(flags.into()),
+                result,
+            ];
+            f((Ctl::Terms(&c), None), false)
         }
-    }
+    })
 }
 
-/// Writes a message signal's control message and its body as payload.
-fn write_body(conn: &Conn, control: Ctl<'_>, from: Pid, body: &Body) -> Result<(), Closed> {
-    let owned;
-    let payload = match body {
-        Body::Message(Message::Term(t)) => Payload::Term(t),
+/// Gives `f` a message signal's body as the payload it is written as.
+fn with_body<R>(body: &Body, from: Pid, f: impl for<'x> FnOnce(Payload<'x>) -> R) -> R {
+    match body {
+        Body::Message(Message::Term(t)) => f(Payload::Term(t)),
         Body::Message(m) => {
             // Only messages with a term form are routed off the node.
-            owned = m.to_term().unwrap_or(Term::NIL);
-            Payload::Term(&owned)
+            let owned = m.to_term().unwrap_or(Term::NIL);
+            f(Payload::Term(&owned))
         }
-        Body::Call { tag, request } => Payload::Call {
+        Body::Call { tag, request } => f(Payload::Call {
             from,
             tag: *tag,
             request,
-        },
-        Body::Reply { tag, reply } => Payload::Reply { tag, reply },
-    };
-    conn.send_frames(&[(control, Some(payload))])
+        }),
+        Body::Reply { tag, reply } => f(Payload::Reply { tag, reply }),
+        Body::CallReply { tag, reply } => f(Payload::CallReply { tag: *tag, reply }),
+    }
 }
 
 impl NodeInner {
@@ -265,7 +304,7 @@ impl NodeInner {
         };
         if let Some(pid) = crossing
             && pid.node == self.name
-            && pid != self.system_pid()
+            && self.with_pcb(pid, |p| p.first_index(node)) == Some(true)
         {
             conn.index_pid(pid);
         }
@@ -308,41 +347,25 @@ impl NodeInner {
     /// The signal a control message from `conn`'s peer stands for; `None`
     /// for those that ask nothing of this node.
     fn decode(&self, conn: &Conn, m: &mut Incoming) -> Result<Option<Signal>, String> {
-        let carried = &mut m.payload;
         // The sender of a message whose control message does not name one.
         let nobody = Pid::new(conn.peer, 0, 0, 0);
-        let signal = match &mut m.control {
-            &mut Control::Send { to } => {
-                let msg = carried
-                    .take()
-                    .ok_or_else(|| format!("a message to {to} without its payload"))?;
-                Signal::Send {
-                    from: nobody,
-                    to: Target::Pid(to),
-                    body: Body::Message(Message::Term(msg)),
-                }
-            }
-            &mut Control::RegSend { from, name } => {
-                let msg = carried
-                    .take()
-                    .ok_or_else(|| format!("a message to {name} without its payload"))?;
-                Signal::Send {
-                    from,
-                    to: Target::Name(name, self.name),
-                    body: Body::Message(Message::Term(msg)),
-                }
-            }
-            &mut Control::AliasSend { from, alias } => {
-                let msg = carried
-                    .take()
-                    .ok_or_else(|| format!("a message to alias {alias} without its payload"))?;
-                Signal::AliasSend {
-                    from,
-                    alias,
-                    body: Body::Message(Message::Term(msg)),
-                }
-            }
-            &mut Control::Monitor {
+        let signal = match m.control {
+            Control::Send { to } => Signal::Send {
+                from: nobody,
+                to: Target::Pid(to),
+                body: body(m, &to)?,
+            },
+            Control::RegSend { from, name } => Signal::Send {
+                from,
+                to: Target::Name(name, self.name),
+                body: body(m, &name)?,
+            },
+            Control::AliasSend { from, alias } => Signal::AliasSend {
+                from,
+                alias,
+                body: body(m, &alias)?,
+            },
+            Control::Monitor {
                 from,
                 to,
                 reference,
@@ -351,7 +374,7 @@ impl NodeInner {
                 target: self.target_of(to),
                 reference,
             },
-            &mut Control::Demonitor {
+            Control::Demonitor {
                 from,
                 to,
                 reference,
@@ -360,7 +383,13 @@ impl NodeInner {
                 target: self.target_of(to),
                 reference,
             },
-            Control::Other(c) => return decode_other(conn, self.name, c, carried),
+            Control::Other(_) => {
+                let mut carried = m.take_payload();
+                let Control::Other(c) = &mut m.control else {
+                    return Ok(None);
+                };
+                return decode_other(conn, self.name, c, &mut carried);
+            }
         };
         Ok(Some(signal))
     }
@@ -372,6 +401,23 @@ impl NodeInner {
             ProcId::Name(n) => Target::Name(n, self.name),
         }
     }
+}
+
+/// A message's payload as the body of its signal: a reply read in a
+/// call's shape stays apart from its tag.
+fn body(m: &mut Incoming, to: &dyn std::fmt::Display) -> Result<Body, String> {
+    let tag = m.reply_tag.take();
+    let payload = m
+        .payload
+        .take()
+        .ok_or_else(|| format!("a message to {to} without its payload"))?;
+    Ok(match tag {
+        Some(tag) => Body::CallReply {
+            tag,
+            reply: payload,
+        },
+        None => Body::Message(Message::Term(payload)),
+    })
 }
 
 /// The control messages [`Control`] has no fields for, from their

@@ -521,6 +521,11 @@ pub(crate) enum Payload<'a> {
         tag: &'a Term,
         reply: &'a Term,
     },
+    /// `{Tag, Reply}` with a call's tag.
+    CallReply {
+        tag: CallTag,
+        reply: &'a Term,
+    },
 }
 
 impl<'a> From<&'a Term> for Payload<'a> {
@@ -540,6 +545,7 @@ impl Payload<'_> {
                 request.clone(),
             ]),
             Payload::Reply { tag, reply } => Term::tuple([tag.clone(), reply.clone()]),
+            Payload::CallReply { tag, reply } => Term::tuple([tag.to_term(), reply.clone()]),
         }
     }
 
@@ -553,6 +559,11 @@ impl Payload<'_> {
             Payload::Reply { tag, reply } => {
                 enc.write_tuple_header(2);
                 enc.write_term(tag);
+                enc.write_term(reply);
+            }
+            Payload::CallReply { tag, reply } => {
+                enc.write_tuple_header(2);
+                enc.tag(&tag);
                 enc.write_term(reply);
             }
         }
@@ -833,6 +844,7 @@ fn write_fixed<'p>(
             Some(_) => Some(reply),
             None => return None,
         },
+        Some(Payload::CallReply { reply, .. }) => Some(reply),
     };
     let mut f = Fixed {
         b: [0; 128],
@@ -849,6 +861,10 @@ fn write_fixed<'p>(
                 f.tuple(2);
                 f.tag(&t);
             }
+        }
+        Some(Payload::CallReply { tag, .. }) => {
+            f.tuple(2);
+            f.tag(&tag);
         }
         _ => {}
     }
@@ -917,7 +933,24 @@ pub(crate) struct Reader {
 #[derive(Debug)]
 pub(crate) struct Incoming {
     pub(crate) control: Control,
+    /// The payload; for a reply read as `{Tag, Reply}` in the shape calls
+    /// make (see `reply_tag`), the reply alone.
     pub(crate) payload: Option<Term>,
+    /// The tag of a payload `{Tag, Reply}` whose tag is a reference or
+    /// `[alias | Ref]`: kept apart so that a reply handed straight to its
+    /// call builds no tuple.
+    pub(crate) reply_tag: Option<CallTag>,
+}
+
+impl Incoming {
+    /// The whole payload, as it was sent.
+    pub(crate) fn take_payload(&mut self) -> Option<Term> {
+        let p = self.payload.take()?;
+        Some(match self.reply_tag.take() {
+            Some(tag) => Term::Tuple(vec![tag.to_term(), p]),
+            None => p,
+        })
+    }
 }
 
 /// How monitor control messages name the watched process.
@@ -1000,6 +1033,7 @@ impl Reader {
             msg: Incoming {
                 control: Control::Other(Vec::new()),
                 payload: None,
+                reply_tag: None,
             },
         }
     }
@@ -1008,6 +1042,7 @@ impl Reader {
     /// next one reuses its memory.
     pub(crate) fn done(&mut self) {
         self.msg.payload = None;
+        self.msg.reply_tag = None;
         if let Control::Other(v) = &mut self.msg.control {
             let mut v = std::mem::take(v);
             if v.capacity() <= 16 {
@@ -1252,15 +1287,17 @@ impl Reader {
             d.enter()
                 .map_err(|e| bad(format!("bad message payload: {e}")))?;
         }
+        self.msg.reply_tag = match envelope {
+            Some(Envelope::Reply { tag }) => Some(tag),
+            _ => None,
+        };
         self.msg.payload = match envelope {
             Some(Envelope::Call { from, tag }) => Some(Term::Tuple(vec![
                 Term::Atom(Atom::GEN_CALL),
                 Term::Tuple(vec![Term::Pid(from), tag.to_term()]),
                 payload(&mut d)?,
             ])),
-            Some(Envelope::Reply { tag }) => {
-                Some(Term::Tuple(vec![tag.to_term(), payload(&mut d)?]))
-            }
+            Some(Envelope::Reply { .. }) => Some(payload(&mut d)?),
             None if d.remaining() > 0 => Some(payload(&mut d)?),
             None => None,
         };
@@ -1292,7 +1329,11 @@ impl Reader {
         } else {
             None
         };
-        self.msg = Incoming { control, payload };
+        self.msg = Incoming {
+            control,
+            payload,
+            reply_tag: None,
+        };
         Ok(())
     }
 }
@@ -1585,7 +1626,7 @@ mod tests {
                 let owner = (i % 2 == 0).then_some(&f);
                 if let Some(got) = r.read(&f, owner).unwrap() {
                     assert_eq!(got.control, typed(control));
-                    assert_eq!(got.payload.as_ref(), payload);
+                    assert_eq!(got.take_payload().as_ref(), payload);
                     complete = true;
                 }
             }
@@ -1677,7 +1718,7 @@ mod tests {
                     assert_eq!(x.to_vec(), y.to_vec(), "{ctl:?} {payload:?}");
                     let frame = &frames(&x.to_vec())[0];
                     let got = reader.read(frame, None).unwrap().expect("a whole message");
-                    assert_eq!(got.payload, whole, "{ctl:?} {payload:?}");
+                    assert_eq!(got.take_payload(), whole, "{ctl:?} {payload:?}");
                     let back = match &got.control {
                         Control::Send { to } => *to == b,
                         Control::RegSend { from, name: n } => *from == a && *n == name,

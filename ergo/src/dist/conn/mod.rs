@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
-use ergo_etf::{Atom, Bytes, Pid, Ref, Term};
+use ergo_etf::{Atom, Bytes, Pid, Term};
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -61,16 +61,9 @@ pub(crate) struct Conn {
     /// it by that poll's end, which sees its own setting or a later one.
     deferred: AtomicBool,
     /// What crosses this connection: the local processes with links or
-    /// monitors to the peer's processes (or from them), and the calls
-    /// waiting on a server there without a process. Its loss fires exactly
-    /// these.
-    index: Mutex<Index>,
-}
-
-#[derive(Default)]
-struct Index {
-    pids: rustc_hash::FxHashSet<Pid>,
-    calls: rustc_hash::FxHashSet<Ref>,
+    /// monitors to the peer's processes (or from them). Its loss fires
+    /// exactly these.
+    index: Mutex<rustc_hash::FxHashSet<Pid>>,
 }
 
 /// Why writing failed: the connection is down.
@@ -88,50 +81,31 @@ impl Conn {
             reader: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
             deferred: AtomicBool::new(false),
-            index: Mutex::new(Index::default()),
+            index: Mutex::new(rustc_hash::FxHashSet::default()),
         })
     }
 
     /// Notes that local process `pid` has a link or monitor across this
     /// connection.
     pub(crate) fn index_pid(&self, pid: Pid) {
-        self.index.lock().pids.insert(pid);
+        self.index.lock().insert(pid);
     }
 
     /// Takes `pid` out of the index (it has ended).
     pub(crate) fn unindex_pid(&self, pid: Pid) {
-        self.index.lock().pids.remove(&pid);
-    }
-
-    /// Notes a call waiting, under `alias`, on a server across this
-    /// connection.
-    pub(crate) fn index_call(&self, alias: Ref) {
-        self.index.lock().calls.insert(alias);
-    }
-
-    /// Takes a call out of the index (it has ended).
-    pub(crate) fn unindex_call(&self, alias: Ref) {
-        self.index.lock().calls.remove(&alias);
+        self.index.lock().remove(&pid);
     }
 
     /// Empties the index, giving what it held.
-    pub(crate) fn take_index(&self) -> (Vec<Pid>, Vec<Ref>) {
-        let ix = std::mem::take(&mut *self.index.lock());
-        (
-            ix.pids.into_iter().collect(),
-            ix.calls.into_iter().collect(),
-        )
+    pub(crate) fn take_index(&self) -> Vec<Pid> {
+        std::mem::take(&mut *self.index.lock())
+            .into_iter()
+            .collect()
     }
 
     /// `true` once the handshake is done and until the connection closes.
     pub(crate) fn is_up(&self) -> bool {
         matches!(*self.state.lock(), State::Up(_))
-    }
-
-    /// Sends a control message (given as its elements) and its payload
-    /// (queued while connecting).
-    pub(crate) fn send(&self, control: &[Term], payload: Option<&Term>) -> Result<(), Closed> {
-        self.send_frames(&[(Ctl::Terms(control), payload.map(Payload::Term))])
     }
 
     /// Sends messages, each a control message and maybe a payload, in

@@ -81,15 +81,11 @@ impl std::error::Error for ErpcError {}
 struct Request<'a> {
     inner: &'a Arc<NodeInner>,
     id: Ref,
-    node: Atom,
 }
 
 impl Drop for Request<'_> {
     fn drop(&mut self) {
         self.inner.aliases.write().remove(&self.id);
-        if let Some(c) = self.inner.dist.conns.read().get(&self.node) {
-            c.unindex_call(self.id);
-        }
     }
 }
 
@@ -110,15 +106,12 @@ impl NodeInner {
     ) -> (Ref, Option<CallEvent>) {
         let id = self.make_ref();
         let (tx, rx) = oneshot::channel();
-        self.aliases.write().insert(id, AliasOwner::Call(tx));
-        let _request = Request {
-            inner: self,
-            id,
-            node,
-        };
-        match self.connection(node) {
-            Some(c) => c.index_call(id),
-            None => return (id, Some(CallEvent::Down(crate::Reason::NoConnection))),
+        self.aliases
+            .write()
+            .insert(id, AliasOwner::Call { tx, node });
+        let _request = Request { inner: self, id };
+        if self.connection(node).is_none() {
+            return (id, Some(CallEvent::Down(crate::Reason::NoConnection)));
         }
         let routed = self.route(Signal::SpawnRequest(Box::new(SpawnRequest {
             id,
