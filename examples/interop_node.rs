@@ -230,6 +230,7 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
                 let args = args.as_list().map(<[Term]>::to_vec).unwrap_or_default();
                 let result = match ctx
                     .node()
+                    .dist()
                     .rpc_call(*node, *m, *f, args, Duration::from_secs(10))
                     .await
                 {
@@ -274,30 +275,33 @@ impl Crasher {
 }
 
 fn rpc_module(node: &Node) {
-    node.register_rpc("interop", "add", |args: Vec<Term>| async move {
-        match args.as_slice() {
-            [Term::Int(a), Term::Int(b)] => a
-                .checked_add(*b)
-                .map(Term::Int)
-                .ok_or(RpcFailure::Error(Term::atom("badarith"))),
-            _ => Err(RpcFailure::Error(Term::atom("badarith"))),
-        }
-    });
-    node.register_rpc("interop", "echo", |args: Vec<Term>| async move {
-        match <[Term; 1]>::try_from(args) {
-            Ok([t]) => Ok(t),
-            Err(_) => Err(RpcFailure::Error(Term::atom("undef"))),
-        }
-    });
-    node.register_rpc("interop", "sleep", |args: Vec<Term>| async move {
-        match args.as_slice() {
-            [Term::Int(ms)] if *ms >= 0 => {
-                tokio::time::sleep(Duration::from_millis(*ms as u64)).await;
-                Ok(Term::atom("ok"))
+    node.dist()
+        .register_rpc("interop", "add", |args: Vec<Term>| async move {
+            match args.as_slice() {
+                [Term::Int(a), Term::Int(b)] => a
+                    .checked_add(*b)
+                    .map(Term::Int)
+                    .ok_or(RpcFailure::Error(Term::atom("badarith"))),
+                _ => Err(RpcFailure::Error(Term::atom("badarith"))),
             }
-            _ => Err(RpcFailure::Error(Term::atom("badarg"))),
-        }
-    });
+        });
+    node.dist()
+        .register_rpc("interop", "echo", |args: Vec<Term>| async move {
+            match <[Term; 1]>::try_from(args) {
+                Ok([t]) => Ok(t),
+                Err(_) => Err(RpcFailure::Error(Term::atom("undef"))),
+            }
+        });
+    node.dist()
+        .register_rpc("interop", "sleep", |args: Vec<Term>| async move {
+            match args.as_slice() {
+                [Term::Int(ms)] if *ms >= 0 => {
+                    tokio::time::sleep(Duration::from_millis(*ms as u64)).await;
+                    Ok(Term::atom("ok"))
+                }
+                _ => Err(RpcFailure::Error(Term::atom("badarg"))),
+            }
+        });
 }
 
 fn usage() -> ! {
@@ -357,7 +361,7 @@ async fn main() {
     node.register(Atom::from("sup"), sup.pid())
         .expect("the name sup is free");
     rpc_module(&node);
-    if let Err(e) = node.listen(DistOptions::default()).await {
+    if let Err(e) = node.dist().listen(DistOptions::default()).await {
         eprintln!("{e}");
         std::process::exit(1);
     }

@@ -35,7 +35,7 @@ async fn node_with(
         ..DistOptions::default()
     };
     tweak(&mut opts);
-    within("listen", node.listen(opts)).await.unwrap();
+    within("listen", node.dist().listen(opts)).await.unwrap();
     node
 }
 
@@ -76,8 +76,8 @@ async fn two_nodes_in_one_process_exchange_messages_over_tcp() {
     });
     let got = within("the echo", rx).await.unwrap();
     assert_eq!(got.unwrap().to_string(), "{echo,hi}");
-    assert_eq!(a.nodes(), vec![b.name()]);
-    assert_eq!(b.nodes(), vec![a.name()]);
+    assert_eq!(a.dist().nodes(), vec![b.name()]);
+    assert_eq!(b.dist().nodes(), vec![a.name()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +87,7 @@ async fn erlang_pings_ergo_and_both_list_each_other_in_nodes() {
     let mut erl = Erl::start("ping_e", "cookie", epmd, &[]);
     assert_eq!(erl.eval("net_adm:ping('ping_a@127.0.0.1')"), "pong");
     assert_eq!(erl.eval("nodes()"), "['ping_a@127.0.0.1']");
-    assert_eq!(a.nodes(), vec![Atom::from("ping_e@127.0.0.1")]);
+    assert_eq!(a.dist().nodes(), vec![Atom::from("ping_e@127.0.0.1")]);
 }
 
 /// Runs `f` in a new process on `node` and gives back what it returns.
@@ -108,6 +108,7 @@ where
 /// The pid registered as `name` on `node`, asked with `rpc:call`.
 async fn whereis_on(node: &Node, on: Atom, name: &str) -> ergo::Pid {
     let r = node
+        .dist()
         .rpc_call(
             on,
             "erlang",
@@ -191,10 +192,10 @@ async fn a_static_route_reaches_a_node_that_is_not_in_epmd() {
     let a = node("static_a", "c", epmd).await;
     let b_name = hidden.name();
     // Without a route: EPMD does not know it.
-    assert!(!a.connect(b_name).await);
-    a.add_route(
+    assert!(!a.dist().connect(b_name).await);
+    a.dist().add_route(
         b_name,
-        std::net::SocketAddr::from(([127, 0, 0, 1], hidden.dist_port().unwrap())),
+        std::net::SocketAddr::from(([127, 0, 0, 1], hidden.dist().dist_port().unwrap())),
     );
     let got = in_process(&a, move |mut ctx| async move {
         ctx.send(
@@ -220,7 +221,7 @@ async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
         "ok"
     );
     let erl_name = Atom::from(erl.name.as_str());
-    assert!(a.connect(erl_name).await);
+    assert!(a.dist().connect(erl_name).await);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (tx, rx) = tokio::sync::oneshot::channel();
     a.spawn(move |mut ctx| async move {
@@ -252,7 +253,7 @@ async fn a_peer_killed_with_sigkill_breaks_links_monitors_and_node_monitors() {
     );
     assert_eq!(got[1], format!("{{'EXIT',{p},noconnection}}"));
     assert_eq!(got[2], format!("{{nodedown,{erl_name}}}"));
-    assert!(a.nodes().is_empty());
+    assert!(a.dist().nodes().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,7 +278,7 @@ async fn a_frozen_peer_is_declared_down_by_the_tick() {
     within("the node monitor", ready_rx).await.unwrap();
     // Quiet for a few tick periods while connected: no nodedown.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(a.nodes(), vec![erl_name]);
+    assert_eq!(a.dist().nodes(), vec![erl_name]);
     erl.signal("STOP");
     let (got, after) = within("the nodedown", rx).await.unwrap();
     erl.signal("CONT");
@@ -285,7 +286,7 @@ async fn a_frozen_peer_is_declared_down_by_the_tick() {
     // Declared down within about one net_ticktime of the freeze (plus the
     // three quiet seconds before it).
     assert!(after < Duration::from_secs(3 + 5), "{after:?}");
-    assert!(a.nodes().is_empty());
+    assert!(a.dist().nodes().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,17 +314,19 @@ async fn ergo_talks_to_the_example_node_in_another_os_process() {
         Term::Int(0)
     );
     assert_eq!(
-        a.rpc_call(
-            r_name,
-            "interop",
-            "add",
-            vec![Term::Int(1), Term::Int(2)],
-            Duration::from_secs(5)
-        )
-        .await,
+        a.dist()
+            .rpc_call(
+                r_name,
+                "interop",
+                "add",
+                vec![Term::Int(1), Term::Int(2)],
+                Duration::from_secs(5)
+            )
+            .await,
         Ok(Term::Int(3))
     );
     let undef = a
+        .dist()
         .rpc_call(r_name, "interop", "nope", vec![], Duration::from_secs(5))
         .await;
     assert_eq!(
@@ -331,33 +334,35 @@ async fn ergo_talks_to_the_example_node_in_another_os_process() {
         "badrpc: {'EXIT',{undef,[{interop,nope,[],[]}]}}"
     );
     assert_eq!(
-        a.rpc_call(
-            r_name,
-            "interop",
-            "sleep",
-            vec![Term::Int(2000)],
-            Duration::from_millis(100)
-        )
-        .await,
+        a.dist()
+            .rpc_call(
+                r_name,
+                "interop",
+                "sleep",
+                vec![Term::Int(2000)],
+                Duration::from_millis(100)
+            )
+            .await,
         Err(ergo::dist::rpc::RpcError::Timeout)
     );
-    assert_eq!(a.nodes(), vec![r_name]);
+    assert_eq!(a.dist().nodes(), vec![r_name]);
     // The node goes away: calls fail as nodedown, the node list empties.
     drop(r);
     let until = std::time::Instant::now() + Duration::from_secs(10);
-    while !a.nodes().is_empty() && std::time::Instant::now() < until {
+    while !a.dist().nodes().is_empty() && std::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(a.nodes().is_empty());
+    assert!(a.dist().nodes().is_empty());
     assert_eq!(
-        a.rpc_call(
-            r_name,
-            "interop",
-            "add",
-            vec![Term::Int(1), Term::Int(2)],
-            Duration::from_secs(5)
-        )
-        .await,
+        a.dist()
+            .rpc_call(
+                r_name,
+                "interop",
+                "add",
+                vec![Term::Int(1), Term::Int(2)],
+                Duration::from_secs(5)
+            )
+            .await,
         Err(ergo::dist::rpc::RpcError::NodeDown)
     );
 }
@@ -393,7 +398,7 @@ async fn bad_frames_after_the_handshake_close_that_connection_only() {
         o.max_message = 1 << 20;
     })
     .await;
-    let port = a.dist_port().unwrap();
+    let port = a.dist().dist_port().unwrap();
     let me = Local {
         name: "intruder@127.0.0.1".into(),
         cookie: "c".into(),
@@ -435,9 +440,9 @@ async fn bad_frames_after_the_handshake_close_that_connection_only() {
     }
     // The node is still up and serves the next, well-behaved node.
     let b = node_with("bad_b", "c", 0, |o| o.epmd_port = None).await;
-    b.add_route(a.name(), ([127, 0, 0, 1], port).into());
-    assert!(b.connect(a.name()).await);
-    assert_eq!(a.nodes(), vec![b.name()]);
+    b.dist().add_route(a.name(), ([127, 0, 0, 1], port).into());
+    assert!(b.dist().connect(a.name()).await);
+    assert_eq!(a.dist().nodes(), vec![b.name()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,12 +451,12 @@ async fn a_hidden_node_is_listed_as_hidden_on_both_sides() {
     let h = node_with("hid_a", "c", epmd, |o| o.hidden = true).await;
     let mut erl = Erl::start("hid_e", "c", epmd, &[]);
     let erl_name = Atom::from(erl.name.as_str());
-    assert!(h.connect(erl_name).await);
+    assert!(h.dist().connect(erl_name).await);
     assert_eq!(erl.eval("nodes()"), "[]");
     assert_eq!(erl.eval("nodes(hidden)"), "['hid_a@127.0.0.1']");
     // The connection is hidden on this side too.
-    assert!(h.nodes().is_empty());
-    assert_eq!(h.hidden_nodes(), vec![erl_name]);
+    assert!(h.dist().nodes().is_empty());
+    assert_eq!(h.dist().hidden_nodes(), vec![erl_name]);
 }
 
 /// A process on `node` that traps exits, links to the pid it is sent as
@@ -509,9 +514,10 @@ async fn killing_an_ergo_process_reaches_erlang_links_as_killed_exits_and_monito
         #[allow(unreachable_code)]
         ()
     });
-    a.register_rpc("t", "victim", move |_args: Vec<Term>| async move {
-        Ok(Term::Pid(victim))
-    });
+    a.dist()
+        .register_rpc("t", "victim", move |_args: Vec<Term>| async move {
+            Ok(Term::Pid(victim))
+        });
     let mut erl = Erl::start("kl_e", "c", epmd, &[]);
     assert_eq!(
         erl.eval(
@@ -567,8 +573,8 @@ async fn disconnecting_two_ergo_nodes_breaks_a_link_between_them_with_noconnecti
         b.process_info(q).is_some_and(|i| i.links == vec![p])
     })
     .await;
-    assert_eq!(a.nodes(), vec![b.name()]);
-    assert!(a.disconnect(b.name()));
+    assert_eq!(a.dist().nodes(), vec![b.name()]);
+    assert!(a.dist().disconnect(b.name()));
     assert_eq!(
         report(&mut p_rx, 10).await,
         format!("{{'EXIT',{q},noconnection}}")
@@ -580,8 +586,11 @@ async fn disconnecting_two_ergo_nodes_breaks_a_link_between_them_with_noconnecti
     // The links are gone on both sides, and so is the connection.
     assert_eq!(a.process_info(p).unwrap().links, vec![]);
     assert_eq!(b.process_info(q).unwrap().links, vec![]);
-    assert!(a.nodes().is_empty());
-    until("b sees the connection closed", || b.nodes().is_empty()).await;
+    assert!(a.dist().nodes().is_empty());
+    until("b sees the connection closed", || {
+        b.dist().nodes().is_empty()
+    })
+    .await;
     // Both processes trap exits: they live on.
     assert!(a.is_alive(p) && b.is_alive(q));
 }
@@ -596,10 +605,10 @@ async fn connecting_to_an_erl_node_with_a_wrong_cookie_fails_and_leaves_it_reach
     let mut erl = Erl::start("ck_e", "right", epmd, &[]);
     let erl_name = Atom::from(erl.name.as_str());
     assert!(
-        !within("the refused connect", wrong.connect(erl_name)).await,
+        !within("the refused connect", wrong.dist().connect(erl_name)).await,
         "connected with a wrong cookie"
     );
-    assert!(wrong.nodes().is_empty() && wrong.hidden_nodes().is_empty());
+    assert!(wrong.dist().nodes().is_empty() && wrong.dist().hidden_nodes().is_empty());
     // Nor does the erl node keep a connection (pending or up) to it.
     assert_eq!(
         erl.eval(
@@ -610,21 +619,22 @@ async fn connecting_to_an_erl_node_with_a_wrong_cookie_fails_and_leaves_it_reach
         "[]"
     );
     // A second try is refused the same way.
-    assert!(!within("the second refused connect", wrong.connect(erl_name)).await);
+    assert!(!within("the second refused connect", wrong.dist().connect(erl_name)).await);
     // Another ergo node with the right cookie gets in, and the erl node
     // answers it.
     let right = node("ck_right", "right", epmd).await;
-    assert!(within("the connect", right.connect(erl_name)).await);
-    assert_eq!(right.nodes(), vec![erl_name]);
+    assert!(within("the connect", right.dist().connect(erl_name)).await);
+    assert_eq!(right.dist().nodes(), vec![erl_name]);
     assert_eq!(
         right
+            .dist()
             .rpc_call(erl_name, "erlang", "node", vec![], Duration::from_secs(5))
             .await,
         Ok(Term::Atom(erl_name))
     );
     // Having answered, the erl node lists only that node.
     assert_eq!(erl.eval("nodes()"), "['ck_right@127.0.0.1']");
-    assert!(wrong.nodes().is_empty());
+    assert!(wrong.dist().nodes().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,12 +54,13 @@ async fn node(name: &str, epmd: u16) -> Node {
         .cookie("signals")
         .start()
         .unwrap();
-    node.listen(DistOptions {
-        epmd_port: Some(epmd),
-        ..DistOptions::default()
-    })
-    .await
-    .unwrap();
+    node.dist()
+        .listen(DistOptions {
+            epmd_port: Some(epmd),
+            ..DistOptions::default()
+        })
+        .await
+        .unwrap();
     node
 }
 
@@ -136,7 +137,7 @@ async fn a_typed_call_fails_with_noconnection_when_the_servers_node_goes_away() 
     })
     .await
     .expect("the server took the call");
-    assert!(a.disconnect(b.name()));
+    assert!(a.dist().disconnect(b.name()));
     let got = tokio::time::timeout(Duration::from_secs(3), call)
         .await
         .expect("the call ended at once")
@@ -426,66 +427,79 @@ async fn erpc_call_runs_functions_on_an_erlang_node_with_erpcs_results() {
     let t = Duration::from_secs(5);
     let list = Term::List(vec![Term::Int(1), Term::Int(2), Term::Int(3)]);
     assert_eq!(
-        a.erpc_call(e, "erlang", "length", vec![list], t).await,
+        a.dist()
+            .erpc_call(e, "erlang", "length", vec![list], t)
+            .await,
         Ok(Term::Int(3))
     );
     assert_eq!(
-        a.erpc_call(e, "erlang", "node", vec![], t).await,
+        a.dist().erpc_call(e, "erlang", "node", vec![], t).await,
         Ok(Term::Atom(e))
     );
     assert_eq!(
-        a.erpc_call(e, "erlang", "throw", vec![Term::atom("ball")], t)
+        a.dist()
+            .erpc_call(e, "erlang", "throw", vec![Term::atom("ball")], t)
             .await,
         Err(ErpcError::Exception(RpcFailure::Throw(Term::atom("ball"))))
     );
     assert_eq!(
-        a.erpc_call(e, "erlang", "exit", vec![Term::atom("bye")], t)
+        a.dist()
+            .erpc_call(e, "erlang", "exit", vec![Term::atom("bye")], t)
             .await,
         Err(ErpcError::Exception(RpcFailure::Exit(Term::atom("bye"))))
     );
     assert_eq!(
-        a.erpc_call(e, "erlang", "error", vec![Term::atom("badarg")], t)
+        a.dist()
+            .erpc_call(e, "erlang", "error", vec![Term::atom("badarg")], t)
             .await,
         Err(ErpcError::Exception(RpcFailure::Error(Term::atom(
             "badarg"
         ))))
     );
     assert_eq!(
-        a.erpc_call(e, "no_such_module", "f", vec![], t).await,
+        a.dist()
+            .erpc_call(e, "no_such_module", "f", vec![], t)
+            .await,
         Err(ErpcError::Exception(RpcFailure::Error(Term::atom("undef"))))
     );
     assert_eq!(
-        a.erpc_call(
-            e,
-            "timer",
-            "sleep",
-            vec![Term::Int(2_000)],
-            Duration::from_millis(50)
-        )
-        .await,
+        a.dist()
+            .erpc_call(
+                e,
+                "timer",
+                "sleep",
+                vec![Term::Int(2_000)],
+                Duration::from_millis(50)
+            )
+            .await,
         Err(ErpcError::Timeout)
     );
     assert_eq!(
-        a.erpc_call("nowhere@127.0.0.1", "erlang", "node", vec![], t)
+        a.dist()
+            .erpc_call("nowhere@127.0.0.1", "erlang", "node", vec![], t)
             .await,
         Err(ErpcError::NoConnection)
     );
 
     // And between two ergo nodes, to a registered Rust function.
     let b = node("sig_b7", epmd).await;
-    b.register_rpc("math", "double", |args: Vec<Term>| async move {
-        match args.as_slice() {
-            [Term::Int(n)] => Ok(Term::Int(2 * n)),
-            _ => Err(RpcFailure::Error(Term::atom("badarg"))),
-        }
-    });
+    b.dist()
+        .register_rpc("math", "double", |args: Vec<Term>| async move {
+            match args.as_slice() {
+                [Term::Int(n)] => Ok(Term::Int(2 * n)),
+                _ => Err(RpcFailure::Error(Term::atom("badarg"))),
+            }
+        });
     assert_eq!(
-        a.erpc_call(b.name(), "math", "double", vec![Term::Int(21)], t)
+        a.dist()
+            .erpc_call(b.name(), "math", "double", vec![Term::Int(21)], t)
             .await,
         Ok(Term::Int(42))
     );
     assert_eq!(
-        a.erpc_call(b.name(), "math", "double", vec![], t).await,
+        a.dist()
+            .erpc_call(b.name(), "math", "double", vec![], t)
+            .await,
         Err(ErpcError::Exception(RpcFailure::Error(Term::atom(
             "badarg"
         ))))
@@ -521,7 +535,7 @@ async fn looking_up_a_name_no_atom_has_finds_nothing_and_adds_no_atom() {
         (Term::Ref(down.0), Term::atom("noproc"))
     );
     assert_eq!(
-        node.apply_rpc(names[3], names[3], vec![]).await,
+        node.dist().apply_rpc(names[3], names[3], vec![]).await,
         Err(RpcFailure::Error(Term::atom("undef")))
     );
     assert_eq!(node.get_env(names[4], names[4]), None);

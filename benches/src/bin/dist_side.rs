@@ -80,13 +80,14 @@ async fn dist_node(name: &str, epmd_port: u16) -> Node {
         .cookie(COOKIE)
         .start()
         .expect("node");
-    node.listen(DistOptions {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        epmd_port: Some(epmd_port),
-        ..DistOptions::default()
-    })
-    .await
-    .expect("listen");
+    node.dist()
+        .listen(DistOptions {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            epmd_port: Some(epmd_port),
+            ..DistOptions::default()
+        })
+        .await
+        .expect("listen");
     node
 }
 
@@ -224,8 +225,13 @@ async fn run(secs: f64, epmd_port: u16, only: Option<String>) {
             .await
             .expect("echo_I");
     }
-    assert!(a.connect(b.name()).await, "ra connects to rb");
-    let connected: Vec<String> = a.nodes().iter().map(|n| n.as_str().to_string()).collect();
+    assert!(a.dist().connect(b.name()).await, "ra connects to rb");
+    let connected: Vec<String> = a
+        .dist()
+        .nodes()
+        .iter()
+        .map(|n| n.as_str().to_string())
+        .collect();
     note(&format!(
         "ergo nodes {} and {} in one OS process, multi-thread runtime with 2 workers, EPMD port {epmd_port}; {} connected to {}",
         a.name(),

@@ -2,7 +2,7 @@
 //! the control messages that carry sends, links, monitors and exits between
 //! nodes.
 //!
-//! A node takes part once [`Node::listen`] has run: it accepts connections,
+//! A node takes part once [`Distribution::listen`] has run: it accepts connections,
 //! publishes its name with EPMD (starting an embedded one when none runs),
 //! and connects to other nodes on first use, as Erlang does: sending to a
 //! pid or a `{Name, Node}` of a node it is not connected to sets up the
@@ -13,8 +13,10 @@ pub mod handshake;
 
 pub(crate) mod codec;
 pub(crate) mod conn;
+mod error;
 pub(crate) mod services;
 
+pub use error::{ConnectError, Disconnect};
 pub use services::{rpc, spawn};
 
 use std::collections::hash_map::RandomState;
@@ -84,7 +86,7 @@ impl Default for DistOptions {
 /// Why distribution could not start.
 #[derive(Debug)]
 pub enum DistError {
-    /// [`Node::listen`] was called twice.
+    /// [`Distribution::listen`] was called twice.
     AlreadyListening,
     /// The listening socket could not be opened.
     Listen(std::io::Error),
@@ -192,6 +194,22 @@ impl Dist {
 }
 
 impl Node {
+    /// This node's part in the distribution: listening, connecting,
+    /// routes, the nodes it knows, node monitors and RPC.
+    pub fn dist(&self) -> Distribution<'_> {
+        Distribution { node: self }
+    }
+}
+
+/// A node's part in the distribution ([`Node::dist`]): it listens and
+/// connects, knows its routes and peers, tells of nodes coming and going,
+/// and serves and makes remote procedure calls.
+#[derive(Clone, Copy, Debug)]
+pub struct Distribution<'a> {
+    node: &'a Node,
+}
+
+impl Distribution<'_> {
     /// Makes this node a member of the distribution: it accepts connections
     /// on `options.listen`, registers its name with EPMD (hosting an EPMD
     /// when none answers), and connects to other nodes when first asked to
@@ -201,7 +219,7 @@ impl Node {
     /// `net_kernel` (so `net_adm:ping/1` answers `pong`), `rex` (RPC),
     /// `global_name_server` and `pg`.
     pub async fn listen(&self, options: DistOptions) -> Result<u16, DistError> {
-        let inner = self.inner();
+        let inner = self.node.inner();
         if inner.dist.config.get().is_some() {
             return Err(DistError::AlreadyListening);
         }
@@ -216,10 +234,10 @@ impl Node {
         let config = Config {
             conn: ConnConfig {
                 local: handshake::Local {
-                    name: self.name().as_str().to_string(),
-                    cookie: self.cookie().to_string(),
+                    name: self.node.name().as_str().to_string(),
+                    cookie: self.node.cookie().to_string(),
                     flags,
-                    creation: self.creation(),
+                    creation: self.node.creation(),
                 },
                 tick: options.net_ticktime.max(Duration::from_millis(400)),
                 max_message: options.max_message,
@@ -231,9 +249,10 @@ impl Node {
         if inner.dist.config.set(config).is_err() {
             return Err(DistError::AlreadyListening);
         }
-        services::start(self);
-        let node = self.clone();
+        services::start(self.node);
+        let node = self.node.clone();
         let accept = self
+            .node
             .runtime()
             .spawn(async move {
                 loop {
@@ -256,7 +275,13 @@ impl Node {
             .abort_handle();
         inner.dist.running.lock().push(accept);
         if let Some(epmd_port) = options.epmd_port {
-            let alive = self.name().as_str().split('@').next().unwrap_or_default();
+            let alive = self
+                .node
+                .name()
+                .as_str()
+                .split('@')
+                .next()
+                .unwrap_or_default();
             let mut entry = epmd::NodeEntry::new(alive, port);
             if options.hidden {
                 entry.node_type = epmd::NodeType::Hidden;
@@ -266,24 +291,29 @@ impl Node {
                 .map_err(DistError::Epmd)?;
             *inner.dist.publication.lock() = Some(publication);
         }
-        tracing::info!(node = %self.name(), port, "distribution started");
+        tracing::info!(node = %self.node.name(), port, "distribution started");
         Ok(port)
     }
 
     /// The port this node accepts distribution connections on, once
-    /// [`Node::listen`] has run.
+    /// [`Distribution::listen`] has run.
     pub fn dist_port(&self) -> Option<u16> {
-        self.inner().dist.config.get().map(|c| c.port)
+        self.node.inner().dist.config.get().map(|c| c.port)
     }
 
     /// Reaches `node` at `addr` without asking EPMD (a static route).
     pub fn add_route(&self, node: impl Into<Atom>, addr: SocketAddr) {
-        self.inner().dist.routes.write().insert(node.into(), addr);
+        self.node
+            .inner()
+            .dist
+            .routes
+            .write()
+            .insert(node.into(), addr);
     }
 
     /// Forgets a static route.
     pub fn remove_route(&self, node: impl Into<Atom>) {
-        self.inner().dist.routes.write().remove(&node.into());
+        self.node.inner().dist.routes.write().remove(&node.into());
     }
 
     /// The visible nodes this node is connected to (`nodes()`); none when
@@ -300,7 +330,7 @@ impl Node {
     }
 
     fn connected(&self, hidden: bool) -> Vec<Atom> {
-        let inner = self.inner();
+        let inner = self.node.inner();
         inner
             .dist
             .conns
@@ -315,15 +345,21 @@ impl Node {
     /// connection is up, `false` if it cannot be made.
     pub async fn connect(&self, node: impl Into<Atom>) -> bool {
         let node = node.into();
-        if node == self.name() {
+        if node == self.node.name() {
             return true;
         }
-        let Some(conn) = self.inner().connection(node) else {
+        let Some(conn) = self.node.inner().connection(node) else {
             return false;
         };
-        let wait = self.inner().dist.config.get().map_or(Duration::ZERO, |c| {
-            c.connect_timeout + Duration::from_secs(1)
-        });
+        let wait = self
+            .node
+            .inner()
+            .dist
+            .config
+            .get()
+            .map_or(Duration::ZERO, |c| {
+                c.connect_timeout + Duration::from_secs(1)
+            });
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             // Registered before looking, so that a change in between wakes it.
@@ -341,7 +377,8 @@ impl Node {
     }
 
     fn is_connection(&self, node: Atom, conn: &Arc<Conn>) -> bool {
-        self.inner()
+        self.node
+            .inner()
             .dist
             .conns
             .read()
@@ -354,11 +391,12 @@ impl Node {
     /// none.
     pub fn disconnect(&self, node: impl Into<Atom>) -> bool {
         let node = node.into();
-        let conn = self.inner().dist.conns.read().get(&node).cloned();
+        let conn = self.node.inner().dist.conns.read().get(&node).cloned();
         match conn {
             Some(c) => {
-                self.inner()
-                    .connection_lost(&c, "disconnected by this node");
+                self.node
+                    .inner()
+                    .connection_lost(&c, Disconnect::ByThisNode);
                 true
             }
             None => false,
@@ -367,15 +405,20 @@ impl Node {
 
     /// Sends `{nodeup, Node}` and `{nodedown, Node}` to `pid` as nodes
     /// connect and disconnect (`net_kernel:monitor_nodes(true)`), until
-    /// [`Node::demonitor_nodes`].
+    /// [`Distribution::demonitor_nodes`].
     pub fn monitor_nodes(&self, pid: Pid) {
-        self.inner().mark_dist_subscribed(pid);
-        self.inner().dist.node_watchers.lock().push(pid);
+        self.node.inner().mark_dist_subscribed(pid);
+        self.node.inner().dist.node_watchers.lock().push(pid);
     }
 
-    /// Stops the messages [`Node::monitor_nodes`] asked for.
+    /// Stops the messages [`Distribution::monitor_nodes`] asked for.
     pub fn demonitor_nodes(&self, pid: Pid) {
-        self.inner().dist.node_watchers.lock().retain(|p| *p != pid);
+        self.node
+            .inner()
+            .dist
+            .node_watchers
+            .lock()
+            .retain(|p| *p != pid);
     }
 }
 
@@ -407,12 +450,12 @@ impl NodeInner {
                 this.clone().connect_to(node, route, epmd_port, c.clone()),
             )
             .await
-            .unwrap_or_else(|_| Err("timed out".to_string()));
+            .unwrap_or(Err(ConnectError::TimedOut(timeout)));
             if let Err(why) = attempt
                 && !c.is_up()
             {
                 tracing::warn!(node = %node, "cannot connect: {why}");
-                this.connection_lost(&c, &why);
+                this.connection_lost(&c, Disconnect::ConnectFailed(why));
             }
         });
         Some(conn)
@@ -424,21 +467,25 @@ impl NodeInner {
         route: Option<SocketAddr>,
         epmd_port: u16,
         conn: Arc<Conn>,
-    ) -> Result<(), String> {
-        let cfg = self.dist.config.get().ok_or("not distributed")?;
+    ) -> Result<(), ConnectError> {
+        let cfg = self.dist.config.get().ok_or(ConnectError::Closed)?;
         let (addr, version) = conn::resolve(node.as_str(), route, epmd_port).await?;
         let mut stream = tokio::net::TcpStream::connect(addr)
             .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            .map_err(|error| ConnectError::Connect { addr, error })?;
         let _ = stream.set_nodelay(true);
         let peer = handshake::initiate(&mut stream, &cfg.conn.local, version)
             .await
-            .map_err(|e| format!("handshake: {e}"))?;
+            .map_err(ConnectError::Handshake)?;
         if peer.name != node.as_str() {
-            return Err(format!("{addr} is {}, not {node}", peer.name));
+            return Err(ConnectError::WrongNode {
+                addr,
+                expected: node,
+                found: peer.name,
+            });
         }
-        let started = conn::start(&self, &conn, stream, peer, &cfg.conn)
-            .map_err(|_| "the connection was closed meanwhile".to_string())?;
+        let started =
+            conn::start(&self, &conn, stream, peer, &cfg.conn).map_err(|_| ConnectError::Closed)?;
         if started {
             self.node_up(&conn);
         }
@@ -488,7 +535,7 @@ impl NodeInner {
             }
         };
         if let Some(old) = old {
-            self.lost_links(&old, "replaced by a new connection from the same node");
+            self.lost_links(&old, Disconnect::Replaced);
         }
         if let Ok(true) = conn::start(&self, &conn, stream, peer, &cfg.conn) {
             tracing::debug!(node = %name, "accepted a connection");
@@ -517,7 +564,7 @@ impl NodeInner {
 
     /// Takes a connection down and tells everyone who depended on it;
     /// gives how many processes it looked at.
-    pub(crate) fn connection_lost(&self, conn: &Arc<Conn>, why: &str) -> usize {
+    pub(crate) fn connection_lost(&self, conn: &Arc<Conn>, why: Disconnect) -> usize {
         {
             let mut conns = self.dist.conns.write();
             if conns.get(&conn.peer).is_some_and(|c| Arc::ptr_eq(c, conn)) {
@@ -527,7 +574,7 @@ impl NodeInner {
         self.lost_links(conn, why)
     }
 
-    fn lost_links(&self, conn: &Arc<Conn>, why: &str) -> usize {
+    fn lost_links(&self, conn: &Arc<Conn>, why: Disconnect) -> usize {
         let was_up = conn.info.get().is_some();
         if !conn.close() {
             return 0;
@@ -668,13 +715,13 @@ mod tests {
             epmd_port: None,
             ..DistOptions::default()
         };
-        let pa = a.listen(opts.clone()).await.unwrap();
-        let pb = b.listen(opts).await.unwrap();
-        a.add_route(
+        let pa = a.dist().listen(opts.clone()).await.unwrap();
+        let pb = b.dist().listen(opts).await.unwrap();
+        a.dist().add_route(
             b.name(),
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), pb),
         );
-        b.add_route(
+        b.dist().add_route(
             a.name(),
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), pa),
         );
@@ -725,7 +772,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let conn = a.inner().dist.conns.read().get(&b.name()).cloned().unwrap();
-        let touched = a.inner().connection_lost(&conn, "cut by the test");
+        let touched = a.inner().connection_lost(&conn, Disconnect::ByThisNode);
         assert_eq!(touched, 10, "only the ten watchers are looked at");
         let mut heard = Vec::new();
         for _ in 0..10 {

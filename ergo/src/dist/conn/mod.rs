@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::dist::codec::wire::{Ctl, Incoming, OutBuf, PEEK, Payload, Reader, WireError, Writer};
+use crate::dist::error::{ConnectError, Disconnect};
 use crate::dist::handshake::{self, Peer};
 use crate::node::NodeInner;
 
@@ -472,14 +473,12 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
     };
     let mut reader = Reader::new(max_message);
     let mut frames = conn.received.load(Ordering::Relaxed);
-    let closed = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => "connection closed".to_string(),
-        _ => format!("connection closed ({e})"),
+    let ended = |inside_frame: bool, e: std::io::Error| Disconnect::Closed {
+        inside_frame,
+        error: (e.kind() != std::io::ErrorKind::UnexpectedEof).then_some(e),
     };
-    let closed_inside = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => "connection closed inside a frame".to_string(),
-        _ => format!("connection closed inside a frame ({e})"),
-    };
+    let closed = |e| ended(false, e);
+    let closed_inside = |e| ended(true, e);
     let why = loop {
         // The small frames the buffer holds whole are read where they lie,
         // one after another, without awaiting between them.
@@ -503,7 +502,10 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
         // not yet whole, or a large one.
         let len = u32::from_be_bytes([src.buf[0], src.buf[1], src.buf[2], src.buf[3]]) as usize;
         if len > max_message {
-            break format!("a frame of {len} bytes is over the {max_message} byte limit");
+            break Disconnect::FrameTooLarge {
+                len,
+                limit: max_message,
+            };
         }
         if len <= BORROW_MAX {
             // Once whole, `read_buffered` reads it.
@@ -528,7 +530,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
             src.buf.advance(FRAGMENT_HEAD);
             let body = match reader.fragment_buffer(sequence, id, data) {
                 Ok(body) => body,
-                Err(e) => break format!("bad frame: {e}"),
+                Err(e) => break Disconnect::BadFrame(e.to_string()),
             };
             if let Err(e) = src.read_into(body, data).await {
                 break closed_inside(e);
@@ -552,7 +554,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, ma
         }
     };
     if let Some(node) = node.upgrade() {
-        node.connection_lost(&conn, &why);
+        node.connection_lost(&conn, why);
     }
 }
 
@@ -567,7 +569,7 @@ fn read_buffered(
     reader: &mut Reader,
     frames: &mut u64,
     max_message: usize,
-) -> Option<String> {
+) -> Option<Disconnect> {
     while buf.len() >= 4 {
         let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
         // Larger frames, and those over the limit (which the caller
@@ -599,18 +601,18 @@ fn deliver(
     node: &Weak<NodeInner>,
     conn: &Arc<Conn>,
     read: Result<Option<&mut Incoming>, WireError>,
-) -> Option<String> {
+) -> Option<Disconnect> {
     match read {
         Ok(Some(m)) => {
             let Some(node) = node.upgrade() else {
-                return Some("the node has stopped".to_string());
+                return Some(Disconnect::NodeStopped);
             };
             node.dist_incoming(conn, m)
                 .err()
-                .map(|e| format!("bad control message: {e}"))
+                .map(Disconnect::BadControl)
         }
         Ok(None) => None,
-        Err(e) => Some(format!("bad frame: {e}")),
+        Err(e) => Some(Disconnect::BadFrame(e.to_string())),
     }
 }
 
@@ -638,10 +640,7 @@ async fn write_loop(
                 }
                 if silent_periods >= 4 {
                     if let Some(node) = node.upgrade() {
-                        node.connection_lost(&conn, &format!(
-                            "no word from the node within net_ticktime ({} s)",
-                            tick.as_secs_f64()
-                        ));
+                        node.connection_lost(&conn, Disconnect::TickTimeout(tick));
                     }
                     return;
                 }
@@ -691,21 +690,32 @@ pub(crate) async fn resolve(
     name: &str,
     route: Option<SocketAddr>,
     epmd_port: u16,
-) -> Result<(SocketAddr, u16), String> {
+) -> Result<(SocketAddr, u16), ConnectError> {
     if let Some(addr) = route {
         return Ok((addr, 6));
     }
     let (alive, host) = name
         .split_once('@')
-        .ok_or_else(|| format!("{name} is not a node name"))?;
+        .ok_or_else(|| ConnectError::BadName(name.to_string()))?;
     let ip = tokio::net::lookup_host((host, epmd_port))
         .await
-        .map_err(|e| format!("cannot resolve host {host}: {e}"))?
+        .map_err(|error| ConnectError::Resolve {
+            host: host.to_string(),
+            error,
+        })?
         .find(|a| a.is_ipv4())
-        .ok_or_else(|| format!("host {host} has no IPv4 address"))?;
+        .ok_or_else(|| ConnectError::NoIpv4 {
+            host: host.to_string(),
+        })?;
     let entry = crate::dist::epmd::port_please(ip, alive)
         .await
-        .map_err(|e| format!("EPMD on {host}: {e}"))?
-        .ok_or_else(|| format!("{alive} is not registered with EPMD on {host}"))?;
+        .map_err(|error| ConnectError::Epmd {
+            host: host.to_string(),
+            error,
+        })?
+        .ok_or_else(|| ConnectError::NotRegistered {
+            alive: alive.to_string(),
+            host: host.to_string(),
+        })?;
     Ok((SocketAddr::new(ip.ip(), entry.port), entry.highest_version))
 }

@@ -52,7 +52,7 @@ pub(crate) fn start(node: &Node) {
                 let node = ctx.node().clone();
                 let rex = ctx.pid();
                 ctx.spawn(move |_| async move {
-                    let reply = match node.apply_rpc(m, f, args.clone()).await {
+                    let reply = match node.dist().apply_rpc(m, f, args.clone()).await {
                         Ok(v) => v,
                         Err(RpcFailure::Throw(v)) => v,
                         Err(RpcFailure::Exit(r)) => badrpc_exit(r),
@@ -72,7 +72,7 @@ pub(crate) fn start(node: &Node) {
         {
             let node = ctx.node().clone();
             ctx.spawn(move |_| async move {
-                let _ = node.apply_rpc(m, f, args).await;
+                let _ = node.dist().apply_rpc(m, f, args).await;
             });
         }
     });
@@ -274,7 +274,7 @@ impl Body {
         match self {
             Body::Call(r, m, f, args) => {
                 let tag = Term::Ref(r);
-                let out = match node.apply_rpc(m, f, args.clone()).await {
+                let out = match node.dist().apply_rpc(m, f, args.clone()).await {
                     Ok(v) => Term::tuple([tag, Term::atom("return"), v]),
                     Err(RpcFailure::Throw(v)) => Term::tuple([tag, Term::atom("throw"), v]),
                     Err(RpcFailure::Exit(e)) => Term::tuple([tag, Term::atom("exit"), e]),
@@ -284,7 +284,7 @@ impl Body {
                 };
                 Reason::from_term(out)
             }
-            Body::Cast(m, f, args) => match node.apply_rpc(m, f, args.clone()).await {
+            Body::Cast(m, f, args) => match node.dist().apply_rpc(m, f, args.clone()).await {
                 Ok(_) => Reason::Normal,
                 Err(RpcFailure::Throw(v)) => {
                     Reason::from_term(Term::tuple([Term::atom("nocatch"), v]))

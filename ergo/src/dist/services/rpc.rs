@@ -1,13 +1,13 @@
 //! Remote procedure calls both ways, and `gen_server` calls by term.
 //!
-//! Rust functions registered with [`Node::register_rpc`] under a module and
+//! Rust functions registered with [`Distribution::register_rpc`] under a module and
 //! a function name answer `rpc:call/4`, `rpc:cast/4`, `erpc:call/4` and
-//! `erpc:cast/4` from Erlang and Elixir nodes (and [`Node::rpc_call`] from
+//! `erpc:cast/4` from Erlang and Elixir nodes (and [`Distribution::rpc_call`] from
 //! other ergo nodes), with the results and errors Erlang gives: an unknown
 //! function is `undef`, so `rpc:call/4` returns
 //! `{badrpc, {'EXIT', {undef, [{M, F, Args, []}]}}}`.
 //!
-//! [`Node::rpc_call`] calls a function on another node through its `rex`
+//! [`Distribution::rpc_call`] calls a function on another node through its `rex`
 //! server, as `rpc:call/5` does, and types the `{badrpc, Reason}` results.
 //! [`Node::call`] and [`Context::call`] are `gen_server:call/3` for any
 //! server, local or remote, Erlang or Rust.
@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use ergo_etf::{Atom, Term, ToTerm};
 
+use crate::dist::Distribution;
 use crate::gen_server::CallError;
 use crate::node::Node;
 use crate::process::signal::AliasOwner;
@@ -42,7 +43,7 @@ type BoxFuture = Pin<Box<dyn Future<Output = Result<Term, RpcFailure>> + Send>>;
 /// A registered RPC function.
 pub(crate) type RpcFn = Arc<dyn Fn(Vec<Term>) -> BoxFuture + Send + Sync>;
 
-/// Why [`Node::rpc_call`] has no result: the `{badrpc, Reason}` cases of
+/// Why [`Distribution::rpc_call`] has no result: the `{badrpc, Reason}` cases of
 /// `rpc:call/5`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RpcError {
@@ -84,7 +85,7 @@ fn rex_request(kind: &str, m: Atom, f: Atom, args: Vec<Term>) -> Term {
     ])
 }
 
-impl Node {
+impl Distribution<'_> {
     /// Makes `module:function(Args...)` callable from other nodes. `f`
     /// gets the arguments as a list of terms and returns the result, or
     /// how it failed.
@@ -97,14 +98,14 @@ impl Node {
     /// use ergo::{Node, Term};
     /// use ergo::dist::rpc::RpcFailure;
     /// let node = Node::builder("demo@localhost").start().unwrap();
-    /// node.register_rpc("math", "add", |args: Vec<Term>| async move {
+    /// node.dist().register_rpc("math", "add", |args: Vec<Term>| async move {
     ///     match args.as_slice() {
     ///         [Term::Int(a), Term::Int(b)] => Ok(Term::Int(a + b)),
     ///         _ => Err(RpcFailure::Error(Term::atom("badarg"))),
     ///     }
     /// });
     /// assert_eq!(
-    ///     node.apply_rpc("math", "add", vec![Term::Int(2), Term::Int(3)]).await,
+    ///     node.dist().apply_rpc("math", "add", vec![Term::Int(2), Term::Int(3)]).await,
     ///     Ok(Term::Int(5))
     /// );
     /// # }
@@ -115,7 +116,8 @@ impl Node {
         Fut: Future<Output = Result<Term, RpcFailure>> + Send + 'static,
     {
         let f: RpcFn = Arc::new(move |args| Box::pin(f(args)));
-        self.inner()
+        self.node
+            .inner()
             .dist
             .rpc
             .write()
@@ -125,7 +127,7 @@ impl Node {
     /// Removes a registered RPC function.
     pub fn unregister_rpc(&self, module: impl LookupName, function: impl LookupName) {
         if let (Some(m), Some(f)) = (module.existing_atom(), function.existing_atom()) {
-            self.inner().dist.rpc.write().remove(&(m, f));
+            self.node.inner().dist.rpc.write().remove(&(m, f));
         }
     }
 
@@ -139,7 +141,7 @@ impl Node {
         args: Vec<Term>,
     ) -> Result<Term, RpcFailure> {
         let func = match (module.existing_atom(), function.existing_atom()) {
-            (Some(m), Some(f)) => self.inner().dist.rpc.read().get(&(m, f)).cloned(),
+            (Some(m), Some(f)) => self.node.inner().dist.rpc.read().get(&(m, f)).cloned(),
             _ => None,
         };
         match func {
@@ -164,6 +166,7 @@ impl Node {
     ) -> Result<Term, RpcError> {
         let request = rex_request("call", module.into(), function.into(), args);
         match self
+            .node
             .call((Atom::from("rex"), node.into()), request, timeout)
             .await
         {
@@ -198,9 +201,11 @@ impl Node {
         args: Vec<Term>,
     ) {
         let request = rex_request("cast", module.into(), function.into(), args);
-        self.cast((Atom::from("rex"), node.into()), request);
+        self.node.cast((Atom::from("rex"), node.into()), request);
     }
+}
 
+impl Node {
     /// `gen_server:call(Dest, Request, Timeout)` to any server, local or on
     /// another node, written in Erlang, Elixir or Rust: the request goes as
     /// a term, and the reply comes back as one. The request names the

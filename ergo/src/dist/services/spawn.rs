@@ -10,8 +10,9 @@ use std::time::Duration;
 use ergo_etf::{Atom, Pid, Ref, Term};
 use tokio::sync::oneshot;
 
+use crate::dist::Distribution;
 use crate::dist::services::rpc::RpcFailure;
-use crate::node::{Node, NodeInner};
+use crate::node::NodeInner;
 use crate::process::Context;
 use crate::process::signal::{AliasOwner, CallEvent, Routed, Signal, SpawnRequest};
 
@@ -174,7 +175,7 @@ impl Context {
     }
 }
 
-impl Node {
+impl Distribution<'_> {
     /// `erpc:call(Node, Module, Function, Args, Timeout)`: runs the function
     /// on `node` (an Erlang, Elixir or ergo node) in a process spawned for
     /// the call, and gives its result, or the exception it raised.
@@ -186,6 +187,7 @@ impl Node {
     /// use std::time::Duration;
     /// use ergo::Term;
     /// let len = node
+    ///     .dist()
     ///     .erpc_call("erl@127.0.0.1", "erlang", "length", vec![Term::List(vec![Term::Int(1)])], Duration::from_secs(5))
     ///     .await;
     /// assert_eq!(len, Ok(Term::Int(1)));
@@ -199,7 +201,7 @@ impl Node {
         args: Vec<Term>,
         timeout: Duration,
     ) -> Result<Term, ErpcError> {
-        let inner = self.inner();
+        let inner = self.node.inner();
         let tag = inner.make_ref();
         let call_args = vec![
             Term::Ref(tag),
