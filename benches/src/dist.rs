@@ -55,3 +55,22 @@ pub fn big_binary() -> Vec<u8> {
         })
         .collect()
 }
+
+/// A `#[gen_server]` that replies to `{echo, N}` with `N`: the typed
+/// client's figure calls it as `IntEchoRef::echo`, the untyped one with
+/// `Node::call` and the term `{echo, 42}`.
+#[derive(Debug, Default)]
+pub struct IntEcho;
+
+#[ergo::gen_server]
+impl IntEcho {
+    fn init() -> Self {
+        IntEcho
+    }
+
+    /// Replies with `n`.
+    #[call]
+    fn echo(&self, n: i64) -> i64 {
+        n
+    }
+}

@@ -11,7 +11,15 @@
 //! - `ergo_bin1mb_mbps` / `tcp_bin1mb_mbps` (MB/s): the 1 MB figures above
 //!   as payload bytes sent per second (one payload per round trip);
 //! - `ergo_par120_rate` (calls/s): 120 client processes on `ra`, each
-//!   calling its own server `echo_I` on `rb` with the integer 42.
+//!   calling its own server `echo_I` on `rb` with the integer 42;
+//! - `ergo_typed_call_int` / `ergo_node_call_int` (ns/op): sequential calls
+//!   from a plain tokio task on `ra` to the `#[gen_server]` `int_echo` on
+//!   `rb`, through its typed client (`IntEchoRef::at(..).echo(42)`) and
+//!   through the untyped `Node::call` with the term `{echo, 42}`;
+//! - `nodedown_100k_us` (µs): the work of losing a connection on a node with
+//!   100,000 processes, 10 of which are linked to a process on the lost
+//!   node (`Distribution::disconnect`, which fires the 10 links), the median
+//!   of 5 rounds.
 //!
 //! ```text
 //! cargo run --release -p ergo-benches --bin dist_side -- [SECONDS] [--epmd-port N] [--only FIGURE]
@@ -31,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use ergo::dist::DistOptions;
 use ergo::{Atom, Node, Term};
-use ergo_benches::dist::{BIG, TermEcho, payloads};
+use ergo_benches::dist::{BIG, IntEcho, IntEchoRef, TermEcho, payloads};
 use ergo_benches::out;
 use ergo_benches::process::ns_per;
 use ergo_benches::timed_async;
@@ -208,6 +216,87 @@ async fn par_ergo(a: &Node, to: Atom, secs: f64) -> f64 {
     (c1 - c0) as f64 / d.as_secs_f64()
 }
 
+// ------------------------------------------------------- typed clients
+
+/// Sequential typed calls from a tokio task on `a` to `int_echo` on `to`.
+async fn typed_calls(a: &Node, to: Atom, secs: f64) -> (u64, Duration) {
+    let client = IntEchoRef::at(a, (Atom::from("int_echo"), to));
+    assert_eq!(client.echo(42).await, Ok(42), "the typed echo answers");
+    timed_async!(WARM, secs, 64, {
+        black_box(client.echo(42).await.expect("call"));
+    })
+}
+
+/// The same calls through the untyped `Node::call`.
+async fn node_calls(a: &Node, to: Atom, secs: f64) -> (u64, Duration) {
+    let dest = (Atom::from("int_echo"), to);
+    let request = Term::tuple([Term::atom("echo"), Term::Int(42)]);
+    let first = a.call(dest, request.clone(), CALL_TIMEOUT).await;
+    assert_eq!(first, Ok(Term::Int(42)), "the untyped call answers");
+    timed_async!(WARM, secs, 64, {
+        black_box(
+            a.call(dest, request.clone(), CALL_TIMEOUT)
+                .await
+                .expect("call"),
+        );
+    })
+}
+
+// ------------------------------------------------------------ nodedown
+
+/// The median time `Distribution::disconnect` takes on a node of 100,000
+/// processes, 10 of them linked to a process of the lost node.
+async fn nodedown(epmd_port: u16) -> f64 {
+    let c = dist_node("rc", epmd_port).await;
+    let d = dist_node("rd", epmd_port).await;
+    let far = d.spawn(|mut ctx| async move {
+        ctx.set_trap_exit(true);
+        loop {
+            ctx.receive().await;
+        }
+        #[allow(unreachable_code)]
+        ()
+    });
+    for i in 0..100_000u32 {
+        c.spawn(|mut ctx| async move {
+            ctx.receive().await;
+        });
+        if i % 1000 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..10 {
+            let tx = tx.clone();
+            c.spawn(move |mut ctx| async move {
+                ctx.set_trap_exit(true);
+                let _ = ctx.link(far);
+                let _ = tx.send(());
+                ctx.receive().await;
+            });
+        }
+        for _ in 0..10 {
+            rx.recv().await.expect("a watcher linked");
+        }
+        // The links have reached the far process.
+        while d.process_info(far).is_none_or(|i| i.links.len() < 10) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let t0 = Instant::now();
+        assert!(c.dist().disconnect(d.name()), "connected");
+        times.push(t0.elapsed().as_secs_f64() * 1e6);
+        while d.process_info(far).is_some_and(|i| !i.links.is_empty()) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    c.stop(Duration::from_secs(1)).await;
+    d.stop(Duration::from_secs(1)).await;
+    times[times.len() / 2]
+}
+
 // ------------------------------------------------------------------- main
 
 fn mb_per_s(ns_per_op: f64) -> f64 {
@@ -262,6 +351,20 @@ async fn run(secs: f64, epmd_port: u16, only: Option<String>) {
             let name = side.split('_').next().unwrap_or(side);
             out(&format!("{name}_bin1mb_mbps"), mb_per_s(e), "MB/s");
         }
+    }
+    b.start_server_named::<IntEcho>("int_echo", ())
+        .await
+        .expect("int_echo");
+    if want("ergo_typed_call_int") {
+        let (n, d) = typed_calls(&a, b.name(), secs).await;
+        out("ergo_typed_call_int", ns_per(n, d), "ns/op");
+    }
+    if want("ergo_node_call_int") {
+        let (n, d) = node_calls(&a, b.name(), secs).await;
+        out("ergo_node_call_int", ns_per(n, d), "ns/op");
+    }
+    if want("nodedown_100k_us") {
+        out("nodedown_100k_us", nodedown(epmd_port).await, "us");
     }
     if want("ergo_par120_rate") {
         out(
