@@ -12,6 +12,18 @@
 //! `permanent`: the node stops; `transient`: the node stops unless the
 //! end was `normal`; `temporary`: it is only reported. Stopping an
 //! application with [`Node::stop_application`] is not an end of that kind.
+//!
+//! # What lives here, and what it may touch
+//!
+//! - this file: the behaviour, [`AppSpec`], the application master and the
+//!   [`Node`] methods that load, start and stop applications;
+//! - `controller`: the application controller, the node's record of loaded
+//!   and running applications; every check and change goes through it,
+//!   under its lock.
+//!
+//! An application's processes are ordinary processes (a master and a top
+//! supervisor): this module starts them and asks the controller, and
+//! touches nothing else of the node.
 
 mod controller;
 

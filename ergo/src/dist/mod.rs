@@ -7,6 +7,24 @@
 //! and connects to other nodes on first use, as Erlang does: sending to a
 //! pid or a `{Name, Node}` of a node it is not connected to sets up the
 //! connection, and what is sent meanwhile waits, in order.
+//!
+//! # What lives here, and what it may touch
+//!
+//! - this file: [`DistOptions`], the node's [`Distribution`] handle
+//!   (listen, connect, routes, nodes, node monitors), setting up and losing
+//!   connections, and firing what a lost connection breaks;
+//! - `epmd`: the EPMD client, server and publication;
+//! - `handshake`: the distribution handshake, both sides;
+//! - `conn`: one connection's reader and writer tasks, its output buffer
+//!   and ticks, and its index of what crosses it;
+//! - `codec`: control messages to and from signals, and the frames they
+//!   travel in (atom cache, fragments, the fixed shapes of frequent
+//!   messages);
+//! - `services`: what an Erlang node expects on its peers (`net_kernel`,
+//!   `rex`, `global`, `pg`), RPC both ways and spawning on other nodes.
+//!
+//! The distribution never changes a process: what a peer asks of one is
+//! decoded into a signal and routed by the node like any other.
 
 pub mod epmd;
 pub mod handshake;

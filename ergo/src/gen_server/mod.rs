@@ -18,6 +18,19 @@
 //! when its parent (the process that started it linked) exits and the
 //! server traps exits, or when a callback panics; `terminate` runs in each
 //! of those cases, as in OTP. A `kill` ends it without `terminate`.
+//!
+//! # What lives here, and what it may touch
+//!
+//! - this file: the [`GenServer`] trait, its context, the server loop and
+//!   the replies it sends;
+//! - `client`: [`ServerRef`], the typed client of a server anywhere, and
+//!   [`CallError`];
+//! - `call`: a call by term (`gen_server:call`), with an alias and a
+//!   monitor of the node's own, which serves [`Node::call`],
+//!   [`crate::Context::call`] and the typed client's remote calls.
+//!
+//! It sends signals through the node's route; it never reaches into a
+//! process's state or a connection.
 
 mod call;
 mod client;

@@ -4,6 +4,15 @@
 //! A [`Node`] is a cheap handle (an `Arc`); clone it freely. Several nodes
 //! may live in one OS process, each with its own processes and names. A node
 //! runs its processes on the tokio runtime it was started in.
+//!
+//! # What lives here, and what it may touch
+//!
+//! The handle and its builder, the process table (sharded by process
+//! number), the registry of names, the node's references and pids, and the
+//! tables the other subsystems keep per node (aliases, the application
+//! controller, the distribution's state). The node only holds processes:
+//! it never changes a process's links, monitors or state, which only the
+//! `process` module does, through the signals it routes.
 
 use std::fmt;
 use std::future::Future;

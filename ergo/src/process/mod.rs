@@ -27,6 +27,21 @@
 //! `tokio::task::yield_now().await` now and then (every thousand messages
 //! is plenty); the processes it feeds then run beside it on the other
 //! workers.
+//!
+//! # What lives here, and what it may touch
+//!
+//! - this file: the control block (mailbox, state, kill flag) and the task
+//!   that runs a process and turns its end into signals;
+//! - `context`: the [`Context`] a process acts through;
+//! - `dest`: addresses, [`Dest`] as users name them and the node-explicit
+//!   `Target` the runtime routes;
+//! - `signal`: the one type of everything processes do to each other, and
+//!   [`crate::node::Node`]'s route, which applies a signal to a process of
+//!   this node or hands it to the distribution.
+//!
+//! This module is the only one that changes a process's links, monitors,
+//! group leader and mailbox. Other subsystems act on processes by sending
+//! signals, and the distribution only encodes and decodes them.
 
 mod context;
 mod dest;

@@ -4,6 +4,10 @@
 //! peer sends is read here into a signal, which the node then routes like
 //! any other. Nothing here changes a process: that is the process
 //! module's work.
+//!
+//! `wire` below holds the frames themselves: the distribution header and
+//! its atom cache, fragments, and the fixed shapes in which the frequent
+//! messages are written and read without the general encoder.
 
 pub(crate) mod wire;
 

@@ -3,6 +3,9 @@
 //! socket takes the bytes at once (a writer task finishes what it does not
 //! take), read by a reader task that hands each message to its process, and
 //! kept alive with ticks.
+//!
+//! A connection touches no process: it hands what it reads to the node's
+//! codec, and what processes send reaches it as frames from the codec.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, Ordering::Relaxed};

@@ -16,6 +16,11 @@
 //! - `SPAWN_REQUEST` runs `erpc:execute_call/4` and `erpc:execute_cast/3`
 //!   (what `erpc:call/4`, `erpc:cast/4`, `rpc:call/4` and `rpc:cast/4`
 //!   send since OTP 23) on registered functions, with Erlang's results.
+//!
+//! `rpc` holds RPC both ways (a registry of Rust functions, `rpc:call` out
+//! and `gen_server` calls by term); `spawn` holds `SPAWN_REQUEST` out and
+//! `erpc:call`. The services are ordinary processes and signals: they
+//! touch no connection and no process state directly.
 
 pub mod rpc;
 pub mod spawn;
