@@ -600,16 +600,16 @@ fn client_call(g: &Gen<'_>, h: &Handler) -> TokenStream {
     let timeout_ident = format_ident!("{}_timeout", ident);
     quote! {
         #(#docs)*
-        pub async fn #ident(&self, #(#params),*) -> ::core::result::Result<#ret, #gs::CallError>
+        pub fn #ident(&self, #(#params),*) -> impl ::core::future::Future<Output = ::core::result::Result<#ret, #gs::CallError>> + '_
         where
             #ret: #krate::etf::FromTerm,
             #call_enum #call_tg: #krate::etf::ToTerm,
         {
-            self.#timeout_ident(#(#names,)* #gs::DEFAULT_CALL_TIMEOUT).await
+            self.#timeout_ident(#(#names,)* #gs::DEFAULT_CALL_TIMEOUT)
         }
 
         #[doc = concat!(" Like [`Self::", stringify!(#ident), "`], waiting at most `timeout` for the reply.")]
-        pub async fn #timeout_ident(&self, #(#params,)* timeout: ::std::time::Duration) -> ::core::result::Result<#ret, #gs::CallError>
+        pub fn #timeout_ident(&self, #(#params,)* timeout: ::std::time::Duration) -> impl ::core::future::Future<Output = ::core::result::Result<#ret, #gs::CallError>> + '_
         where
             #ret: #krate::etf::FromTerm,
             #call_enum #call_tg: #krate::etf::ToTerm,
@@ -620,7 +620,6 @@ fn client_call(g: &Gen<'_>, h: &Handler) -> TokenStream {
                     #[allow(unreachable_patterns)]
                     _ => ::core::option::Option::None,
                 })
-                .await
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The typed client of a GenServer, [`ServerRef`], and why a call fails.
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,25 +177,25 @@ impl<S: GenServer> ServerRef<S> {
 
     /// Calls the server and waits up to [`DEFAULT_CALL_TIMEOUT`] for the
     /// reply.
-    pub async fn call(&self, request: S::Call) -> Result<S::Reply, CallError>
+    pub fn call(&self, request: S::Call) -> impl Future<Output = Result<S::Reply, CallError>> + '_
     where
         S::Call: ToTerm,
         S::Reply: FromTerm,
     {
-        self.call_timeout(request, DEFAULT_CALL_TIMEOUT).await
+        self.call_map(request, DEFAULT_CALL_TIMEOUT, Some)
     }
 
     /// Calls the server and waits up to `timeout` for the reply.
-    pub async fn call_timeout(
+    pub fn call_timeout(
         &self,
         request: S::Call,
         timeout: Duration,
-    ) -> Result<S::Reply, CallError>
+    ) -> impl Future<Output = Result<S::Reply, CallError>> + '_
     where
         S::Call: ToTerm,
         S::Reply: FromTerm,
     {
-        self.call_map(request, timeout, Some).await
+        self.call_map(request, timeout, Some)
     }
 
     /// Calls the server and gives its reply as a `T`: from a server of
@@ -211,28 +212,27 @@ impl<S: GenServer> ServerRef<S> {
     where
         S::Call: ToTerm,
     {
-        let pcb = match self.route() {
-            Route::Local(pcb) => pcb,
-            Route::Missing => return Err(CallError::NoProc),
-            Route::Remote => {
-                let inner = self.node.inner();
-                let reply = inner
-                    .call_term(inner.system_pid(), self.dest, request.into_term(), timeout)
-                    .await?;
-                return T::from_owned_term(reply).map_err(|e| CallError::BadReply(e.to_string()));
+        let routed;
+        // A handle by pid to a process of this node needs no lookup.
+        let pcb = match &self.pcb {
+            Some(pcb) => pcb,
+            None => {
+                routed = match self.route() {
+                    Route::Local(pcb) => pcb,
+                    Route::Missing => return Err(CallError::NoProc),
+                    Route::Remote => {
+                        let inner = self.node.inner();
+                        let reply = inner
+                            .call_term(inner.system_pid(), self.dest, request.into_term(), timeout)
+                            .await?;
+                        return T::from_owned_term(reply)
+                            .map_err(|e| CallError::BadReply(e.to_string()));
+                    }
+                };
+                &routed
             }
         };
-        let reply = self.call_local(&pcb, request, timeout).await?;
-        local(reply).ok_or(CallError::NoReply)
-    }
-
-    /// A call to a server of this node, moved as Rust values.
-    async fn call_local(
-        &self,
-        pcb: &Arc<Pcb>,
-        request: S::Call,
-        timeout: Duration,
-    ) -> Result<S::Reply, CallError> {
+        // Moved as Rust values.
         let (tx, rx) = oneshot::channel();
         let msg = Message::local(LocalCall::<S::Call, S::Reply> { request, reply: tx });
         if !pcb.deliver(msg) {
@@ -242,7 +242,7 @@ impl<S: GenServer> ServerRef<S> {
         }
         let mut deadline = None;
         match crate::deadline::within(timeout, &mut deadline, rx).await {
-            Some(Ok(reply)) => Ok(reply),
+            Some(Ok(reply)) => local(reply).ok_or(CallError::NoReply),
             Some(Err(_)) => {
                 // The request was dropped unanswered. If the server is
                 // ending (a callback crashed, say), say why; a server that
@@ -279,6 +279,10 @@ impl<S: GenServer> ServerRef<S> {
     where
         S::Cast: ToTerm,
     {
+        if let Some(pcb) = &self.pcb {
+            pcb.deliver(Message::local(LocalCast(request)));
+            return;
+        }
         match self.route() {
             Route::Local(pcb) => {
                 pcb.deliver(Message::local(LocalCast(request)));
