@@ -37,7 +37,36 @@ struct Pending<'a> {
     ended: bool,
 }
 
-impl Pending<'_> {
+impl<'a> Pending<'a> {
+    /// An alias of the node's own for a call to (or a watch of) `target`,
+    /// and the connection to `target`'s node when it is another; `None`
+    /// when that node cannot be reached.
+    fn open(
+        inner: &'a Arc<NodeInner>,
+        target: Target,
+    ) -> Option<(Pending<'a>, oneshot::Receiver<CallEvent>)> {
+        let node = target.node();
+        let conn = if node != inner.name {
+            Some(inner.connection(node)?)
+        } else {
+            None
+        };
+        let alias = inner.make_ref();
+        let (tx, rx) = oneshot::channel();
+        inner
+            .aliases
+            .write()
+            .insert(alias, AliasOwner::Call { tx, node });
+        let pending = Pending {
+            inner,
+            alias,
+            target,
+            conn,
+            ended: false,
+        };
+        Some((pending, rx))
+    }
+
     /// Routes `signal`, straight to the connection when there is one.
     fn route(&self, signal: Signal) -> Routed {
         match &self.conn {
@@ -75,24 +104,8 @@ impl NodeInner {
         timeout: Duration,
     ) -> Result<Term, CallError> {
         let target = dest.target(self.name);
-        let node = target.node();
-        let conn = if node != self.name {
-            Some(self.connection(node).ok_or(CallError::NoConnection)?)
-        } else {
-            None
-        };
-        let alias = self.make_ref();
-        let (tx, rx) = oneshot::channel();
-        self.aliases
-            .write()
-            .insert(alias, AliasOwner::Call { tx, node });
-        let mut pending = Pending {
-            inner: self,
-            alias,
-            target,
-            conn,
-            ended: false,
-        };
+        let (mut pending, rx) = Pending::open(self, target).ok_or(CallError::NoConnection)?;
+        let alias = pending.alias;
         // The monitor and the request leave in one write.
         let monitor = Signal::Monitor {
             from: self.system_pid(),
@@ -141,27 +154,10 @@ impl NodeInner {
     /// (`noproc` if there is none, `noconnection` if its node cannot be
     /// reached or goes away), through a monitor of the node's own.
     pub(crate) async fn watch(self: &Arc<Self>, target: Target) -> Reason {
-        let alias = self.make_ref();
-        let (tx, rx) = oneshot::channel();
-        let node = target.node();
-        self.aliases
-            .write()
-            .insert(alias, AliasOwner::Call { tx, node });
-        let conn = if node != self.name {
-            match self.connection(node) {
-                Some(c) => Some(c),
-                None => return Reason::NoConnection,
-            }
-        } else {
-            None
+        let Some((mut pending, rx)) = Pending::open(self, target) else {
+            return Reason::NoConnection;
         };
-        let mut pending = Pending {
-            inner: self,
-            alias,
-            target,
-            conn,
-            ended: false,
-        };
+        let alias = pending.alias;
         let routed = pending.route(Signal::Monitor {
             from: self.system_pid(),
             target,
