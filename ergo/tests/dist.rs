@@ -746,3 +746,65 @@ async fn more_atoms_than_the_atom_cache_holds_cross_both_ways_in_rounds_and_read
     }
     assert!(rx.try_recv().is_err(), "no other messages");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_speaks_for_another_nodes_process_is_disconnected() {
+    use ergo::dist::handshake::{self, Local};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = node_with("forge_a", "c", 0, |o| o.epmd_port = None).await;
+    let port = a.dist().dist_port().unwrap();
+    let target = a.spawn(|mut ctx| async move {
+        ctx.receive().await;
+    });
+    let me = Local {
+        name: "forger@127.0.0.1".into(),
+        cookie: "c".into(),
+        flags: handshake::flags::MANDATORY_25
+            | handshake::flags::MANDATORY_26
+            | handshake::flags::PUBLISHED,
+        creation: 7,
+    };
+    let elsewhere = ergo::Pid::new(Atom::from("elsewhere@127.0.0.1"), 40, 0, 1);
+    let own = ergo::Pid::new(Atom::from("forger@127.0.0.1"), 41, 0, 7);
+    // LINK {1, From, To}, from a process of a third node, then the same
+    // from one of the peer's own: the first closes the connection.
+    for (from, refused) in [(elsewhere, true), (own, false)] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        within("the handshake", handshake::initiate(&mut s, &me, 6))
+            .await
+            .unwrap();
+        let control = Term::tuple([Term::Int(1), Term::Pid(from), Term::Pid(target)]);
+        let mut frame = vec![112];
+        frame.extend(ergo::encode(&control));
+        let mut bytes = (frame.len() as u32).to_be_bytes().to_vec();
+        bytes.extend(frame);
+        s.write_all(&bytes).await.unwrap();
+        let linked = || {
+            a.process_info(target)
+                .is_some_and(|i| i.links.contains(&from))
+        };
+        if refused {
+            let closed = tokio::time::timeout(Duration::from_secs(5), async {
+                let mut buf = [0u8; 64];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => continue,
+                    }
+                }
+            })
+            .await;
+            assert!(closed.is_ok(), "a forged sender left the connection open");
+            assert!(!linked(), "the forged link was made");
+        } else {
+            within("the link", async {
+                while !linked() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+        }
+    }
+}

@@ -539,21 +539,34 @@ impl NodeInner {
             return;
         };
         // One connection per node: a pending attempt of ours gives way to
-        // this one; an old connection is replaced (the peer came back).
-        let (conn, old) = {
+        // this one; an old connection is replaced (the peer came back), and
+        // what went through it is cleaned up before the new one is seen, so
+        // that the clean-up cannot take what is set up through the new one.
+        let old = {
             let mut conns = self.dist.conns.write();
             match conns.get(&name) {
-                Some(c) if !c.is_up() && c.info.get().is_none() => (c.clone(), None),
-                other => {
-                    let old = other.cloned();
-                    let c = Conn::new(name);
-                    conns.insert(name, c.clone());
-                    (c, old)
-                }
+                Some(c) if !c.is_up() && c.info.get().is_none() => None,
+                Some(_) => conns.remove(&name),
+                None => None,
             }
         };
         if let Some(old) = old {
             self.lost_links(&old, Disconnect::Replaced);
+        }
+        let (conn, raced) = {
+            let mut conns = self.dist.conns.write();
+            match conns.get(&name) {
+                Some(c) if !c.is_up() && c.info.get().is_none() => (c.clone(), None),
+                other => {
+                    let raced = other.cloned();
+                    let c = Conn::new(name);
+                    conns.insert(name, c.clone());
+                    (c, raced)
+                }
+            }
+        };
+        if let Some(raced) = raced {
+            self.lost_links(&raced, Disconnect::Replaced);
         }
         if let Ok(true) = conn::start(&self, &conn, stream, peer, &cfg.conn) {
             tracing::debug!(node = %name, "accepted a connection");
@@ -639,8 +652,20 @@ impl NodeInner {
     /// Notes in the index of the connection to `node` that `pid` has a
     /// link or monitor across it.
     pub(crate) fn dist_index(&self, node: Atom, pid: Pid) {
-        if let Some(c) = self.dist.conns.read().get(&node) {
-            c.index_pid(pid);
+        let conn = self.dist.conns.read().get(&node).cloned();
+        match conn {
+            Some(c) => self.index_on(&c, pid),
+            // Gone already: what was just set up across it breaks now.
+            None => self.connection_lost_for(pid, node),
+        }
+    }
+
+    /// Puts local process `pid` in `conn`'s index (once per connection);
+    /// if `conn` has closed meanwhile, fires at once what `pid` has across
+    /// it, as its loss would have.
+    pub(crate) fn index_on(&self, conn: &Conn, pid: Pid) {
+        if self.with_pcb(pid, |p| p.first_index(conn.id)) == Some(true) && !conn.index_pid(pid) {
+            self.connection_lost_for(pid, conn.peer);
         }
     }
 

@@ -53,10 +53,14 @@ impl<'a> Pending<'a> {
         };
         let alias = inner.make_ref();
         let (tx, rx) = oneshot::channel();
-        inner
-            .aliases
-            .write()
-            .insert(alias, AliasOwner::Call { tx, node });
+        inner.aliases.write().insert(
+            alias,
+            AliasOwner::Call {
+                tx,
+                node,
+                spawn: false,
+            },
+        );
         let pending = Pending {
             inner,
             alias,

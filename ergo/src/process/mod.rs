@@ -108,9 +108,9 @@ pub(crate) struct ProcState {
     /// The process has had links or monitors across nodes, aliases or
     /// node monitors: its end has more to clean up than its own state.
     pub(crate) remote: bool,
-    /// The node whose connection's index this process was last put in
-    /// (the usual case is one peer: put in once, not on every monitor).
-    pub(crate) indexed_on: Option<Atom>,
+    /// The connection (by its id) whose index this process was last put
+    /// in: the usual case is one peer, put in once, not on every monitor.
+    pub(crate) indexed_on: Option<u64>,
     /// Told the exit reason when the process has ended.
     pub(crate) exit_watchers: Vec<tokio::sync::oneshot::Sender<Reason>>,
     /// Set when everything the end of the process brings about is done:
@@ -180,6 +180,20 @@ impl Pcb {
             .insert_new(reference, MonitorEntry::new(reference, other, object));
     }
 
+    /// Records that this process monitors `other` (by pid), if it is still
+    /// alive; returns whether it is.
+    pub(crate) fn add_monitor_if_alive(&self, reference: Ref, other: Pid) -> bool {
+        let mut st = self.state.lock();
+        if st.alive {
+            st.remote |= other.node != self.pid.node;
+            st.monitors.insert_new(
+                reference,
+                MonitorEntry::new(reference, other, Target::Pid(other)),
+            );
+        }
+        st.alive
+    }
+
     /// Records that `watcher` monitors this process, if it is still alive;
     /// returns whether it is.
     pub(crate) fn add_watcher(&self, reference: Ref, watcher: Pid, object: Target) -> bool {
@@ -192,14 +206,16 @@ impl Pcb {
         st.alive
     }
 
-    /// Whether this process is to be put in the index of the connection to
-    /// `node` (it was not put there last).
-    pub(crate) fn first_index(&self, node: Atom) -> bool {
+    /// Whether this process is to be put in the index of the connection
+    /// `conn` (an id no other connection has; it was not put there last).
+    /// Marks the process as having something across nodes, for its end.
+    pub(crate) fn first_index(&self, conn: u64) -> bool {
         let mut st = self.state.lock();
-        if st.indexed_on == Some(node) {
+        st.remote = true;
+        if st.indexed_on == Some(conn) {
             return false;
         }
-        st.indexed_on = Some(node);
+        st.indexed_on = Some(conn);
         true
     }
 

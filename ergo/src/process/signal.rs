@@ -159,6 +159,23 @@ impl CallTag {
 }
 
 impl Body {
+    /// Whether this is `{[alias | Alias], Reply}` (or `{Alias, Reply}`),
+    /// the reply to a call made with `alias`.
+    fn is_reply_to(&self, alias: Ref) -> bool {
+        let tagged = |tag: &Term| match tag {
+            Term::Ref(r) => *r == alias,
+            t => CallTag::alias_of(t) == Some(alias),
+        };
+        match self {
+            Body::CallReply { tag, .. } => {
+                matches!(tag, CallTag::Ref(r) | CallTag::Alias(r) if *r == alias)
+            }
+            Body::Reply { tag, .. } => tagged(tag),
+            Body::Message(Message::Term(Term::Tuple(t))) => t.len() == 2 && tagged(&t[0]),
+            _ => false,
+        }
+    }
+
     /// The body as the message its receiver gets; `from` is the signal's
     /// sender.
     pub(crate) fn into_message(self, from: Pid) -> Message {
@@ -176,6 +193,27 @@ impl Body {
 }
 
 impl Signal {
+    /// The process the signal says it comes from, where the receiver may
+    /// answer it or set something up with it.
+    pub(crate) fn sender(&self) -> Option<Pid> {
+        match self {
+            Signal::Send { from, .. }
+            | Signal::AliasSend { from, .. }
+            | Signal::Link { from, .. }
+            | Signal::Unlink { from, .. }
+            | Signal::UnlinkAck { from, .. }
+            | Signal::Exit { from, .. }
+            | Signal::Monitor { from, .. }
+            | Signal::Demonitor { from, .. } => Some(*from),
+            Signal::Down {
+                watched: Target::Pid(p),
+                ..
+            } => Some(*p),
+            Signal::SpawnRequest(r) => Some(r.from),
+            Signal::Down { .. } | Signal::GroupLeader { .. } | Signal::SpawnReply { .. } => None,
+        }
+    }
+
     /// The node of the process the signal is for.
     pub(crate) fn node(&self) -> Atom {
         match self {
@@ -211,11 +249,13 @@ pub(crate) enum Routed {
 /// Who owns an alias: a process, or a call waiting without one.
 pub(crate) enum AliasOwner {
     Process(Pid),
-    /// A call (or spawn request) to a process of `node`: the connection's
-    /// loss ends it with `noconnection`.
+    /// A call (or, with `spawn`, a spawn request: no alias to send to) to
+    /// a process of `node`: the connection's loss ends it with
+    /// `noconnection`.
     Call {
         tx: oneshot::Sender<CallEvent>,
         node: Atom,
+        spawn: bool,
     },
 }
 
@@ -271,16 +311,8 @@ impl NodeInner {
             }
             Signal::AliasSend { from, alias, body } => self.alias_send(from, alias, body),
             Signal::Link { from, to } => {
-                let (linked, index) = self
-                    .with_pcb(to, |p| {
-                        let linked = p.add_link(from);
-                        (
-                            linked,
-                            linked && from.node != self.name && p.first_index(from.node),
-                        )
-                    })
-                    .unwrap_or((false, false));
-                if index {
+                let linked = self.with_pcb(to, |p| p.add_link(from)).unwrap_or(false);
+                if linked && from.node != self.name {
                     self.dist_index(from.node, to);
                 }
                 if linked {
@@ -339,18 +371,13 @@ impl NodeInner {
                     Target::Pid(p) => Some(p),
                     Target::Name(n, _) => self.whereis(n),
                 };
-                let (watched, index) = pid
-                    .and_then(|p| {
-                        self.with_pcb(p, |p| {
-                            let watched = p.add_watcher(reference, from, target);
-                            let index =
-                                watched && from.node != self.name && p.first_index(from.node);
-                            (watched, index)
-                        })
-                    })
-                    .unwrap_or((false, false));
+                let watched = pid
+                    .and_then(|p| self.with_pcb(p, |p| p.add_watcher(reference, from, target)))
+                    .unwrap_or(false);
                 if watched {
-                    if index && let Some(p) = pid {
+                    if from.node != self.name
+                        && let Some(p) = pid
+                    {
                         self.dist_index(from.node, p);
                     }
                     return Routed::Done;
@@ -436,8 +463,13 @@ impl NodeInner {
             match aliases.get(&alias) {
                 None => return Routed::NoProc,
                 Some(AliasOwner::Process(p)) => Ok(*p),
-                // A call's alias is used once: taken with the lock held.
-                Some(AliasOwner::Call { .. }) => Err(aliases.remove(&alias)),
+                Some(AliasOwner::Call { spawn: true, .. }) => return Routed::NoProc,
+                // A call's alias takes its reply, once: taken with the lock
+                // held. Anything else sent to it has nowhere to go.
+                Some(AliasOwner::Call { .. }) if body.is_reply_to(alias) => {
+                    Err(aliases.remove(&alias))
+                }
+                Some(AliasOwner::Call { .. }) => return Routed::NoProc,
             }
         };
         match owner {
@@ -563,9 +595,7 @@ impl NodeInner {
             return;
         };
         let mut st = pcb.state.lock();
-        if st.indexed_on == Some(node) {
-            st.indexed_on = None;
-        }
+        st.indexed_on = None;
         let links: Vec<Pid> = st
             .links
             .iter()

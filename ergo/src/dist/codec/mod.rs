@@ -100,7 +100,8 @@ pub(crate) fn write(conn: &Arc<Conn>, signal: &Signal) -> Result<(), Closed> {
 /// and its request).
 pub(crate) fn write_pair(conn: &Arc<Conn>, first: &Signal, second: &Signal) -> Result<(), Closed> {
     with_frame(conn, first, |a, _| {
-        with_frame(conn, second, |b, _| conn.send_frames(&[a, b])).unwrap_or(Ok(()))
+        with_frame(conn, second, |b, _| conn.send_frames(&[a, b]))
+            .unwrap_or_else(|| conn.send_frames(&[a]))
     })
     .unwrap_or_else(|| write(conn, second))
 }
@@ -308,9 +309,9 @@ impl NodeInner {
         };
         if let Some(pid) = crossing
             && pid.node == self.name
-            && self.with_pcb(pid, |p| p.first_index(node)) == Some(true)
+            && pid != self.system_pid()
         {
-            conn.index_pid(pid);
+            self.index_on(&conn, pid);
         }
         match write(&conn, &signal) {
             Ok(()) => Routed::Done,
@@ -332,6 +333,17 @@ impl NodeInner {
         if signal.node() != self.name {
             tracing::debug!(node = %conn.peer, "dropped a signal for another node: {signal:?}");
             return Ok(());
+        }
+        // A peer speaks for its own processes only: a signal that names a
+        // sender elsewhere (which this node would answer, or connect to) is
+        // refused, and the connection with it.
+        if let Some(p) = signal.sender()
+            && p.node != conn.peer
+        {
+            return Err(format!(
+                "a signal from {p}, a process of another node than {}: {signal:?}",
+                conn.peer
+            ));
         }
         let name = match &signal {
             Signal::Send {

@@ -67,7 +67,16 @@ pub(crate) struct Conn {
     /// What crosses this connection: the local processes with links or
     /// monitors to the peer's processes (or from them). Its loss fires
     /// exactly these.
-    index: Mutex<rustc_hash::FxHashSet<Pid>>,
+    index: Mutex<Index>,
+    /// An id no other connection of this OS process has.
+    pub(crate) id: u64,
+}
+
+#[derive(Default)]
+struct Index {
+    pids: rustc_hash::FxHashSet<Pid>,
+    /// Taken for the connection's loss: nothing enters after.
+    closed: bool,
 }
 
 /// Why writing failed: the connection is down.
@@ -85,26 +94,36 @@ impl Conn {
             reader: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
             deferred: AtomicBool::new(false),
-            index: Mutex::new(rustc_hash::FxHashSet::default()),
+            index: Mutex::new(Index::default()),
+            id: {
+                static IDS: AtomicU64 = AtomicU64::new(1);
+                IDS.fetch_add(1, Ordering::Relaxed)
+            },
         })
     }
 
     /// Notes that local process `pid` has a link or monitor across this
-    /// connection.
-    pub(crate) fn index_pid(&self, pid: Pid) {
-        self.index.lock().insert(pid);
+    /// connection; `false` when the connection's loss has already taken
+    /// the index.
+    pub(crate) fn index_pid(&self, pid: Pid) -> bool {
+        let mut ix = self.index.lock();
+        if ix.closed {
+            return false;
+        }
+        ix.pids.insert(pid);
+        true
     }
 
     /// Takes `pid` out of the index (it has ended).
     pub(crate) fn unindex_pid(&self, pid: Pid) {
-        self.index.lock().remove(&pid);
+        self.index.lock().pids.remove(&pid);
     }
 
-    /// Empties the index, giving what it held.
+    /// Empties the index for good, giving what it held.
     pub(crate) fn take_index(&self) -> Vec<Pid> {
-        std::mem::take(&mut *self.index.lock())
-            .into_iter()
-            .collect()
+        let mut ix = self.index.lock();
+        ix.closed = true;
+        std::mem::take(&mut ix.pids).into_iter().collect()
     }
 
     /// `true` once the handshake is done and until the connection closes.

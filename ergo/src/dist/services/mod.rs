@@ -33,7 +33,7 @@ use crate::dist::services::rpc::RpcFailure;
 use crate::gen_server::send_reply;
 use crate::message::Message;
 use crate::node::{Node, NodeInner};
-use crate::process::signal::{CallEvent, Routed, Signal, SpawnRequest};
+use crate::process::signal::{AliasOwner, CallEvent, Routed, Signal, SpawnRequest};
 use crate::process::{Start, Target};
 use crate::reason::Reason;
 
@@ -202,38 +202,66 @@ impl NodeInner {
         flags: u8,
         result: Result<Pid, Term>,
     ) -> Routed {
-        if let Ok(pid) = result
-            && to != self.system_pid()
-        {
-            let Some(me) = self.lookup(to) else {
-                // The requester is gone: what it asked for goes with it.
-                if flags & 1 != 0 {
-                    self.route(Signal::Exit {
-                        from: to,
-                        to: pid,
-                        reason: Reason::NoProc,
-                        link: true,
-                    });
+        let (linked, monitored) = (flags & 1 != 0, flags & 2 != 0);
+        let waiting = matches!(
+            self.aliases.read().get(&id),
+            Some(AliasOwner::Call { spawn: true, .. })
+        );
+        let pid = match result {
+            Ok(pid) => pid,
+            Err(why) => {
+                self.call_event(id, CallEvent::SpawnFailed(why));
+                return Routed::Done;
+            }
+        };
+        // What the requester asked for is set up on its side, if it still
+        // waits (a request given up, or a reply nobody asked for, undoes
+        // it: the link with an exit `abandoned`, as Erlang's
+        // `spawn_request_abandon/1`, and the monitor).
+        let requester = if to == self.system_pid() {
+            None
+        } else {
+            self.lookup(to)
+        };
+        let set_up = waiting
+            && match &requester {
+                Some(me) => {
+                    let ok = (!linked || me.add_link(pid))
+                        && (!monitored || me.add_monitor_if_alive(id, pid));
+                    if ok && (linked || monitored) && pid.node != self.name {
+                        self.dist_index(pid.node, to);
+                    }
+                    ok
                 }
-                return Routed::NoProc;
+                // The system pid asks with `monitor` only (`erpc`): the
+                // `'DOWN'` comes to its alias.
+                None => to == self.system_pid() && !linked,
             };
-            if flags & 1 != 0 {
-                me.add_link(pid);
+        if !set_up {
+            if let Some(me) = &requester {
+                me.state.lock().links.remove(&pid);
+                me.state.lock().monitors.remove(&id);
             }
-            if flags & 2 != 0 {
-                me.add_monitor(id, pid, Target::Pid(pid));
+            if linked {
+                self.route(Signal::Exit {
+                    from: to,
+                    to: pid,
+                    reason: Reason::other(Term::atom("abandoned")),
+                    link: true,
+                });
             }
-            if flags != 0 && pid.node != self.name {
-                self.dist_index(pid.node, to);
+            if monitored {
+                self.route(Signal::Demonitor {
+                    from: to,
+                    target: Target::Pid(pid),
+                    reference: id,
+                });
             }
+            self.call_event(id, CallEvent::SpawnFailed(Term::atom("abandoned")));
+            return Routed::NoProc;
         }
-        match result {
-            Ok(pid) if to == self.system_pid() => {
-                // A call (`erpc`) waits for the monitor's `'DOWN'` instead.
-                let _ = pid;
-            }
-            Ok(pid) => self.call_event(id, CallEvent::Reply(Term::Pid(pid))),
-            Err(why) => self.call_event(id, CallEvent::SpawnFailed(why)),
+        if requester.is_some() {
+            self.call_event(id, CallEvent::Reply(Term::Pid(pid)));
         }
         Routed::Done
     }

@@ -107,9 +107,14 @@ impl NodeInner {
     ) -> (Ref, Option<CallEvent>) {
         let id = self.make_ref();
         let (tx, rx) = oneshot::channel();
-        self.aliases
-            .write()
-            .insert(id, AliasOwner::Call { tx, node });
+        self.aliases.write().insert(
+            id,
+            AliasOwner::Call {
+                tx,
+                node,
+                spawn: true,
+            },
+        );
         let _request = Request { inner: self, id };
         if self.connection(node).is_none() {
             return (id, Some(CallEvent::Down(crate::Reason::NoConnection)));
