@@ -386,16 +386,21 @@ impl Node {
     /// goes over the connection to it (made now if there is none); if the
     /// node cannot be reached it is dropped, as Erlang drops it.
     pub(crate) fn send_from(&self, from: Pid, to: Dest, msg: Message) -> Result<(), SendError> {
+        if let Dest::Pid(p) = to
+            && p.node == self.inner.name
+        {
+            // The most frequent signal, a message to a pid of this node,
+            // applied where it is sent: into the mailbox, or dropped (after
+            // the table's lock) when the process has ended, as in Erlang.
+            let _undelivered = self.inner.with_pcb(p, |pcb| pcb.try_deliver(msg));
+            return Ok(());
+        }
         let to = to.target(self.inner.name);
         let node = to.node();
         if node != self.inner.name && !msg.has_term() {
             return Err(SendError::NotSendable);
         }
-        match self.inner.route(Signal::Send {
-            from,
-            to,
-            body: Body::Message(msg),
-        }) {
+        match self.inner.route_send(from, to, Body::Message(msg)) {
             Routed::Done => Ok(()),
             // A message to a process that has ended is dropped, as in Erlang.
             Routed::NoProc => match to {
