@@ -433,18 +433,59 @@ async fn an_application_declared_with_the_macro_carries_its_resource() {
     assert_eq!(node.get_env("declared", "debug"), Some(Term::atom("true")));
 }
 
+/// A worker whose `init` waits for a permit: an application with it is
+/// still starting until the test lets it through.
+struct Gated;
+
+impl GenServer for Gated {
+    type Args = (std::sync::Arc<tokio::sync::Semaphore>, Events);
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+
+    async fn init(
+        (gate, events): Self::Args,
+        _ctx: &mut ServerContext<Self>,
+    ) -> Result<Self, Reason> {
+        let _ = events.send("init waits".to_string());
+        gate.acquire()
+            .await
+            .map_err(|_| Reason::atom("closed"))?
+            .forget();
+        let _ = events.send("init done".to_string());
+        Ok(Gated)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_starts_at_once_start_the_application_once_and_both_succeed() {
+    use std::future::Future;
     let node = node("app_race");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    node.load_application(app("raced", &tx, 1)).unwrap();
-    let (a, b) = tokio::join!(
-        within(node.start_application("raced", StartType::Temporary)),
-        within(node.start_application("raced", StartType::Temporary)),
-    );
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let (g, t) = (gate.clone(), tx.clone());
+    node.load_application(AppSpec::new("raced", move || {
+        SupervisorSpec::new(Strategy::OneForOne)
+            .child(ChildSpec::server::<Gated>("gated", (g.clone(), t.clone())))
+    }))
+    .unwrap();
+    // The first start is under way: its worker's init waits at the gate.
+    let first = tokio::spawn({
+        let node = node.clone();
+        async move { node.start_application("raced", StartType::Temporary).await }
+    });
+    assert_eq!(within(rx.recv()).await.unwrap(), "init waits");
+    // The second, polled once now, finds it under way and waits for it.
+    let mut second = Box::pin(node.start_application("raced", StartType::Temporary));
+    let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(second.as_mut().poll(cx))).await;
+    assert!(polled.is_pending(), "the second start waits for the first");
+    gate.add_permits(1);
     // As OTP's application controller answers a start already under way:
-    // the second waits for the first and gets its result.
-    assert_eq!((a, b), (Ok(()), Ok(())));
+    // both get the first start's result.
+    assert_eq!(within(first).await.unwrap(), Ok(()));
+    assert_eq!(within(second).await, Ok(()));
+    assert_eq!(within(rx.recv()).await.unwrap(), "init done");
+    assert!(rx.try_recv().is_err(), "one worker, started once");
     assert_eq!(
         node.which_applications()
             .iter()
@@ -452,11 +493,6 @@ async fn two_starts_at_once_start_the_application_once_and_both_succeed() {
             .count(),
         1
     );
-    assert_eq!(
-        within(rx.recv()).await.unwrap(),
-        "start raced_worker in raced"
-    );
-    assert!(rx.try_recv().is_err(), "one worker, started once");
     // Started now: a third start is refused.
     assert_eq!(
         node.start_application("raced", StartType::Temporary).await,
