@@ -6,6 +6,11 @@
 //! decode is answered with a zero-length frame, and the error is printed on
 //! stderr; the program keeps going and exits at end of input.
 //!
+//! Each reply is written out as soon as no more input is waiting, so a
+//! program that sends one frame and waits for its answer (an Erlang port
+//! opened with `{packet, 4}`, say) gets it at once; a stream of frames is
+//! still answered in large writes.
+//!
 //! ```text
 //! cargo run --release --example etf_echo < frames.bin > echoed.bin
 //! ```
@@ -57,6 +62,9 @@ fn main() -> io::Result<()> {
         output.write_all(&(reply.len() as u32).to_be_bytes())?;
         output.write_all(&reply)?;
         index += 1;
+        if input.buffer().is_empty() {
+            output.flush()?;
+        }
     }
     output.flush()
 }

@@ -198,3 +198,47 @@ fn application_example_starts_dependencies_reads_env_and_restarts_one_for_one() 
     ];
     assert_eq!(masked, expected, "{text}");
 }
+
+/// A program that sends one frame and waits for its answer before the next
+/// (an Erlang port with `{packet, 4}`) gets each answer while its input is
+/// still open.
+#[test]
+fn etf_echo_answers_each_frame_while_its_input_stays_open() {
+    use std::io::Read;
+    let mut child = Command::new(example("etf_echo"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start etf_echo");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdout = stdout;
+        loop {
+            let mut len = [0u8; 4];
+            if stdout.read_exact(&mut len).is_err() {
+                break;
+            }
+            let mut body = vec![0; u32::from_be_bytes(len) as usize];
+            if stdout.read_exact(&mut body).is_err() {
+                break;
+            }
+            if tx.send(body).is_err() {
+                break;
+            }
+        }
+    });
+    for n in 0..3i64 {
+        let term = encode(&Term::tuple([Term::atom("n"), Term::Int(n)]));
+        stdin.write_all(&frame(&term)).unwrap();
+        stdin.flush().unwrap();
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("an answer while the input is still open");
+        assert_eq!(got, term);
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
