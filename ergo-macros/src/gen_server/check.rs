@@ -6,8 +6,8 @@
 //! its arguments by plain name, and every handler borrows the server, takes
 //! plain-named arguments and, last, at most the `ServerContext`.
 
-use syn::Pat;
 use syn::spanned::Spanned;
+use syn::{Pat, Type};
 
 use super::model::{Handler, Init, Kind, Param, Params, Receiver, Server};
 use crate::ctxt::Ctxt;
@@ -76,6 +76,13 @@ fn handler(cx: &Ctxt, h: &Handler) {
         &h.params,
         "handler parameters are plain names (`n: i64`), not patterns",
     );
+    if matches!(h.kind, Kind::Call | Kind::Cast) {
+        owned(
+            cx,
+            &h.params,
+            "a call's or cast's arguments travel in a message",
+        );
+    }
     let n = h.params.values().count();
     match h.kind {
         Kind::Info | Kind::Continue if n != 1 => cx.error(
@@ -111,6 +118,52 @@ fn init(cx: &Ctxt, init: &Init) {
         );
     }
     params(cx, &init.params, "`init` parameters are plain names");
+    owned(
+        cx,
+        &init.params,
+        "`init`'s arguments travel to the new process",
+    );
+}
+
+/// A type as the user would write it (`&str`, not `& str`).
+fn shown(tokens: proc_macro2::TokenStream) -> String {
+    tokens
+        .to_string()
+        .replace("& ", "&")
+        .replace(" <", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+}
+
+/// Arguments that travel in a message are owned values: a borrowed type
+/// gets an error that names the owned one to take instead.
+fn owned(cx: &Ctxt, params: &Params, why: &str) {
+    for p in &params.list {
+        let Param::Value { ty, .. } = p else {
+            continue;
+        };
+        let Type::Reference(r) = &**ty else {
+            continue;
+        };
+        let instead = match &*r.elem {
+            Type::Path(t) if t.path.is_ident("str") => "`String`".to_string(),
+            Type::Slice(s) => {
+                let elem = &s.elem;
+                format!("`Vec<{}>`", shown(quote::quote!(#elem)))
+            }
+            elem => format!("`{}`", shown(quote::quote!(#elem))),
+        };
+        cx.error(
+            ty.span(),
+            format!(
+                "{why}, so they are owned values: take {instead} instead of `{}`",
+                shown(quote::quote!(#ty))
+            ),
+        );
+    }
 }
 
 /// Each parameter is a plain name, and the context, if taken, comes last.
