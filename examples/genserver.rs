@@ -61,6 +61,7 @@ impl Example {
 
 #[tokio::main]
 async fn main() {
+    ergo::logger::init();
     let node = Node::builder("node@localhost")
         .cookie("cookies")
         .start()

@@ -324,12 +324,9 @@ async fn main() {
     let (Some(name), Some(cookie)) = (name, cookie) else {
         usage()
     };
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    // Warnings, errors and the node's own reports on stderr, as Erlang's
+    // reports read (RUST_LOG sets another level).
+    ergo::logger::init();
     let node = Node::builder(&name)
         .cookie(cookie)
         .start()

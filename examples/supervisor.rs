@@ -61,6 +61,7 @@ async fn settle() {
 
 #[tokio::main]
 async fn main() {
+    ergo::logger::init();
     let node = Node::builder("demo@localhost")
         .start()
         .expect("a valid node name");

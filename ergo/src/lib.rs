@@ -38,6 +38,7 @@ pub mod application;
 mod deadline;
 pub mod dist;
 pub mod gen_server;
+pub mod logger;
 pub mod message;
 pub mod node;
 pub mod process;

@@ -91,6 +91,11 @@ impl Reason {
         matches!(self, Reason::Normal)
     }
 
+    /// Whether this is the reason of a process whose code panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Reason::Other(t) if matches!(&**t, Term::Tuple(v) if v.len() == 2 && v[0].is_atom("panic")))
+    }
+
     /// The reason a process ends with when its code panicked:
     /// `{panic, <<"message">>}`.
     pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Reason {

@@ -410,6 +410,14 @@ fn a_wrong_cookie_is_refused_and_the_node_stays_up() {
     let r = InteropNode::start("r_cookie", "right", port);
     let mut bad = Erl::start("e_bad", "wrong", port, &[]);
     assert_eq!(bad.eval(&format!("net_adm:ping('{}')", r.name)), "pang");
+    // Logged with no configuration, naming the node refused and why, as a
+    // stock Erlang node reports it.
+    let (logged, log) = r.wait_log(
+        &["refused a connection from", &bad.name, "cookie"],
+        Duration::from_secs(10),
+    );
+    assert!(logged, "no log line names the refused node:\n{log}");
+    assert!(log.contains("=WARNING REPORT===="), "{log}");
     let mut good = Erl::start("e_good", "right", port, &[]);
     assert_eq!(good.eval(&format!("net_adm:ping('{}')", r.name)), "pong");
     assert_eq!(bad.eval(&format!("net_adm:ping('{}')", r.name)), "pang");

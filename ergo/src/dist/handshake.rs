@@ -390,6 +390,16 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     me: &Local,
 ) -> Result<Peer, HandshakeError> {
+    accept_named(s, me, &mut None).await
+}
+
+/// [`accept`], noting in `named` the name the connecting node gives as soon
+/// as it gives it (for a refusal to name the node it refused).
+pub(crate) async fn accept_named<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    me: &Local,
+    named: &mut Option<String>,
+) -> Result<Peer, HandshakeError> {
     // recv_name
     let msg = read_frame(s).await?;
     let mut c = Cursor(&msg[1..]);
@@ -424,6 +434,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         }
         t => return Err(protocol(format!("expected send_name, got tag {t}"))),
     };
+    *named = Some(peer.name.clone());
     if let Err(e) = check_flags(peer.flags, flags::MANDATORY_25) {
         let _ = write_frame(s, b"snot_allowed").await;
         return Err(e);

@@ -519,19 +519,23 @@ impl NodeInner {
             return;
         };
         let _ = stream.set_nodelay(true);
+        let mut named = None;
         let peer = match tokio::time::timeout(
             cfg.connect_timeout,
-            handshake::accept(&mut stream, &cfg.conn.local),
+            handshake::accept_named(&mut stream, &cfg.conn.local, &mut named),
         )
         .await
         {
             Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                tracing::warn!(%addr, "refused a connection: {e}");
-                return;
-            }
-            Err(_) => {
-                tracing::warn!(%addr, "refused a connection: the handshake timed out");
+            refused => {
+                let why = match refused {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "the handshake timed out".to_string(),
+                };
+                // As a stock Erlang node reports it, naming the node when
+                // it gave its name.
+                let peer = named.as_deref().unwrap_or("a node that gave no name");
+                tracing::warn!(node = %self.name, %peer, %addr, "refused a connection from {peer} at {addr}: {why}");
                 return;
             }
         };
@@ -612,7 +616,12 @@ impl NodeInner {
         }
         let node = conn.peer;
         if was_up {
-            tracing::info!(node = %node, "connection down: {why}");
+            match why {
+                Disconnect::ByThisNode | Disconnect::Replaced | Disconnect::NodeStopped => {
+                    tracing::info!(node = %node, "connection down: {why}");
+                }
+                _ => tracing::warn!(node = %node, "nodedown: {why}"),
+            }
         }
         let touched = self.fire_noconnection(conn);
         let monitors = self

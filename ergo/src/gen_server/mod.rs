@@ -457,7 +457,7 @@ fn classify_other<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<
             match S::Cast::from_owned_term(std::mem::take(&mut t[1])) {
                 Ok(request) => Some(Incoming::Cast(request)),
                 Err(e) => {
-                    tracing::warn!(server = %ctx.pid(), error = %e, "refused a cast");
+                    tracing::warn!(server = %ctx.pid(), name = ?ctx.registered_name(), error = %e, "refused a cast");
                     None
                 }
             }
@@ -488,7 +488,7 @@ fn classify_term_call<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Opt
     match S::Call::from_owned_term(std::mem::take(&mut t[2])) {
         Ok(request) => Some(Incoming::Call(request, from)),
         Err(e) => {
-            tracing::warn!(server = %ctx.pid(), error = %e, "refused a call");
+            tracing::warn!(server = %ctx.pid(), name = ?ctx.registered_name(), error = %e, "refused a call");
             from.reply_term(Term::tuple([
                 Term::atom("error"),
                 Term::tuple([Term::atom("badcall"), Term::binary(e.to_string())]),
@@ -649,7 +649,8 @@ async fn serve<S: GenServer>(
 /// `terminate` itself replaces it).
 async fn stop<S: GenServer>(state: &mut S, sctx: &mut ServerContext<S>, reason: Reason) -> Reason {
     if reason != Reason::Normal && !reason.is_clean() {
-        tracing::debug!(server = %sctx.pid(), %reason, "server terminating");
+        // As OTP's "** Generic server terminating" error report.
+        tracing::error!(server = %sctx.pid(), name = ?sctx.registered_name(), %reason, "generic server terminating");
     }
     match guarded(state.terminate(&reason, sctx)).await {
         Ok(()) => reason,

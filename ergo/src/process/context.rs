@@ -44,6 +44,11 @@ impl Context {
         self.pcb.pid
     }
 
+    /// The name this process is registered under, if any.
+    pub fn registered_name(&self) -> Option<Atom> {
+        self.pcb.state.lock().name
+    }
+
     /// The node this process runs on.
     pub fn node(&self) -> &Node {
         &self.node

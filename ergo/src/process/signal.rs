@@ -538,7 +538,11 @@ impl NodeInner {
         if remote {
             self.forget_remote(pcb.pid);
         }
-        if !reason.is_normal() {
+        if reason.is_panic() {
+            // A panic is a crash whatever the process was: reported as
+            // Erlang reports an error in a process.
+            tracing::error!(pid = %pcb.pid, %reason, "process crashed");
+        } else if !reason.is_normal() {
             tracing::debug!(pid = %pcb.pid, %reason, "process exited");
         } else {
             tracing::trace!(pid = %pcb.pid, "process exited normally");

@@ -208,6 +208,8 @@ pub(crate) struct InteropNode {
     child: Child,
     /// Its node name.
     pub(crate) name: String,
+    /// What it has printed on stderr (its log), line by line.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl InteropNode {
@@ -220,9 +222,18 @@ impl InteropNode {
             .args(["--name", &full, "--cookie", cookie])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("interop_node starts");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                kept.lock().unwrap().push(line);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -235,7 +246,27 @@ impl InteropNode {
             .recv_timeout(Duration::from_secs(30))
             .expect("interop_node says ready");
         assert_eq!(line, "ready");
-        InteropNode { child, name: full }
+        InteropNode {
+            child,
+            name: full,
+            log,
+        }
+    }
+
+    /// Waits up to `timeout` for its log to hold a line with every one of
+    /// `parts`; gives the whole log either way.
+    pub(crate) fn wait_log(&self, parts: &[&str], timeout: Duration) -> (bool, String) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if log.iter().any(|l| parts.iter().all(|p| l.contains(p))) {
+                return (true, log.join("\n"));
+            }
+            if std::time::Instant::now() > deadline {
+                return (false, log.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kills it with SIGKILL.

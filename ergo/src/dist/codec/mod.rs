@@ -355,7 +355,7 @@ impl NodeInner {
         if self.route(signal) == Routed::NoProc
             && let Some(name) = name
         {
-            tracing::debug!(name = %name, "a message from {} to an unregistered name is dropped", conn.peer);
+            tracing::info!(name = %name, "a message from {} to an unregistered name is dropped", conn.peer);
         }
         Ok(())
     }
