@@ -28,14 +28,46 @@ for tool in erl epmd elixir; do
 done
 echo "== $(erl -noshell -eval 'io:format("Erlang/OTP ~s, ERTS ~s", [erlang:system_info(otp_release), erlang:system_info(version)]), halt().')"
 
-echo "== cargo fmt --check"
+START=$SECONDS
+PHASE=0
+PHASES=7
+# Announces a phase: its number, what it does, and how long the run has
+# taken so far.
+phase() {
+  PHASE=$((PHASE + 1))
+  echo
+  echo "== [$PHASE/$PHASES] $* (at $((SECONDS - START)) s)"
+}
+
+phase "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy"
+phase "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-echo "== cargo test"
-# The example tests run the examples' binaries, so build those first.
+phase "building the examples (the example tests run their binaries)"
 cargo build --workspace --examples --quiet
-cargo test --workspace --all-targets --quiet
+
+phase "unit and integration tests, against real erl and elixir nodes"
+cargo test --workspace --exclude ui-tests --lib --bins --tests --examples --quiet
+
+phase "compile-fail cases: trybuild compiles each case (about a minute, quietly)"
+NO_COLOR=1 CARGO_TERM_COLOR=never cargo test -p ui-tests --quiet
+
+phase "benches in test mode: each benchmark runs once"
+# Criterion prints a line per benchmark in test mode: shown only if one
+# fails.
+bench_log=$(mktemp)
+if ! cargo test -p ergo-benches --benches --quiet >"$bench_log" 2>&1; then
+  cat "$bench_log"
+  rm -f "$bench_log"
+  exit 1
+fi
+echo "$(grep -c '^Success' "$bench_log") benchmarks ran once each"
+rm -f "$bench_log"
+
+phase "doc tests"
 cargo test --workspace --doc --quiet
+
+echo
+echo "== all $PHASES phases passed in $((SECONDS - START)) s"

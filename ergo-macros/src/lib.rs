@@ -93,12 +93,27 @@ pub fn derive_term(input: TokenStream) -> TokenStream {
 /// A call returns its reply as a plain value, or `Reply<T>` to reply later
 /// or stop. A cast returns nothing, or `Flow`. Any handler may take the
 /// `&mut ServerContext<Self>` as its last parameter, and may be `async`.
+/// Arguments travel in messages, so they are owned values (`String`, not
+/// `&str`), each convertible to and from a term (`#[derive(Term)]`).
+///
+/// The client `<Type>Ref` has:
+/// - `start(&node, args..)`, `start_named(&node, "name", args..)` and
+///   `start_link(&ctx, args..)` (linked to the calling process), each
+///   waiting for `init`, as `gen_server:start/3,4` and `start_link` do;
+/// - `at(&node, dest)`: a client of the server at a pid, a name registered
+///   on this node, or `(name, node)` on another node (an Erlang or Elixir
+///   server speaking the same terms included);
+/// - per `#[call] fn f(..) -> T`: `f(..)` and `f_timeout(.., timeout)`, each
+///   giving `Result<T, CallError>` (5 seconds by default, as OTP);
+/// - per `#[cast]`: a method that sends and returns at once;
+/// - `pid()`, `server()` (the untyped `ServerRef`) and `From<ServerRef>`.
 ///
 /// The generated code names the runtime as `::ergo`; a crate that reaches
 /// it under another path says so with `#[gen_server(crate = "path")]`
 /// (`crate = "my_reexport::ergo"`).
 ///
-/// See the `ergo` crate documentation for an example.
+/// The `ergo` crate's landing page walks through an example, and
+/// `cargo run --example genserver` runs one.
 #[proc_macro_attribute]
 pub fn gen_server(attr: TokenStream, item: TokenStream) -> TokenStream {
     gen_server::expand(attr.into(), item.into()).into()

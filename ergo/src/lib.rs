@@ -1,10 +1,98 @@
 //! ergo: an OTP framework for Rust whose nodes are first-class members of
 //! Erlang and Elixir clusters.
 //!
-//! This crate re-exports what an application needs, so that it depends on
-//! one crate: the external term format ([`etf`]) and `#[derive(Term)]`, the
-//! [`Node`] and its processes ([`process`]), and the behaviours. Distribution
-//! follows.
+//! A Rust program starts a [`Node`]; its processes are Erlang's (mailboxes,
+//! links, monitors, exit signals, `trap_exit`), its behaviours are OTP's
+//! ([`mod@gen_server`], [`mod@supervisor`], [`mod@application`]), and with
+//! [`node.dist().listen(..)`](dist::Distribution::listen) it joins a
+//! cluster: `erl` and `iex` nodes ping it, call its servers with
+//! `gen_server:call`, `rpc:call` its functions, link to and monitor its
+//! processes, and it does the same to theirs.
+//!
+//! # From nothing to a node that answers `erl`
+//!
+//! ```toml
+//! [dependencies]
+//! ergo = { path = "path/to/ergo-rs/ergo" }   # the runtime crate of this workspace
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros"] }
+//! ```
+//!
+//! A server is an `impl` block; `#[gen_server]` writes its request types
+//! (with their Erlang forms), the `GenServer` impl and a typed client:
+//!
+//! ```
+//! use ergo::{Node, gen_server};
+//!
+//! struct Counter { n: i64 }
+//!
+//! #[gen_server]
+//! impl Counter {
+//!     fn init(start: i64) -> Self { Counter { n: start } }
+//!
+//!     /// `gen_server:call(counter, {add, N})` from Erlang.
+//!     #[call]
+//!     fn add(&mut self, n: i64) -> i64 { self.n += n; self.n }
+//!
+//!     /// `gen_server:call(counter, get)`.
+//!     #[call]
+//!     fn get(&self) -> i64 { self.n }
+//!
+//!     /// `gen_server:cast(counter, reset)`.
+//!     #[cast]
+//!     fn reset(&mut self) { self.n = 0 }
+//! }
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() {
+//! let node = Node::builder("demo@127.0.0.1").cookie("secret").start().unwrap();
+//!
+//! // The generated client: CounterRef::start, start_named, start_link (from
+//! // a process, linked to it) and at (a server by pid, by local name or by
+//! // {Name, Node}); one method per call (with a _timeout twin) and cast.
+//! let counter = CounterRef::start_named(&node, "counter", 10).await.unwrap();
+//! assert_eq!(counter.add(5).await, Ok(15));
+//! counter.reset();
+//! assert_eq!(counter.get().await, Ok(0));
+//!
+//! // Any client reaches it by name, as Erlang's gen_server:call does.
+//! let same = CounterRef::at(&node, "counter");
+//! assert_eq!(same.add(2).await, Ok(2));
+//! # }
+//! ```
+//!
+//! Then, in `main`, make the node a member of the distribution; it
+//! registers with EPMD (starting one when none runs) and prints what
+//! happens to it with [`logger::init`]:
+//!
+//! ```no_run
+//! # async fn demo(node: ergo::Node) {
+//! ergo::logger::init();
+//! node.dist().listen(ergo::dist::DistOptions::default()).await.unwrap();
+//! # }
+//! ```
+//!
+//! and from `erl -name me@127.0.0.1 -setcookie secret`:
+//!
+//! ```text
+//! 1> gen_server:call({counter, 'demo@127.0.0.1'}, {add, 5}).
+//! 15
+//! ```
+//!
+//! `cargo run --example interop_node` is a complete node of this kind;
+//! `cargo run --example genserver`, `--example supervisor` and `--example
+//! application` walk through the behaviours.
+//!
+//! # Where things are
+//!
+//! - [`node`]: the [`Node`] handle, its builder, processes and names.
+//! - [`process`]: a process's [`Context`] (receive, send, link, monitor,
+//!   `trap_exit`, spawn), addresses ([`Dest`]) and exit reasons ([`Reason`]).
+//! - [`mod@gen_server`], [`mod@supervisor`], [`mod@application`]: the behaviours, and the
+//!   macros [`macro@gen_server`], [`macro@supervisor`], [`macro@application`].
+//! - [`dist`]: distribution, reached as [`Node::dist`]: EPMD, the handshake,
+//!   connections, RPC both ways, spawning on other nodes and `erpc`.
+//! - [`etf`] and [`macro@Term`]: the external term format and typed messages.
+//! - [`logger`]: reports as an Erlang node prints them.
 //!
 //! # Typed messages in Erlang's shapes
 //!
