@@ -59,7 +59,10 @@ fn main() {
         name: "ann".into(),
         age: 41,
     };
-    println!("\n{user:?}\n  as Elixir sees it: {}", user.to_term());
+    println!(
+        "\n{user:?}\n  is the Elixir struct %MyApp.User{{}}, in Erlang's syntax: {}",
+        user.to_term()
+    );
 
     // Bytes from Erlang (term_to_binary({ok, 42, <<"hello">>})) decode into
     // a dynamic Term, print in Erlang syntax, and re-encode to the same bytes.
@@ -83,6 +86,6 @@ fn main() {
     sneaky.extend_from_slice(b"atom_nobody_made_yet");
     match DecodeOptions::new().safe(true).decode(&sneaky) {
         Ok(t) => println!("decoded {t}"),
-        Err(e) => println!("safe decoding: {e}"),
+        Err(e) => println!("binary_to_term(Bytes, [safe]) is refused: {e}"),
     }
 }

@@ -1,9 +1,12 @@
-//! The simple GenServer of the Ergo seed, in ergo for Rust.
+//! The simple GenServer of the Ergo seed, in OTP's words.
 //!
-//! The server starts with the value 100. A cast `hey` starts it off; each
-//! cast adds one and casts `hi` to itself until the value passes 103; from
-//! then each step sends itself the message `hello`, handled as info, until
-//! the value passes 106 and the server stops with reason `normal`.
+//! `gs1` is a `#[gen_server]` started with the value 100 (its `init`). A
+//! cast `{greet, <<"hey">>}` starts it off: each `handle_cast` adds one and
+//! casts `{greet, <<"hi">>}` to the server itself until the value passes
+//! 103; from then each step sends the server the plain message
+//! `<<"hello">>`, which `handle_info` takes, until the value passes 106 and
+//! the server stops with reason `normal`, running `terminate` first. Every
+//! callback prints what it got, as a trace of an OTP server would show it.
 //!
 //! ```text
 //! cargo run --example genserver
@@ -23,14 +26,14 @@ struct Example {
 #[gen_server]
 impl Example {
     fn init(value: i64) -> Self {
-        println!("Init: args [{value}]");
+        println!("init({value}) -> {{ok, State}}");
         Example { value }
     }
 
     /// A greeting cast: counts, then casts `hi` or sends `hello` to itself.
     #[cast]
     async fn greet(&mut self, word: String, ctx: &mut ServerContext<Self>) {
-        println!("HandleCast: {word:?} (state value {})", self.value);
+        println!("handle_cast({{greet, <<{word:?}>>}}), state {}", self.value);
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.value += 1;
         if self.value > 103 {
@@ -43,7 +46,7 @@ impl Example {
     #[info]
     async fn info(&mut self, msg: Message, ctx: &mut ServerContext<Self>) -> Flow {
         let word: String = msg.into_typed().unwrap_or_default();
-        println!("HandleInfo: {word:?} (state value {})", self.value);
+        println!("handle_info(<<{word:?}>>), state {}", self.value);
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.value += 1;
         if self.value > 106 {
@@ -55,7 +58,7 @@ impl Example {
 
     #[terminate]
     fn terminate(&mut self, reason: &Reason) {
-        println!("Terminate: {reason}");
+        println!("terminate({reason}), state {}", self.value);
     }
 }
 
@@ -71,5 +74,5 @@ async fn main() {
         .expect("init succeeds");
     server.greet("hey".into());
     let reason = server.server().wait().await;
-    println!("exited ({reason})");
+    println!("gs1 exited with reason {reason}");
 }

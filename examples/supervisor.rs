@@ -66,6 +66,9 @@ async fn main() {
         .start()
         .expect("a valid node name");
     println!("Starting demo_sup (one_for_all, at most 2 restarts in 5 s):");
+    println!(
+        "  children: demo_server01 (temporary), demo_server02 (permanent), demo_server03 (transient)"
+    );
     let spec = SupervisorSpec::new(Strategy::OneForAll)
         .intensity(2, Duration::from_secs(5))
         .child(child("demo_server01", Restart::Temporary))
@@ -78,6 +81,7 @@ async fn main() {
 
     let victim = node.whereis("demo_server02").expect("registered");
     println!("Killing demo_server02 ({victim}):");
+    println!("  one_for_all: the others stop, the temporary demo_server01 is not restarted:");
     node.exit(victim, victim, Reason::Kill);
     settle().await;
     println!("Children after the restart:");

@@ -93,16 +93,16 @@ fn genserver_example_prints_the_seed_demo_steps() {
     assert!(out.status.success(), "exit status {}", out.status);
     let text = String::from_utf8_lossy(&out.stdout);
     let expected = [
-        "Init: args [100]",
-        r#"HandleCast: "hey" (state value 100)"#,
-        r#"HandleCast: "hi" (state value 101)"#,
-        r#"HandleCast: "hi" (state value 102)"#,
-        r#"HandleCast: "hi" (state value 103)"#,
-        r#"HandleInfo: "hello" (state value 104)"#,
-        r#"HandleInfo: "hello" (state value 105)"#,
-        r#"HandleInfo: "hello" (state value 106)"#,
-        "Terminate: normal",
-        "exited (normal)",
+        "init(100) -> {ok, State}",
+        r#"handle_cast({greet, <<"hey">>}), state 100"#,
+        r#"handle_cast({greet, <<"hi">>}), state 101"#,
+        r#"handle_cast({greet, <<"hi">>}), state 102"#,
+        r#"handle_cast({greet, <<"hi">>}), state 103"#,
+        r#"handle_info(<<"hello">>), state 104"#,
+        r#"handle_info(<<"hello">>), state 105"#,
+        r#"handle_info(<<"hello">>), state 106"#,
+        "terminate(normal), state 107",
+        "gs1 exited with reason normal",
     ];
     assert_eq!(text.lines().collect::<Vec<_>>(), expected, "{text}");
 }
@@ -124,6 +124,7 @@ fn supervisor_example_shows_the_one_for_all_restarts() {
         .collect();
     let expected = [
         "Starting demo_sup (one_for_all, at most 2 restarts in 5 s):",
+        "  children: demo_server01 (temporary), demo_server02 (permanent), demo_server03 (transient)",
         "  demo_server01: started as <pid>",
         "  demo_server02: started as <pid>",
         "  demo_server03: started as <pid>",
@@ -132,6 +133,7 @@ fn supervisor_example_shows_the_one_for_all_restarts() {
         "    demo_server02 -> <pid>",
         "    demo_server03 -> <pid>",
         "Killing demo_server02 (<pid>",
+        "  one_for_all: the others stop, the temporary demo_server01 is not restarted:",
         "  demo_server03: terminated (shutdown)",
         "  demo_server01: terminated (shutdown)",
         "  demo_server02: started as <pid>",
