@@ -86,6 +86,12 @@ pub struct DistOptions {
     pub max_message: usize,
     /// How long setting up a connection may take.
     pub connect_timeout: Duration,
+    /// What to do when no EPMD answers on `epmd_port`: host one in this
+    /// OS process (the default; the nodes registered with it can no longer
+    /// be found by name once this node stops, and a warning names them
+    /// then), or start a daemon that outlives this node, as `erl` does
+    /// (`WhenNoEpmd::daemon()` finds one).
+    pub when_no_epmd: epmd::WhenNoEpmd,
 }
 
 impl Default for DistOptions {
@@ -97,6 +103,7 @@ impl Default for DistOptions {
             net_ticktime: Duration::from_secs(60),
             max_message: 256 << 20,
             connect_timeout: Duration::from_secs(7),
+            when_no_epmd: epmd::WhenNoEpmd::Host,
         }
     }
 }
@@ -304,7 +311,7 @@ impl Distribution<'_> {
             if options.hidden {
                 entry.node_type = epmd::NodeType::Hidden;
             }
-            let publication = epmd::publish(epmd_port, entry)
+            let publication = epmd::publish_with(epmd_port, entry, options.when_no_epmd.clone())
                 .await
                 .map_err(DistError::Epmd)?;
             *inner.dist.publication.lock() = Some(publication);

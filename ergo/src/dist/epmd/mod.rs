@@ -694,6 +694,8 @@ impl Drop for Registered {
 pub struct Publication {
     task: tokio::task::JoinHandle<()>,
     state: Arc<Mutex<PublishedState>>,
+    /// The name registered.
+    name: String,
 }
 
 #[derive(Debug, Default)]
@@ -701,6 +703,44 @@ struct PublishedState {
     creation: u32,
     hosted: Option<EpmdServer>,
     registrations: u64,
+}
+
+/// What a node does when no EPMD answers on its port.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum WhenNoEpmd {
+    /// Host an EPMD in this OS process (the default). It goes when the node
+    /// stops: the other nodes registered with it can no longer be found by
+    /// name until they register with another EPMD, and a warning names
+    /// them when that happens. While the node runs, if its EPMD goes away,
+    /// it registers again or hosts one.
+    #[default]
+    Host,
+    /// Start `program -daemon -port PORT` (Erlang's `epmd`, or this
+    /// workspace's `epmd` binary): a name service that outlives this node,
+    /// as the one `erl` starts does.
+    Daemon(std::path::PathBuf),
+}
+
+impl WhenNoEpmd {
+    /// [`WhenNoEpmd::Daemon`] with the `epmd` found next to this program
+    /// (where `cargo build` puts this workspace's), or else on `PATH`
+    /// (Erlang's); `None` when there is none.
+    pub fn daemon() -> Option<WhenNoEpmd> {
+        let exe = std::env::current_exe().ok()?;
+        let mut dirs: Vec<std::path::PathBuf> = exe
+            .ancestors()
+            .skip(1)
+            .take(3)
+            .map(|d| d.to_path_buf())
+            .collect();
+        if let Some(path) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&path));
+        }
+        dirs.into_iter()
+            .map(|d| d.join("epmd"))
+            .find(|p| p.is_file())
+            .map(WhenNoEpmd::Daemon)
+    }
 }
 
 impl Publication {
@@ -725,6 +765,19 @@ impl Drop for Publication {
     fn drop(&mut self) {
         self.task.abort();
         if let Some(server) = self.state.lock().hosted.take() {
+            let others: Vec<String> = server
+                .names()
+                .into_iter()
+                .map(|(n, _)| n)
+                .filter(|n| *n != self.name)
+                .collect();
+            if !others.is_empty() {
+                tracing::warn!(
+                    port = server.local_addr().port(),
+                    "stopping the EPMD this node hosts: {} can no longer be found by name until registered with another EPMD (DistOptions::when_no_epmd = WhenNoEpmd::Daemon keeps one running)",
+                    others.join(", ")
+                );
+            }
             server.shutdown();
         }
     }
@@ -734,7 +787,20 @@ impl Drop for Publication {
 /// embedded EPMD there when none answers, and keeps it registered (see
 /// [`Publication`]). Fails when the name is taken.
 pub async fn publish(epmd_port: u16, entry: NodeEntry) -> Result<Publication, EpmdError> {
+    publish_with(epmd_port, entry, WhenNoEpmd::Host).await
+}
+
+/// [`publish`], doing what `when_none` says when no EPMD answers.
+pub async fn publish_with(
+    epmd_port: u16,
+    entry: NodeEntry,
+    when_none: WhenNoEpmd,
+) -> Result<Publication, EpmdError> {
     check_name(&entry.name)?;
+    if let WhenNoEpmd::Daemon(program) = &when_none {
+        start_daemon(program, epmd_port).await;
+    }
+    let name = entry.name.clone();
     let state = Arc::new(Mutex::new(PublishedState::default()));
     let first = register_or_host(epmd_port, &entry, &state).await?;
     let st = state.clone();
@@ -759,7 +825,43 @@ pub async fn publish(epmd_port: u16, entry: NodeEntry) -> Result<Publication, Ep
             };
         }
     });
-    Ok(Publication { task, state })
+    Ok(Publication { task, state, name })
+}
+
+/// Starts `program -daemon -port PORT` when no EPMD answers on the port,
+/// and waits (a few seconds at most) until one does. What goes wrong is
+/// logged; the caller then registers, or hosts one, as usual.
+async fn start_daemon(program: &std::path::Path, port: u16) {
+    let local = SocketAddr::from(([127, 0, 0, 1], port));
+    if names(local).await.is_ok() {
+        return;
+    }
+    let started = tokio::process::Command::new(program)
+        .args(["-daemon", "-port", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await;
+    match started {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            tracing::warn!(program = %program.display(), "could not start an EPMD daemon ({s}); hosting one");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(program = %program.display(), "could not start an EPMD daemon ({e}); hosting one");
+            return;
+        }
+    }
+    for _ in 0..100 {
+        if names(local).await.is_ok() {
+            tracing::info!(port, program = %program.display(), "no EPMD was running; started {} -daemon, which outlives this node", program.display());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tracing::warn!(port, program = %program.display(), "the EPMD daemon did not answer; hosting one");
 }
 
 async fn register_or_host(
