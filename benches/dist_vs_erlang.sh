@@ -45,7 +45,7 @@ wait_for() {
   return 1
 }
 
-cargo build --release -q -p ergo --bin epmd --example interop_node
+cargo build --release -q -p ergo-otp --bin epmd --example interop_node
 
 EPMD_PORT="$(./target/release/dist_side --free-port)"
 export ERL_EPMD_PORT="$EPMD_PORT"
