@@ -30,7 +30,7 @@ echo "== $(erl -noshell -eval 'io:format("Erlang/OTP ~s, ERTS ~s", [erlang:syste
 
 START=$SECONDS
 PHASE=0
-PHASES=7
+PHASES=8
 # Announces a phase: its number, what it does, and how long the run has
 # taken so far.
 phase() {
@@ -68,6 +68,9 @@ rm -f "$bench_log"
 
 phase "doc tests"
 cargo test --workspace --doc --quiet
+
+phase "cargo publish --workspace --dry-run: each published crate packages and builds alone"
+cargo publish --workspace --dry-run --allow-dirty --quiet
 
 echo
 echo "== all $PHASES phases passed in $((SECONDS - START)) s"
