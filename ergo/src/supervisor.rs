@@ -22,6 +22,9 @@
 //! A child is stopped as its shutdown says: `brutal_kill` is an untrappable
 //! `kill`; a timeout sends `shutdown` and then `kill` if the child has not
 //! ended in time; `infinity` sends `shutdown` and waits.
+//!
+//! `cargo run --example supervisor` runs a `one_for_all` tree through a
+//! crash and its restarts.
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -24,6 +24,9 @@
 //! An application's processes are ordinary processes (a master and a top
 //! supervisor): this module starts them and asks the controller, and
 //! touches nothing else of the node.
+//!
+//! `cargo run --example application` starts applications with a
+//! dependency, reads their environment, restarts a child and stops one.
 
 mod controller;
 

@@ -25,6 +25,9 @@
 //!
 //! The distribution never changes a process: what a peer asks of one is
 //! decoded into a signal and routed by the node like any other.
+//!
+//! `cargo run --example interop_node -- --name demo@127.0.0.1 --cookie
+//! secret` is a node that Erlang and Elixir shells can reach.
 
 pub mod epmd;
 pub mod handshake;
@@ -624,7 +627,15 @@ impl NodeInner {
         let node = conn.peer;
         if was_up {
             match why {
-                Disconnect::ByThisNode | Disconnect::Replaced | Disconnect::NodeStopped => {
+                // A peer that went away cleanly, as an Erlang node's halt
+                // does, is news, not trouble.
+                Disconnect::ByThisNode
+                | Disconnect::Replaced
+                | Disconnect::NodeStopped
+                | Disconnect::Closed {
+                    inside_frame: false,
+                    error: None,
+                } => {
                     tracing::info!(node = %node, "connection down: {why}");
                 }
                 _ => tracing::warn!(node = %node, "nodedown: {why}"),

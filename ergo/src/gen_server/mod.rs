@@ -31,6 +31,9 @@
 //!
 //! It sends signals through the node's route; it never reaches into a
 //! process's state or a connection.
+//!
+//! `cargo run --example genserver` runs a server callback by callback;
+//! `cargo run --example interop_node` serves `counter` to Erlang nodes.
 
 mod call;
 mod client;

@@ -878,7 +878,7 @@ async fn register_or_host(
             let any = SocketAddr::from(([0, 0, 0, 0], epmd_port));
             match EpmdServer::start(any, ServerOptions::default()).await {
                 Ok(server) => {
-                    tracing::info!(port = epmd_port, name = %entry.name, "no EPMD was running; started one");
+                    tracing::info!(port = epmd_port, name = %entry.name, "no EPMD was running; this node hosts one, which stops with it (DistOptions::when_no_epmd can start a daemon instead)");
                     match register(local, entry).await {
                         Ok(reg) => {
                             state.lock().hosted = Some(server);
