@@ -57,6 +57,30 @@ pub enum Strategy {
     SimpleOneForOne,
 }
 
+impl fmt::Display for Strategy {
+    /// The strategy as OTP names it: `one_for_one`, `one_for_all`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Strategy::OneForOne => "one_for_one",
+            Strategy::OneForAll => "one_for_all",
+            Strategy::RestForOne => "rest_for_one",
+            Strategy::SimpleOneForOne => "simple_one_for_one",
+        })
+    }
+}
+
+impl fmt::Display for Restart {
+    /// The restart type as OTP names it: `permanent`, `transient`,
+    /// `temporary`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Restart::Permanent => "permanent",
+            Restart::Transient => "transient",
+            Restart::Temporary => "temporary",
+        })
+    }
+}
+
 /// When a child is restarted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Restart {
@@ -762,7 +786,10 @@ impl Sup {
         let spec = self.children[i].spec.clone();
         let restart = restarts(spec.restart, &reason, ctx.node().is_stopping());
         if !reason.is_clean() {
-            tracing::warn!(supervisor = %ctx.pid(), child = %spec.id, %reason, "child terminated");
+            tracing::warn!(supervisor = %ctx.pid(), child = %spec.id, restart = %spec.restart, %reason, "child terminated");
+        }
+        if restart {
+            tracing::info!(supervisor = %ctx.pid(), child = %spec.id, restart = %spec.restart, strategy = %self.strategy, "restarting");
         }
         if !restart {
             // A temporary child goes with its end; a transient one that
