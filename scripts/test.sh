@@ -30,6 +30,9 @@ echo "== $(erl -noshell -eval 'io:format("Erlang/OTP ~s, ERTS ~s", [erlang:syste
 
 START=$SECONDS
 PHASE=0
+# Every test runner's output, for the count at the end.
+RESULTS=$(mktemp)
+trap 'rm -f "$RESULTS"' EXIT
 PHASES=8
 # Announces a phase: its number, what it does, and how long the run has
 # taken so far.
@@ -49,10 +52,10 @@ phase "building the examples (the example tests run their binaries)"
 cargo build --workspace --examples --quiet
 
 phase "unit and integration tests, against real erl and elixir nodes"
-cargo test --workspace --exclude ui-tests --lib --bins --tests --examples --quiet
+cargo test --workspace --exclude ui-tests --lib --bins --tests --examples --quiet 2>&1 | tee -a "$RESULTS"
 
 phase "compile-fail cases: trybuild compiles each case (about a minute, quietly)"
-NO_COLOR=1 CARGO_TERM_COLOR=never cargo test -p ui-tests --quiet
+NO_COLOR=1 CARGO_TERM_COLOR=never cargo test -p ui-tests --quiet 2>&1 | tee -a "$RESULTS"
 
 phase "benches in test mode: each benchmark runs once"
 # Criterion prints a line per benchmark in test mode: shown only if one
@@ -67,10 +70,13 @@ echo "$(grep -c '^Success' "$bench_log") benchmarks ran once each"
 rm -f "$bench_log"
 
 phase "doc tests"
-cargo test --workspace --doc --quiet
+cargo test --workspace --doc --quiet 2>&1 | tee -a "$RESULTS"
 
 phase "cargo publish --workspace --dry-run: each published crate packages and builds alone"
 cargo publish --workspace --dry-run --allow-dirty --quiet
 
 echo
 echo "== all $PHASES phases passed in $((SECONDS - START)) s"
+# The tests counted over every runner, in the plain closing form.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$RESULTS"
