@@ -55,22 +55,7 @@ pub(super) fn gen_from_term(shape: &Shape<'_>, shape_fn: &TokenStream) -> TokenS
             }
         }
         Body::Map { tag, module } => {
-            let reads = live.iter().map(|f| {
-                let b = &f.binding;
-                let k = &f.key;
-                let conv = field_from_term(f, &quote!(__v));
-                let missing = if has_default(f) {
-                    default_value(f)
-                } else {
-                    quote!(return ::core::result::Result::Err(#mismatch))
-                };
-                quote! {
-                    let #b = match __etf::__private::map_lookup(__m, #k) {
-                        ::core::option::Option::Some(__v) => #conv.map_err(#within)?,
-                        ::core::option::Option::None => #missing,
-                    };
-                }
-            });
+            let reads = keyed_reads(&live, |k| quote!(map_lookup(__m, #k)), &mismatch, &within);
             let module_check = match module {
                 Some(m) => quote! {
                     if let ::core::option::Option::Some(__s) = __etf::__private::map_lookup(__m, "__struct__") {
@@ -108,22 +93,12 @@ pub(super) fn gen_from_term(shape: &Shape<'_>, shape_fn: &TokenStream) -> TokenS
             }
         }
         Body::Proplist => {
-            let reads = live.iter().map(|f| {
-                let b = &f.binding;
-                let k = &f.key;
-                let conv = field_from_term(f, &quote!(__v));
-                let missing = if has_default(f) {
-                    default_value(f)
-                } else {
-                    quote!(return ::core::result::Result::Err(#mismatch))
-                };
-                quote! {
-                    let #b = match __etf::__private::proplist_lookup(__items, #k) {
-                        ::core::option::Option::Some(__v) => #conv.map_err(#within)?,
-                        ::core::option::Option::None => #missing,
-                    };
-                }
-            });
+            let reads = keyed_reads(
+                &live,
+                |k| quote!(proplist_lookup(__items, #k)),
+                &mismatch,
+                &within,
+            );
             quote! {
                 (|| {
                     let __items = match __t {
@@ -136,4 +111,34 @@ pub(super) fn gen_from_term(shape: &Shape<'_>, shape_fn: &TokenStream) -> TokenS
             }
         }
     }
+}
+
+/// The reads of a keyed shape's fields (a map's or a proplist's): each
+/// field's key looked up with `lookup` (`__etf::__private::` prefixed),
+/// converted, or its default (or the mismatch) when the key is missing.
+fn keyed_reads(
+    live: &[&Field],
+    lookup: impl Fn(&TokenStream) -> TokenStream,
+    mismatch: &TokenStream,
+    within: &TokenStream,
+) -> Vec<TokenStream> {
+    live.iter()
+        .map(|f| {
+            let b = &f.binding;
+            let k = &f.key;
+            let find = lookup(&quote!(#k));
+            let conv = field_from_term(f, &quote!(__v));
+            let missing = if has_default(f) {
+                default_value(f)
+            } else {
+                quote!(return ::core::result::Result::Err(#mismatch))
+            };
+            quote! {
+                let #b = match __etf::__private::#find {
+                    ::core::option::Option::Some(__v) => #conv.map_err(#within)?,
+                    ::core::option::Option::None => #missing,
+                };
+            }
+        })
+        .collect()
 }
