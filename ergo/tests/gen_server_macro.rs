@@ -243,20 +243,8 @@ async fn generic_servers_work_with_any_term_type() {
     numbers.clear();
     assert_eq!(numbers.pop().await.unwrap(), None);
     // The Erlang form works for a generic server too: {push, 9}.
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    node.spawn(move |mut ctx| async move {
-        let from = Term::tuple([Term::Pid(ctx.pid()), Term::Ref(ctx.make_ref())]);
-        let call = Term::tuple([
-            Term::atom("$gen_call"),
-            from,
-            Term::tuple([Term::atom("push"), Term::Int(9)]),
-        ]);
-        ctx.send("numbers", call).unwrap();
-        let reply = ctx.receive().await;
-        tx.send(reply.to_term().unwrap().as_tuple().unwrap()[1].to_string())
-            .unwrap();
-    });
-    assert_eq!(within(rx.recv()).await.expect("a reply"), "1");
+    let push = Term::tuple([Term::atom("push"), Term::Int(9)]);
+    assert_eq!(erlang_call(&node, "numbers", push).await, "1");
 }
 
 /// `init` parameters may be named like the generated start functions' own
@@ -346,18 +334,22 @@ async fn crate_path_names_the_runtime_through_a_reexport() {
     assert_eq!(tally.add(0).await.unwrap(), 10);
     // The request enums derive `Term` through the re-export's `etf` too:
     // {add, 5} as Erlang would send it.
+    let add = Term::tuple([Term::atom("add"), Term::Int(5)]);
+    assert_eq!(erlang_call(&node, "tally", add).await, "15");
+}
+
+/// Calls the server registered as `name` as an Erlang process would, with
+/// `{'$gen_call', {Pid, Ref}, Request}` sent by hand, and gives the reply
+/// as Erlang prints it.
+async fn erlang_call(node: &Node, name: &'static str, request: Term) -> String {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     node.spawn(move |mut ctx| async move {
         let from = Term::tuple([Term::Pid(ctx.pid()), Term::Ref(ctx.make_ref())]);
-        let call = Term::tuple([
-            Term::atom("$gen_call"),
-            from,
-            Term::tuple([Term::atom("add"), Term::Int(5)]),
-        ]);
-        ctx.send("tally", call).unwrap();
+        let call = Term::tuple([Term::atom("$gen_call"), from, request]);
+        ctx.send(name, call).unwrap();
         let reply = ctx.receive().await;
         tx.send(reply.to_term().unwrap().as_tuple().unwrap()[1].to_string())
             .unwrap();
     });
-    assert_eq!(rx.recv().await.unwrap(), "15");
+    within(rx.recv()).await.expect("a reply")
 }
