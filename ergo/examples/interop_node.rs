@@ -4,6 +4,12 @@
 //! cargo run --release --example interop_node -- --name demo@127.0.0.1 --cookie secret
 //! ```
 //!
+//! With `--tls-auto` (a self-signed certificate, any peer accepted) or
+//! `--tls-certfile CERT.pem --tls-keyfile KEY.pem` (this certificate), its
+//! distribution is TLS, as `erl -proto_dist inet_tls` is; with
+//! `--tls-cacertfile CA.pem` besides, every peer must present a
+//! certificate signed by that CA (client certificates included).
+//!
 //! It prints `ready` once it is registered with EPMD (it starts one when
 //! none runs; `ERL_EPMD_PORT` picks the port) and accepting connections.
 //! Names with a dot in the host are long names (`erl -name`), others short
@@ -42,8 +48,8 @@
 
 use std::time::Duration;
 
-use ergo::dist::DistOptions;
 use ergo::dist::rpc::{RpcError, RpcFailure};
+use ergo::dist::{DistOptions, TlsOptions};
 use ergo::gen_server::{CallError, Flow, GenServer, Reply, ServerContext};
 use ergo::{
     Atom, ChildSpec, Context, Dest, Message, Node, Reason, Strategy, SupervisorSpec, Term,
@@ -305,19 +311,54 @@ fn rpc_module(node: &Node) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: interop_node --name NAME@HOST --cookie COOKIE");
+    eprintln!(
+        "usage: interop_node --name NAME@HOST --cookie COOKIE [--tls-auto | --tls-certfile CERT.pem --tls-keyfile KEY.pem] [--tls-cacertfile CA.pem]"
+    );
     std::process::exit(2);
+}
+
+/// The TLS options the command line asks for, if any.
+fn tls_options(
+    host: &str,
+    auto: bool,
+    cert: Option<String>,
+    key: Option<String>,
+    ca: Option<String>,
+) -> Option<TlsOptions> {
+    let fail = |e: ergo::dist::TlsError| -> ! {
+        eprintln!("{e}");
+        std::process::exit(2)
+    };
+    let tls = match (auto, cert, key) {
+        (false, None, None) if ca.is_none() => return None,
+        (true, None, None) | (false, None, None) => {
+            TlsOptions::auto_for(&[host]).unwrap_or_else(|e| fail(e))
+        }
+        (false, Some(cert), Some(key)) => {
+            TlsOptions::from_pem_files(cert, key).unwrap_or_else(|e| fail(e))
+        }
+        _ => usage(),
+    };
+    Some(match ca {
+        Some(ca) => tls.verify_peers(ca).unwrap_or_else(|e| fail(e)),
+        None => tls,
+    })
 }
 
 #[tokio::main]
 async fn main() {
     let mut name = None;
     let mut cookie = None;
+    let (mut tls_auto, mut certfile, mut keyfile, mut cacertfile) = (false, None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--name" => name = args.next(),
             "--cookie" => cookie = args.next(),
+            "--tls-auto" => tls_auto = true,
+            "--tls-certfile" => certfile = args.next(),
+            "--tls-keyfile" => keyfile = args.next(),
+            "--tls-cacertfile" => cacertfile = args.next(),
             _ => usage(),
         }
     }
@@ -327,13 +368,15 @@ async fn main() {
     // Warnings, errors and the node's own reports on stderr, as Erlang's
     // reports read (RUST_LOG sets another level).
     ergo::logger::init();
-    let node = Node::builder(&name)
-        .cookie(cookie)
-        .start()
-        .unwrap_or_else(|e| {
-            eprintln!("{e}");
-            std::process::exit(2)
-        });
+    let mut builder = Node::builder(&name).cookie(cookie);
+    let host = name.split_once('@').map_or("", |(_, h)| h);
+    if let Some(tls) = tls_options(host, tls_auto, certfile, keyfile, cacertfile) {
+        builder = builder.tls(tls);
+    }
+    let node = builder.start().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
     let echo = node
         .start_server_named::<Echo>("echo", ())
         .await

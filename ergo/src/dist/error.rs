@@ -52,6 +52,10 @@ pub enum ConnectError {
     },
     /// The handshake failed (a wrong cookie, say).
     Handshake(HandshakeError),
+    /// The TLS handshake failed: the reason in an operator's words (an
+    /// unknown CA, an expired certificate, a wrong host, a peer that does
+    /// not speak TLS).
+    Tls(String),
     /// Another node answered at the address.
     WrongNode {
         /// The address.
@@ -74,6 +78,7 @@ impl fmt::Display for ConnectError {
             ConnectError::Resolve { host, error } => {
                 write!(f, "cannot resolve host {host}: {error}")
             }
+            ConnectError::Tls(why) => write!(f, "TLS: {why}"),
             ConnectError::NoIpv4 { host } => write!(f, "host {host} has no IPv4 address"),
             ConnectError::Epmd { host, error } => write!(f, "EPMD on {host}: {error}"),
             ConnectError::NotRegistered { alive, host } => {

@@ -189,27 +189,66 @@ fn protocol(s: impl Into<String>) -> HandshakeError {
 /// How long each step may take.
 const STEP: Duration = Duration::from_secs(7);
 
-async fn read_frame<S: AsyncRead + Unpin>(s: &mut S) -> Result<Vec<u8>, HandshakeError> {
+/// How handshake messages are framed: a 2-byte length on plain TCP, a
+/// 4-byte one inside TLS (as `inet_tls_dist` frames them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    Short,
+    Long,
+}
+
+/// The largest handshake message taken with 4-byte lengths (the 2-byte
+/// form cannot exceed 2^16 anyway).
+const MAX_MESSAGE: usize = 1 << 16;
+
+async fn read_frame<S: AsyncRead + Unpin>(
+    s: &mut S,
+    framing: Framing,
+) -> Result<Vec<u8>, HandshakeError> {
     let read = async {
-        let mut len = [0u8; 2];
-        s.read_exact(&mut len).await?;
-        let len = u16::from_be_bytes(len) as usize;
+        let len = match framing {
+            Framing::Short => {
+                let mut len = [0u8; 2];
+                s.read_exact(&mut len).await?;
+                u16::from_be_bytes(len) as usize
+            }
+            Framing::Long => {
+                let mut len = [0u8; 4];
+                s.read_exact(&mut len).await?;
+                u32::from_be_bytes(len) as usize
+            }
+        };
+        if len > MAX_MESSAGE {
+            return Ok(Err(protocol(format!(
+                "a handshake message of {len} bytes (at most {MAX_MESSAGE} are taken)"
+            ))));
+        }
         let mut body = vec![0u8; len];
         s.read_exact(&mut body).await?;
-        Ok::<_, io::Error>(body)
+        Ok::<_, io::Error>(Ok(body))
     };
     match tokio::time::timeout(STEP, read).await {
-        Ok(Ok(b)) if b.is_empty() => Err(protocol("empty handshake message")),
-        Ok(Ok(b)) => Ok(b),
+        Ok(Ok(Ok(b))) if b.is_empty() => Err(protocol("empty handshake message")),
+        Ok(Ok(b)) => b,
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(HandshakeError::Timeout),
     }
 }
 
-async fn write_frame<S: AsyncWrite + Unpin>(s: &mut S, body: &[u8]) -> Result<(), HandshakeError> {
-    let len = u16::try_from(body.len()).map_err(|_| protocol("handshake message too long"))?;
-    let mut out = Vec::with_capacity(body.len() + 2);
-    out.extend_from_slice(&len.to_be_bytes());
+async fn write_frame<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    framing: Framing,
+    body: &[u8],
+) -> Result<(), HandshakeError> {
+    let mut out = Vec::with_capacity(body.len() + 4);
+    match framing {
+        Framing::Short => {
+            let len =
+                u16::try_from(body.len()).map_err(|_| protocol("handshake message too long"))?;
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+        Framing::Long => out.extend_from_slice(&(body.len() as u32).to_be_bytes()),
+    }
     out.extend_from_slice(body);
     match tokio::time::timeout(STEP, async {
         s.write_all(&out).await?;
@@ -284,6 +323,16 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     me: &Local,
     peer_version: u16,
 ) -> Result<Peer, HandshakeError> {
+    initiate_framed(s, me, peer_version, Framing::Short).await
+}
+
+/// [`initiate`] with messages framed as `framing` says.
+pub(crate) async fn initiate_framed<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    me: &Local,
+    peer_version: u16,
+    framing: Framing,
+) -> Result<Peer, HandshakeError> {
     // send_name
     let mut m = Vec::new();
     if peer_version >= 6 {
@@ -297,10 +346,10 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
         m.extend_from_slice(&(me.flags as u32).to_be_bytes());
     }
     m.extend_from_slice(me.name.as_bytes());
-    write_frame(s, &m).await?;
+    write_frame(s, framing, &m).await?;
 
     // recv_status
-    let status = read_frame(s).await?;
+    let status = read_frame(s, framing).await?;
     let Some((&b's', text)) = status.split_first() else {
         return Err(protocol("expected a status ('s') message"));
     };
@@ -310,13 +359,13 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
         "alive" => {
             // The other node thinks we are still connected: say this is a
             // new incarnation, as a fresh node does.
-            write_frame(s, b"strue").await?;
+            write_frame(s, framing, b"strue").await?;
         }
         other => return Err(HandshakeError::Refused(other.to_string())),
     }
 
     // recv_challenge
-    let msg = read_frame(s).await?;
+    let msg = read_frame(s, framing).await?;
     let mut c = Cursor(&msg[1..]);
     let new_challenge = msg[0] == b'N';
     let (peer, their_challenge) = match msg[0] {
@@ -359,7 +408,7 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
         let mut m = vec![b'c'];
         m.extend_from_slice(&((me.flags >> 32) as u32).to_be_bytes());
         m.extend_from_slice(&me.creation.to_be_bytes());
-        write_frame(s, &m).await?;
+        write_frame(s, framing, &m).await?;
     }
 
     // send_challenge_reply
@@ -367,10 +416,10 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     let mut m = vec![b'r'];
     m.extend_from_slice(&mine.to_be_bytes());
     m.extend_from_slice(&digest(&me.cookie, their_challenge));
-    write_frame(s, &m).await?;
+    write_frame(s, framing, &m).await?;
 
     // recv_challenge_ack
-    let ack = match read_frame(s).await {
+    let ack = match read_frame(s, framing).await {
         Ok(a) => a,
         // The other node closes the connection when our digest is wrong.
         Err(HandshakeError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -390,7 +439,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     me: &Local,
 ) -> Result<Peer, HandshakeError> {
-    accept_named(s, me, &mut None).await
+    accept_named(s, me, &mut None, Framing::Short).await
 }
 
 /// [`accept`], noting in `named` the name the connecting node gives as soon
@@ -399,9 +448,10 @@ pub(crate) async fn accept_named<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     me: &Local,
     named: &mut Option<String>,
+    framing: Framing,
 ) -> Result<Peer, HandshakeError> {
     // recv_name
-    let msg = read_frame(s).await?;
+    let msg = read_frame(s, framing).await?;
     let mut c = Cursor(&msg[1..]);
     let (mut peer, old) = match msg[0] {
         b'N' => {
@@ -436,10 +486,10 @@ pub(crate) async fn accept_named<S: AsyncRead + AsyncWrite + Unpin>(
     };
     *named = Some(peer.name.clone());
     if let Err(e) = check_flags(peer.flags, flags::MANDATORY_25) {
-        let _ = write_frame(s, b"snot_allowed").await;
+        let _ = write_frame(s, framing, b"snot_allowed").await;
         return Err(e);
     }
-    write_frame(s, b"sok").await?;
+    write_frame(s, framing, b"sok").await?;
 
     // send_challenge, always in the version-6 form: every node accepted
     // here has HANDSHAKE_23 (it is mandatory since OTP 25), and one that
@@ -452,10 +502,10 @@ pub(crate) async fn accept_named<S: AsyncRead + AsyncWrite + Unpin>(
     m.extend_from_slice(&me.creation.to_be_bytes());
     m.extend_from_slice(&(me.name.len() as u16).to_be_bytes());
     m.extend_from_slice(me.name.as_bytes());
-    write_frame(s, &m).await?;
+    write_frame(s, framing, &m).await?;
 
     // A version-6 node that sent the old send_name completes it.
-    let mut reply = read_frame(s).await?;
+    let mut reply = read_frame(s, framing).await?;
     if complement_due {
         if reply[0] != b'c' {
             return Err(protocol("expected the send_name complement ('c')"));
@@ -464,7 +514,7 @@ pub(crate) async fn accept_named<S: AsyncRead + AsyncWrite + Unpin>(
         let high = c.u32("flags")?;
         peer.flags |= u64::from(high) << 32;
         peer.creation = c.u32("creation")?;
-        reply = read_frame(s).await?;
+        reply = read_frame(s, framing).await?;
     }
 
     // recv_challenge_reply
@@ -482,7 +532,7 @@ pub(crate) async fn accept_named<S: AsyncRead + AsyncWrite + Unpin>(
     // send_challenge_ack
     let mut m = vec![b'a'];
     m.extend_from_slice(&digest(&me.cookie, theirs));
-    write_frame(s, &m).await?;
+    write_frame(s, framing, &m).await?;
     Ok(peer)
 }
 

@@ -15,6 +15,8 @@
 //!   connections, and firing what a lost connection breaks;
 //! - `epmd`: the EPMD client, server and publication;
 //! - `handshake`: the distribution handshake, both sides;
+//! - `tls`: TLS distribution (`inet_tls_dist`'s), its options and the
+//!   halves of a TLS connection;
 //! - `conn`: one connection's reader and writer tasks, its output buffer
 //!   and ticks, and its index of what crosses it;
 //! - `codec`: control messages to and from signals, and the frames they
@@ -36,9 +38,11 @@ pub(crate) mod codec;
 pub(crate) mod conn;
 mod error;
 pub(crate) mod services;
+pub(crate) mod tls;
 
 pub use error::{ConnectError, Disconnect};
 pub use services::{rpc, spawn};
+pub use tls::{TlsError, TlsOptions};
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -120,6 +124,8 @@ pub enum DistError {
     Listen(std::io::Error),
     /// EPMD refused the name or could not be reached or started.
     Epmd(epmd::EpmdError),
+    /// The node's TLS options do not make a usable configuration.
+    Tls(TlsError),
 }
 
 impl fmt::Display for DistError {
@@ -128,6 +134,7 @@ impl fmt::Display for DistError {
             DistError::AlreadyListening => write!(f, "the node is already distributed"),
             DistError::Listen(e) => write!(f, "cannot listen for distribution: {e}"),
             DistError::Epmd(e) => write!(f, "cannot publish the node with EPMD: {e}"),
+            DistError::Tls(e) => write!(f, "cannot set up TLS distribution: {e}"),
         }
     }
 }
@@ -177,6 +184,8 @@ pub(crate) struct Dist {
     pub(crate) rpc: RwLock<FxHashMap<(Atom, Atom), rpc::RpcFn>>,
     running: Mutex<Vec<tokio::task::AbortHandle>>,
     publication: Mutex<Option<epmd::Publication>>,
+    /// TLS distribution, as the node was built with it.
+    pub(crate) tls: Option<TlsOptions>,
 }
 
 pub(crate) struct Config {
@@ -184,9 +193,24 @@ pub(crate) struct Config {
     pub(crate) port: u16,
     pub(crate) epmd_port: u16,
     pub(crate) connect_timeout: Duration,
+    /// Set for TLS distribution.
+    tls: Option<TlsConfigs>,
+}
+
+/// The TLS configurations a TLS node accepts and connects with.
+struct TlsConfigs {
+    acceptor: tokio_rustls::TlsAcceptor,
+    connector: tokio_rustls::TlsConnector,
 }
 
 impl Dist {
+    pub(crate) fn new(tls: Option<TlsOptions>) -> Dist {
+        Dist {
+            tls,
+            ..Dist::default()
+        }
+    }
+
     /// Drops what an ended process had asked for of the distribution: its
     /// node monitors and its place in the connections' indexes.
     pub(crate) fn forget(&self, pid: Pid) {
@@ -251,6 +275,13 @@ impl Distribution<'_> {
         if inner.dist.config.get().is_some() {
             return Err(DistError::AlreadyListening);
         }
+        let tls = match &inner.dist.tls {
+            Some(t) => Some(TlsConfigs {
+                acceptor: t.server_config().map_err(DistError::Tls)?.into(),
+                connector: t.client_config().map_err(DistError::Tls)?.into(),
+            }),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .map_err(DistError::Listen)?;
@@ -273,6 +304,7 @@ impl Distribution<'_> {
             port,
             epmd_port: options.epmd_port.unwrap_or(epmd::port_from_env()),
             connect_timeout: options.connect_timeout,
+            tls,
         };
         if inner.dist.config.set(config).is_err() {
             return Err(DistError::AlreadyListening);
@@ -319,7 +351,12 @@ impl Distribution<'_> {
                 .map_err(DistError::Epmd)?;
             *inner.dist.publication.lock() = Some(publication);
         }
-        tracing::info!(node = %self.node.name(), port, "distribution started");
+        let tls = inner
+            .dist
+            .tls
+            .as_ref()
+            .map_or("plain".into(), TlsOptions::describe);
+        tracing::info!(node = %self.node.name(), port, "distribution started ({tls})");
         Ok(port)
     }
 
@@ -502,9 +539,32 @@ impl NodeInner {
             .await
             .map_err(|error| ConnectError::Connect { addr, error })?;
         let _ = stream.set_nodelay(true);
-        let peer = handshake::initiate(&mut stream, &cfg.conn.local, version)
-            .await
-            .map_err(ConnectError::Handshake)?;
+        let (stream, peer) = match &cfg.tls {
+            None => {
+                let peer = handshake::initiate(&mut stream, &cfg.conn.local, version)
+                    .await
+                    .map_err(ConnectError::Handshake)?;
+                (conn::Stream::Tcp(stream), peer)
+            }
+            Some(tls) => {
+                let host = tls::server_name(node.as_str()).map_err(ConnectError::Tls)?;
+                let mut stream = tls
+                    .connector
+                    .connect(host, stream)
+                    .await
+                    .map_err(|e| ConnectError::Tls(tls::explain(&e)))?;
+                let peer = handshake::initiate_framed(
+                    &mut stream,
+                    &cfg.conn.local,
+                    version,
+                    handshake::Framing::Long,
+                )
+                .await
+                .map_err(ConnectError::Handshake)?;
+                let (tcp, session) = stream.into_inner();
+                (conn::Stream::Tls(tcp, Box::new(session.into())), peer)
+            }
+        };
         if peer.name != node.as_str() {
             return Err(ConnectError::WrongNode {
                 addr,
@@ -520,26 +580,62 @@ impl NodeInner {
         Ok(())
     }
 
-    async fn accept_connection(
-        self: Arc<Self>,
-        mut stream: tokio::net::TcpStream,
-        addr: SocketAddr,
-    ) {
+    async fn accept_connection(self: Arc<Self>, stream: tokio::net::TcpStream, addr: SocketAddr) {
         let Some(cfg) = self.dist.config.get() else {
             return;
         };
         let _ = stream.set_nodelay(true);
         let mut named = None;
-        let peer = match tokio::time::timeout(
-            cfg.connect_timeout,
-            handshake::accept_named(&mut stream, &cfg.conn.local, &mut named),
-        )
-        .await
-        {
+        let handshakes = async {
+            match &cfg.tls {
+                None => {
+                    let mut stream = stream;
+                    // A TLS client's hello (a handshake record, version
+                    // 3.x) where a send_name's length should be: say so
+                    // rather than wait for 5,000 bytes that never come.
+                    let mut first = [0u8; 3];
+                    if let Ok(3) = stream.peek(&mut first).await
+                        && first[0] == 0x16
+                        && first[1] == 3
+                    {
+                        return Err("the peer speaks TLS (a TLS distribution node?), \
+                                    and this node's distribution is plain"
+                            .to_string());
+                    }
+                    let peer = handshake::accept_named(
+                        &mut stream,
+                        &cfg.conn.local,
+                        &mut named,
+                        handshake::Framing::Short,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    Ok((conn::Stream::Tcp(stream), peer))
+                }
+                Some(tls) => {
+                    let mut stream = tls
+                        .acceptor
+                        .accept(stream)
+                        .await
+                        .map_err(|e| format!("TLS: {}", tls::explain(&e)))?;
+                    let peer = handshake::accept_named(
+                        &mut stream,
+                        &cfg.conn.local,
+                        &mut named,
+                        handshake::Framing::Long,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    let (tcp, session) = stream.into_inner();
+                    Ok((conn::Stream::Tls(tcp, Box::new(session.into())), peer))
+                }
+            }
+        };
+        let (stream, peer) = match tokio::time::timeout(cfg.connect_timeout, handshakes).await {
             Ok(Ok(p)) => p,
             refused => {
                 let why = match refused {
-                    Ok(Err(e)) => e.to_string(),
+                    Ok(Err(e)) => e,
                     _ => "the handshake timed out".to_string(),
                 };
                 // As a stock Erlang node reports it, naming the node when

@@ -81,6 +81,7 @@ pub struct NodeBuilder {
     cookie: String,
     creation: Option<u32>,
     runtime: Option<tokio::runtime::Handle>,
+    tls: Option<crate::dist::TlsOptions>,
 }
 
 impl NodeBuilder {
@@ -100,6 +101,15 @@ impl NodeBuilder {
     /// Runs the node's processes on `runtime` instead of the current one.
     pub fn runtime(mut self, runtime: tokio::runtime::Handle) -> NodeBuilder {
         self.runtime = Some(runtime);
+        self
+    }
+
+    /// Makes the node's distribution TLS, as Erlang's `-proto_dist
+    /// inet_tls` is: every connection it accepts or makes is TLS, with the
+    /// certificate and peer verification `tls` gives. Such a node talks
+    /// only to TLS nodes.
+    pub fn tls(mut self, tls: crate::dist::TlsOptions) -> NodeBuilder {
+        self.tls = Some(tls);
         self
     }
 
@@ -137,7 +147,7 @@ impl NodeBuilder {
             runtime,
             aliases: RwLock::new(FxHashMap::default()),
             apps: crate::application::Controller::default(),
-            dist: crate::dist::Dist::default(),
+            dist: crate::dist::Dist::new(self.tls),
         };
         tracing::debug!(node = %name, creation, "node started");
         Ok(Node {
@@ -260,6 +270,7 @@ impl Node {
             cookie: String::new(),
             creation: None,
             runtime: None,
+            tls: None,
         }
     }
 

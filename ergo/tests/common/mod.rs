@@ -216,10 +216,21 @@ impl InteropNode {
     /// Starts `interop_node --name NAME@127.0.0.1 --cookie COOKIE` with
     /// `ERL_EPMD_PORT=epmd_port`, and waits for its `ready` line.
     pub(crate) fn start(name: &str, cookie: &str, epmd_port: u16) -> InteropNode {
+        InteropNode::start_with(name, cookie, epmd_port, &[])
+    }
+
+    /// [`InteropNode::start`] with `extra` arguments (TLS options, say).
+    pub(crate) fn start_with(
+        name: &str,
+        cookie: &str,
+        epmd_port: u16,
+        extra: &[&str],
+    ) -> InteropNode {
         let full = format!("{name}@127.0.0.1");
         let mut child = Command::new(example("interop_node"))
             .env("ERL_EPMD_PORT", epmd_port.to_string())
             .args(["--name", &full, "--cookie", cookie])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -16,8 +16,10 @@ use bytes::{Buf, BufMut, BytesMut};
 use ergo_etf::{Atom, Bytes, Pid, Term};
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+mod transport;
+pub(crate) use transport::Stream;
+use transport::{ReadHalf, WriteHalf};
 
 use crate::dist::codec::wire::{Ctl, Incoming, OutBuf, PEEK, Payload, Reader, WireError, Writer};
 use crate::dist::error::{ConnectError, Disconnect};
@@ -35,7 +37,7 @@ enum State {
 }
 
 struct Up {
-    half: Arc<OwnedWriteHalf>,
+    half: Arc<WriteHalf>,
     writer: Writer,
     buf: OutBuf,
     /// The writer task is waiting for the socket to take the rest.
@@ -225,9 +227,10 @@ impl Conn {
         loop {
             let result = loop {
                 if out.is_empty() {
-                    break Ok(true);
+                    // Bytes taken but still held (TLS records) go too.
+                    break half.finish().map_err(|_| ());
                 }
-                match write_some(&half, &out) {
+                match half.write_some(&out) {
                     Ok(0) => break Err(()),
                     Ok(n) => out.advance(n),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(false),
@@ -288,12 +291,6 @@ impl Conn {
     }
 }
 
-/// One non-blocking write of what `out` holds next (vectored when it
-/// refers to large binaries).
-fn write_some(half: &OwnedWriteHalf, out: &OutBuf) -> std::io::Result<usize> {
-    out.write_with(|b| half.try_write(b), |s| half.try_write_vectored(s))
-}
-
 /// Settings a connection needs.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnConfig {
@@ -307,11 +304,11 @@ pub(crate) struct ConnConfig {
 pub(crate) fn start(
     node: &Arc<NodeInner>,
     conn: &Arc<Conn>,
-    stream: TcpStream,
+    stream: Stream,
     peer: Peer,
     cfg: &ConnConfig,
 ) -> Result<bool, Closed> {
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = stream.split();
     let half = Arc::new(wr);
     {
         let mut st = conn.state.lock();
@@ -422,7 +419,7 @@ const BORROW_MAX: usize = 1024;
 
 /// The reading half of a connection with its buffer.
 struct Source {
-    rd: OwnedReadHalf,
+    rd: ReadHalf,
     buf: BytesMut,
 }
 
@@ -488,7 +485,7 @@ impl Source {
 /// A frame's length, its `131 70` and the fragment's sequence and id.
 const FRAGMENT_HEAD: usize = 4 + 18;
 
-async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: OwnedReadHalf, max_message: usize) {
+async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: ReadHalf, max_message: usize) {
     let mut src = Source {
         rd,
         buf: BytesMut::with_capacity(READ_CHUNK),
@@ -638,12 +635,7 @@ fn deliver(
     }
 }
 
-async fn write_loop(
-    node: Weak<NodeInner>,
-    conn: Arc<Conn>,
-    half: Arc<OwnedWriteHalf>,
-    tick: Duration,
-) {
+async fn write_loop(node: Weak<NodeInner>, conn: Arc<Conn>, half: Arc<WriteHalf>, tick: Duration) {
     let period = tick / 4;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
