@@ -5,8 +5,8 @@
 # Erlang client calling the Rust interop_node's echo. Sequential call round
 # trips for four payloads, 120 parallel client/server pairs, Erlang client
 # to Rust server versus to Erlang server, 1 MB echo throughput, a typed
-# client against the untyped Node::call, and the work of losing a
-# connection on a node of 100,000 processes. Prints every figure, then the
+# client against the untyped Node::call, the time to set up a connection,
+# and the work of losing a connection on a node of 100,000 processes. Prints every figure, then the
 # ratios against the targets.
 #
 #   benches/dist_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
@@ -102,6 +102,8 @@ awk "$(cat benches/ratios.awk)"'
     row("ergo_bin1mb_mbps / erlang_bin1mb_mbps", "ergo_bin1mb_mbps", "erlang_bin1mb_mbps", "", "")
     print "-- a typed client against the untyped Node::call, same server, ns/op (lower is better)"
     row("ergo_typed_call_int / ergo_node_call_int", "ergo_typed_call_int", "ergo_node_call_int", "<=", 1.1)
+    print "-- setting up a connection until the first reply, us: erlang/ergo (higher is better)"
+    row("erlang_handshake_us / ergo_handshake_us", "erlang_handshake_us", "ergo_handshake_us", "", "")
     print "-- losing a connection: 100,000 processes, 10 linked across it, us (lower is better)"
     absolute("nodedown_100k_us", "nodedown_100k_us", "<=", 1000)
   }' "$WORK/erlang.txt" "$WORK/rust.txt"

@@ -22,7 +22,10 @@
 %%   echo_I on b with 42;
 %% - erlang_client_to_rust_rate and erlang_client_to_erlang_rate (calls/s):
 %%   this node calling {echo, R} and {echo, B} with 42, alternating in
-%%   rounds, so that both see the same conditions.
+%%   rounds, so that both see the same conditions;
+%% - erlang_handshake_us (us): connecting to b anew (after
+%%   erlang:disconnect_node/1) until the first call's reply, the median of
+%%   ?HANDSHAKES rounds.
 %%
 %% Output: "name value unit" lines; lines starting with "#" are context.
 -module(dist_bench).
@@ -37,6 +40,7 @@
 -define(ROUNDS, 4).
 -define(WARM, 0.2).
 -define(WAIT_MS, 30000).
+-define(HANDSHAKES, 21).
 
 %% ------------------------------------------------------ the gen_server
 init([]) -> {ok, nostate}.
@@ -80,6 +84,7 @@ run(Secs, B, R) ->
     call_figures(Secs, B),
     parallel_figure(Secs, B),
     R =/= none andalso interop_figure(Secs, B, R),
+    handshake_figure(B),
     ok.
 
 %% Calls Server until it answers (the node is up and the server started),
@@ -183,3 +188,22 @@ interop_figure(Secs, B, R) ->
     out("erlang_client_to_rust_rate", OR / (TR / 1.0e9), "calls/s"),
     out("erlang_client_to_erlang_rate", OB / (TB / 1.0e9), "calls/s"),
     ok.
+
+%% ------------------------------------------------- connection set-up
+%% Disconnects from B, then times a call that has to connect first.
+handshake_figure(B) ->
+    Times = [begin
+                 true = erlang:disconnect_node(B),
+                 wait_gone(B),
+                 T0 = now_ns(),
+                 42 = gen_server:call({echo, B}, 42),
+                 (now_ns() - T0) / 1000
+             end || _ <- lists:seq(1, ?HANDSHAKES)],
+    out("erlang_handshake_us", lists:nth(?HANDSHAKES div 2 + 1, lists:sort(Times)), "us"),
+    ok.
+
+wait_gone(B) ->
+    case lists:member(B, nodes()) of
+        true -> timer:sleep(1), wait_gone(B);
+        false -> ok
+    end.

@@ -19,14 +19,23 @@
 //! - `nodedown_100k_us` (µs): the work of losing a connection on a node with
 //!   100,000 processes, 10 of which are linked to a process on the lost
 //!   node (`Distribution::disconnect`, which fires the 10 links), the median
-//!   of 5 rounds.
+//!   of 5 rounds;
+//! - `ergo_handshake_us` (µs): connecting anew (after
+//!   `Distribution::disconnect`) until the first call's reply, the median
+//!   of 21 rounds.
+//!
+//! With `--tls` both nodes run TLS distribution in auto mode (a
+//! self-signed certificate each, as `tls_vs_erlang.sh` compares with
+//! Erlang's `inet_tls`); `--make-cert DIR` only writes a self-signed
+//! `cert.pem` and `key.pem` for 127.0.0.1 into DIR (for the script's `erl`
+//! nodes).
 //!
 //! ```text
-//! cargo run --release -p ergo-benches --bin dist_side -- [SECONDS] [--epmd-port N] [--only FIGURE]
+//! cargo run --release -p ergo-benches --bin dist_side -- [SECONDS] [--epmd-port N] [--only FIGURE] [--tls]
 //! ```
 //!
-//! `--only FIGURE` (`ergo_call_int`, `tcp_rr_bin1mb`, `ergo_par120_rate`,
-//! ...) runs that figure alone, for profiling.
+//! `--only FIGURE[,FIGURE...]` (`ergo_call_int`, `tcp_rr_bin1mb`,
+//! `ergo_par120_rate`, ...) runs those figures alone, for profiling.
 //! Without `--epmd-port` a free port is picked and the first node hosts an
 //! embedded EPMD on it. `--free-port` only prints a free TCP port (for the
 //! script). Runs on a multi-thread runtime with two workers; prints
@@ -37,7 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use ergo::dist::DistOptions;
+use ergo::dist::{DistOptions, TlsOptions};
 use ergo::{Atom, Node, Term};
 use ergo_benches::dist::{BIG, IntEcho, IntEchoRef, TermEcho, payloads};
 use ergo_benches::out;
@@ -55,6 +64,9 @@ const PAIRS: usize = 120;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// The cookie of both nodes.
 const COOKIE: &str = "ergo_dist_bench";
+
+/// Both nodes run TLS distribution (`--tls`).
+static TLS: AtomicBool = AtomicBool::new(false);
 
 fn note(s: &str) {
     println!("# {s}");
@@ -84,10 +96,11 @@ where
 /// A node `NAME@127.0.0.1`, distributed and published with the EPMD on
 /// `epmd_port`.
 async fn dist_node(name: &str, epmd_port: u16) -> Node {
-    let node = Node::builder(format!("{name}@127.0.0.1"))
-        .cookie(COOKIE)
-        .start()
-        .expect("node");
+    let mut builder = Node::builder(format!("{name}@127.0.0.1")).cookie(COOKIE);
+    if TLS.load(Relaxed) {
+        builder = builder.tls(TlsOptions::auto().expect("a self-signed certificate"));
+    }
+    let node = builder.start().expect("node");
     node.dist()
         .listen(DistOptions {
             listen: "127.0.0.1:0".parse().expect("address"),
@@ -297,6 +310,43 @@ async fn nodedown(epmd_port: u16) -> f64 {
     times[times.len() / 2]
 }
 
+// ------------------------------------------------------------ handshake
+
+/// The median time, over 21 rounds, from disconnecting `a` from `to` to the
+/// reply of a call that connects anew.
+async fn handshakes(a: &Node, to: Atom) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..21 {
+        assert!(a.dist().disconnect(to), "connected");
+        let t = in_process(a, move |mut ctx| async move {
+            let t0 = Instant::now();
+            let r = ctx
+                .call((Atom::from("echo"), to), Term::Int(42), CALL_TIMEOUT)
+                .await;
+            assert_eq!(r, Ok(Term::Int(42)), "the call connects and answers");
+            t0.elapsed()
+        })
+        .await;
+        times.push(t.as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Writes a self-signed certificate for 127.0.0.1 and its key to `dir`.
+fn make_cert(dir: &str) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+    // Erlang checks the host as a DNS name.
+    params.subject_alt_names.push(rcgen::SanType::DnsName(
+        "127.0.0.1".try_into().expect("name"),
+    ));
+    let cert = params.self_signed(&key).expect("certificate");
+    let dir = std::path::Path::new(dir);
+    std::fs::write(dir.join("cert.pem"), cert.pem()).expect("cert.pem");
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("key.pem");
+}
+
 // ------------------------------------------------------------------- main
 
 fn mb_per_s(ns_per_op: f64) -> f64 {
@@ -322,13 +372,17 @@ async fn run(secs: f64, epmd_port: u16, only: Option<String>) {
         .map(|n| n.as_str().to_string())
         .collect();
     note(&format!(
-        "ergo nodes {} and {} in one OS process, multi-thread runtime with 2 workers, EPMD port {epmd_port}; {} connected to {}",
+        "ergo nodes {} and {} in one OS process ({} distribution), multi-thread runtime with 2 workers, EPMD port {epmd_port}; {} connected to {}",
         a.name(),
         b.name(),
+        if TLS.load(Relaxed) { "TLS" } else { "plain" },
         a.name(),
         connected.join(",")
     ));
-    let want = |figure: &str| only.as_deref().is_none_or(|o| o == figure);
+    let want = |figure: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|f| f == figure))
+    };
     let mut ns = std::collections::HashMap::new();
     for (shape, term) in payloads(a.system_pid()) {
         let bytes = ergo::etf::encode(&term);
@@ -366,6 +420,9 @@ async fn run(secs: f64, epmd_port: u16, only: Option<String>) {
     if want("nodedown_100k_us") {
         out("nodedown_100k_us", nodedown(epmd_port).await, "us");
     }
+    if want("ergo_handshake_us") {
+        out("ergo_handshake_us", handshakes(&a, b.name()).await, "us");
+    }
     if want("ergo_par120_rate") {
         out(
             "ergo_par120_rate",
@@ -393,6 +450,11 @@ fn main() {
                 assert!(epmd_port.is_some(), "--epmd-port needs a port number");
             }
             "--only" => only = Some(args.next().expect("--only needs a figure name")),
+            "--tls" => TLS.store(true, Relaxed),
+            "--make-cert" => {
+                make_cert(&args.next().expect("--make-cert needs a directory"));
+                return;
+            }
             s => secs = s.parse().expect("SECONDS is a number"),
         }
     }

@@ -18,7 +18,7 @@
 //! and the reverse.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -520,11 +520,8 @@ impl AsyncRead for TlsReader {
         loop {
             {
                 let mut tls = this.shared.tls.lock();
-                match tls.reader().read(buf.initialize_unfilled()) {
-                    Ok(n) => {
-                        buf.advance(n);
-                        return Poll::Ready(Ok(()));
-                    }
+                match take_plaintext(&mut tls, buf) {
+                    Ok(()) => return Poll::Ready(Ok(())),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Poll::Ready(Err(e)),
                 }
@@ -552,19 +549,39 @@ impl AsyncRead for TlsReader {
                 let mut tls = this.shared.tls.lock();
                 let _ = tls.read_tls(&mut &[][..]);
                 let _ = tls.process_new_packets();
-                return match tls.reader().read(buf.initialize_unfilled()) {
-                    Ok(n) => {
-                        buf.advance(n);
-                        Poll::Ready(Ok(()))
-                    }
+                return match take_plaintext(&mut tls, buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Ready(Ok(())),
-                    Err(e) => Poll::Ready(Err(e)),
+                    done => Poll::Ready(done),
                 };
             }
             this.at = 0;
             this.len = n;
         }
     }
+}
+
+/// Copies decrypted bytes into `buf`, as many as it has room for and TLS
+/// holds: `WouldBlock` when TLS holds none yet, `Ok` with nothing copied
+/// at the end of the stream. (Copied from TLS's own buffer, so that the
+/// caller's buffer is never zeroed first: a 1 MB read would zero the whole
+/// megabyte for each 16 kB record.)
+fn take_plaintext(tls: &mut rustls::Connection, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+    let mut reader = tls.reader();
+    while buf.remaining() > 0 {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            // Some bytes copied already: those first.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !buf.filled().is_empty() => break,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len().min(buf.remaining());
+        buf.put_slice(&chunk[..n]);
+        reader.consume(n);
+    }
+    Ok(())
 }
 
 /// Splits a TLS connection, its handshakes done, into its halves.
