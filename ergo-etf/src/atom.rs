@@ -296,27 +296,38 @@ fn char_count_ok(name: &str) -> Result<(), AtomError> {
 impl Atom {
     /// Interns `name`, or fails if it is too long or the table is full.
     pub fn try_new(name: &str) -> Result<Atom, AtomError> {
+        Atom::intern_within(name, ATOM_LIMIT).map(|(atom, _)| atom)
+    }
+
+    /// Interns `name` only while the table holds fewer than `limit` atoms
+    /// (past it, a new name is [`AtomError::TableFull`]; existing atoms are
+    /// always found). Also says whether the atom was created by this call.
+    ///
+    /// Input from outside uses a limit below [`ATOM_LIMIT`], so that the
+    /// rest of the table stays for the program's own atoms (the
+    /// distribution keeps room for node names this way).
+    pub fn intern_within(name: &str, limit: usize) -> Result<(Atom, bool), AtomError> {
         if let Some(atom) = cached(name) {
-            return Ok(atom);
+            return Ok((atom, false));
         }
         char_count_ok(name)?;
         let table = &*TABLE;
         let mut by_name = table.by_name.lock().unwrap_or_else(|e| e.into_inner());
-        let atom = match by_name.get(name) {
-            Some(&atom) => atom,
+        let (atom, created) = match by_name.get(name) {
+            Some(&atom) => (atom, false),
             None => {
                 let index = by_name.len();
-                if index >= ATOM_LIMIT {
+                if index >= limit.min(ATOM_LIMIT) {
                     return Err(AtomError::TableFull);
                 }
                 let stored: &'static str = Box::leak(name.to_owned().into_boxed_str());
                 insert_locked(table, &mut by_name, stored, index as u32);
-                Atom(index as u32)
+                (Atom(index as u32), true)
             }
         };
         drop(by_name);
         remember(atom);
-        Ok(atom)
+        Ok((atom, created))
     }
 
     /// Interns `name`.

@@ -39,6 +39,7 @@ pub struct DecodeOptions {
     max_depth: usize,
     max_inflated: u64,
     share_min: usize,
+    atom_limit: usize,
 }
 
 impl Default for DecodeOptions {
@@ -64,7 +65,17 @@ impl DecodeOptions {
             max_depth: DEFAULT_MAX_DEPTH,
             max_inflated: DEFAULT_MAX_INFLATED,
             share_min: 65,
+            atom_limit: crate::atom::ATOM_LIMIT,
         }
+    }
+
+    /// Atoms are created only while the atom table holds fewer than
+    /// `limit` (past it, a new atom is [`DecodeErrorKind::AtomTableFull`]):
+    /// input then cannot take the last `ATOM_LIMIT - limit` entries, which
+    /// stay for the program.
+    pub const fn atom_limit(mut self, limit: usize) -> DecodeOptions {
+        self.atom_limit = limit;
+        self
     }
 
     /// Safe mode, as `binary_to_term(B, [safe])`: an atom that does not
@@ -275,6 +286,8 @@ pub struct Decoder<'a> {
     depth: usize,
     /// The atoms `ATOM_CACHE_REF` n refers to (empty without a cache).
     cache: &'a [Atom],
+    /// Atoms this decoder added to the table.
+    created: std::cell::Cell<usize>,
 }
 
 impl std::fmt::Debug for Decoder<'_> {
@@ -308,7 +321,14 @@ impl<'a> Decoder<'a> {
             opts: *opts,
             depth: 0,
             cache: &[],
+            created: std::cell::Cell::new(0),
         }
+    }
+
+    /// How many atoms this decoder has added to the atom table (those the
+    /// input named that did not exist yet).
+    pub fn atoms_created(&self) -> usize {
+        self.created.get()
     }
 
     /// Lets large binaries share `owner`'s memory; `owner` must hold the same
@@ -705,7 +725,11 @@ impl<'a> Decoder<'a> {
                 })
             });
         }
-        Atom::try_new(name).map_err(|e| match e {
+        let made = Atom::intern_within(name, self.opts.atom_limit);
+        if let Ok((_, true)) = made {
+            self.created.set(self.created.get() + 1);
+        }
+        made.map(|(atom, _)| atom).map_err(|e| match e {
             AtomError::TableFull => DecodeError::from(DecodeErrorKind::AtomTableFull),
             AtomError::TooLong { chars } => DecodeError::from(DecodeErrorKind::BadAtom {
                 what: format!("{chars} characters"),

@@ -91,6 +91,14 @@ pub struct DistOptions {
     /// The largest message accepted from a peer, whole or reassembled from
     /// fragments (256 MiB by default). A larger one closes the connection.
     pub max_message: usize,
+    /// How many messages one peer may have being put together from
+    /// fragments at once (1,024 by default); more closes the connection.
+    pub max_fragmented_messages: usize,
+    /// How many atoms one peer may add to the atom table over a connection
+    /// (100,000 by default); more closes the connection. Atoms from any
+    /// peer also stop 65,536 short of the table's limit, so that the
+    /// program and the names of connecting nodes always have room.
+    pub max_new_atoms: usize,
     /// How long setting up a connection may take.
     pub connect_timeout: Duration,
     /// What to do when no EPMD answers on `epmd_port`: host one in this
@@ -109,6 +117,8 @@ impl Default for DistOptions {
             hidden: false,
             net_ticktime: Duration::from_secs(60),
             max_message: 256 << 20,
+            max_fragmented_messages: codec::wire::DEFAULT_MAX_FRAGMENTED,
+            max_new_atoms: codec::wire::DEFAULT_MAX_NEW_ATOMS,
             connect_timeout: Duration::from_secs(7),
             when_no_epmd: epmd::WhenNoEpmd::Host,
         }
@@ -300,6 +310,8 @@ impl Distribution<'_> {
                 },
                 tick: options.net_ticktime.max(Duration::from_millis(400)),
                 max_message: options.max_message,
+                max_fragmented: options.max_fragmented_messages,
+                max_new_atoms: options.max_new_atoms,
             },
             port,
             epmd_port: options.epmd_port.unwrap_or(epmd::port_from_env()),
@@ -645,8 +657,12 @@ impl NodeInner {
                 return;
             }
         };
-        let Ok(name) = Atom::try_new(&peer.name) else {
-            return;
+        let name = match Atom::try_new(&peer.name) {
+            Ok(name) => name,
+            Err(e) => {
+                tracing::warn!(node = %self.name, peer = %peer.name, %addr, "refused a connection from {} at {addr}: its name cannot be an atom: {e}", peer.name);
+                return;
+            }
         };
         // One connection per node: a pending attempt of ours gives way to
         // this one; an old connection is replaced (the peer came back), and

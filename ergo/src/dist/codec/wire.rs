@@ -911,6 +911,16 @@ struct Partial {
     next_id: u64,
 }
 
+/// Messages a peer may have being put together from fragments at once,
+/// by default.
+pub(crate) const DEFAULT_MAX_FRAGMENTED: usize = 1024;
+/// Atoms one peer may add to the atom table, by default.
+pub(crate) const DEFAULT_MAX_NEW_ATOMS: usize = 100_000;
+/// Atoms from the wire are made only while the table holds fewer than
+/// this: the last 65,536 entries stay for the program and for the names
+/// of nodes that connect.
+pub(crate) const WIRE_ATOM_LIMIT: usize = ergo_etf::ATOM_LIMIT - (1 << 16);
+
 /// How we read frames from one peer.
 pub(crate) struct Reader {
     slots: Box<[Option<Atom>; CACHE_SLOTS]>,
@@ -918,6 +928,12 @@ pub(crate) struct Reader {
     /// Bytes held in `partial`, bounded by `max_message`.
     held: usize,
     max_message: usize,
+    /// Messages being put together from fragments at once, at most.
+    max_fragmented: usize,
+    /// Atoms this peer may add to the atom table, at most.
+    max_new_atoms: usize,
+    /// Atoms this peer has added so far.
+    new_atoms: usize,
     opts: DecodeOptions,
     /// The atoms of the frame being read (kept for the next frame).
     atoms: Vec<Atom>,
@@ -1021,13 +1037,28 @@ fn owner_from(owner: Option<&Bytes>, at: usize) -> Option<Bytes> {
 impl Reader {
     /// A reader that refuses messages (whole or reassembled) larger than
     /// `max_message` bytes.
+    #[cfg(test)]
     pub(crate) fn new(max_message: usize) -> Reader {
+        Reader::with_limits(max_message, DEFAULT_MAX_FRAGMENTED, DEFAULT_MAX_NEW_ATOMS)
+    }
+
+    /// A reader that also refuses more than `max_fragmented` messages
+    /// being put together from fragments at once, and more than
+    /// `max_new_atoms` atoms added to the table by this peer.
+    pub(crate) fn with_limits(
+        max_message: usize,
+        max_fragmented: usize,
+        max_new_atoms: usize,
+    ) -> Reader {
         Reader {
             slots: Box::new([None; CACHE_SLOTS]),
             partial: FxHashMap::default(),
             held: 0,
             max_message,
-            opts: DecodeOptions::new(),
+            max_fragmented,
+            max_new_atoms,
+            new_atoms: 0,
+            opts: DecodeOptions::new().atom_limit(WIRE_ATOM_LIMIT),
             atoms: Vec::new(),
             spare: Vec::new(),
             msg: Incoming {
@@ -1096,8 +1127,11 @@ impl Reader {
                 let text = c.take(len, "an atom's text")?;
                 let text = std::str::from_utf8(text)
                     .map_err(|_| bad("an atom in the cache header is not UTF-8"))?;
-                let atom = Atom::try_new(text)
+                let (atom, created) = Atom::intern_within(text, WIRE_ATOM_LIMIT)
                     .map_err(|e| bad(format!("bad atom in the cache header: {e}")))?;
+                if created {
+                    self.count_atoms(1)?;
+                }
                 self.slots[slot] = Some(atom);
                 self.atoms.push(atom);
             } else {
@@ -1147,17 +1181,16 @@ impl Reader {
                     self.terms_here(data, owner.as_ref())?;
                     return Ok(Some(&mut self.msg));
                 }
+                if self.partial.len() >= self.max_fragmented {
+                    return Err(bad(format!(
+                        "more than {} fragmented messages being put together at once",
+                        self.max_fragmented
+                    )));
+                }
                 self.hold(data.len())?;
-                // The fragments that follow are (nearly) as large as this
-                // one, and the socket reader may read a little beyond the
-                // last.
-                let expect = frame
-                    .len()
-                    .saturating_mul(id as usize)
-                    .min(self.max_message)
-                    .min(16 << 20)
-                    + PEEK;
-                let mut body = Vec::with_capacity(expect);
+                // Memory for what has arrived, not for what the peer says
+                // will come: the buffer grows (doubling) as fragments do.
+                let mut body = Vec::with_capacity(data.len() + PEEK);
                 body.extend_from_slice(data);
                 let atoms = std::mem::take(&mut self.atoms);
                 if let Some(old) = self.partial.insert(
@@ -1230,6 +1263,18 @@ impl Reader {
         Ok(Some(&mut self.msg))
     }
 
+    /// Counts `n` atoms this peer added to the table, against its budget.
+    fn count_atoms(&mut self, n: usize) -> Result<(), WireError> {
+        self.new_atoms += n;
+        if self.new_atoms > self.max_new_atoms {
+            return Err(bad(format!(
+                "the peer has added more than {} atoms to the atom table",
+                self.max_new_atoms
+            )));
+        }
+        Ok(())
+    }
+
     fn hold(&mut self, n: usize) -> Result<(), WireError> {
         self.held += n;
         if self.held > self.max_message {
@@ -1265,6 +1310,7 @@ impl Reader {
                     d = d.with_owner(o);
                 }
                 let c = read_control(&mut d, &mut self.spare)?;
+                self.count_atoms(d.atoms_created())?;
                 (c, d.position())
             }
         };
@@ -1301,6 +1347,7 @@ impl Reader {
             None if d.remaining() > 0 => Some(payload(&mut d)?),
             None => None,
         };
+        self.count_atoms(d.atoms_created())?;
         d.finish()
             .map_err(|e| bad(format!("after the message: {e}")))
     }
@@ -1319,12 +1366,18 @@ impl Reader {
             d = d.with_owner(o);
         }
         let control = read_control(&mut d, &mut self.spare)?;
+        self.count_atoms(d.atoms_created())?;
         let at = 2 + d.position();
         let payload = if at < frame.len() {
+            // (The payload's own version byte may say it is compressed:
+            // decoded whole, its new atoms counted by the table's growth,
+            // which may include others' at the same moment.)
+            let before = Atom::count();
             let p = match owner {
                 Some(o) => self.opts.decode_bytes(&o.slice(at..)),
                 None => self.opts.decode(&frame[at..]),
             };
+            self.count_atoms(Atom::count().saturating_sub(before))?;
             Some(p.map_err(|e| bad(format!("bad message payload: {e}")))?)
         } else {
             None
@@ -2058,5 +2111,69 @@ mod tests {
             .into_iter()
             .try_for_each(|f| r.read(&f, Some(&f)).map(|_| ()));
         assert!(err.unwrap_err().0.contains("limit"));
+    }
+
+    /// A first fragment (`131 69`) of `sequence` claiming `id` fragments,
+    /// with an empty atom cache header and `data` after it.
+    fn first_fragment(sequence: u64, id: u64, data: &[u8]) -> Vec<u8> {
+        let mut f = vec![131, 69];
+        f.extend_from_slice(&sequence.to_be_bytes());
+        f.extend_from_slice(&id.to_be_bytes());
+        f.push(0);
+        f.extend_from_slice(data);
+        f
+    }
+
+    #[test]
+    fn a_fragment_storm_reserves_only_what_arrived_and_is_refused_past_the_in_flight_limit() {
+        let mut r = Reader::with_limits(1 << 30, 64, 1000);
+        // Each first fragment claims 2^40 fragments to come: the buffer
+        // kept for it is sized by the 10 bytes that came.
+        for seq in 0..64u64 {
+            assert!(matches!(
+                r.read(&first_fragment(seq, 1 << 40, &[7; 10]), None),
+                Ok(None)
+            ));
+        }
+        let reserved: usize = r.partial.values().map(|p| p.body.capacity()).sum();
+        assert!(
+            reserved <= 64 * (10 + PEEK),
+            "{reserved} bytes reserved for 640 that arrived"
+        );
+        let err = r
+            .read(&first_fragment(64, 1 << 40, &[7; 10]), None)
+            .unwrap_err();
+        assert!(err.0.contains("more than 64 fragmented messages"), "{}", err.0);
+    }
+
+    #[test]
+    fn a_peer_that_adds_more_atoms_than_its_budget_is_refused() {
+        let mut r = Reader::with_limits(1 << 20, 16, 10);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        // A frame with no atom cache entries: control {2, '', ''}, and a
+        // payload atom written inline with a name never seen before.
+        let frame = |name: &str| {
+            let mut f = vec![131, 68, 0, 104, 3, 97, 2, 119, 0, 119, 0, 119];
+            f.push(name.len() as u8);
+            f.extend_from_slice(name.as_bytes());
+            f
+        };
+        for i in 0..10 {
+            let name = format!("budget_{stamp}_{i}");
+            assert!(r.read(&frame(&name), None).is_ok(), "atom {i}");
+            r.done();
+        }
+        // Atoms that exist cost nothing.
+        assert!(r.read(&frame("ok"), None).is_ok());
+        r.done();
+        assert_eq!(r.new_atoms, 10);
+        // The eleventh new one is refused, naming the breach.
+        let err = r
+            .read(&frame(&format!("budget_{stamp}_10")), None)
+            .unwrap_err();
+        assert!(err.0.contains("added more than 10 atoms"), "{}", err.0);
     }
 }

@@ -297,6 +297,8 @@ pub(crate) struct ConnConfig {
     pub(crate) local: handshake::Local,
     pub(crate) tick: Duration,
     pub(crate) max_message: usize,
+    pub(crate) max_fragmented: usize,
+    pub(crate) max_new_atoms: usize,
 }
 
 /// Makes `conn` live on `stream` after a handshake with `peer`: moves what
@@ -346,7 +348,7 @@ pub(crate) fn start(
         Arc::downgrade(node),
         conn.clone(),
         rd,
-        cfg.max_message,
+        cfg.clone(),
     ));
     *conn.reader.lock() = Some(reader.abort_handle());
     node.runtime().spawn(write_loop(
@@ -485,12 +487,13 @@ impl Source {
 /// A frame's length, its `131 70` and the fragment's sequence and id.
 const FRAGMENT_HEAD: usize = 4 + 18;
 
-async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: ReadHalf, max_message: usize) {
+async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: ReadHalf, cfg: ConnConfig) {
+    let max_message = cfg.max_message;
     let mut src = Source {
         rd,
         buf: BytesMut::with_capacity(READ_CHUNK),
     };
-    let mut reader = Reader::new(max_message);
+    let mut reader = Reader::with_limits(max_message, cfg.max_fragmented, cfg.max_new_atoms);
     let mut frames = conn.received.load(Ordering::Relaxed);
     let ended = |inside_frame: bool, e: std::io::Error| Disconnect::Closed {
         inside_frame,
