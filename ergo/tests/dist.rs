@@ -810,3 +810,88 @@ async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> bool {
     .await
     .is_ok()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_to_a_frozen_peer_is_suspended_at_the_busy_limit_and_resumes_with_nothing_lost() {
+    // Erlang suspends a process that sends to a busy distribution port
+    // (more than dist_buf_busy_limit queued) until the port is not busy;
+    // send_nosuspend then answers false.
+    let epmd = free_port();
+    let a = node_with("bp_a", "c", epmd, |o| {
+        o.dist_buf_busy_limit = 256 << 10;
+    })
+    .await;
+    let mut erl = Erl::start("bp_e", "c", epmd, &[]);
+    assert_eq!(
+        erl.eval(
+            "Sink = spawn(fun() -> L = fun L(N) -> receive {count, P} -> P ! {counted, N}, L(N); \
+             _ -> L(N + 1) end end, L(0) end), register(sink, Sink), ok"
+        ),
+        "ok"
+    );
+    let erl_name = Atom::from(erl.name.as_str());
+    assert!(a.dist().connect(erl_name).await);
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    erl.signal("STOP");
+    {
+        let (sent, stop) = (sent.clone(), stop.clone());
+        a.spawn(move |ctx| async move {
+            let chunk = Term::Binary(vec![5u8; 64 << 10].into());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ctx.send((Atom::from("sink"), erl_name), chunk.clone())
+                    .unwrap();
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+            let _ = done_tx.send(());
+        });
+    }
+    // The kernel's socket buffers take some megabytes; past them, the
+    // sender stops at the busy limit.
+    let mut last = u64::MAX;
+    let settled = within("the sender to be suspended", async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = sent.load(std::sync::atomic::Ordering::Relaxed);
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    })
+    .await;
+    assert!(
+        settled * 64 < 64 << 10,
+        "the sender sent {settled} × 64 KiB to a frozen peer before it was suspended"
+    );
+    // Another process: send_nosuspend does not send to the busy
+    // connection, and does send to this node.
+    let local = a.spawn(|mut ctx| async move {
+        ctx.receive().await;
+    });
+    let nosuspend = in_process(&a, move |ctx| async move {
+        (
+            ctx.send_nosuspend((Atom::from("sink"), erl_name), Term::atom("x")),
+            ctx.send_nosuspend(local, Term::atom("y")),
+        )
+    })
+    .await;
+    assert_eq!(nosuspend, (Ok(false), Ok(true)));
+    // Thawed, the peer reads everything; the sender resumes.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    erl.signal("CONT");
+    within("the sender to resume and stop", done_rx)
+        .await
+        .unwrap();
+    let total = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        erl.eval(&format!(
+            "W = fun W(K) -> sink ! {{count, self()}}, receive {{counted, N}} when N >= {total} -> N; \
+             {{counted, _}} when K > 0 -> timer:sleep(50), W(K - 1); {{counted, N}} -> N end end, W(200)"
+        )),
+        total.to_string(),
+        "every message sent arrived"
+    );
+}

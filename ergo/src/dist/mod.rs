@@ -99,6 +99,13 @@ pub struct DistOptions {
     /// peer also stop 65,536 short of the table's limit, so that the
     /// program and the names of connecting nodes always have room.
     pub max_new_atoms: usize,
+    /// `dist_buf_busy_limit`: when more than this many bytes wait to be
+    /// written to a peer (1 MiB by default, as in Erlang), the connection
+    /// is busy: a process that sends to it is suspended until it is not
+    /// (as Erlang suspends it), so that a slow or frozen peer cannot make
+    /// the node's memory grow. `Context::send_nosuspend` sends only when
+    /// the connection is not busy.
+    pub dist_buf_busy_limit: usize,
     /// How long setting up a connection may take.
     pub connect_timeout: Duration,
     /// What to do when no EPMD answers on `epmd_port`: host one in this
@@ -119,6 +126,7 @@ impl Default for DistOptions {
             max_message: 256 << 20,
             max_fragmented_messages: codec::wire::DEFAULT_MAX_FRAGMENTED,
             max_new_atoms: codec::wire::DEFAULT_MAX_NEW_ATOMS,
+            dist_buf_busy_limit: 1 << 20,
             connect_timeout: Duration::from_secs(7),
             when_no_epmd: epmd::WhenNoEpmd::Host,
         }
@@ -312,6 +320,7 @@ impl Distribution<'_> {
                 max_message: options.max_message,
                 max_fragmented: options.max_fragmented_messages,
                 max_new_atoms: options.max_new_atoms,
+                busy_limit: options.dist_buf_busy_limit,
             },
             port,
             epmd_port: options.epmd_port.unwrap_or(epmd::port_from_env()),

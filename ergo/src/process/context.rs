@@ -156,6 +156,51 @@ impl Context {
             .send_from(self.pcb.pid, to.into(), Message::new(msg))
     }
 
+    /// Sends `msg` unless `to` is on a node whose connection is busy
+    /// (`erlang:send_nosuspend/2`): `Ok(false)`, with nothing sent, when
+    /// it is. [`Context::send`] to a busy connection sends, and then
+    /// suspends this process until the connection is no longer busy.
+    pub fn send_nosuspend<M: ToTerm + Send + 'static>(
+        &self,
+        to: impl Into<Dest>,
+        msg: M,
+    ) -> Result<bool, SendError> {
+        let to = to.into();
+        let node = to.target(self.node.name()).node();
+        if node != self.node.name()
+            && let Some(conn) = self.node.inner().dist.conns.read().get(&node)
+            && conn.is_busy()
+        {
+            return Ok(false);
+        }
+        self.send(to, msg).map(|()| true)
+    }
+
+    /// Sends `msg` only if `to` is on this node or on a node connected
+    /// already (`erlang:send(Dest, Msg, [noconnect])`): `Ok(false)`, with
+    /// nothing sent and no connection attempted, otherwise.
+    pub fn send_noconnect<M: ToTerm + Send + 'static>(
+        &self,
+        to: impl Into<Dest>,
+        msg: M,
+    ) -> Result<bool, SendError> {
+        let to = to.into();
+        let node = to.target(self.node.name()).node();
+        if node != self.node.name()
+            && !self
+                .node
+                .inner()
+                .dist
+                .conns
+                .read()
+                .get(&node)
+                .is_some_and(|c| c.is_up())
+        {
+            return Ok(false);
+        }
+        self.send(to, msg).map(|()| true)
+    }
+
     /// Sends a message that has no term form (it can only reach this node).
     pub fn send_local<M: Send + 'static>(
         &self,

@@ -604,6 +604,7 @@ where
                 // The guard is the task's own future, and a tokio task's
                 // waker stays the same for its life: kept on the first poll.
                 let mut waker_kept = false;
+                let mut suspended: Option<std::sync::Arc<crate::dist::conn::Conn>> = None;
                 let reason = std::future::poll_fn(|cx| {
                     if !waker_kept {
                         pcb.keep_waker(cx.waker());
@@ -622,12 +623,21 @@ where
                         if let Some(reason) = pcb.take_kill() {
                             return Poll::Ready(reason);
                         }
+                        // Suspended after sending to a busy connection:
+                        // not run again until it is not busy (an exit
+                        // signal still ends the process meanwhile).
+                        if let Some(conn) = &suspended {
+                            if conn.wait_unbusy(cx.waker()) {
+                                return Poll::Pending;
+                            }
+                            suspended = None;
+                        }
                         pcb.own.status.store(RUNNING, Ordering::Relaxed);
                         let saved = crate::deadline::enter(fired);
                         let held = crate::dist::conn::hold_begin();
                         let polled =
                             std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
-                        crate::dist::conn::hold_end(held);
+                        suspended = crate::dist::conn::hold_end(held);
                         let wanted = crate::deadline::exit(saved);
                         match polled {
                             Ok(Poll::Ready(out)) => return Poll::Ready(out.into_reason()),

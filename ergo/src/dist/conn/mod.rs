@@ -47,6 +47,10 @@ struct Up {
     writing: bool,
     /// Something was written since the last tick period.
     wrote: bool,
+    /// `dist_buf_busy_limit`: with more than this waiting, the connection
+    /// is busy, and a process that sends to it is suspended until it is
+    /// not.
+    busy_limit: usize,
 }
 
 /// A connection to one peer node.
@@ -72,6 +76,10 @@ pub(crate) struct Conn {
     index: Mutex<Index>,
     /// An id no other connection of this OS process has.
     pub(crate) id: u64,
+    /// The processes suspended until the connection is no longer busy.
+    unbusy: Mutex<Vec<std::task::Waker>>,
+    /// `unbusy` holds wakers (read without its lock by writers).
+    waiters: AtomicBool,
 }
 
 #[derive(Default)]
@@ -97,6 +105,8 @@ impl Conn {
             changed: tokio::sync::Notify::new(),
             deferred: AtomicBool::new(false),
             index: Mutex::new(Index::default()),
+            unbusy: Mutex::new(Vec::new()),
+            waiters: AtomicBool::new(false),
             id: {
                 static IDS: AtomicU64 = AtomicU64::new(1);
                 IDS.fetch_add(1, Ordering::Relaxed)
@@ -136,7 +146,7 @@ impl Conn {
     /// Sends messages, each a control message and maybe a payload, in
     /// order and with one write.
     pub(crate) fn send_frames(
-        &self,
+        self: &Arc<Self>,
         frames: &[(Ctl<'_>, Option<Payload<'_>>)],
     ) -> Result<(), Closed> {
         let mut st = self.state.lock();
@@ -197,7 +207,7 @@ impl Conn {
     }
 
     /// Writes deferred frames still waiting.
-    fn flush_deferred(&self) {
+    fn flush_deferred(self: &Arc<Self>) {
         if !self.deferred.load(Relaxed) {
             // A later write took them along.
             return;
@@ -212,11 +222,15 @@ impl Conn {
     /// takes it now; what other senders add meanwhile goes in the same
     /// write or the next. The writer task is woken for what the socket does
     /// not take.
-    fn push_out(&self, mut st: parking_lot::MutexGuard<'_, State>) -> Result<(), Closed> {
+    fn push_out(self: &Arc<Self>, mut st: parking_lot::MutexGuard<'_, State>) -> Result<(), Closed> {
         let State::Up(up) = &mut *st else {
             return Err(Closed);
         };
         if up.flushing || up.writing {
+            if up.buf.len() > up.busy_limit {
+                drop(st);
+                self.sent_while_busy();
+            }
             return Ok(());
         }
         up.writing = true;
@@ -241,6 +255,10 @@ impl Conn {
             let State::Up(up) = &mut *st else {
                 return Err(Closed);
             };
+            let backlog = out.len() + up.buf.len();
+            if backlog <= up.busy_limit && self.waiters.load(Ordering::SeqCst) {
+                self.wake_unbusy();
+            }
             match result {
                 Ok(true) if up.buf.is_empty() => {
                     up.writing = false;
@@ -265,7 +283,12 @@ impl Conn {
                     up.buf = out;
                     up.writing = false;
                     up.flushing = true;
+                    let busy = up.buf.len() > up.busy_limit;
                     self.wake.notify_one();
+                    drop(st);
+                    if busy {
+                        self.sent_while_busy();
+                    }
                     return Ok(());
                 }
                 Err(()) => {
@@ -287,7 +310,55 @@ impl Conn {
         }
         self.wake.notify_one();
         self.changed.notify_waiters();
+        self.wake_unbusy();
         !matches!(old, State::Down)
+    }
+
+    /// More than the busy limit waits to be written.
+    pub(crate) fn is_busy(&self) -> bool {
+        matches!(&*self.state.lock(), State::Up(up) if up.buf.len() > up.busy_limit)
+    }
+
+    /// A process sent to this connection while it was busy: once the
+    /// process's poll ends, it is suspended until the connection is not
+    /// busy (see [`hold_end`]). Outside a process, nothing waits.
+    fn sent_while_busy(self: &Arc<Self>) {
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if h.active && h.busy.is_none() {
+                h.busy = Some(self.clone());
+            }
+        });
+    }
+
+    /// For a suspended process: `true` (and `waker` woken once the
+    /// connection is no longer busy, or closes) while it is busy.
+    pub(crate) fn wait_unbusy(&self, waker: &std::task::Waker) -> bool {
+        let mut w = self.unbusy.lock();
+        // Said before looking, so that a writer that empties the buffer
+        // after the look sees it and wakes us.
+        self.waiters.store(true, Ordering::SeqCst);
+        if !self.is_busy() {
+            if w.is_empty() {
+                self.waiters.store(false, Ordering::SeqCst);
+            }
+            return false;
+        }
+        if !w.iter().any(|x| x.will_wake(waker)) {
+            w.push(waker.clone());
+        }
+        true
+    }
+
+    fn wake_unbusy(&self) {
+        let woken = {
+            let mut w = self.unbusy.lock();
+            self.waiters.store(false, Ordering::SeqCst);
+            std::mem::take(&mut *w)
+        };
+        for waker in woken {
+            waker.wake();
+        }
     }
 }
 
@@ -299,6 +370,7 @@ pub(crate) struct ConnConfig {
     pub(crate) max_message: usize,
     pub(crate) max_fragmented: usize,
     pub(crate) max_new_atoms: usize,
+    pub(crate) busy_limit: usize,
 }
 
 /// Makes `conn` live on `stream` after a handshake with `peer`: moves what
@@ -330,6 +402,7 @@ pub(crate) fn start(
             flushing: false,
             writing: false,
             wrote: false,
+            busy_limit: cfg.busy_limit,
         });
         for (control, payload) in queued {
             up.writer.write(
@@ -371,6 +444,8 @@ struct Held {
     /// A process is being polled on this thread.
     active: bool,
     conns: Vec<Arc<Conn>>,
+    /// A busy connection the process sent to.
+    busy: Option<Arc<Conn>>,
 }
 
 thread_local! {
@@ -378,6 +453,7 @@ thread_local! {
         std::cell::RefCell::new(Held {
             active: false,
             conns: Vec::new(),
+            busy: None,
         })
     };
 }
@@ -389,18 +465,23 @@ pub(crate) fn hold_begin() -> bool {
 }
 
 /// Called by the process guard after polling: writes the frames its
-/// process deferred and that no later frame took along.
-pub(crate) fn hold_end(was_active: bool) {
+/// process deferred and that no later frame took along. Returns the busy
+/// connection the process sent to, if any: the guard suspends the process
+/// until it is no longer busy, as Erlang suspends a process that sends to
+/// a busy distribution port.
+pub(crate) fn hold_end(was_active: bool) -> Option<Arc<Conn>> {
     if was_active {
-        return;
+        return None;
     }
-    let Some(mut conns) = HELD.with(|h| {
+    let (conns, busy) = HELD.with(|h| {
         let mut h = h.borrow_mut();
         h.active = false;
         // An empty list stays, with its memory.
-        (!h.conns.is_empty()).then(|| std::mem::take(&mut h.conns))
-    }) else {
-        return;
+        let conns = (!h.conns.is_empty()).then(|| std::mem::take(&mut h.conns));
+        (conns, h.busy.take())
+    });
+    let Some(mut conns) = conns else {
+        return busy;
     };
     for c in conns.drain(..) {
         c.flush_deferred();
@@ -412,6 +493,7 @@ pub(crate) fn hold_end(was_active: bool) {
             h.conns = conns;
         }
     });
+    busy
 }
 
 /// Frames up to this size are decoded in place in the read buffer; larger
