@@ -895,3 +895,117 @@ async fn a_sender_to_a_frozen_peer_is_suspended_at_the_busy_limit_and_resumes_wi
         "every message sent arrived"
     );
 }
+
+/// A process registered as `name` on `node` that hands every message to
+/// the test, as text.
+fn sink(node: &Node, name: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let pid = node.spawn(move |mut ctx| async move {
+        loop {
+            let m = ctx.receive().await;
+            if tx.send(m.to_string()).is_err() {
+                break;
+            }
+        }
+    });
+    node.register(Atom::from(name), pid).unwrap();
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_that_connect_to_each_other_at_once_end_with_one_connection_and_every_message() {
+    // dist_util's arbitration: each side's accept answers the other's
+    // attempt with ok_simultaneous (lower name: gives its own attempt up)
+    // or nok (higher name: its own attempt goes on).
+    let epmd = free_port();
+    let a = node("sim_a", "c", epmd).await;
+    let b = node("sim_b", "c", epmd).await;
+    let mut at_a = sink(&a, "sink");
+    let mut at_b = sink(&b, "sink");
+    for round in 0..25i64 {
+        if a.dist().nodes().contains(&b.name()) {
+            a.dist().disconnect(b.name());
+        }
+        until("both sides see the disconnection", || {
+            a.dist().nodes().is_empty() && b.dist().nodes().is_empty()
+        })
+        .await;
+        let (ra, rb) = tokio::join!(
+            async { a.send((Atom::from("sink"), b.name()), Term::Int(round)) },
+            async { b.send((Atom::from("sink"), a.name()), Term::Int(round)) },
+        );
+        ra.unwrap();
+        rb.unwrap();
+        for (side, rx) in [("b", &mut at_b), ("a", &mut at_a)] {
+            let got = within(&format!("round {round}'s message at {side}"), rx.recv())
+                .await
+                .unwrap();
+            assert_eq!(got, round.to_string(), "at {side}");
+        }
+        assert_eq!(a.dist().nodes(), vec![b.name()], "round {round}");
+        assert_eq!(b.dist().nodes(), vec![a.name()], "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erlang_node_and_ergo_connecting_to_each_other_at_once_lose_no_message() {
+    // Named both ways round: `zz` above the Erlang node's name, `aa` below.
+    for name in ["zz_sim", "aa_sim"] {
+        // (A fresh EPMD each time: the first node hosts it.)
+        let epmd = free_port();
+        let a = node(name, "c", epmd).await;
+        let mut at_a = sink(&a, "sink");
+        let mut erl = Erl::start(&format!("m_{name}"), "c", epmd, &[]);
+        assert_eq!(
+            erl.eval(
+                "Fwd = spawn(fun F() -> receive {get, P} -> receive M -> P ! {got, M} end end, F() end), \
+                 register(sink, Fwd), ok"
+            ),
+            "ok"
+        );
+        let erl_name = Atom::from(erl.name.as_str());
+        for round in 0..8i64 {
+            if a.dist().nodes().contains(&erl_name) {
+                a.dist().disconnect(erl_name);
+            }
+            until("the disconnection", || a.dist().nodes().is_empty()).await;
+            assert_eq!(
+                erl.eval("(fun W(0) -> still; W(K) -> case nodes() of [] -> gone; _ -> timer:sleep(10), W(K - 1) end end)(300)"),
+                "gone"
+            );
+            // Both send at the same instant of the wall clock.
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 300;
+            let erl_send = format!(
+                "(fun() -> D = {at} - erlang:system_time(millisecond), D > 0 andalso timer:sleep(D) end)(), \
+                 {{sink, {}}} ! {round}, ok",
+                a.name()
+            );
+            let wait = std::time::UNIX_EPOCH + Duration::from_millis(at as u64);
+            let a2 = a.clone();
+            let rust = tokio::spawn(async move {
+                if let Ok(d) = wait.duration_since(std::time::SystemTime::now()) {
+                    tokio::time::sleep(d).await;
+                }
+                a2.send((Atom::from("sink"), erl_name), Term::Int(round))
+            });
+            assert_eq!(erl.eval(&erl_send), "ok");
+            rust.await.unwrap().unwrap();
+            let got = within("erlang's message", at_a.recv()).await.unwrap();
+            assert_eq!(got, round.to_string(), "{name}, round {round}");
+            assert_eq!(
+                erl.eval(&format!(
+                    "sink ! {{get, self()}}, receive {{got, M{round}}} -> M{round} after 5000 -> timeout end"
+                )),
+                round.to_string(),
+                "{name}, round {round}"
+            );
+            assert_eq!(a.dist().nodes(), vec![erl_name]);
+        }
+        drop(erl);
+        a.stop(Duration::from_secs(1)).await;
+    }
+}

@@ -439,7 +439,24 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     me: &Local,
 ) -> Result<Peer, HandshakeError> {
-    accept_named(s, me, &mut None, Framing::Short).await
+    accept_named(s, me, &mut None, Framing::Short, |_| Status::Ok).await
+}
+
+/// What the accepting node answers a `send_name` with (`dist_util`'s
+/// statuses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Go on.
+    Ok,
+    /// Go on; this node was connecting to the other at the same time and
+    /// gives its own attempt up (its name is the lower).
+    OkSimultaneous,
+    /// Stop; this node was connecting to the other at the same time and
+    /// its own attempt goes on (its name is the higher).
+    Nok,
+    /// This node is connected to the other already: ask whether it is a
+    /// new incarnation.
+    Alive,
 }
 
 /// [`accept`], noting in `named` the name the connecting node gives as soon
@@ -449,6 +466,7 @@ pub(crate) async fn accept_named<S: AsyncRead + AsyncWrite + Unpin>(
     me: &Local,
     named: &mut Option<String>,
     framing: Framing,
+    status: impl FnOnce(&str) -> Status,
 ) -> Result<Peer, HandshakeError> {
     // recv_name
     let msg = read_frame(s, framing).await?;
@@ -489,7 +507,32 @@ pub(crate) async fn accept_named<S: AsyncRead + AsyncWrite + Unpin>(
         let _ = write_frame(s, framing, b"snot_allowed").await;
         return Err(e);
     }
-    write_frame(s, framing, b"sok").await?;
+    match status(&peer.name) {
+        Status::Ok => write_frame(s, framing, b"sok").await?,
+        Status::OkSimultaneous => write_frame(s, framing, b"sok_simultaneous").await?,
+        Status::Nok => {
+            let _ = write_frame(s, framing, b"snok").await;
+            return Err(HandshakeError::Refused(
+                "nok: this node's own connection to it, set up at the same time, goes on"
+                    .to_string(),
+            ));
+        }
+        Status::Alive => {
+            // Connected already: the other node says whether it is a new
+            // incarnation (the old connection is then dropped) or not.
+            write_frame(s, framing, b"salive").await?;
+            match read_frame(s, framing).await?.as_slice() {
+                b"strue" => {}
+                b"sfalse" => {
+                    return Err(HandshakeError::Refused(
+                        "alive: the node is connected already and says it is the same one"
+                            .to_string(),
+                    ));
+                }
+                _ => return Err(protocol("expected true or false after alive")),
+            }
+        }
+    }
 
     // send_challenge, always in the version-6 form: every node accepted
     // here has HANDSHAKE_23 (it is mandatory since OTP 25), and one that

@@ -537,6 +537,29 @@ impl NodeInner {
             )
             .await
             .unwrap_or(Err(ConnectError::TimedOut(timeout)));
+            if let Err(ConnectError::Handshake(handshake::HandshakeError::Refused(status))) =
+                &attempt
+                && status == "nok"
+            {
+                // Both nodes connected at once and the other's attempt goes
+                // on: what waits here leaves on that connection once it is
+                // accepted.
+                let up = tokio::time::timeout(timeout, async {
+                    loop {
+                        let changed = c.changed.notified();
+                        tokio::pin!(changed);
+                        changed.as_mut().enable();
+                        if c.is_up() || c.is_closed() {
+                            return;
+                        }
+                        changed.await;
+                    }
+                })
+                .await;
+                if up.is_ok() && c.is_up() {
+                    return;
+                }
+            }
             if let Err(why) = attempt
                 && !c.is_up()
             {
@@ -607,6 +630,25 @@ impl NodeInner {
         };
         let _ = stream.set_nodelay(true);
         let mut named = None;
+        // dist_util's arbitration: a node connected already is asked
+        // whether it is a new incarnation; when both nodes connect to each
+        // other at once, the attempt of the node with the higher name goes
+        // on and the other gives way.
+        let status = |peer: &str| {
+            let existing =
+                Atom::existing(peer).and_then(|a| self.dist.conns.read().get(&a).cloned());
+            match existing {
+                Some(c) if c.is_up() => handshake::Status::Alive,
+                Some(c) if c.info.get().is_none() && !c.is_closed() => {
+                    if self.name.as_str() > peer {
+                        handshake::Status::Nok
+                    } else {
+                        handshake::Status::OkSimultaneous
+                    }
+                }
+                _ => handshake::Status::Ok,
+            }
+        };
         let handshakes = async {
             match &cfg.tls {
                 None => {
@@ -628,6 +670,7 @@ impl NodeInner {
                         &cfg.conn.local,
                         &mut named,
                         handshake::Framing::Short,
+                        status,
                     )
                     .await
                     .map_err(|e| e.to_string())?;
@@ -644,6 +687,7 @@ impl NodeInner {
                         &cfg.conn.local,
                         &mut named,
                         handshake::Framing::Long,
+                        status,
                     )
                     .await
                     .map_err(|e| e.to_string())?;

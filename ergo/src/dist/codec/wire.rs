@@ -2143,7 +2143,11 @@ mod tests {
         let err = r
             .read(&first_fragment(64, 1 << 40, &[7; 10]), None)
             .unwrap_err();
-        assert!(err.0.contains("more than 64 fragmented messages"), "{}", err.0);
+        assert!(
+            err.0.contains("more than 64 fragmented messages"),
+            "{}",
+            err.0
+        );
     }
 
     #[test]

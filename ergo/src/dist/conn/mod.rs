@@ -138,6 +138,11 @@ impl Conn {
         std::mem::take(&mut ix.pids).into_iter().collect()
     }
 
+    /// `true` once the connection has closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(*self.state.lock(), State::Down)
+    }
+
     /// `true` once the handshake is done and until the connection closes.
     pub(crate) fn is_up(&self) -> bool {
         matches!(*self.state.lock(), State::Up(_))
@@ -222,7 +227,10 @@ impl Conn {
     /// takes it now; what other senders add meanwhile goes in the same
     /// write or the next. The writer task is woken for what the socket does
     /// not take.
-    fn push_out(self: &Arc<Self>, mut st: parking_lot::MutexGuard<'_, State>) -> Result<(), Closed> {
+    fn push_out(
+        self: &Arc<Self>,
+        mut st: parking_lot::MutexGuard<'_, State>,
+    ) -> Result<(), Closed> {
         let State::Up(up) = &mut *st else {
             return Err(Closed);
         };
