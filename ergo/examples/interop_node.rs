@@ -10,6 +10,9 @@
 //! `--tls-cacertfile CA.pem` besides, every peer must present a
 //! certificate signed by that CA (client certificates included).
 //!
+//! `--net-ticktime SECONDS` sets `net_ticktime` (60 by default, as in
+//! Erlang; peers should use the same).
+//!
 //! It prints `ready` once it is registered with EPMD (it starts one when
 //! none runs; `ERL_EPMD_PORT` picks the port) and accepting connections.
 //! Names with a dot in the host are long names (`erl -name`), others short
@@ -312,7 +315,7 @@ fn rpc_module(node: &Node) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: interop_node --name NAME@HOST --cookie COOKIE [--tls-auto | --tls-certfile CERT.pem --tls-keyfile KEY.pem] [--tls-cacertfile CA.pem]"
+        "usage: interop_node --name NAME@HOST --cookie COOKIE [--tls-auto | --tls-certfile CERT.pem --tls-keyfile KEY.pem] [--tls-cacertfile CA.pem] [--net-ticktime SECONDS]"
     );
     std::process::exit(2);
 }
@@ -350,6 +353,7 @@ async fn main() {
     let mut name = None;
     let mut cookie = None;
     let (mut tls_auto, mut certfile, mut keyfile, mut cacertfile) = (false, None, None, None);
+    let mut ticktime = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -359,6 +363,13 @@ async fn main() {
             "--tls-certfile" => certfile = args.next(),
             "--tls-keyfile" => keyfile = args.next(),
             "--tls-cacertfile" => cacertfile = args.next(),
+            "--net-ticktime" => {
+                ticktime = args
+                    .next()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .map(Duration::from_secs)
+                    .or_else(|| usage())
+            }
             _ => usage(),
         }
     }
@@ -401,7 +412,11 @@ async fn main() {
     node.register(Atom::from("sup"), sup.pid())
         .expect("the name sup is free");
     rpc_module(&node);
-    if let Err(e) = node.dist().listen(DistOptions::default()).await {
+    let mut options = DistOptions::default();
+    if let Some(t) = ticktime {
+        options.net_ticktime = t;
+    }
+    if let Err(e) = node.dist().listen(options).await {
         eprintln!("{e}");
         std::process::exit(1);
     }

@@ -503,3 +503,58 @@ fn elixir_calls_and_casts_a_gen_server_on_the_example_node() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn erlang_sees_a_frozen_rust_node_down_within_net_ticktime_and_it_reconnects_when_thawed() {
+    // As between Erlang nodes: a peer that stops answering is declared
+    // down after net_ticktime (2 s here, on both sides), its links and
+    // monitors fire `noconnection`; once it runs again it connects anew.
+    let port = free_port();
+    let r = InteropNode::start_with("r_frozen", "cookie", port, &["--net-ticktime", "2"]);
+    let mut e = Erl::start("e_frozen", "cookie", port, &["-kernel", "net_ticktime", "2"]);
+    ok(
+        &mut e,
+        &format!(
+            "N = '{}', pong = net_adm:ping(N), ok = net_kernel:monitor_nodes(true), \
+             {{ok, W}} = gen_server:call({{lab, N}}, {{spawn, self()}}), \
+             MRef = monitor(process, W), ok",
+            r.name
+        ),
+    );
+    r.signal("STOP");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        e.eval("receive {nodedown, N} -> down after 15000 -> timeout end"),
+        "down"
+    );
+    let after = started.elapsed();
+    assert_eq!(
+        e.eval("receive {'DOWN', MRef, process, W, R} -> R after 5000 -> timeout end"),
+        "noconnection"
+    );
+    r.signal("CONT");
+    // Declared down within about net_ticktime (Erlang allows up to 1.25x).
+    assert!(after < Duration::from_secs(5), "nodedown after {after:?}");
+    // Thawed: it reconnects cleanly and serves again.
+    assert_eq!(
+        e.eval(
+            "(fun T(0) -> pang; T(K) -> case net_adm:ping(N) of pong -> pong; \
+             pang -> timer:sleep(100), T(K - 1) end end)(50)"
+        ),
+        "pong"
+    );
+    assert_eq!(e.eval("gen_server:call({echo, N}, back)"), "back");
+    assert_eq!(
+        e.eval("receive {nodeup, N} -> up after 5000 -> timeout end"),
+        "up"
+    );
+    // Killed: Erlang hears at once (the socket closes).
+    let mut r = r;
+    r.kill();
+    let killed = std::time::Instant::now();
+    assert_eq!(
+        e.eval("receive {nodedown, N} -> down after 5000 -> timeout end"),
+        "down"
+    );
+    assert!(killed.elapsed() < Duration::from_secs(2), "{:?}", killed.elapsed());
+}

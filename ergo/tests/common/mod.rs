@@ -285,6 +285,27 @@ impl InteropNode {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends it a signal (`STOP`, `CONT`).
+    pub(crate) fn signal(&self, sig: &str) {
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill -{sig} {}", self.child.id())])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Its resident memory, in KiB (`VmRSS` of `/proc/PID/status`).
+    pub(crate) fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
 }
 
 impl Drop for InteropNode {
