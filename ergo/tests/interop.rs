@@ -511,7 +511,12 @@ fn erlang_sees_a_frozen_rust_node_down_within_net_ticktime_and_it_reconnects_whe
     // monitors fire `noconnection`; once it runs again it connects anew.
     let port = free_port();
     let r = InteropNode::start_with("r_frozen", "cookie", port, &["--net-ticktime", "2"]);
-    let mut e = Erl::start("e_frozen", "cookie", port, &["-kernel", "net_ticktime", "2"]);
+    let mut e = Erl::start(
+        "e_frozen",
+        "cookie",
+        port,
+        &["-kernel", "net_ticktime", "2"],
+    );
     ok(
         &mut e,
         &format!(
@@ -556,5 +561,9 @@ fn erlang_sees_a_frozen_rust_node_down_within_net_ticktime_and_it_reconnects_whe
         e.eval("receive {nodedown, N} -> down after 5000 -> timeout end"),
         "down"
     );
-    assert!(killed.elapsed() < Duration::from_secs(2), "{:?}", killed.elapsed());
+    assert!(
+        killed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        killed.elapsed()
+    );
 }

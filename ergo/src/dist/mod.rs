@@ -41,6 +41,41 @@ pub(crate) mod services;
 pub(crate) mod tls;
 
 pub use error::{ConnectError, Disconnect};
+
+/// For the fuzz targets (`fuzz/`): not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::codec::wire::Reader;
+
+    /// Reads `data` as a connection's reader does after the handshake:
+    /// length-prefixed frames, ticks, whole messages and fragments, with
+    /// small limits (4 MiB a message, 16 messages in flight, 1,000 new
+    /// atoms). Returns how many whole messages were read before the end
+    /// of the data or the first error; never panics.
+    pub fn read_frames(data: &[u8]) -> usize {
+        let mut reader = Reader::with_limits(4 << 20, 16, 1000);
+        let mut rest = data;
+        let mut whole = 0;
+        while rest.len() >= 4 {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            if len > 4 << 20 || rest.len() < 4 + len {
+                break;
+            }
+            let frame = bytes::Bytes::copy_from_slice(&rest[4..4 + len]);
+            rest = &rest[4 + len..];
+            if len == 0 {
+                continue;
+            }
+            match reader.read(&frame, Some(&frame)) {
+                Ok(Some(_)) => whole += 1,
+                Ok(None) => {}
+                Err(_) => break,
+            }
+            reader.done();
+        }
+        whole
+    }
+}
 pub use services::{rpc, spawn};
 pub use tls::{TlsError, TlsOptions};
 

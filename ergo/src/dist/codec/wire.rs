@@ -2180,4 +2180,60 @@ mod tests {
             .unwrap_err();
         assert!(err.0.contains("added more than 10 atoms"), "{}", err.0);
     }
+
+    #[test]
+    fn mutated_frames_from_a_real_writer_are_read_or_refused_never_a_panic() {
+        // Valid traffic (atom cache entries, fragments, large binaries),
+        // then 5,000 copies with bytes flipped, cut or repeated, read as
+        // a hostile peer's connection would be: a small, deterministic
+        // cousin of the `dist_frames` fuzz target, run with the tests.
+        let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS);
+        let mut out = OutBuf::default();
+        let msgs = [
+            Term::tuple([
+                Term::atom("hello"),
+                Term::Int(-7),
+                Term::binary(vec![1; 300]),
+            ]),
+            Term::List(vec![Term::atom("a"), Term::atom("b"), Term::Float(1.5)]),
+            // In two fragments (read_frames takes up to 4 MiB).
+            Term::binary(vec![9; FRAGMENT_SIZE + 1000]),
+        ];
+        for m in &msgs {
+            w.write(
+                Ctl::Terms(&[Term::Int(2), Term::atom(""), Term::atom("x")]),
+                Some(Payload::Term(m)),
+                &mut out,
+            );
+        }
+        let clean = out.to_vec();
+        assert_eq!(crate::dist::fuzzing::read_frames(&clean), msgs.len());
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5_000 {
+            let mut bytes = clean.clone();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % bytes.len();
+                match next() % 4 {
+                    0 => bytes[at] = next() as u8,
+                    1 => bytes.truncate(at),
+                    2 => bytes[at] ^= 1 << (next() % 8),
+                    _ => {
+                        let end = (at + (next() as usize % 64)).min(bytes.len());
+                        let piece = bytes[at..end].to_vec();
+                        bytes.splice(at..at, piece);
+                    }
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            let _ = crate::dist::fuzzing::read_frames(&bytes);
+        }
+    }
 }
