@@ -41,7 +41,11 @@
 //!   `{monitor_node, Node}`, `{exit, Reason}`, `{exit, Pid, Reason}`,
 //!   `{send, Dest, Msg}`, `{call, Dest, Request}` (reports
 //!   `{reply, Result}`, Result being `{error, Reason}` on failure) and
-//!   `{rpc, Node, M, F, Args}` (reports `{rpc_result, Result}`).
+//!   `{rpc, Node, M, F, Args}` (reports `{rpc_result, Result}`),
+//!   `{pg_join, Scope, Group}` (joins the `pg` group, starting the scope if
+//!   needed; reports `{pg_joined, Group, true}`), `{pg_leave, Scope,
+//!   Group}` (reports `{pg_left, Group, Left}`) and `{pg_members, Scope,
+//!   Group}` (reports `{pg_members, Group, SortedPids}`).
 //! - `sup`: a `one_for_one` supervisor of `crasher`, which answers call
 //!   `ping` with `pong` and exits with reason `boom` on call `crash`; `sup`
 //!   then starts it again under the same name.
@@ -213,6 +217,46 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
                 ctx.demonitor(*r);
             }
             (Some("monitor_node"), [_, Term::Atom(node)]) => ctx.monitor_node(*node),
+            (Some("pg_join"), [_, Term::Atom(scope), group]) => {
+                let pg = ctx.node().pg_scope(*scope);
+                // A scope other than the default starts on first use.
+                let _ = pg.start().await;
+                let joined = pg.join(group.clone(), ctx.pid()).await.is_ok();
+                report(
+                    &ctx,
+                    Term::tuple([Term::atom("pg_joined"), group.clone(), Term::from(joined)]),
+                );
+            }
+            (Some("pg_leave"), [_, Term::Atom(scope), group]) => {
+                let left = ctx
+                    .node()
+                    .pg_scope(*scope)
+                    .leave(group.clone(), ctx.pid())
+                    .await;
+                report(
+                    &ctx,
+                    Term::tuple([
+                        Term::atom("pg_left"),
+                        group.clone(),
+                        Term::from(left == Ok(true)),
+                    ]),
+                );
+            }
+            (Some("pg_members"), [_, Term::Atom(scope), group]) => {
+                let mut members: Vec<Term> = ctx
+                    .node()
+                    .pg_scope(*scope)
+                    .get_members(group)
+                    .into_iter()
+                    .map(Term::Pid)
+                    .collect();
+                // In Erlang's term order, as `lists:sort/1` gives it.
+                members.sort();
+                report(
+                    &ctx,
+                    Term::tuple([Term::atom("pg_members"), group.clone(), Term::List(members)]),
+                );
+            }
             (Some("exit"), [_, reason]) => return Reason::from_term(reason.clone()),
             (Some("exit"), [_, Term::Pid(p), reason]) => {
                 ctx.exit(*p, Reason::from_term(reason.clone()));

@@ -129,6 +129,7 @@ pub mod gen_server;
 pub mod logger;
 pub mod message;
 pub mod node;
+pub mod pg;
 pub mod process;
 pub mod reason;
 mod small_map;

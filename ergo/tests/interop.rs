@@ -567,3 +567,96 @@ fn erlang_sees_a_frozen_rust_node_down_within_net_ticktime_and_it_reconnects_whe
         killed.elapsed()
     );
 }
+
+#[test]
+fn pg_groups_are_shared_with_erlang_both_ways_in_scopes_with_joins_leaves_exits_and_node_loss() {
+    let (r, mut e) = setup("pg");
+    // Erlang's default scope is not started by default; Phoenix.PubSub and
+    // friends start their own scopes, as `my_scope` here.
+    ok(
+        &mut e,
+        "{ok, _} = pg:start_link(), {ok, _} = pg:start_link(my_scope), ok",
+    );
+    let poll = |e: &mut Erl, expr: &str, want: &str| {
+        let got = e.eval(&format!(
+            "(fun P(0) -> {expr}; P(K) -> case {expr} of {want} -> {want}; _ -> timer:sleep(20), P(K - 1) end end)(250)"
+        ));
+        assert_eq!(got, want, "{expr}");
+    };
+    // A Rust process joins: Erlang sees it, in both scopes.
+    ok(
+        &mut e,
+        "W ! {pg_join, pg, g_rust}, W ! {pg_join, my_scope, {g, 1}}, ok",
+    );
+    assert_eq!(
+        e.eval("receive {forward, W, {pg_joined, g_rust, J1}} -> J1 after 5000 -> timeout end"),
+        "true"
+    );
+    assert_eq!(
+        e.eval("receive {forward, W, {pg_joined, {g, 1}, J2}} -> J2 after 5000 -> timeout end"),
+        "true"
+    );
+    poll(&mut e, "pg:get_members(g_rust) =:= [W]", "true");
+    poll(&mut e, "pg:get_members(my_scope, {g, 1}) =:= [W]", "true");
+    assert_eq!(e.eval("lists:member(g_rust, pg:which_groups())"), "true");
+    // An Erlang process joins: the Rust node sees it.
+    ok(&mut e, "Me = self(), ok = pg:join(g_erl, [Me, Me]), ok");
+    ok(&mut e, "W ! {pg_members, pg, g_erl}, ok");
+    let members = e.eval(
+        "(fun P(0) -> none; P(K) -> W ! {pg_members, pg, g_erl}, \
+         receive {forward, W, {pg_members, g_erl, [_, _] = Ms}} -> Ms =:= [Me, Me]; \
+         {forward, W, {pg_members, g_erl, _}} -> timer:sleep(20), P(K - 1) \
+         after 2000 -> timeout end end)(100)",
+    );
+    assert_eq!(members, "true", "the Rust node sees both joins");
+    // Leaves, both ways.
+    ok(&mut e, "ok = pg:leave(g_erl, Me), ok");
+    assert_eq!(
+        e.eval(
+            "(fun P(0) -> none; P(K) -> W ! {pg_members, pg, g_erl}, \
+             receive {forward, W, {pg_members, g_erl, [Me]}} -> one; \
+             {forward, W, {pg_members, g_erl, _}} -> timer:sleep(20), P(K - 1) \
+             after 2000 -> timeout end end)(100)"
+        ),
+        "one"
+    );
+    ok(&mut e, "W ! {pg_leave, pg, g_rust}, ok");
+    poll(&mut e, "pg:get_members(g_rust)", "[]");
+    // A member that ends leaves its groups.
+    ok(
+        &mut e,
+        "{ok, W2} = gen_server:call({lab, N}, {spawn, self()}), W2 ! {pg_join, pg, g_short}, ok",
+    );
+    poll(&mut e, "pg:get_members(g_short) =:= [W2]", "true");
+    ok(&mut e, "W2 ! {exit, normal}, ok");
+    poll(&mut e, "pg:get_members(g_short)", "[]");
+    // The Rust node lost: its members are dropped from Erlang's view.
+    poll(&mut e, "pg:get_members(my_scope, {g, 1}) =:= [W]", "true");
+    drop(r);
+    poll(&mut e, "pg:get_members(my_scope, {g, 1})", "[]");
+}
+
+#[test]
+fn an_erlang_node_lost_drops_its_pg_members_from_the_rust_view() {
+    let (_r, mut e) = setup("pgloss");
+    let port_of = |e: &mut Erl| e.eval("list_to_integer(os:getenv(\"ERL_EPMD_PORT\"))");
+    let port: u16 = port_of(&mut e).parse().unwrap();
+    let mut e2 = Erl::start("e_pgloss2", "cookie", port, &[]);
+    ok(&mut e2, "{ok, _} = pg:start_link(), ok");
+    assert_eq!(e2.eval(&format!("net_adm:ping('{}')", _r.name)), "pong");
+    ok(
+        &mut e2,
+        "P = spawn(fun() -> receive after infinity -> ok end end), ok = pg:join(far, P), ok",
+    );
+    let seen = |e: &mut Erl, want: usize| {
+        e.eval(&format!(
+            "(fun P(0) -> none; P(K) -> W ! {{pg_members, pg, far}}, \
+             receive {{forward, W, {{pg_members, far, Ms}}}} when length(Ms) =:= {want} -> seen; \
+             {{forward, W, {{pg_members, far, _}}}} -> timer:sleep(20), P(K - 1) \
+             after 2000 -> timeout end end)(150)"
+        ))
+    };
+    assert_eq!(seen(&mut e, 1), "seen");
+    e2.kill();
+    assert_eq!(seen(&mut e, 0), "seen", "the lost node's member is dropped");
+}

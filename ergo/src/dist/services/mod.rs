@@ -9,10 +9,9 @@
 //! - `global_name_server` takes the `global` protocol's messages and keeps
 //!   out of name registration: a peer's `global` keeps working for the
 //!   nodes that run it.
-//! - `pg` answers a peer's default scope's `{discover, Pid}` with an empty
-//!   `sync`, so `pg` sees this node with no groups. Other scopes (Phoenix
-//!   PubSub runs its own) find no process of their name here and leave
-//!   this node out, as they would an Erlang node that does not run them.
+//! - `pg`, the default process group scope ([`crate::pg`]), shares its
+//!   groups with the `pg` scopes of the other nodes. Other scopes (Phoenix
+//!   PubSub runs its own) run where the program starts them.
 //! - `SPAWN_REQUEST` runs `erpc:execute_call/4` and `erpc:execute_cast/3`
 //!   (what `erpc:call/4`, `erpc:cast/4`, `rpc:call/4` and `rpc:cast/4`
 //!   send since OTP 23) on registered functions, with Erlang's results.
@@ -84,16 +83,8 @@ pub(crate) fn start(node: &Node) {
     spawn_named(node, "global_name_server", |_, msg| {
         tracing::trace!("global_name_server ignores {msg}");
     });
-    spawn_named(node, "pg", |ctx, msg| {
-        if let Message::Term(Term::Tuple(t)) = &msg
-            && t.len() == 2
-            && t[0].is_atom("discover")
-            && let Term::Pid(peer) = t[1]
-        {
-            let sync = Term::tuple([Term::atom("sync"), Term::Pid(ctx.pid()), Term::NIL]);
-            let _ = ctx.send(peer, Term::tuple([Term::atom("$gen_cast"), sync]));
-        }
-    });
+    // The default process group scope (unless the program started it).
+    let _ = crate::pg::start_scope(node, Atom::from(crate::pg::DEFAULT_SCOPE));
 }
 
 /// A registered process that runs `handle` on every message it receives.
