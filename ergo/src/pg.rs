@@ -458,10 +458,8 @@ impl Scope {
                     }
                 }
             }
-            [tag, Term::Atom(node)] if tag.is_atom("nodeup") => {
-                if *node != ctx.node().name() {
-                    self.discover(ctx, *node);
-                }
+            [tag, Term::Atom(node)] if tag.is_atom("nodeup") && *node != ctx.node().name() => {
+                self.discover(ctx, *node);
             }
             _ => {}
         }
