@@ -102,9 +102,25 @@ impl Erl {
         extra: &[&str],
     ) -> Erl {
         let full = format!("{name}@127.0.0.1");
+        let mut cmd = Command::new(program);
+        cmd.env("ERL_EPMD_PORT", epmd_port.to_string());
+        Self::start_command(cmd, &full, cookie, extra)
+    }
+
+    /// `erl` in the network namespace `netns` (`ip netns exec`), named
+    /// `full` (`name@address`), with the EPMD of that namespace (started
+    /// by `erl` on the standard port when none runs there).
+    pub(crate) fn start_in_netns(netns: &str, full: &str, cookie: &str, extra: &[&str]) -> Erl {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", netns, "erl"]);
+        Self::start_command(cmd, full, cookie, extra)
+    }
+
+    fn start_command(mut cmd: Command, full: &str, cookie: &str, extra: &[&str]) -> Erl {
+        let full = full.to_string();
+        let name = full.clone();
         let agent: String = AGENT.split_whitespace().collect::<Vec<_>>().join(" ");
-        let mut child = Command::new(program)
-            .env("ERL_EPMD_PORT", epmd_port.to_string())
+        let mut child = cmd
             .args(["-name", &full, "-setcookie", cookie, "-noshell"])
             .args(extra)
             .args(["-eval", &agent])
@@ -132,7 +148,7 @@ impl Erl {
             child,
             stdin,
             lines: rx,
-            name: format!("{name}@127.0.0.1"),
+            name,
         };
         let first = erl.next_line(Duration::from_secs(30));
         assert_eq!(first, "started", "erl did not start");
@@ -227,8 +243,28 @@ impl InteropNode {
         extra: &[&str],
     ) -> InteropNode {
         let full = format!("{name}@127.0.0.1");
-        let mut child = Command::new(example("interop_node"))
-            .env("ERL_EPMD_PORT", epmd_port.to_string())
+        let mut cmd = Command::new(example("interop_node"));
+        cmd.env("ERL_EPMD_PORT", epmd_port.to_string());
+        InteropNode::start_command(cmd, &full, cookie, extra)
+    }
+
+    /// The example in the network namespace `netns` (`ip netns exec`),
+    /// named `full` (`name@address`), on that namespace's standard EPMD
+    /// port (it hosts an EPMD when none runs there).
+    pub(crate) fn start_in_netns(
+        netns: &str,
+        full: &str,
+        cookie: &str,
+        extra: &[&str],
+    ) -> InteropNode {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", netns]).arg(example("interop_node"));
+        InteropNode::start_command(cmd, full, cookie, extra)
+    }
+
+    fn start_command(mut cmd: Command, full: &str, cookie: &str, extra: &[&str]) -> InteropNode {
+        let full = full.to_string();
+        let mut child = cmd
             .args(["--name", &full, "--cookie", cookie])
             .args(extra)
             .stdin(Stdio::null())
