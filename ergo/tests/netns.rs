@@ -24,10 +24,7 @@ fn ip(ns: Option<&str>, args: &[&str]) -> Result<(), String> {
     if let Some(ns) = ns {
         cmd.args(["netns", "exec", ns, "ip"]);
     }
-    let out = cmd
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
+    let out = cmd.args(args).output().map_err(|e| format!("ip: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -100,7 +97,12 @@ impl Net {
     fn set_link(&self, i: usize, up: bool) {
         ip(
             Some(&self.hub()),
-            &["link", "set", &self.hub_end(i), if up { "up" } else { "down" }],
+            &[
+                "link",
+                "set",
+                &self.hub_end(i),
+                if up { "up" } else { "down" },
+            ],
         )
         .unwrap();
     }
@@ -173,7 +175,9 @@ fn a_partitioned_mixed_cluster_sees_nodedown_and_noconnection_and_heals() {
     assert_eq!(e2.eval(&format!("net_adm:ping('{n3}')")), "pong");
     assert_eq!(e3.eval(&format!("net_adm:ping('{rn}')")), "pong");
     assert_eq!(
-        e2.eval(&format!("gen_server:call({{echo, '{rn}'}}, {{hello, from, '{n2}'}})")),
+        e2.eval(&format!(
+            "gen_server:call({{echo, '{rn}'}}, {{hello, from, '{n2}'}})"
+        )),
         format!("{{hello,from,'{n2}'}}")
     );
     // Across the coming cut: e2 monitors a Rust worker.
@@ -203,7 +207,9 @@ fn a_partitioned_mixed_cluster_sees_nodedown_and_noconnection_and_heals() {
     );
     // The Rust side: both peers declared down by the tick.
     for peer in [&n2, &n3] {
-        let report = format!("nodedown: no word from the node within net_ticktime (4 s)\n    node: '{peer}'");
+        let report = format!(
+            "nodedown: no word from the node within net_ticktime (4 s)\n    node: '{peer}'"
+        );
         let start = Instant::now();
         let mut log = String::new();
         while start.elapsed() < Duration::from_secs(15) {
@@ -212,10 +218,16 @@ fn a_partitioned_mixed_cluster_sees_nodedown_and_noconnection_and_heals() {
                 break;
             }
         }
-        assert!(log.contains(&report), "the Rust node did not log {peer} down:\n{log}");
+        assert!(
+            log.contains(&report),
+            "the Rust node did not log {peer} down:\n{log}"
+        );
     }
     // Within net_ticktime (4 s), with the slack Erlang's tick allows.
-    assert!(seen < Duration::from_secs(4 * 5 / 4 + 2), "nodedown after {seen:?}");
+    assert!(
+        seen < Duration::from_secs(4 * 5 / 4 + 2),
+        "nodedown after {seen:?}"
+    );
     // The two erl nodes, on the same side of the cut, still talk.
     assert_eq!(e2.eval(&format!("net_adm:ping('{n3}')")), "pong");
     // The heal: the link is back; the nodes connect again on first use

@@ -258,7 +258,8 @@ impl InteropNode {
         extra: &[&str],
     ) -> InteropNode {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", netns]).arg(example("interop_node"));
+        cmd.args(["netns", "exec", netns])
+            .arg(example("interop_node"));
         InteropNode::start_command(cmd, full, cookie, extra)
     }
 

@@ -526,6 +526,26 @@ pub(crate) enum Payload<'a> {
         tag: CallTag,
         reply: &'a Term,
     },
+    /// A payload encoded already ([`Payload::encode_alone`]).
+    Encoded(&'a [u8]),
+}
+
+/// A payload of more terms than this is encoded before the connection is
+/// locked (binaries count as one: they are referred to, not copied).
+const LARGE_TERMS: usize = 4096;
+
+/// Counts the terms of `t` into `n`; `true` once past [`LARGE_TERMS`].
+fn past_large(t: &Term, n: &mut usize) -> bool {
+    *n += 1;
+    if *n > LARGE_TERMS {
+        return true;
+    }
+    match t {
+        Term::Tuple(v) | Term::List(v) => v.iter().any(|x| past_large(x, n)),
+        Term::ImproperList(v, tail) => v.iter().any(|x| past_large(x, n)) || past_large(tail, n),
+        Term::Map(m) => m.iter().any(|(k, v)| past_large(k, n) || past_large(v, n)),
+        _ => false,
+    }
 }
 
 impl<'a> From<&'a Term> for Payload<'a> {
@@ -546,7 +566,33 @@ impl Payload<'_> {
             ]),
             Payload::Reply { tag, reply } => Term::tuple([tag.clone(), reply.clone()]),
             Payload::CallReply { tag, reply } => Term::tuple([tag.to_term(), reply.clone()]),
+            Payload::Encoded(bytes) => Decoder::new(bytes, &DecodeOptions::new())
+                .read_term()
+                .unwrap_or(Term::NIL),
         }
+    }
+
+    /// Whether encoding this payload is long work (many terms), best done
+    /// before the connection is locked ([`Payload::encode_alone`]).
+    pub(crate) fn is_large(self) -> bool {
+        let mut n = 0;
+        match self {
+            Payload::Term(t) => past_large(t, &mut n),
+            Payload::Call { request, .. } => past_large(request, &mut n),
+            Payload::Reply { reply, .. } | Payload::CallReply { reply, .. } => {
+                past_large(reply, &mut n)
+            }
+            Payload::Encoded(_) => false,
+        }
+    }
+
+    /// The payload encoded on its own, its atoms written out (no atom
+    /// cache), for [`Payload::Encoded`].
+    pub(crate) fn encode_alone(self) -> Vec<u8> {
+        let opts = EncodeOptions::new().minor_version(2);
+        let mut v = Vec::new();
+        self.write(&mut Encoder::new(&mut v, &opts));
+        v
     }
 
     fn write(self, enc: &mut Encoder<'_>) {
@@ -566,6 +612,7 @@ impl Payload<'_> {
                 enc.tag(&tag);
                 enc.write_term(reply);
             }
+            Payload::Encoded(bytes) => enc.write_raw(bytes),
         }
     }
 }
@@ -845,6 +892,7 @@ fn write_fixed<'p>(
             None => return None,
         },
         Some(Payload::CallReply { reply, .. }) => Some(reply),
+        Some(Payload::Encoded(_)) => return None,
     };
     let mut f = Fixed {
         b: [0; 128],
@@ -2234,6 +2282,42 @@ mod tests {
                 }
             }
             let _ = crate::dist::fuzzing::read_frames(&bytes);
+        }
+    }
+
+    #[test]
+    fn a_large_payload_encoded_before_the_lock_reads_back_the_same() {
+        let big = Term::List(
+            (0..10_000)
+                .map(|i| Term::tuple([Term::atom("item"), Term::Int(i), Term::atom("ok")]))
+                .collect(),
+        );
+        let payload = Payload::Term(&big);
+        assert!(payload.is_large());
+        assert!(!Payload::Term(&Term::atom("small")).is_large());
+        let encoded = payload.encode_alone();
+        assert_eq!(Payload::Encoded(&encoded).to_term(), big);
+        for peer in [
+            flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS,
+            flags::DIST_HDR_ATOM_CACHE,
+            0,
+        ] {
+            let mut w = Writer::new(peer);
+            let mut out = OutBuf::default();
+            let control = [Term::Int(2), Term::atom(""), Term::atom("x")];
+            w.write(
+                Ctl::Terms(&control),
+                Some(Payload::Encoded(&encoded)),
+                &mut out,
+            );
+            let mut r = Reader::new(1 << 30);
+            let mut got = None;
+            for f in frames(&out.to_vec()) {
+                if let Some(m) = r.read(&f, Some(&f)).unwrap() {
+                    got = m.take_payload();
+                }
+            }
+            assert_eq!(got.as_ref(), Some(&big), "flags {peer:#x}");
         }
     }
 }

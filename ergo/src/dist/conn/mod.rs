@@ -154,6 +154,27 @@ impl Conn {
         self: &Arc<Self>,
         frames: &[(Ctl<'_>, Option<Payload<'_>>)],
     ) -> Result<(), Closed> {
+        // A payload of many terms is encoded before the lock is taken, so
+        // that other senders to this node do not wait for it.
+        if frames.iter().any(|(_, p)| p.is_some_and(Payload::is_large)) {
+            let encoded: Vec<Option<Vec<u8>>> = frames
+                .iter()
+                .map(|(_, p)| p.filter(|p| p.is_large()).map(Payload::encode_alone))
+                .collect();
+            let frames: Vec<_> = frames
+                .iter()
+                .zip(&encoded)
+                .map(|((c, p), e)| (*c, e.as_deref().map(Payload::Encoded).or(*p)))
+                .collect();
+            return self.send_encoded(&frames);
+        }
+        self.send_encoded(frames)
+    }
+
+    fn send_encoded(
+        self: &Arc<Self>,
+        frames: &[(Ctl<'_>, Option<Payload<'_>>)],
+    ) -> Result<(), Closed> {
         let mut st = self.state.lock();
         match &mut *st {
             State::Pending(q) => {
