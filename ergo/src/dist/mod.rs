@@ -1043,9 +1043,21 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // So has the monitor of a's `pg` scope on b's, as pg sets it up.
+        let b_pg = b.whereis("pg").unwrap();
+        while b
+            .process_info(b_pg)
+            .is_none_or(|i| i.monitored_by.is_empty())
+        {
+            assert!(tokio::time::Instant::now() < deadline, "pg scopes meet");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let conn = a.inner().dist.conns.read().get(&b.name()).cloned().unwrap();
         let touched = a.inner().connection_lost(&conn, Disconnect::ByThisNode);
-        assert_eq!(touched, 10, "only the ten watchers are looked at");
+        assert_eq!(
+            touched, 11,
+            "only the ten watchers and the pg scope are looked at"
+        );
         let mut heard = Vec::new();
         for _ in 0..10 {
             let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
