@@ -73,7 +73,15 @@ phase "doc tests"
 cargo test --workspace --doc --quiet 2>&1 | tee -a "$RESULTS"
 
 phase "cargo publish --workspace --dry-run: each published crate packages and builds alone"
-cargo publish --workspace --dry-run --allow-dirty --quiet
+# Cargo takes a crate from a registry as never changing: what it unpacked
+# from an earlier dry run's temporary registry, and built from it, would be
+# used instead of this run's crates of the same name and version. So the
+# dry run builds in a target directory of its own, and those copies are
+# removed first (only the temporary registries', whose directory names
+# start with '-').
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/ergo-{etf,macros,otp}-* target/package \
+  target/publish-check/debug/.fingerprint/ergo-* target/publish-check/debug/deps/*ergo_*
+CARGO_TARGET_DIR=target/publish-check cargo publish --workspace --dry-run --allow-dirty --quiet
 
 echo
 echo "== all $PHASES phases passed in $((SECONDS - START)) s"
