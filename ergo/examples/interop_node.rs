@@ -42,6 +42,7 @@
 //!   `{send, Dest, Msg}`, `{call, Dest, Request}` (reports
 //!   `{reply, Result}`, Result being `{error, Reason}` on failure) and
 //!   `{rpc, Node, M, F, Args}` (reports `{rpc_result, Result}`),
+//!   `{sleep, Ms}` (takes no message for Ms milliseconds),
 //!   `{pg_join, Scope, Group}` (joins the `pg` group, starting the scope if
 //!   needed; reports `{pg_joined, Group, true}`), `{pg_leave, Scope,
 //!   Group}` (reports `{pg_left, Group, Left}`) and `{pg_members, Scope,
@@ -217,6 +218,9 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
                 ctx.demonitor(*r);
             }
             (Some("monitor_node"), [_, Term::Atom(node)]) => ctx.monitor_node(*node),
+            (Some("sleep"), [_, Term::Int(ms)]) => {
+                tokio::time::sleep(Duration::from_millis((*ms).max(0) as u64)).await;
+            }
             (Some("pg_join"), [_, Term::Atom(scope), group]) => {
                 let pg = ctx.node().pg_scope(*scope);
                 // A scope other than the default starts on first use.

@@ -660,3 +660,121 @@ fn an_erlang_node_lost_drops_its_pg_members_from_the_rust_view() {
     e2.kill();
     assert_eq!(seen(&mut e, 0), "seen", "the lost node's member is dropped");
 }
+
+#[test]
+fn erlang_looks_at_the_rust_node_over_rpc_and_erpc_and_sees_its_real_state() {
+    let (r, mut e) = setup("introspect");
+    let call = |e: &mut Erl, f: &str| e.eval(&format!("rpc:call(N, {f})"));
+    assert_eq!(call(&mut e, "erlang, node, []"), format!("'{}'", r.name));
+    assert_eq!(
+        e.eval("lists:member(node(), rpc:call(N, erlang, nodes, []))"),
+        "true"
+    );
+    assert_eq!(
+        e.eval("lists:member(N, rpc:call(N, erlang, nodes, [[this, visible]]))"),
+        "true"
+    );
+    // 100 more processes: processes/0 grows by 100.
+    ok(
+        &mut e,
+        "Before = length(rpc:call(N, erlang, processes, [])), \
+         Ws = [element(2, gen_server:call({lab, N}, {spawn, self()})) || _ <- lists:seq(1, 100)], \
+         After = length(erpc:call(N, erlang, processes, [])), ok",
+    );
+    assert_eq!(e.eval("After - Before"), "100");
+    assert_eq!(
+        e.eval("rpc:call(N, erlang, system_info, [process_count]) =:= After"),
+        "true"
+    );
+    // Registered names.
+    assert_eq!(
+        e.eval(
+            "Reg = rpc:call(N, erlang, registered, []), \
+             [lists:member(X, Reg) || X <- [echo, counter, lab, rex, net_kernel, pg]]"
+        ),
+        "[true,true,true,true,true,true]"
+    );
+    assert_eq!(
+        e.eval("Echo = rpc:call(N, erlang, whereis, [echo]), {is_pid(Echo), node(Echo) =:= N}"),
+        "{true,true}"
+    );
+    assert_eq!(call(&mut e, "erlang, whereis, [nobody_here]"), "undefined");
+    assert_eq!(call(&mut e, "erlang, is_process_alive, [Echo]"), "true");
+    // A mailbox holding 5 messages says 5; links and the process's name.
+    ok(
+        &mut e,
+        "W ! {sleep, 3000}, [W ! {note, I} || I <- lists:seq(1, 5)], timer:sleep(200), ok",
+    );
+    assert_eq!(
+        call(&mut e, "erlang, process_info, [W, message_queue_len]"),
+        "{message_queue_len,5}"
+    );
+    assert_eq!(
+        e.eval(
+            "Info = rpc:call(N, erlang, process_info, [Echo]), \
+             {proplists:get_value(registered_name, Info), proplists:get_value(trap_exit, Info), \
+              is_list(proplists:get_value(links, Info)), proplists:get_value(dictionary, Info)}"
+        ),
+        "{echo,false,true,[]}"
+    );
+    assert_eq!(
+        call(
+            &mut e,
+            "erlang, process_info, [lists:nth(2, Ws), [registered_name, status]]"
+        ),
+        "[{registered_name,[]},{status,waiting}]"
+    );
+    // A process that ended.
+    ok(
+        &mut e,
+        "[W1 | _] = Ws, W1 ! {exit, normal}, timer:sleep(200), ok",
+    );
+    assert_eq!(call(&mut e, "erlang, process_info, [W1]"), "undefined");
+    assert_eq!(call(&mut e, "erlang, is_process_alive, [W1]"), "false");
+    // The system.
+    assert_eq!(call(&mut e, "erlang, system_info, [otp_release]"), "\"25\"");
+    assert_eq!(call(&mut e, "erlang, system_info, [wordsize]"), "8");
+    assert_eq!(
+        e.eval("is_integer(rpc:call(N, erlang, system_info, [schedulers])) andalso is_list(rpc:call(N, erlang, system_info, [system_architecture]))"),
+        "true"
+    );
+    assert_eq!(
+        e.eval(
+            "Mem = rpc:call(N, erlang, memory, []), \
+             {proplists:get_value(total, Mem) > 0, is_integer(rpc:call(N, erlang, memory, [processes]))}"
+        ),
+        "{true,true}"
+    );
+    assert_eq!(
+        e.eval(
+            "{{input, In}, {output, Out}} = rpc:call(N, erlang, statistics, [io]), \
+             {{R1, _}, {W2, _}, {Red, _}} = {rpc:call(N, erlang, statistics, [runtime]), \
+               rpc:call(N, erlang, statistics, [wall_clock]), rpc:call(N, erlang, statistics, [reductions])}, \
+             {In > 0, Out > 0, is_integer(R1), W2 >= 0, Red > 0, is_integer(rpc:call(N, erlang, statistics, [run_queue]))}"
+        ),
+        "{true,true,true,true,true,true}"
+    );
+    assert_eq!(call(&mut e, "application, which_applications, []"), "[]");
+    assert_eq!(
+        call(&mut e, "code, ensure_loaded, [erlang]"),
+        "{module,erlang}"
+    );
+    assert_eq!(
+        call(&mut e, "code, ensure_loaded, [no_such_module]"),
+        "{error,nofile}"
+    );
+    assert_eq!(
+        call(&mut e, "erlang, function_exported, [erlang, processes, 0]"),
+        "true"
+    );
+    assert_eq!(
+        call(&mut e, "erlang, function_exported, [interop, add, 2]"),
+        "true"
+    );
+    assert_eq!(call(&mut e, "net_kernel, get_net_ticktime, []"), "60");
+    // What is not answered stays undef.
+    assert_eq!(
+        e.eval("element(1, element(2, rpc:call(N, erlang, no_such_function, [])))"),
+        "'EXIT'"
+    );
+}

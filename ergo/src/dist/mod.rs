@@ -239,6 +239,8 @@ pub(crate) struct Dist {
     publication: Mutex<Option<epmd::Publication>>,
     /// TLS distribution, as the node was built with it.
     pub(crate) tls: Option<TlsOptions>,
+    /// The last totals `statistics/1` gave, for its "since last" figures.
+    pub(crate) stats_last: Mutex<FxHashMap<String, i64>>,
     /// The process group scopes running: their process and their view.
     pub(crate) pg: RwLock<FxHashMap<Atom, (Pid, Arc<crate::pg::Shared>)>>,
 }

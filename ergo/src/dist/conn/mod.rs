@@ -275,7 +275,10 @@ impl Conn {
                 }
                 match half.write_some(&out) {
                     Ok(0) => break Err(()),
-                    Ok(n) => out.advance(n),
+                    Ok(n) => {
+                        BYTES_OUT.fetch_add(n as u64, Relaxed);
+                        out.advance(n);
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(false),
                     Err(_) => break Err(()),
                 }
@@ -463,6 +466,19 @@ pub(crate) fn start(
     Ok(true)
 }
 
+/// Distribution bytes read and written by this OS process, for
+/// `statistics(io)`.
+static BYTES_IN: AtomicU64 = AtomicU64::new(0);
+static BYTES_OUT: AtomicU64 = AtomicU64::new(0);
+
+/// (Bytes read, bytes written) over every connection so far.
+pub(crate) fn io_bytes() -> (i64, i64) {
+    (
+        BYTES_IN.load(Relaxed) as i64,
+        BYTES_OUT.load(Relaxed) as i64,
+    )
+}
+
 /// Reads from the socket in chunks of this size (frames larger than what
 /// is buffered are read straight into their own buffer).
 const READ_CHUNK: usize = 64 * 1024;
@@ -541,9 +557,11 @@ impl Source {
     async fn fill(&mut self, n: usize) -> std::io::Result<()> {
         while self.buf.len() < n {
             self.buf.reserve(READ_CHUNK.max(n - self.buf.len()));
-            if self.rd.read_buf(&mut self.buf).await? == 0 {
+            let got = self.rd.read_buf(&mut self.buf).await?;
+            if got == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
+            BYTES_IN.fetch_add(got as u64, Relaxed);
         }
         Ok(())
     }
@@ -569,6 +587,7 @@ impl Source {
             if got == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
+            BYTES_IN.fetch_add(got as u64, Relaxed);
             if got > left {
                 let end = out.len() - (got - left);
                 self.buf.extend_from_slice(&out[end..]);

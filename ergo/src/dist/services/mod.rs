@@ -21,6 +21,7 @@
 //! `erpc:call`. The services are ordinary processes and signals: they
 //! touch no connection and no process state directly.
 
+pub(crate) mod introspect;
 pub mod rpc;
 pub mod spawn;
 
@@ -38,6 +39,7 @@ use crate::reason::Reason;
 
 /// Starts the node's service processes.
 pub(crate) fn start(node: &Node) {
+    introspect::start_clock();
     spawn_named(node, "net_kernel", |ctx, msg| {
         if let Some((from, tag, req)) = gen_call(&msg) {
             let reply = match req {

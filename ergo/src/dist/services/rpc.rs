@@ -140,12 +140,21 @@ impl Distribution<'_> {
         function: impl LookupName,
         args: Vec<Term>,
     ) -> Result<Term, RpcFailure> {
-        let func = match (module.existing_atom(), function.existing_atom()) {
+        let (m, f) = (module.existing_atom(), function.existing_atom());
+        let func = match (m, f) {
             (Some(m), Some(f)) => self.node.inner().dist.rpc.read().get(&(m, f)).cloned(),
             _ => None,
         };
         match func {
-            None => Err(RpcFailure::Error(Term::atom("undef"))),
+            // What an Erlang node answers about itself (`erlang:processes/0`
+            // and the like), unless a Rust function took the name.
+            None => match (m, f) {
+                (Some(m), Some(f)) => {
+                    crate::dist::services::introspect::builtin(self.node, m, f, &args)
+                        .unwrap_or(Err(RpcFailure::Error(Term::atom("undef"))))
+                }
+                _ => Err(RpcFailure::Error(Term::atom("undef"))),
+            },
             Some(func) => match crate::gen_server::guarded(func(args)).await {
                 Ok(r) => r,
                 Err(panic) => Err(RpcFailure::Error(panic.to_term())),
