@@ -778,3 +778,57 @@ fn erlang_looks_at_the_rust_node_over_rpc_and_erpc_and_sees_its_real_state() {
         "'EXIT'"
     );
 }
+
+#[test]
+fn observers_backend_calls_get_the_answers_its_system_and_processes_tabs_read() {
+    let (_r, mut e) = setup("observer");
+    // The System tab: observer_backend:sys_info/0 over rpc.
+    assert_eq!(
+        e.eval(
+            "Sys = rpc:call(N, observer_backend, sys_info, []), \
+             [lists:keymember(K, 1, Sys) || K <- [uptime, run_queue, io_input, io_output, \
+               logical_processors, schedulers, schedulers_online, otp_release, version, \
+               system_architecture, wordsize_internal, process_count, process_limit, \
+               atom_count, atom_limit, total, processes, atom, binary, ets]]"
+        ),
+        format!("[{}]", ["true"; 20].join(","))
+    );
+    assert_eq!(
+        e.eval(
+            "{proplists:get_value(otp_release, Sys), \
+              proplists:get_value(process_count, Sys) =:= length(rpc:call(N, erlang, processes, [])), \
+              proplists:get_value(total, Sys) > 0, proplists:get_value(io_input, Sys) > 0}"
+        ),
+        "{\"25\",true,true,true}"
+    );
+    // The Processes tab: procs_info/1 sends its records to the collector.
+    assert_eq!(
+        e.eval(
+            "ok = rpc:call(N, observer_backend, procs_info, [self()]), \
+             receive {procs_info, _, Procs} -> \
+               Names = [Name || {etop_proc_info, _, _, _, Name, _, _, _} <- Procs], \
+               {length(Procs) =:= length(rpc:call(N, erlang, processes, [])), \
+                lists:member(echo, Names), \
+                lists:all(fun(P) -> tuple_size(P) =:= 8 andalso is_pid(element(2, P)) end, Procs)} \
+             after 5000 -> timeout end"
+        ),
+        "{true,true,true}"
+    );
+    // etop's collection, and the empty port and table lists.
+    assert_eq!(
+        e.eval(
+            "ok = rpc:call(N, observer_backend, etop_collect, [self()]), \
+             receive {_, {etop_info, {_, _, _}, NProcs, _, _, RQ, _, Memi, PInfo}} -> \
+               {NProcs =:= length(PInfo), is_integer(RQ), lists:keymember(total, 1, Memi)} \
+             after 5000 -> timeout end"
+        ),
+        "{true,true,true}"
+    );
+    assert_eq!(
+        e.eval(
+            "{rpc:call(N, observer_backend, get_port_list, []), \
+              rpc:call(N, observer_backend, get_table_list, [ets, [{sys_hidden, true}, {unread_hidden, true}]])}"
+        ),
+        "{[],[]}"
+    );
+}

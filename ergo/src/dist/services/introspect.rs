@@ -4,7 +4,10 @@
 //! `process_info/1,2`, `system_info/1`, `memory/0,1`, `statistics/1`,
 //! `function_exported/3`; `application:which_applications/0,1` and
 //! `loaded_applications/0`; `code:ensure_loaded/1`;
-//! `net_kernel:get_net_ticktime/0`.
+//! `net_kernel:get_net_ticktime/0`; and what observer's backend answers
+//! for its System and Processes tabs (`observer_backend:sys_info/0`,
+//! `procs_info/1`, `etop_collect/1`, and empty port, socket and table
+//! lists: the node has none).
 //!
 //! These answer when no Rust function is registered under the same name
 //! ([`crate::dist::Distribution::register_rpc`] takes precedence).
@@ -25,7 +28,13 @@ use crate::process::{ProcessInfo, Status};
 
 /// The modules whose functions are answered here (`code:ensure_loaded/1`
 /// says they are loaded).
-const MODULES: [&str; 4] = ["erlang", "application", "code", "net_kernel"];
+const MODULES: [&str; 5] = [
+    "erlang",
+    "application",
+    "code",
+    "net_kernel",
+    "observer_backend",
+];
 
 /// Roughly what a process costs besides its mailbox: its control block,
 /// task and context (the figure `benches/process_vs_erlang.sh` measures
@@ -117,6 +126,7 @@ pub(crate) fn builtin(
             Term::tuple([Term::atom("error"), Term::atom("nofile")])
         }),
         ("erlang", "system_time", []) => Ok(Term::from(system_time_ns())),
+        ("erlang", "timestamp", []) => Ok(timestamp()),
         ("erlang", "system_time", [Term::Atom(unit)]) => match unit.as_str() {
             "second" => Ok(Term::from(system_time_ns() / 1_000_000_000)),
             "millisecond" => Ok(Term::from(system_time_ns() / 1_000_000)),
@@ -124,6 +134,43 @@ pub(crate) fn builtin(
             "nanosecond" | "native" => Ok(Term::from(system_time_ns())),
             _ => Err(badarg()),
         },
+        ("observer_backend", "sys_info", []) => Ok(sys_info(node)),
+        ("observer_backend", "get_port_list" | "get_socket_list", []) => Ok(Term::NIL),
+        ("observer_backend", "get_table_list", [_, _]) => Ok(Term::NIL),
+        ("observer_backend", "procs_info", [Term::Pid(collector)]) => {
+            // In chunks of 10,000, as observer's Processes tab takes them.
+            let all = etop_procs(node);
+            for chunk in all.chunks(10_000) {
+                let _ = node.send(
+                    *collector,
+                    Term::tuple([
+                        Term::atom("procs_info"),
+                        Term::Pid(node.system_pid()),
+                        Term::List(chunk.to_vec()),
+                    ]),
+                );
+            }
+            Ok(Term::atom("ok"))
+        }
+        ("observer_backend", "etop_collect", [Term::Pid(collector)]) => {
+            let procs = etop_procs(node);
+            let info = Term::tuple([
+                Term::atom("etop_info"),
+                timestamp(),
+                Term::from(procs.len() as i64),
+                Term::atom("undefined"),
+                Term::atom("undefined"),
+                Term::from(node.runtime().metrics().global_queue_depth() as i64),
+                Term::NIL,
+                etop_memi(node),
+                Term::List(procs),
+            ]);
+            let _ = node.send(
+                *collector,
+                Term::tuple([Term::Pid(node.system_pid()), info]),
+            );
+            Ok(Term::atom("ok"))
+        }
         ("net_kernel", "get_net_ticktime", []) => {
             let secs = node
                 .inner()
@@ -135,6 +182,107 @@ pub(crate) fn builtin(
         }
         _ => return None,
     })
+}
+
+/// `erlang:timestamp()`: `{MegaSecs, Secs, MicroSecs}`.
+fn timestamp() -> Term {
+    let us = system_time_ns() / 1000;
+    Term::tuple([
+        Term::from(us / 1_000_000_000_000),
+        Term::from(us / 1_000_000 % 1_000_000),
+        Term::from(us % 1_000_000),
+    ])
+}
+
+/// Each process as observer's `#etop_proc_info{}` record: pid, memory,
+/// reductions, name (its registered name or initial call), runtime,
+/// current function, message queue length.
+fn etop_procs(node: &Node) -> Vec<Term> {
+    node.processes()
+        .into_iter()
+        .filter_map(|p| node.process_info(p))
+        .map(|info| {
+            let mfa = item_value(node, &info, "initial_call").unwrap_or(Term::NIL);
+            Term::tuple([
+                Term::atom("etop_proc_info"),
+                Term::Pid(info.pid),
+                Term::from(process_memory(&info) as i64),
+                Term::from(info.messages_handled as i64),
+                info.registered_name.map_or_else(|| mfa.clone(), Term::Atom),
+                Term::Int(0),
+                mfa,
+                Term::from(info.message_queue_len as i64),
+            ])
+        })
+        .collect()
+}
+
+/// The memory figures etop shows.
+fn etop_memi(node: &Node) -> Term {
+    Term::List(
+        ["total", "processes", "ets", "atom", "code", "binary"]
+            .iter()
+            .map(|t| pair(t, Term::from(memory(node, t).unwrap_or(0) as i64)))
+            .collect(),
+    )
+}
+
+/// `observer_backend:sys_info/0`: what observer's System tab shows.
+fn sys_info(node: &Node) -> Term {
+    let si = |item: &str| system_info(node, item).unwrap_or(Term::atom("undefined"));
+    let stat = |item: &str| statistics(node, item).unwrap_or(Term::atom("undefined"));
+    let (input, output) = crate::dist::conn::io_bytes();
+    let uptime = match stat("wall_clock") {
+        Term::Tuple(t) => t.first().cloned().unwrap_or(Term::Int(0)),
+        other => other,
+    };
+    let mut v = vec![
+        pair("uptime", uptime),
+        pair("run_queue", stat("run_queue")),
+        pair("io_input", Term::from(input)),
+        pair("io_output", Term::from(output)),
+    ];
+    for item in [
+        "logical_processors",
+        "logical_processors_online",
+        "logical_processors_available",
+        "schedulers",
+        "schedulers_online",
+    ] {
+        v.push(pair(item, si(item)));
+    }
+    v.push(pair("schedulers_available", si("schedulers_online")));
+    for item in [
+        "otp_release",
+        "version",
+        "system_architecture",
+        "kernel_poll",
+        "smp_support",
+        "threads",
+        "thread_pool_size",
+    ] {
+        v.push(pair(item, si(item)));
+    }
+    v.push(pair("wordsize_internal", si("wordsize")));
+    v.push(pair("wordsize_external", si("wordsize")));
+    v.push(pair("alloc_info", Term::NIL));
+    for item in [
+        "process_count",
+        "atom_limit",
+        "atom_count",
+        "process_limit",
+        "port_limit",
+        "port_count",
+        "ets_limit",
+        "ets_count",
+        "dist_buf_busy_limit",
+    ] {
+        v.push(pair(item, si(item)));
+    }
+    for t in MEMORY_TYPES {
+        v.push(pair(t, Term::from(memory(node, t).unwrap_or(0) as i64)));
+    }
+    Term::List(v)
 }
 
 fn system_time_ns() -> i64 {
@@ -162,7 +310,14 @@ fn known_module(node: &Node, m: Atom) -> bool {
 }
 
 /// The functions answered here, with their arities.
-const EXPORTS: [(&str, &str, i64); 21] = [
+const EXPORTS: [(&str, &str, i64); 28] = [
+    ("observer_backend", "sys_info", 0),
+    ("observer_backend", "get_port_list", 0),
+    ("observer_backend", "get_socket_list", 0),
+    ("observer_backend", "get_table_list", 2),
+    ("observer_backend", "procs_info", 1),
+    ("observer_backend", "etop_collect", 1),
+    ("erlang", "timestamp", 0),
     ("erlang", "node", 0),
     ("erlang", "nodes", 0),
     ("erlang", "nodes", 1),
