@@ -831,4 +831,22 @@ fn observers_backend_calls_get_the_answers_its_system_and_processes_tabs_read() 
         ),
         "{[],[]}"
     );
+    // The Load Charts tab spawns fetch_stats on the node, linked, and
+    // reads a report per period until it tells the process to stop.
+    assert_eq!(
+        e.eval(
+            "Stats = spawn_link(N, observer_backend, fetch_stats, [self(), 100]), \
+             Rs = [receive {stats, 1, Sched, {{input, I}, {output, O}}, Mem} -> \
+                     {is_list(Sched) andalso Sched =/= [] andalso \
+                        lists:all(fun({_, A, T}) -> A =< T end, Sched), \
+                      I > 0, O > 0, lists:keymember(total, 1, Mem)} \
+                   after 3000 -> timeout end || _ <- [1, 2, 3]], \
+             MS = monitor(process, Stats), Stats ! stop, lists:usort(Rs)"
+        ),
+        "[{true,true,true,true}]"
+    );
+    assert_eq!(
+        e.eval("receive {'DOWN', MS, process, Stats, R} -> R after 3000 -> timeout end"),
+        "normal"
+    );
 }

@@ -310,13 +310,14 @@ fn known_module(node: &Node, m: Atom) -> bool {
 }
 
 /// The functions answered here, with their arities.
-const EXPORTS: [(&str, &str, i64); 28] = [
+const EXPORTS: [(&str, &str, i64); 29] = [
     ("observer_backend", "sys_info", 0),
     ("observer_backend", "get_port_list", 0),
     ("observer_backend", "get_socket_list", 0),
     ("observer_backend", "get_table_list", 2),
     ("observer_backend", "procs_info", 1),
     ("observer_backend", "etop_collect", 1),
+    ("observer_backend", "fetch_stats", 2),
     ("erlang", "timestamp", 0),
     ("erlang", "node", 0),
     ("erlang", "nodes", 0),
@@ -617,10 +618,64 @@ fn statistics(node: &Node, item: &str) -> Result<Term, RpcFailure> {
                 pair("output", Term::from(output)),
             ])
         }
+        "scheduler_wall_time" | "scheduler_wall_time_all" => scheduler_wall_time(node),
         "context_switches" => Term::tuple([Term::Int(0), Term::Int(0)]),
         "garbage_collection" => Term::tuple([Term::Int(0), Term::Int(0), Term::Int(0)]),
         _ => return Err(badarg()),
     })
+}
+
+/// Each scheduler (tokio worker) as `{Id, ActiveTime, TotalTime}`, in
+/// microseconds since the clock started: observer's load chart reads the
+/// ratio.
+fn scheduler_wall_time(node: &Node) -> Term {
+    let m = node.runtime().metrics();
+    let total = started().elapsed().as_micros() as i64;
+    Term::List(
+        (0..m.num_workers())
+            .map(|w| {
+                Term::tuple([
+                    Term::from(w as i64 + 1),
+                    Term::from((m.worker_total_busy_duration(w).as_micros() as i64).min(total)),
+                    Term::from(total),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// `observer_backend:fetch_stats(Parent, Time)`, spawned on this node by
+/// observer's load charts: every `Time` ms, `{stats, 1, SchedulerWallTime,
+/// {{input, In}, {output, Out}}, Memory}` to Parent, until any message
+/// comes.
+pub(crate) async fn fetch_stats(mut ctx: crate::Context, parent: Pid, every_ms: u64) {
+    let every = std::time::Duration::from_millis(every_ms.max(1));
+    loop {
+        if ctx.receive_timeout(every).await.is_some() {
+            return;
+        }
+        let node = ctx.node().clone();
+        let (input, output) = crate::dist::conn::io_bytes();
+        let memory = Term::List(
+            MEMORY_TYPES
+                .iter()
+                .map(|t| pair(t, Term::from(memory(&node, t).unwrap_or(0) as i64)))
+                .collect(),
+        );
+        let stats = Term::tuple([
+            Term::atom("stats"),
+            Term::Int(1),
+            scheduler_wall_time(&node),
+            Term::tuple([
+                pair("input", Term::from(input)),
+                pair("output", Term::from(output)),
+            ]),
+            memory,
+        ]);
+        if ctx.send(parent, stats).is_err() {
+            return;
+        }
+    }
 }
 
 /// Starts the clock `statistics(wall_clock)` counts from.

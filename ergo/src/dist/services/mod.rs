@@ -268,10 +268,18 @@ enum Body {
     /// `erpc:execute_cast(M, F, A)`, or `M:F(A...)` spawned directly: the
     /// result is dropped, a failure is the exit reason.
     Cast(Atom, Atom, Vec<Term>),
+    /// `observer_backend:fetch_stats(Parent, Time)`: a process that
+    /// reports until told to stop.
+    FetchStats(Pid, u64),
 }
 
 impl Body {
     fn of(m: Atom, f: Atom, args: Vec<Term>) -> Body {
+        if let ("observer_backend", "fetch_stats", [Term::Pid(parent), Term::Int(ms)]) =
+            (m.as_str(), f.as_str(), args.as_slice())
+        {
+            return Body::FetchStats(*parent, (*ms).max(0) as u64);
+        }
         if m.as_str() == "erpc" {
             match (f.as_str(), args.as_slice()) {
                 ("execute_call", [Term::Ref(r), Term::Atom(m), Term::Atom(f), a]) => {
@@ -318,6 +326,10 @@ impl Body {
                 Err(RpcFailure::Exit(e)) => Reason::from_term(e),
                 Err(RpcFailure::Error(e)) => Reason::from_term(Term::tuple([e, stack(m, f, args)])),
             },
+            Body::FetchStats(parent, ms) => {
+                introspect::fetch_stats(ctx, parent, ms).await;
+                Reason::Normal
+            }
         }
     }
 }
