@@ -3,14 +3,21 @@
 #
 # The interoperability tests start real Erlang/OTP and Elixir
 # nodes, so this script installs Debian's erlang-nox and elixir when `erl`
-# or `elixir` is missing. Then it checks formatting and lints and runs the
-# whole workspace's tests.
+# or `elixir` is missing; OTP's observer with a virtual X server and
+# ImageMagick for the observer test (erlang-observer, xvfb, xauth,
+# imagemagick), and iproute2 for the network-namespace test. Then it
+# checks formatting and lints and runs the whole workspace's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_install=()
 command -v erl >/dev/null 2>&1 || need_install+=(erlang-nox)
 command -v elixir >/dev/null 2>&1 || need_install+=(elixir)
+command -v xvfb-run >/dev/null 2>&1 || need_install+=(xvfb)
+command -v xauth >/dev/null 2>&1 || need_install+=(xauth)
+command -v import >/dev/null 2>&1 || need_install+=(imagemagick)
+command -v ip >/dev/null 2>&1 || need_install+=(iproute2)
+ls /usr/lib/erlang/lib/observer-*/ebin/observer.beam >/dev/null 2>&1 || need_install+=(erlang-observer)
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "== installing ${need_install[*]} from Debian"
   SUDO=""
@@ -23,7 +30,7 @@ if [ ${#need_install[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${need_install[@]}" >/dev/null
 fi
-for tool in erl epmd elixir; do
+for tool in erl epmd elixir xvfb-run import ip; do
   command -v "$tool" >/dev/null 2>&1 || { echo "$tool is still missing after the install" >&2; exit 1; }
 done
 echo "== $(erl -noshell -eval 'io:format("Erlang/OTP ~s, ERTS ~s", [erlang:system_info(otp_release), erlang:system_info(version)]), halt().')"

@@ -50,6 +50,9 @@
 //! - `sup`: a `one_for_one` supervisor of `crasher`, which answers call
 //!   `ping` with `pong` and exits with reason `boom` on call `crash`; `sup`
 //!   then starts it again under the same name.
+//! - the application `interop` (`application:which_applications/0` lists
+//!   it): a `one_for_one` supervisor of `app_worker_1` and
+//!   `app_worker_2`, each a `crasher`.
 //! - RPC module `interop`: `add(A, B)`, `echo(T)`, `sleep(Ms)` (returns
 //!   `ok` after Ms milliseconds). Unknown functions fail with `undef`, as
 //!   in Erlang.
@@ -309,6 +312,32 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
     }
 }
 
+/// The application `interop`: a supervisor of two `Crasher`s,
+/// `app_worker_1` and `app_worker_2` (what observer's Applications tab
+/// draws).
+#[ergo::application(
+    name = "interop",
+    description = "the interop node's servers",
+    version = "1.0.0"
+)]
+struct InteropApp;
+
+impl ergo::Application for InteropApp {
+    fn supervisor() -> SupervisorSpec {
+        SupervisorSpec::new(Strategy::OneForOne)
+            .child(ChildSpec::named_server::<Crasher>(
+                "app_worker_1",
+                "app_worker_1",
+                (),
+            ))
+            .child(ChildSpec::named_server::<Crasher>(
+                "app_worker_2",
+                "app_worker_2",
+                (),
+            ))
+    }
+}
+
 /// Answers `ping`, and crashes on `crash`.
 struct Crasher;
 
@@ -459,6 +488,11 @@ async fn main() {
         .expect("sup starts");
     node.register(Atom::from("sup"), sup.pid())
         .expect("the name sup is free");
+    node.load_application(InteropApp::spec())
+        .expect("interop loads");
+    node.start_application("interop", ergo::application::StartType::Temporary)
+        .await
+        .expect("interop starts");
     rpc_module(&node);
     let mut options = DistOptions::default();
     if let Some(t) = ticktime {

@@ -754,7 +754,10 @@ fn erlang_looks_at_the_rust_node_over_rpc_and_erpc_and_sees_its_real_state() {
         ),
         "{true,true,true,true,true,true}"
     );
-    assert_eq!(call(&mut e, "application, which_applications, []"), "[]");
+    assert_eq!(
+        call(&mut e, "application, which_applications, []"),
+        "[{interop,\"the interop node's servers\",\"1.0.0\"}]"
+    );
     assert_eq!(
         call(&mut e, "code, ensure_loaded, [erlang]"),
         "{module,erlang}"
@@ -814,6 +817,15 @@ fn observers_backend_calls_get_the_answers_its_system_and_processes_tabs_read() 
         ),
         "{true,true,true}"
     );
+    // As the tab really asks: spawned on the node, the reports coming from
+    // the spawned process.
+    assert_eq!(
+        e.eval(
+            "Backend = spawn_link(N, observer_backend, procs_info, [self()]), \
+             receive {procs_info, Backend, Procs2} -> length(Procs2) > 10 after 5000 -> timeout end"
+        ),
+        "true"
+    );
     // etop's collection, and the empty port and table lists.
     assert_eq!(
         e.eval(
@@ -830,6 +842,27 @@ fn observers_backend_calls_get_the_answers_its_system_and_processes_tabs_read() 
               rpc:call(N, observer_backend, get_table_list, [ets, [{sys_hidden, true}, {unread_hidden, true}]])}"
         ),
         "{[],[]}"
+    );
+    // The Applications tab: appmon_info started over rpc, then its running
+    // applications and one supervision tree, delivered to the client.
+    assert_eq!(
+        e.eval(
+            "{ok, AM} = rpc:call(N, appmon_info, start_link2, [self(), self(), []]), \
+             gen_server:cast(AM, {self(), app_ctrl, N, true, []}), \
+             receive {delivery, AM, app_ctrl, N, Apps} -> \
+               [{Name, Vsn, is_pid(Top)} || {Top, Name, {_, _, Vsn}} <- Apps] \
+             after 5000 -> timeout end"
+        ),
+        "[{interop,\"1.0.0\",true}]"
+    );
+    assert_eq!(
+        e.eval(
+            "gen_server:cast(AM, {self(), app, interop, true, []}), \
+             receive {delivery, AM, app, interop, {Root, P2N, Links, []}} -> \
+               {is_list(Root), length(P2N), lists:sort([C || {P, C} <- Links, P =:= Root])} \
+             after 5000 -> timeout end"
+        ),
+        "{true,3,[\"app_worker_1\",\"app_worker_2\"]}"
     );
     // The Load Charts tab spawns fetch_stats on the node, linked, and
     // reads a report per period until it tells the process to stop.

@@ -224,6 +224,11 @@ impl Node {
         self.inner().apps.unload(name.into())
     }
 
+    /// The top supervisor of a running application.
+    pub(crate) fn application_top(&self, name: Atom) -> Option<Pid> {
+        self.inner().apps.top(name)
+    }
+
     /// Starts a loaded application whose dependencies are running
     /// (`application:start/2`); returns once its top supervisor has started.
     pub async fn start_application(

@@ -28,7 +28,8 @@ use crate::process::{ProcessInfo, Status};
 
 /// The modules whose functions are answered here (`code:ensure_loaded/1`
 /// says they are loaded).
-const MODULES: [&str; 5] = [
+const MODULES: [&str; 6] = [
+    "appmon_info",
     "erlang",
     "application",
     "code",
@@ -138,38 +139,15 @@ pub(crate) fn builtin(
         ("observer_backend", "get_port_list" | "get_socket_list", []) => Ok(Term::NIL),
         ("observer_backend", "get_table_list", [_, _]) => Ok(Term::NIL),
         ("observer_backend", "procs_info", [Term::Pid(collector)]) => {
-            // In chunks of 10,000, as observer's Processes tab takes them.
-            let all = etop_procs(node);
-            for chunk in all.chunks(10_000) {
-                let _ = node.send(
-                    *collector,
-                    Term::tuple([
-                        Term::atom("procs_info"),
-                        Term::Pid(node.system_pid()),
-                        Term::List(chunk.to_vec()),
-                    ]),
-                );
-            }
+            send_procs_info(node, node.system_pid(), *collector);
             Ok(Term::atom("ok"))
         }
         ("observer_backend", "etop_collect", [Term::Pid(collector)]) => {
-            let procs = etop_procs(node);
-            let info = Term::tuple([
-                Term::atom("etop_info"),
-                timestamp(),
-                Term::from(procs.len() as i64),
-                Term::atom("undefined"),
-                Term::atom("undefined"),
-                Term::from(node.runtime().metrics().global_queue_depth() as i64),
-                Term::NIL,
-                etop_memi(node),
-                Term::List(procs),
-            ]);
-            let _ = node.send(
-                *collector,
-                Term::tuple([Term::Pid(node.system_pid()), info]),
-            );
+            send_etop_info(node, node.system_pid(), *collector);
             Ok(Term::atom("ok"))
+        }
+        ("appmon_info", "start_link2", [_starter, Term::Pid(client), _opts]) => {
+            Ok(appmon_start(node, *client))
         }
         ("net_kernel", "get_net_ticktime", []) => {
             let secs = node
@@ -215,6 +193,43 @@ fn etop_procs(node: &Node) -> Vec<Term> {
             ])
         })
         .collect()
+}
+
+/// `observer_backend:procs_info/1`: every process's record, sent to
+/// `collector` in chunks of 10,000 as `{procs_info, From, Records}` (the
+/// Processes tab spawns it and takes `From`'s normal exit as the end).
+pub(crate) fn send_procs_info(node: &Node, from: Pid, collector: Pid) {
+    let all = etop_procs(node);
+    for chunk in all.chunks(10_000) {
+        let _ = node.send_message(
+            collector.into(),
+            crate::message::Message::Term(Term::tuple([
+                Term::atom("procs_info"),
+                Term::Pid(from),
+                Term::List(chunk.to_vec()),
+            ])),
+        );
+    }
+}
+
+/// `observer_backend:etop_collect/1`: `{From, #etop_info{}}` to `collector`.
+pub(crate) fn send_etop_info(node: &Node, from: Pid, collector: Pid) {
+    let procs = etop_procs(node);
+    let info = Term::tuple([
+        Term::atom("etop_info"),
+        timestamp(),
+        Term::from(procs.len() as i64),
+        Term::atom("undefined"),
+        Term::atom("undefined"),
+        Term::from(node.runtime().metrics().global_queue_depth() as i64),
+        Term::NIL,
+        etop_memi(node),
+        Term::List(procs),
+    ]);
+    let _ = node.send_message(
+        collector.into(),
+        crate::message::Message::Term(Term::tuple([Term::Pid(from), info])),
+    );
 }
 
 /// The memory figures etop shows.
@@ -310,7 +325,8 @@ fn known_module(node: &Node, m: Atom) -> bool {
 }
 
 /// The functions answered here, with their arities.
-const EXPORTS: [(&str, &str, i64); 29] = [
+const EXPORTS: [(&str, &str, i64); 30] = [
+    ("appmon_info", "start_link2", 3),
     ("observer_backend", "sys_info", 0),
     ("observer_backend", "get_port_list", 0),
     ("observer_backend", "get_socket_list", 0),
@@ -496,8 +512,9 @@ fn system_info(node: &Node, item: &str) -> Result<Term, RpcFailure> {
         "machine" => Term::charlist("ergo"),
         "process_count" => Term::from(node.process_count() as i64),
         "process_limit" => Term::from(1i64 << 27),
-        "schedulers" | "schedulers_online" | "dirty_cpu_schedulers" => Term::from(workers),
-        "dirty_io_schedulers" => Term::from(0i64),
+        "schedulers" | "schedulers_online" => Term::from(workers),
+        // Tokio has no dirty schedulers (its blocking pool is not counted).
+        "dirty_cpu_schedulers" | "dirty_io_schedulers" => Term::from(0i64),
         "logical_processors" | "logical_processors_available" | "logical_processors_online" => {
             Term::from(cpus)
         }
@@ -681,4 +698,182 @@ pub(crate) async fn fetch_stats(mut ctx: crate::Context, parent: Pid, every_ms: 
 /// Starts the clock `statistics(wall_clock)` counts from.
 pub(crate) fn start_clock() {
     let _ = started();
+}
+
+/// `appmon_info:start_link2(Starter, Client, Opts)`, as observer's
+/// Applications tab calls it: the node's `appmon_info` process (started
+/// now, or the one running), linked to the client; `{ok, Pid}`.
+pub(crate) fn appmon_start(node: &Node, client: Pid) -> Term {
+    let pid = match node.whereis("appmon_info") {
+        Some(pid) => {
+            let _ = node.send_message(
+                pid.into(),
+                crate::message::Message::local(AppmonClient(client)),
+            );
+            pid
+        }
+        None => {
+            let pid = node.spawn(move |ctx| appmon(ctx, client));
+            if node.register(Atom::from("appmon_info"), pid).is_err() {
+                // Started meanwhile by another client: use that one.
+                node.exit(pid, pid, crate::reason::Reason::Kill);
+                return appmon_start(node, client);
+            }
+            pid
+        }
+    };
+    Term::tuple([Term::atom("ok"), Term::Pid(pid)])
+}
+
+/// A further client of the running `appmon_info` process.
+struct AppmonClient(Pid);
+
+/// One piece of work `appmon_info` repeats for a client: what it
+/// delivered last, to send only changes.
+struct AppmonTask {
+    cmd: Atom,
+    aux: Term,
+    from: Pid,
+    last: Option<Term>,
+}
+
+/// The `appmon_info` process: for each client's `app_ctrl` (the running
+/// applications) and `app` (one application's supervision tree), sends
+/// `{delivery, Self, Cmd, Aux, Result}` when the result changes, checked
+/// every 2 s as `appmon_info` does; it ends with its last client.
+async fn appmon(mut ctx: crate::Context, first: Pid) {
+    ctx.set_trap_exit(true);
+    let mut clients = vec![first];
+    let _ = ctx.link(first);
+    let mut tasks: Vec<AppmonTask> = Vec::new();
+    loop {
+        let node = ctx.node().clone();
+        for t in &mut tasks {
+            let result = match t.cmd.as_str() {
+                "app_ctrl" => app_ctrl(&node),
+                "app" => match &t.aux {
+                    Term::Atom(app) => app_tree(&node, *app).await,
+                    _ => Term::tuple([Term::NIL, Term::NIL, Term::NIL, Term::NIL]),
+                },
+                _ => Term::tuple([Term::Atom(t.cmd), t.aux.clone()]),
+            };
+            if t.last.as_ref() != Some(&result) {
+                let _ = ctx.send(
+                    t.from,
+                    Term::tuple([
+                        Term::atom("delivery"),
+                        Term::Pid(ctx.pid()),
+                        Term::Atom(t.cmd),
+                        t.aux.clone(),
+                        result.clone(),
+                    ]),
+                );
+                t.last = Some(result);
+            }
+        }
+        let Some(msg) = ctx.receive_timeout(std::time::Duration::from_secs(2)).await else {
+            continue;
+        };
+        match msg {
+            crate::message::Message::Term(Term::Tuple(t))
+                if t.len() == 2 && t[0].is_atom("$gen_cast") =>
+            {
+                if let Term::Tuple(c) = &t[1]
+                    && let [Term::Pid(from), Term::Atom(cmd), aux, on, _opts] = c.as_slice()
+                {
+                    tasks.retain(|x| !(x.cmd == *cmd && x.aux == *aux && x.from == *from));
+                    if on.is_atom("true") {
+                        tasks.push(AppmonTask {
+                            cmd: *cmd,
+                            aux: aux.clone(),
+                            from: *from,
+                            last: None,
+                        });
+                    }
+                }
+            }
+            crate::message::Message::Exit { from, .. } => {
+                tasks.retain(|t| t.from != from);
+                clients.retain(|c| *c != from);
+                if clients.is_empty() {
+                    return;
+                }
+            }
+            m @ crate::message::Message::Local(_) => {
+                if let Ok(AppmonClient(c)) = m.downcast::<AppmonClient>()
+                    && !clients.contains(&c)
+                {
+                    let _ = ctx.link(c);
+                    clients.push(c);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The running applications as `app_ctrl` delivers them:
+/// `[{TopPid, Name, {Name, Description, Version}}]`.
+fn app_ctrl(node: &Node) -> Term {
+    Term::List(
+        node.which_applications()
+            .into_iter()
+            .filter_map(|a| {
+                let top = node.application_top(a.name)?;
+                Some(Term::tuple([
+                    Term::Pid(top),
+                    Term::Atom(a.name),
+                    Term::tuple([
+                        Term::Atom(a.name),
+                        Term::charlist(&a.description),
+                        Term::charlist(&a.version),
+                    ]),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+/// How `appmon_info` names a process: its registered name, or its pid.
+fn appmon_name(node: &Node, pid: Pid) -> Term {
+    match node.process_info(pid).and_then(|i| i.registered_name) {
+        Some(name) => Term::charlist(name.as_str()),
+        // As `pid_to_list/1` prints a pid of the node itself.
+        None => Term::charlist(&format!("<0.{}.{}>", pid.id, pid.serial)),
+    }
+}
+
+/// An application's supervision tree as `app` delivers it: `{Root,
+/// [{Pid, Name}], [{ParentName, ChildName}], []}`, walked from the top
+/// supervisor through `which_children`.
+async fn app_tree(node: &Node, app: Atom) -> Term {
+    let Some(top) = node.application_top(app) else {
+        return Term::tuple([Term::NIL, Term::NIL, Term::NIL, Term::NIL]);
+    };
+    let mut names = vec![Term::tuple([Term::Pid(top), appmon_name(node, top)])];
+    let mut links = Vec::new();
+    let mut queue = vec![top];
+    while let Some(sup) = queue.pop() {
+        let children = crate::supervisor::SupRef::from_pid(node, sup)
+            .which_children()
+            .await
+            .unwrap_or_default();
+        for c in children {
+            let Some(pid) = c.pid else { continue };
+            names.push(Term::tuple([Term::Pid(pid), appmon_name(node, pid)]));
+            links.push(Term::tuple([
+                appmon_name(node, sup),
+                appmon_name(node, pid),
+            ]));
+            if c.kind == crate::supervisor::ChildType::Supervisor {
+                queue.push(pid);
+            }
+        }
+    }
+    Term::tuple([
+        appmon_name(node, top),
+        Term::List(names),
+        Term::List(links),
+        Term::NIL,
+    ])
 }

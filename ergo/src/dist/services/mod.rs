@@ -271,6 +271,10 @@ enum Body {
     /// `observer_backend:fetch_stats(Parent, Time)`: a process that
     /// reports until told to stop.
     FetchStats(Pid, u64),
+    /// `observer_backend:procs_info(Collector)` or `etop_collect(Collector)`
+    /// spawned: the reports come from the spawned process, which then
+    /// ends.
+    ProcsInfo(Pid, bool),
 }
 
 impl Body {
@@ -279,6 +283,11 @@ impl Body {
             (m.as_str(), f.as_str(), args.as_slice())
         {
             return Body::FetchStats(*parent, (*ms).max(0) as u64);
+        }
+        if let ("observer_backend", f @ ("procs_info" | "etop_collect"), [Term::Pid(collector)]) =
+            (m.as_str(), f.as_str(), args.as_slice())
+        {
+            return Body::ProcsInfo(*collector, f == "etop_collect");
         }
         if m.as_str() == "erpc" {
             match (f.as_str(), args.as_slice()) {
@@ -328,6 +337,14 @@ impl Body {
             },
             Body::FetchStats(parent, ms) => {
                 introspect::fetch_stats(ctx, parent, ms).await;
+                Reason::Normal
+            }
+            Body::ProcsInfo(collector, etop) => {
+                if etop {
+                    introspect::send_etop_info(&node, ctx.pid(), collector);
+                } else {
+                    introspect::send_procs_info(&node, ctx.pid(), collector);
+                }
                 Reason::Normal
             }
         }
