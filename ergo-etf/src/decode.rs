@@ -40,6 +40,7 @@ pub struct DecodeOptions {
     max_inflated: u64,
     share_min: usize,
     atom_limit: usize,
+    atom_budget: usize,
 }
 
 impl Default for DecodeOptions {
@@ -66,7 +67,16 @@ impl DecodeOptions {
             max_inflated: DEFAULT_MAX_INFLATED,
             share_min: 65,
             atom_limit: crate::atom::ATOM_LIMIT,
+            atom_budget: usize::MAX,
         }
+    }
+
+    /// At most `n` atoms may be created by one decoder with these options:
+    /// the next is [`DecodeErrorKind::AtomBudget`], refused before it is
+    /// added to the table.
+    pub const fn atom_budget(mut self, n: usize) -> DecodeOptions {
+        self.atom_budget = n;
+        self
     }
 
     /// Atoms are created only while the atom table holds fewer than
@@ -724,6 +734,11 @@ impl<'a> Decoder<'a> {
                     name: name.to_owned(),
                 })
             });
+        }
+        if self.created.get() >= self.opts.atom_budget && Atom::existing(name).is_none() {
+            return Err(DecodeError::from(DecodeErrorKind::AtomBudget {
+                limit: self.opts.atom_budget,
+            }));
         }
         let made = Atom::intern_within(name, self.opts.atom_limit);
         if let Ok((_, true)) = made {

@@ -53,6 +53,12 @@ pub enum DecodeErrorKind {
     },
     /// The atom table is full.
     AtomTableFull,
+    /// The input names more new atoms than it may add
+    /// ([`crate::DecodeOptions::atom_budget`]).
+    AtomBudget {
+        /// How many it may add.
+        limit: usize,
+    },
     /// An `ATOM_CACHE_REF` that the frame's atom cache does not fill.
     BadAtomCacheRef {
         /// The index.
@@ -109,6 +115,9 @@ impl fmt::Display for DecodeErrorKind {
                 )
             }
             DecodeErrorKind::AtomTableFull => write!(f, "{}", AtomError::TableFull),
+            DecodeErrorKind::AtomBudget { limit } => {
+                write!(f, "more than {limit} new atoms (the input's budget)")
+            }
             DecodeErrorKind::BadAtomCacheRef { index } => {
                 write!(
                     f,

@@ -408,7 +408,8 @@ impl Scope {
     /// A message from a peer scope, a monitor or the node monitor.
     fn term(&mut self, ctx: &crate::Context, t: &[Term]) {
         match t {
-            [tag, Term::Pid(peer)] if tag.is_atom("discover") => {
+            // (OTP 26 and later may add a protocol version.)
+            [tag, Term::Pid(peer)] | [tag, Term::Pid(peer), _] if tag.is_atom("discover") => {
                 let sync =
                     Term::tuple([Term::atom("sync"), Term::Pid(self.me), self.local_groups()]);
                 let _ = ctx.send(*peer, Term::tuple([Term::atom("$gen_cast"), sync]));
@@ -498,7 +499,29 @@ impl Scope {
     }
 }
 
+/// Takes a scope off the node's list when its process ends (however it
+/// ends: the process's future is dropped then).
+struct Unlist {
+    node: Node,
+    scope: Atom,
+    pid: Pid,
+}
+
+impl Drop for Unlist {
+    fn drop(&mut self) {
+        let mut scopes = self.node.inner().dist.pg.write();
+        if scopes.get(&self.scope).is_some_and(|(p, _)| *p == self.pid) {
+            scopes.remove(&self.scope);
+        }
+    }
+}
+
 async fn run(mut ctx: crate::Context, name: Atom, shared: Arc<Shared>) {
+    let _unlist = Unlist {
+        node: ctx.node().clone(),
+        scope: name,
+        pid: ctx.pid(),
+    };
     let mut scope = Scope {
         name,
         me: ctx.pid(),

@@ -140,6 +140,12 @@ pub struct DistOptions {
     /// (as Erlang suspends it), so that a slow or frozen peer cannot make
     /// the node's memory grow. `Context::send_nosuspend` sends only when
     /// the connection is not busy.
+    ///
+    /// A process is suspended where it next waits (an `.await`): the sends
+    /// it makes without waiting in between all go into the queue. Sends
+    /// from outside processes (`Node::send`, a plain tokio task) are never
+    /// suspended; check `send_nosuspend` from a process, or wait between
+    /// sends, where such a sender may meet a frozen peer.
     pub dist_buf_busy_limit: usize,
     /// How long setting up a connection may take.
     pub connect_timeout: Duration,
@@ -673,10 +679,17 @@ impl NodeInner {
         // whether it is a new incarnation; when both nodes connect to each
         // other at once, the attempt of the node with the higher name goes
         // on and the other gives way.
+        // A node that has no connection to the peer yet marks one pending
+        // as it answers `ok` (as dist_util does), so that what it sends the
+        // peer meanwhile waits for this connection instead of starting one
+        // of its own that the peer would have to arbitrate.
+        let placeholder: Mutex<Option<Arc<Conn>>> = Mutex::new(None);
         let status = |peer: &str| {
-            let existing =
-                Atom::existing(peer).and_then(|a| self.dist.conns.read().get(&a).cloned());
-            match existing {
+            let Ok(name) = Atom::try_new(peer) else {
+                return handshake::Status::Ok;
+            };
+            let mut conns = self.dist.conns.write();
+            match conns.get(&name) {
                 Some(c) if c.is_up() => handshake::Status::Alive,
                 Some(c) if c.info.get().is_none() && !c.is_closed() => {
                     if self.name.as_str() > peer {
@@ -685,7 +698,12 @@ impl NodeInner {
                         handshake::Status::OkSimultaneous
                     }
                 }
-                _ => handshake::Status::Ok,
+                _ => {
+                    let c = Conn::new(name);
+                    conns.insert(name, c.clone());
+                    *placeholder.lock() = Some(c);
+                    handshake::Status::Ok
+                }
             }
         };
         let handshakes = async {
@@ -742,6 +760,16 @@ impl NodeInner {
                     Ok(Err(e)) => e,
                     _ => "the handshake timed out".to_string(),
                 };
+                // What waited on the connection marked pending for it goes
+                // as a failed connection's would.
+                if let Some(c) = placeholder.lock().take() {
+                    self.connection_lost(
+                        &c,
+                        Disconnect::ConnectFailed(ConnectError::Handshake(
+                            handshake::HandshakeError::Protocol(why.clone()),
+                        )),
+                    );
+                }
                 // As a stock Erlang node reports it, naming the node when
                 // it gave its name.
                 let peer = named.as_deref().unwrap_or("a node that gave no name");

@@ -500,6 +500,8 @@ impl TlsWriter {
 /// plaintext out.
 pub(crate) struct TlsReader {
     shared: Arc<Shared>,
+    /// Has the writer task finish writing records this half queued.
+    kick: Box<dyn Fn() + Send + Sync>,
     tcp: OwnedReadHalf,
     /// Ciphertext read and not yet handed to TLS: `raw[at..len]`.
     raw: Box<[u8]>,
@@ -534,8 +536,9 @@ impl AsyncRead for TlsReader {
                     // Anything TLS answers by itself (a key update, an
                     // alert) goes out now if the socket takes it, or with
                     // the next write.
-                    if tls.wants_write() {
-                        Shared::flush(&mut tls, &this.shared.tcp)?;
+                    if tls.wants_write() && !Shared::flush(&mut tls, &this.shared.tcp)? {
+                        // The socket is full: the writer task finishes.
+                        (this.kick)();
                     }
                     continue;
                 }
@@ -567,11 +570,12 @@ impl AsyncRead for TlsReader {
 /// megabyte for each 16 kB record.)
 fn take_plaintext(tls: &mut rustls::Connection, buf: &mut ReadBuf<'_>) -> io::Result<()> {
     let mut reader = tls.reader();
+    let start = buf.filled().len();
     while buf.remaining() > 0 {
         let chunk = match reader.fill_buf() {
             Ok(c) => c,
             // Some bytes copied already: those first.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !buf.filled().is_empty() => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && buf.filled().len() > start => break,
             Err(e) => return Err(e),
         };
         if chunk.is_empty() {
@@ -585,7 +589,11 @@ fn take_plaintext(tls: &mut rustls::Connection, buf: &mut ReadBuf<'_>) -> io::Re
 }
 
 /// Splits a TLS connection, its handshakes done, into its halves.
-pub(crate) fn split(tcp: TcpStream, tls: rustls::Connection) -> (TlsReader, TlsWriter) {
+pub(crate) fn split(
+    tcp: TcpStream,
+    tls: rustls::Connection,
+    kick: Box<dyn Fn() + Send + Sync>,
+) -> (TlsReader, TlsWriter) {
     let (rd, wr) = tcp.into_split();
     let shared = Arc::new(Shared {
         tls: Mutex::new(tls),
@@ -594,6 +602,7 @@ pub(crate) fn split(tcp: TcpStream, tls: rustls::Connection) -> (TlsReader, TlsW
     (
         TlsReader {
             shared: shared.clone(),
+            kick,
             tcp: rd,
             raw: vec![0; RAW_CHUNK].into_boxed_slice(),
             at: 0,

@@ -173,7 +173,7 @@ impl Context {
         {
             return Ok(false);
         }
-        self.send(to, msg).map(|()| true)
+        crate::dist::conn::without_suspending(|| self.send(to, msg)).map(|()| true)
     }
 
     /// Sends `msg` only if `to` is on this node or on a node connected

@@ -1311,6 +1311,13 @@ impl Reader {
         Ok(Some(&mut self.msg))
     }
 
+    /// The decoding options with what is left of this peer's atom budget
+    /// (one more than left: the one past it is refused as it is met).
+    fn budgeted(&self) -> DecodeOptions {
+        self.opts
+            .atom_budget(self.max_new_atoms.saturating_sub(self.new_atoms) + 1)
+    }
+
     /// Counts `n` atoms this peer added to the table, against its budget.
     fn count_atoms(&mut self, n: usize) -> Result<(), WireError> {
         self.new_atoms += n;
@@ -1353,7 +1360,8 @@ impl Reader {
         let (control, at) = match read_fixed(body, atoms) {
             Some(read) => read,
             None => {
-                let mut d = Decoder::new(body, &self.opts).with_atom_cache(atoms);
+                let opts = self.budgeted();
+                let mut d = Decoder::new(body, &opts).with_atom_cache(atoms);
                 if let Some(o) = owner {
                     d = d.with_owner(o);
                 }
@@ -1367,7 +1375,8 @@ impl Reader {
         let envelope = f.envelope();
         let at = if envelope.is_some() { f.at } else { at };
         let owner = owner_from(owner, at);
-        let mut d = Decoder::new(&body[at..], &self.opts).with_atom_cache(atoms);
+        let opts = self.budgeted();
+        let mut d = Decoder::new(&body[at..], &opts).with_atom_cache(atoms);
         if let Some(o) = &owner {
             d = d.with_owner(o);
         }
@@ -1409,7 +1418,8 @@ impl Reader {
             ));
         }
         let owner_body = owner_from(owner, 2);
-        let mut d = Decoder::new(&frame[2..], &self.opts);
+        let opts = self.budgeted();
+        let mut d = Decoder::new(&frame[2..], &opts);
         if let Some(o) = &owner_body {
             d = d.with_owner(o);
         }
@@ -1421,9 +1431,10 @@ impl Reader {
             // decoded whole, its new atoms counted by the table's growth,
             // which may include others' at the same moment.)
             let before = Atom::count();
+            let opts = self.budgeted();
             let p = match owner {
-                Some(o) => self.opts.decode_bytes(&o.slice(at..)),
-                None => self.opts.decode(&frame[at..]),
+                Some(o) => opts.decode_bytes(&o.slice(at..)),
+                None => opts.decode(&frame[at..]),
             };
             self.count_atoms(Atom::count().saturating_sub(before))?;
             Some(p.map_err(|e| bad(format!("bad message payload: {e}")))?)
@@ -2319,5 +2330,32 @@ mod tests {
             }
             assert_eq!(got.as_ref(), Some(&big), "flags {peer:#x}");
         }
+    }
+
+    #[test]
+    fn one_frame_naming_many_new_atoms_stops_at_the_budget_as_it_decodes() {
+        let mut r = Reader::with_limits(1 << 20, 16, 10);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        // {2, '', ''} and a payload list of 1,000 atoms never seen before.
+        let mut f = vec![131, 68, 0, 104, 3, 97, 2, 119, 0, 119, 0, 108, 0, 0, 3, 232];
+        let names: Vec<String> = (0..1000)
+            .map(|i| format!("one_frame_{stamp}_{i}"))
+            .collect();
+        for n in &names {
+            f.push(119);
+            f.push(n.len() as u8);
+            f.extend_from_slice(n.as_bytes());
+        }
+        f.push(106);
+        let err = r.read(&f, None).unwrap_err();
+        assert!(err.0.contains("new atoms"), "{}", err.0);
+        let made = names.iter().filter(|n| Atom::existing(n).is_some()).count();
+        assert!(
+            made <= 11,
+            "{made} atoms made from one frame with a budget of 10"
+        );
     }
 }

@@ -51,6 +51,15 @@ struct Up {
     /// is busy, and a process that sends to it is suspended until it is
     /// not.
     busy_limit: usize,
+    /// Bytes a sender took out of `buf` and is writing outside the lock
+    /// (still waiting, as far as the busy limit goes).
+    in_flight: usize,
+}
+
+impl Up {
+    fn backlog(&self) -> usize {
+        self.buf.len() + self.in_flight
+    }
 }
 
 /// A connection to one peer node.
@@ -156,7 +165,9 @@ impl Conn {
     ) -> Result<(), Closed> {
         // A payload of many terms is encoded before the lock is taken, so
         // that other senders to this node do not wait for it.
-        if frames.iter().any(|(_, p)| p.is_some_and(Payload::is_large)) {
+        // (Not while the connection is being set up: messages then wait as
+        // terms.)
+        if frames.iter().any(|(_, p)| p.is_some_and(Payload::is_large)) && self.is_up() {
             let encoded: Vec<Option<Vec<u8>>> = frames
                 .iter()
                 .map(|(_, p)| p.filter(|p| p.is_large()).map(Payload::encode_alone))
@@ -256,7 +267,7 @@ impl Conn {
             return Err(Closed);
         };
         if up.flushing || up.writing {
-            if up.buf.len() > up.busy_limit {
+            if up.backlog() > up.busy_limit {
                 drop(st);
                 self.sent_while_busy();
             }
@@ -266,6 +277,7 @@ impl Conn {
         self.deferred.store(false, Relaxed);
         let half = up.half.clone();
         let mut out = std::mem::take(&mut up.buf);
+        up.in_flight = out.len();
         drop(st);
         loop {
             let result = loop {
@@ -287,13 +299,17 @@ impl Conn {
             let State::Up(up) = &mut *st else {
                 return Err(Closed);
             };
-            let backlog = out.len() + up.buf.len();
+            up.in_flight = out.len();
+            let backlog = up.backlog();
+            // (Woken with the state's lock held: a waiter takes the list's
+            // lock alone, never the two together.)
             if backlog <= up.busy_limit && self.waiters.load(Ordering::SeqCst) {
                 self.wake_unbusy();
             }
             match result {
                 Ok(true) if up.buf.is_empty() => {
                     up.writing = false;
+                    up.in_flight = 0;
                     // Keep the allocation, unless a huge message left it big.
                     out.clear();
                     if out.capacity() <= 8 << 20 {
@@ -305,6 +321,7 @@ impl Conn {
                     // More came while we wrote: write that too.
                     out.clear();
                     std::mem::swap(&mut out, &mut up.buf);
+                    up.in_flight = out.len();
                     self.deferred.store(false, Relaxed);
                 }
                 Ok(false) => {
@@ -314,8 +331,9 @@ impl Conn {
                     out.append(&mut up.buf);
                     up.buf = out;
                     up.writing = false;
+                    up.in_flight = 0;
                     up.flushing = true;
-                    let busy = up.buf.len() > up.busy_limit;
+                    let busy = up.backlog() > up.busy_limit;
                     self.wake.notify_one();
                     drop(st);
                     if busy {
@@ -325,6 +343,7 @@ impl Conn {
                 }
                 Err(()) => {
                     up.writing = false;
+                    up.in_flight = 0;
                     // The reader sees the broken socket too and closes the
                     // connection; wake the writer so it notices sooner.
                     self.wake.notify_one();
@@ -346,9 +365,24 @@ impl Conn {
         !matches!(old, State::Down)
     }
 
+    /// Has the writer task write what the transport holds (TLS records
+    /// the reader made, such as the answer to a key update), once the
+    /// socket takes it.
+    pub(crate) fn kick_writer(&self) {
+        let mut st = self.state.lock();
+        if let State::Up(up) = &mut *st
+            && !up.flushing
+            && !up.writing
+        {
+            up.flushing = true;
+            drop(st);
+            self.wake.notify_one();
+        }
+    }
+
     /// More than the busy limit waits to be written.
     pub(crate) fn is_busy(&self) -> bool {
-        matches!(&*self.state.lock(), State::Up(up) if up.buf.len() > up.busy_limit)
+        matches!(&*self.state.lock(), State::Up(up) if up.backlog() > up.busy_limit)
     }
 
     /// A process sent to this connection while it was busy: once the
@@ -357,7 +391,7 @@ impl Conn {
     fn sent_while_busy(self: &Arc<Self>) {
         HELD.with(|h| {
             let mut h = h.borrow_mut();
-            if h.active && h.busy.is_none() {
+            if h.active && !h.nosuspend && h.busy.is_none() {
                 h.busy = Some(self.clone());
             }
         });
@@ -366,20 +400,24 @@ impl Conn {
     /// For a suspended process: `true` (and `waker` woken once the
     /// connection is no longer busy, or closes) while it is busy.
     pub(crate) fn wait_unbusy(&self, waker: &std::task::Waker) -> bool {
-        let mut w = self.unbusy.lock();
-        // Said before looking, so that a writer that empties the buffer
-        // after the look sees it and wakes us.
-        self.waiters.store(true, Ordering::SeqCst);
         if !self.is_busy() {
-            if w.is_empty() {
-                self.waiters.store(false, Ordering::SeqCst);
-            }
             return false;
         }
-        if !w.iter().any(|x| x.will_wake(waker)) {
-            w.push(waker.clone());
+        // The waker goes on the list first, and the look at the buffer
+        // comes after: a writer that empties it before the look is seen
+        // by the look, one that empties it after finds the waker. The two
+        // locks are never held together here (a writer takes the list's
+        // under the state's).
+        {
+            let mut w = self.unbusy.lock();
+            if !w.iter().any(|x| x.will_wake(waker)) {
+                w.push(waker.clone());
+            }
+            self.waiters.store(true, Ordering::SeqCst);
         }
-        true
+        // A waker left on the list when this returns `false` is woken once,
+        // for nothing, later.
+        self.is_busy()
     }
 
     fn wake_unbusy(&self) {
@@ -414,7 +452,12 @@ pub(crate) fn start(
     peer: Peer,
     cfg: &ConnConfig,
 ) -> Result<bool, Closed> {
-    let (rd, wr) = stream.split();
+    let weak = Arc::downgrade(conn);
+    let (rd, wr) = stream.split(Box::new(move || {
+        if let Some(c) = weak.upgrade() {
+            c.kick_writer();
+        }
+    }));
     let half = Arc::new(wr);
     {
         let mut st = conn.state.lock();
@@ -435,6 +478,7 @@ pub(crate) fn start(
             writing: false,
             wrote: false,
             busy_limit: cfg.busy_limit,
+            in_flight: 0,
         });
         for (control, payload) in queued {
             up.writer.write(
@@ -491,6 +535,9 @@ struct Held {
     conns: Vec<Arc<Conn>>,
     /// A busy connection the process sent to.
     busy: Option<Arc<Conn>>,
+    /// A `send_nosuspend` is under way: a send that makes the connection
+    /// busy does not suspend the process.
+    nosuspend: bool,
 }
 
 thread_local! {
@@ -499,6 +546,7 @@ thread_local! {
             active: false,
             conns: Vec::new(),
             busy: None,
+            nosuspend: false,
         })
     };
 }
@@ -507,6 +555,15 @@ thread_local! {
 /// may wait until [`hold_end`]. Returns what to give `hold_end`.
 pub(crate) fn hold_begin() -> bool {
     HELD.with(|h| std::mem::replace(&mut h.borrow_mut().active, true))
+}
+
+/// Runs `f` (a send) without suspending the process if the send makes a
+/// connection busy (`erlang:send_nosuspend/2`).
+pub(crate) fn without_suspending<R>(f: impl FnOnce() -> R) -> R {
+    let was = HELD.with(|h| std::mem::replace(&mut h.borrow_mut().nosuspend, true));
+    let r = f();
+    HELD.with(|h| h.borrow_mut().nosuspend = was);
+    r
 }
 
 /// Called by the process guard after polling: writes the frames its
@@ -578,8 +635,10 @@ impl Source {
         if left == 0 {
             return Ok(());
         }
-        out.reserve(left + PEEK);
         while left > 0 {
+            // In steps, so that a length a peer claims reserves nothing
+            // ahead of the bytes (the vector doubles as they come).
+            out.reserve(left.min(GROW) + PEEK);
             let got = self
                 .rd
                 .read_buf(&mut (&mut *out).limit(left + PEEK))
@@ -608,11 +667,15 @@ impl Source {
             self.buf.advance(len);
             return Ok(frame);
         }
-        let mut frame = Vec::with_capacity(len + PEEK);
+        // Memory for what arrives, not for what the length says will.
+        let mut frame = Vec::with_capacity(len.min(GROW) + PEEK);
         self.read_into(&mut frame, len).await?;
         Ok(Bytes::from(frame))
     }
 }
+
+/// How far ahead of the bytes that have arrived a frame's buffer grows.
+const GROW: usize = 4 << 20;
 
 /// A frame's length, its `131 70` and the fragment's sequence and id.
 const FRAGMENT_HEAD: usize = 4 + 18;

@@ -19,14 +19,17 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    pub(crate) fn split(self) -> (ReadHalf, WriteHalf) {
+    /// The halves; `kick` has the writer task write what the transport
+    /// holds (called by a TLS reader that queued records of its own).
+    pub(crate) fn split(self, kick: Box<dyn Fn() + Send + Sync>) -> (ReadHalf, WriteHalf) {
         match self {
             Stream::Tcp(s) => {
+                drop(kick);
                 let (r, w) = s.into_split();
                 (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
             }
             Stream::Tls(s, c) => {
-                let (r, w) = tls::split(s, *c);
+                let (r, w) = tls::split(s, *c, kick);
                 (ReadHalf::Tls(Box::new(r)), WriteHalf::Tls(w))
             }
         }
