@@ -5,7 +5,8 @@
 # nodes, so this script installs Debian's erlang-nox and elixir when `erl`
 # or `elixir` is missing; OTP's observer with a virtual X server and
 # ImageMagick for the observer test (erlang-observer, xvfb, xauth,
-# imagemagick), and iproute2 for the network-namespace test. Then it
+# imagemagick), iproute2 for the network-namespace test, and Chromium for
+# the dashboard's test. Then it
 # checks formatting and lints and runs the whole workspace's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ command -v xvfb-run >/dev/null 2>&1 || need_install+=(xvfb)
 command -v xauth >/dev/null 2>&1 || need_install+=(xauth)
 command -v import >/dev/null 2>&1 || need_install+=(imagemagick)
 command -v ip >/dev/null 2>&1 || need_install+=(iproute2)
+command -v chromium >/dev/null 2>&1 || need_install+=(chromium)
 ls /usr/lib/erlang/lib/observer-*/ebin/observer.beam >/dev/null 2>&1 || need_install+=(erlang-observer)
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "== installing ${need_install[*]} from Debian"
@@ -30,7 +32,7 @@ if [ ${#need_install[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${need_install[@]}" >/dev/null
 fi
-for tool in erl epmd elixir xvfb-run import ip; do
+for tool in erl epmd elixir xvfb-run import ip chromium; do
   command -v "$tool" >/dev/null 2>&1 || { echo "$tool is still missing after the install" >&2; exit 1; }
 done
 echo "== $(erl -noshell -eval 'io:format("Erlang/OTP ~s, ERTS ~s", [erlang:system_info(otp_release), erlang:system_info(version)]), halt().')"
@@ -53,13 +55,16 @@ phase "cargo fmt --check"
 cargo fmt --all -- --check
 
 phase "cargo clippy -D warnings"
+# (Once without features, once with the dashboard's.)
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --features ergo-otp/dashboard --quiet -- -D warnings
 
 phase "building the examples (the example tests run their binaries)"
-cargo build --workspace --examples --quiet
+# With the dashboard: `interop_node --dashboard` serves it.
+cargo build --workspace --examples --features ergo-otp/dashboard --quiet
 
 phase "unit and integration tests, against real erl and elixir nodes"
-cargo test --workspace --exclude ui-tests --lib --bins --tests --examples --quiet 2>&1 | tee -a "$RESULTS"
+cargo test --workspace --exclude ui-tests --lib --bins --tests --examples --features ergo-otp/dashboard --quiet 2>&1 | tee -a "$RESULTS"
 
 phase "compile-fail cases: trybuild compiles each case (about a minute, quietly)"
 NO_COLOR=1 CARGO_TERM_COLOR=never cargo test -p ui-tests --quiet 2>&1 | tee -a "$RESULTS"

@@ -10,6 +10,9 @@
 //! `--tls-cacertfile CA.pem` besides, every peer must present a
 //! certificate signed by that CA (client certificates included).
 //!
+//! `--dashboard 127.0.0.1:PORT` serves the web dashboard there (the example
+//! built with the `dashboard` feature).
+//!
 //! `--net-ticktime SECONDS` sets `net_ticktime` (60 by default, as in
 //! Erlang; peers should use the same).
 //!
@@ -390,9 +393,31 @@ fn rpc_module(node: &Node) {
         });
 }
 
+/// Serves the web dashboard (the example built with the `dashboard`
+/// feature: `cargo run --features dashboard --example interop_node`).
+#[cfg(feature = "dashboard")]
+async fn serve_dashboard(node: &Node, addr: std::net::SocketAddr) {
+    match node.serve_dashboard(addr).await {
+        Ok(local) => eprintln!("dashboard at http://{local}/"),
+        Err(e) => {
+            eprintln!("cannot serve the dashboard on {addr}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(not(feature = "dashboard"))]
+async fn serve_dashboard(_node: &Node, addr: std::net::SocketAddr) {
+    eprintln!(
+        "cannot serve the dashboard on {addr}: this example was built without the `dashboard` feature \
+         (cargo run --features dashboard --example interop_node -- ...)"
+    );
+    std::process::exit(2);
+}
+
 fn usage() -> ! {
     eprintln!(
-        "usage: interop_node --name NAME@HOST --cookie COOKIE [--tls-auto | --tls-certfile CERT.pem --tls-keyfile KEY.pem] [--tls-cacertfile CA.pem] [--net-ticktime SECONDS]"
+        "usage: interop_node --name NAME@HOST --cookie COOKIE [--tls-auto | --tls-certfile CERT.pem --tls-keyfile KEY.pem] [--tls-cacertfile CA.pem] [--net-ticktime SECONDS] [--dashboard ADDR:PORT]"
     );
     std::process::exit(2);
 }
@@ -431,6 +456,7 @@ async fn main() {
     let mut cookie = None;
     let (mut tls_auto, mut certfile, mut keyfile, mut cacertfile) = (false, None, None, None);
     let mut ticktime = None;
+    let mut dashboard: Option<std::net::SocketAddr> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -440,6 +466,13 @@ async fn main() {
             "--tls-certfile" => certfile = args.next(),
             "--tls-keyfile" => keyfile = args.next(),
             "--tls-cacertfile" => cacertfile = args.next(),
+            "--dashboard" => {
+                dashboard = Some(
+                    args.next()
+                        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
             "--net-ticktime" => {
                 ticktime = args
                     .next()
@@ -501,6 +534,9 @@ async fn main() {
     if let Err(e) = node.dist().listen(options).await {
         eprintln!("{e}");
         std::process::exit(1);
+    }
+    if let Some(addr) = dashboard {
+        serve_dashboard(&node, addr).await;
     }
     println!("ready");
     let _ = (echo, counter, lab);

@@ -123,6 +123,8 @@
 extern crate self as ergo;
 
 pub mod application;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod deadline;
 pub mod dist;
 pub mod gen_server;

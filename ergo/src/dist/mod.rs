@@ -295,6 +295,13 @@ impl Dist {
         }
     }
 
+    /// Keeps a task that stops with the node's distribution (the
+    /// dashboard's server, say).
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn running_push(&self, task: tokio::task::AbortHandle) {
+        self.running.lock().push(task);
+    }
+
     /// Stops accepting, closes every connection and leaves EPMD.
     pub(crate) fn shut(&self) {
         for t in self.running.lock().drain(..) {

@@ -70,6 +70,10 @@ pub(crate) struct Conn {
     wake: tokio::sync::Notify,
     /// Frames received, ticks included: the tick check watches it move.
     received: AtomicU64,
+    /// Bytes read and written, and frames written (for the dashboard).
+    pub(crate) bytes_in: Arc<AtomicU64>,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
     pub(crate) info: OnceLock<Peer>,
     reader: Mutex<Option<tokio::task::AbortHandle>>,
     /// Woken when the connection comes up or goes down.
@@ -109,6 +113,9 @@ impl Conn {
             state: Mutex::new(State::Pending(Vec::new())),
             wake: tokio::sync::Notify::new(),
             received: AtomicU64::new(0),
+            bytes_in: Arc::new(AtomicU64::new(0)),
+            bytes_out: AtomicU64::new(0),
+            frames_out: AtomicU64::new(0),
             info: OnceLock::new(),
             reader: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
@@ -145,6 +152,12 @@ impl Conn {
         let mut ix = self.index.lock();
         ix.closed = true;
         std::mem::take(&mut ix.pids).into_iter().collect()
+    }
+
+    /// Frames received so far, ticks included.
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn frames_in(&self) -> u64 {
+        self.received.load(Relaxed)
     }
 
     /// `true` once the connection has closed.
@@ -186,6 +199,7 @@ impl Conn {
         self: &Arc<Self>,
         frames: &[(Ctl<'_>, Option<Payload<'_>>)],
     ) -> Result<(), Closed> {
+        self.frames_out.fetch_add(frames.len() as u64, Relaxed);
         let mut st = self.state.lock();
         match &mut *st {
             State::Pending(q) => {
@@ -289,6 +303,7 @@ impl Conn {
                     Ok(0) => break Err(()),
                     Ok(n) => {
                         BYTES_OUT.fetch_add(n as u64, Relaxed);
+                        self.bytes_out.fetch_add(n as u64, Relaxed);
                         out.advance(n);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(false),
@@ -607,6 +622,8 @@ const BORROW_MAX: usize = 1024;
 struct Source {
     rd: ReadHalf,
     buf: BytesMut,
+    /// The connection's count of bytes read.
+    counted: Arc<AtomicU64>,
 }
 
 impl Source {
@@ -619,6 +636,7 @@ impl Source {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
             BYTES_IN.fetch_add(got as u64, Relaxed);
+            self.counted.fetch_add(got as u64, Relaxed);
         }
         Ok(())
     }
@@ -647,6 +665,7 @@ impl Source {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
             BYTES_IN.fetch_add(got as u64, Relaxed);
+            self.counted.fetch_add(got as u64, Relaxed);
             if got > left {
                 let end = out.len() - (got - left);
                 self.buf.extend_from_slice(&out[end..]);
@@ -685,6 +704,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: ReadHalf, cfg: Co
     let mut src = Source {
         rd,
         buf: BytesMut::with_capacity(READ_CHUNK),
+        counted: conn.bytes_in.clone(),
     };
     let mut reader = Reader::with_limits(max_message, cfg.max_fragmented, cfg.max_new_atoms);
     let mut frames = conn.received.load(Ordering::Relaxed);
