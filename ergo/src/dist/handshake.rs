@@ -323,15 +323,21 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     me: &Local,
     peer_version: u16,
 ) -> Result<Peer, HandshakeError> {
-    initiate_framed(s, me, peer_version, Framing::Short).await
+    initiate_framed(s, me, peer_version, Framing::Short, || true).await
 }
 
 /// [`initiate`] with messages framed as `framing` says.
+///
+/// `new_incarnation` answers the other node's `alive` (it thinks it is
+/// still connected to us): `true` when this node has no connection to it,
+/// so the other's is stale and goes; `false` ends this attempt, keeping
+/// the connection there is.
 pub(crate) async fn initiate_framed<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     me: &Local,
     peer_version: u16,
     framing: Framing,
+    new_incarnation: impl FnOnce() -> bool,
 ) -> Result<Peer, HandshakeError> {
     // send_name
     let mut m = Vec::new();
@@ -357,9 +363,17 @@ pub(crate) async fn initiate_framed<S: AsyncRead + AsyncWrite + Unpin>(
     match text.as_str() {
         "ok" | "ok_simultaneous" => {}
         "alive" => {
-            // The other node thinks we are still connected: say this is a
-            // new incarnation, as a fresh node does.
-            write_frame(s, framing, b"strue").await?;
+            // The other node thinks we are still connected: a new
+            // incarnation (no connection here) says so and goes on; a node
+            // that is connected says no and stops.
+            if new_incarnation() {
+                write_frame(s, framing, b"strue").await?;
+            } else {
+                let _ = write_frame(s, framing, b"sfalse").await;
+                return Err(HandshakeError::Refused(
+                    "alive: already connected to it".to_string(),
+                ));
+            }
         }
         other => return Err(HandshakeError::Refused(other.to_string())),
     }

@@ -582,7 +582,7 @@ impl NodeInner {
         let timeout = cfg.connect_timeout;
         let this = self.clone();
         let c = conn.clone();
-        self.runtime().spawn(async move {
+        let task = self.runtime().spawn(async move {
             let attempt = tokio::time::timeout(
                 timeout,
                 this.clone().connect_to(node, route, epmd_port, c.clone()),
@@ -619,6 +619,7 @@ impl NodeInner {
                 this.connection_lost(&c, Disconnect::ConnectFailed(why));
             }
         });
+        conn.set_attempt(task.abort_handle());
         Some(conn)
     }
 
@@ -635,11 +636,22 @@ impl NodeInner {
             .await
             .map_err(|error| ConnectError::Connect { addr, error })?;
         let _ = stream.set_nodelay(true);
+        // Asked `alive`: a new incarnation unless this node is connected to
+        // it (its attempt, accepted here meanwhile) or this attempt's
+        // connection was closed (a stale attempt).
+        let new_incarnation =
+            || !conn.is_closed() && !self.dist.conns.read().get(&node).is_some_and(|c| c.is_up());
         let (stream, peer) = match &cfg.tls {
             None => {
-                let peer = handshake::initiate(&mut stream, &cfg.conn.local, version)
-                    .await
-                    .map_err(ConnectError::Handshake)?;
+                let peer = handshake::initiate_framed(
+                    &mut stream,
+                    &cfg.conn.local,
+                    version,
+                    handshake::Framing::Short,
+                    new_incarnation,
+                )
+                .await
+                .map_err(ConnectError::Handshake)?;
                 (conn::Stream::Tcp(stream), peer)
             }
             Some(tls) => {
@@ -654,6 +666,7 @@ impl NodeInner {
                     &cfg.conn.local,
                     version,
                     handshake::Framing::Long,
+                    new_incarnation,
                 )
                 .await
                 .map_err(ConnectError::Handshake)?;

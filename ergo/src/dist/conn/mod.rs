@@ -76,6 +76,9 @@ pub(crate) struct Conn {
     pub(crate) frames_out: AtomicU64,
     pub(crate) info: OnceLock<Peer>,
     reader: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The task setting the connection up, while it does: a connection
+    /// closed meanwhile stops it, so no stale attempt reaches the peer.
+    attempt: Mutex<Option<tokio::task::AbortHandle>>,
     /// Woken when the connection comes up or goes down.
     pub(crate) changed: tokio::sync::Notify,
     /// The buffer holds deferred frames, and the connection is on the list
@@ -118,6 +121,7 @@ impl Conn {
             frames_out: AtomicU64::new(0),
             info: OnceLock::new(),
             reader: Mutex::new(None),
+            attempt: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
             deferred: AtomicBool::new(false),
             index: Mutex::new(Index::default()),
@@ -158,6 +162,16 @@ impl Conn {
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn frames_in(&self) -> u64 {
         self.received.load(Relaxed)
+    }
+
+    /// Notes the task setting the connection up (stopped if the connection
+    /// closes first); it is forgotten once the connection is up.
+    pub(crate) fn set_attempt(&self, task: tokio::task::AbortHandle) {
+        if self.is_closed() {
+            task.abort();
+        } else {
+            *self.attempt.lock() = Some(task);
+        }
     }
 
     /// `true` once the connection has closed.
@@ -374,6 +388,9 @@ impl Conn {
         if let Some(r) = self.reader.lock().take() {
             r.abort();
         }
+        if let Some(a) = self.attempt.lock().take() {
+            a.abort();
+        }
         self.wake.notify_one();
         self.changed.notify_waiters();
         self.wake_unbusy();
@@ -506,6 +523,8 @@ pub(crate) fn start(
         // connection (which control messages to use depends on them).
         let _ = conn.info.set(peer);
         *st = State::Up(up);
+        // The attempt (if this connection had one) is done with it.
+        conn.attempt.lock().take();
         let _ = conn.push_out(st);
     }
     let reader = node.runtime().spawn(read_loop(
