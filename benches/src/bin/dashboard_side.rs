@@ -36,7 +36,7 @@ async fn throughput(node: &Node, secs: f64) -> f64 {
         while !s.load(Relaxed) {
             let _ = ctx.send(receiver, Term::Int(1));
             n += 1;
-            if n % 256 == 0 {
+            if n.is_multiple_of(256) {
                 tokio::task::yield_now().await;
             }
         }
