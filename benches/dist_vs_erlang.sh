@@ -21,38 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=dist DEFAULT_SECS=2
 source benches/common.sh
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Waits up to $2 seconds for $1 (a command) to succeed.
-wait_for() {
-  local i
-  for i in $(seq $(($2 * 10))); do
-    if eval "$1" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for: $1" >&2
-  return 1
-}
-
-cargo build --release -q -p ergo-otp --bin epmd --example interop_node
-
-EPMD_PORT="$(./target/release/dist_side --free-port)"
-export ERL_EPMD_PORT="$EPMD_PORT"
+source benches/nodes.sh
 COOKIE="distbench_$$"
-./target/release/epmd -port "$EPMD_PORT" >"$WORK/epmd.log" 2>&1 &
-PIDS+=($!)
-wait_for "./target/release/epmd -port $EPMD_PORT -names" 10
 
 # Servers: Erlang node b, and the Rust interop_node r.
 erl -name b@127.0.0.1 -setcookie "$COOKIE" -start_epmd false -noshell \
