@@ -365,3 +365,34 @@ async fn the_dashboard_lists_processes_live_draws_trees_and_serves_metrics() {
     let _ = std::fs::remove_dir_all(&profile);
     let _ = Term::NIL;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_built_with_a_dashboard_address_serves_it_from_the_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let node = Node::builder("dash_built@127.0.0.1")
+        .dashboard(addr)
+        .start()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dashboard listens"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, metrics) = get(addr, "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains(&format!("\nergo_processes {}\n", node.process_count())),
+        "{metrics}"
+    );
+    let (code, page) = get(addr, "/").await;
+    assert_eq!(code, 200);
+    assert!(page.contains("<title>ergo dashboard</title>"));
+}

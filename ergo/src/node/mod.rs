@@ -82,6 +82,8 @@ pub struct NodeBuilder {
     creation: Option<u32>,
     runtime: Option<tokio::runtime::Handle>,
     tls: Option<crate::dist::TlsOptions>,
+    #[cfg(feature = "dashboard")]
+    dashboard: Option<std::net::SocketAddr>,
 }
 
 impl NodeBuilder {
@@ -110,6 +112,15 @@ impl NodeBuilder {
     /// only to TLS nodes.
     pub fn tls(mut self, tls: crate::dist::TlsOptions) -> NodeBuilder {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Serves the web dashboard on `addr` once the node starts (feature
+    /// `dashboard`; [`Node::serve_dashboard`] does the same later, and
+    /// gives the address). A failure to listen is logged.
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard(mut self, addr: std::net::SocketAddr) -> NodeBuilder {
+        self.dashboard = Some(addr);
         self
     }
 
@@ -150,9 +161,19 @@ impl NodeBuilder {
             dist: crate::dist::Dist::new(self.tls),
         };
         tracing::debug!(node = %name, creation, "node started");
-        Ok(Node {
+        let node = Node {
             inner: Arc::new(inner),
-        })
+        };
+        #[cfg(feature = "dashboard")]
+        if let Some(addr) = self.dashboard {
+            let n = node.clone();
+            node.runtime().spawn(async move {
+                if let Err(e) = n.serve_dashboard(addr).await {
+                    tracing::warn!(node = %n.name(), %addr, "cannot serve the dashboard: {e}");
+                }
+            });
+        }
+        Ok(node)
     }
 }
 
@@ -271,6 +292,8 @@ impl Node {
             creation: None,
             runtime: None,
             tls: None,
+            #[cfg(feature = "dashboard")]
+            dashboard: None,
         }
     }
 
