@@ -57,7 +57,8 @@
 //!   it): a `one_for_one` supervisor of `app_worker_1` and
 //!   `app_worker_2`, each a `crasher`.
 //! - RPC module `interop`: `add(A, B)`, `echo(T)`, `sleep(Ms)` (returns
-//!   `ok` after Ms milliseconds). Unknown functions fail with `undef`, as
+//!   `ok` after Ms milliseconds), `spawn_idle(N)` (N processes that wait
+//!   for a message). Unknown functions fail with `undef`, as
 //!   in Erlang.
 
 use std::time::Duration;
@@ -389,6 +390,27 @@ fn rpc_module(node: &Node) {
                     Ok(Term::atom("ok"))
                 }
                 _ => Err(RpcFailure::Error(Term::atom("badarg"))),
+            }
+        });
+    let spawner = node.clone();
+    node.dist()
+        .register_rpc("interop", "spawn_idle", move |args: Vec<Term>| {
+            let node = spawner.clone();
+            async move {
+                match args.as_slice() {
+                    [Term::Int(n)] if *n >= 0 => {
+                        for i in 0..*n {
+                            node.spawn(|mut ctx| async move {
+                                ctx.receive().await;
+                            });
+                            if i % 4096 == 0 {
+                                tokio::task::yield_now().await;
+                            }
+                        }
+                        Ok(Term::atom("ok"))
+                    }
+                    _ => Err(RpcFailure::Error(Term::atom("badarg"))),
+                }
             }
         });
 }

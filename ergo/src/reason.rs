@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
 use ergo_etf::{Atom, Term, ToTerm};
 
 /// Why a process ended, or the reason carried by an exit signal.
@@ -23,13 +25,14 @@ pub enum Reason {
     /// `shutdown`: an ordered shutdown.
     Shutdown,
     /// `{shutdown, Term}`: an ordered shutdown with details.
-    ShutdownWith(Box<Term>),
+    ShutdownWith(Arc<Term>),
     /// `noproc`: the process did not exist.
     NoProc,
     /// `noconnection`: the process's node was cut off.
     NoConnection,
-    /// Any other term.
-    Other(Box<Term>),
+    /// Any other term (shared: a reason goes to every link and monitor,
+    /// and may be large, as an `erpc` result is).
+    Other(Arc<Term>),
 }
 
 impl Reason {
@@ -43,12 +46,12 @@ impl Reason {
                 "shutdown" => Reason::Shutdown,
                 "noproc" => Reason::NoProc,
                 "noconnection" => Reason::NoConnection,
-                _ => Reason::Other(Box::new(term)),
+                _ => Reason::Other(Arc::new(term)),
             },
             Term::Tuple(v) if v.len() == 2 && v[0].is_atom("shutdown") => {
-                Reason::ShutdownWith(Box::new(v[1].clone()))
+                Reason::ShutdownWith(Arc::new(v[1].clone()))
             }
-            _ => Reason::Other(Box::new(term)),
+            _ => Reason::Other(Arc::new(term)),
         }
     }
 
@@ -73,6 +76,15 @@ impl Reason {
             Reason::NoProc => Term::Atom(Atom::NOPROC),
             Reason::NoConnection => Term::Atom(Atom::NOCONNECTION),
             Reason::Other(t) => (**t).clone(),
+        }
+    }
+
+    /// The reason as Erlang writes it, without copying a reason that holds
+    /// its term.
+    pub fn as_term(&self) -> std::borrow::Cow<'_, Term> {
+        match self {
+            Reason::Other(t) => std::borrow::Cow::Borrowed(&**t),
+            other => std::borrow::Cow::Owned(other.to_term()),
         }
     }
 
@@ -106,7 +118,7 @@ impl Reason {
         } else {
             "panic with a non-string payload".to_owned()
         };
-        Reason::Other(Box::new(Term::tuple([
+        Reason::Other(Arc::new(Term::tuple([
             Term::atom("panic"),
             Term::binary(text),
         ])))
@@ -141,7 +153,7 @@ mod tests {
         assert_eq!(Reason::from_term(Term::atom("kill")), Reason::Kill);
         assert_eq!(
             Reason::from_term(Term::tuple([Term::atom("shutdown"), Term::Int(1)])),
-            Reason::ShutdownWith(Box::new(Term::Int(1)))
+            Reason::ShutdownWith(Arc::new(Term::Int(1)))
         );
         assert_eq!(Reason::atom("boom").to_string(), "boom");
         assert!(Reason::Shutdown.is_clean() && !Reason::atom("boom").is_clean());

@@ -548,7 +548,7 @@ struct Sup {
 }
 
 fn start_failed(id: Atom, reason: &Reason) -> Reason {
-    Reason::ShutdownWith(Box::new(Term::tuple([
+    Reason::ShutdownWith(std::sync::Arc::new(Term::tuple([
         Term::atom("failed_to_start_child"),
         Term::Atom(id),
         reason.to_term(),

@@ -167,7 +167,8 @@ fn with_frame<R>(
             ref reason,
             link,
         } => {
-            let reason = reason.to_term();
+            // (Borrowed: a reason may be large, an `erpc` result.)
+            let reason = reason.as_term();
             let (from, to) = (Term::Pid(from), Term::Pid(to));
             let (op, payload_op) = if link {
                 (EXIT, PAYLOAD_EXIT)
@@ -178,7 +179,7 @@ fn with_frame<R>(
                 let c = [Term::Int(payload_op), from, to];
                 f((Ctl::Terms(&c), Some(Payload::Term(&reason))), false)
             } else {
-                let c = [Term::Int(op), from, to, reason];
+                let c = [Term::Int(op), from, to, reason.into_owned()];
                 f((Ctl::Terms(&c), None), false)
             }
         }
@@ -214,13 +215,19 @@ fn with_frame<R>(
             reference,
             ref reason,
         } => {
-            let reason = reason.to_term();
+            let reason = reason.as_term();
             let (watched, to, r) = (watched.proc_term(), Term::Pid(to), Term::Ref(reference));
             if peer_has(conn, flags::EXIT_PAYLOAD) {
                 let c = [Term::Int(PAYLOAD_MONITOR_P_EXIT), watched, to, r];
                 f((Ctl::Terms(&c), Some(Payload::Term(&reason))), false)
             } else {
-                let c = [Term::Int(MONITOR_P_EXIT), watched, to, r, reason];
+                let c = [
+                    Term::Int(MONITOR_P_EXIT),
+                    watched,
+                    to,
+                    r,
+                    reason.into_owned(),
+                ];
                 f((Ctl::Terms(&c), None), false)
             }
         }
