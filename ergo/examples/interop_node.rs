@@ -419,8 +419,9 @@ fn rpc_module(node: &Node) {
 /// feature: `cargo run --features dashboard --example interop_node`).
 #[cfg(feature = "dashboard")]
 async fn serve_dashboard(node: &Node, addr: std::net::SocketAddr) {
+    // (The node's log names the address.)
     match node.serve_dashboard(addr).await {
-        Ok(local) => eprintln!("dashboard at http://{local}/"),
+        Ok(_) => {}
         Err(e) => {
             eprintln!("cannot serve the dashboard on {addr}: {e}");
             std::process::exit(1);

@@ -155,14 +155,8 @@ impl Pg<'_> {
 
     /// Makes each of `pids` a member of `group`.
     pub async fn join_many(&self, group: Term, pids: &[Pid]) -> Result<(), PgError> {
-        self.check_local(pids)?;
-        let scope = self.scope_pid()?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = self.node.send_message(
-            scope.into(),
-            Message::local(Request::Join(group, pids.to_vec(), tx)),
-        );
-        rx.await.map_err(|_| PgError::NoScope(self.scope))
+        self.ask(pids, |tx| Request::Join(group, pids.to_vec(), tx))
+            .await
     }
 
     /// Takes `pid` out of `group` once (`pg:leave/3`): `false` when it was
@@ -173,13 +167,23 @@ impl Pg<'_> {
 
     /// Takes each of `pids` out of `group` once.
     pub async fn leave_many(&self, group: Term, pids: &[Pid]) -> Result<bool, PgError> {
+        self.ask(pids, |tx| Request::Leave(group, pids.to_vec(), tx))
+            .await
+    }
+
+    /// Sends the scope process a request about `pids` (of this node) and
+    /// waits for its answer.
+    async fn ask<T>(
+        &self,
+        pids: &[Pid],
+        request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Request,
+    ) -> Result<T, PgError> {
         self.check_local(pids)?;
         let scope = self.scope_pid()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = self.node.send_message(
-            scope.into(),
-            Message::local(Request::Leave(group, pids.to_vec(), tx)),
-        );
+        let _ = self
+            .node
+            .send_message(scope.into(), Message::local(request(tx)));
         rx.await.map_err(|_| PgError::NoScope(self.scope))
     }
 
