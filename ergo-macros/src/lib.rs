@@ -85,7 +85,9 @@ pub fn derive_term(input: TokenStream) -> TokenStream {
 ///
 /// `init` builds the state from the start arguments (its parameters);
 /// methods marked `#[call]` and `#[cast]` serve requests; `#[info]`,
-/// `#[handle_continue]` and `#[terminate]` are the other callbacks. The macro
+/// `#[handle_continue]` and `#[terminate]` are the other callbacks, and
+/// `#[format_status]` (`fn(&self) -> T`, `T` a term) opts in to showing the
+/// state to `sys:get_state/1`, observer and the dashboard. The macro
 /// writes the request types (`<Type>Call`, `<Type>Cast`, with their Erlang
 /// forms: `fn add(&mut self, n: i64)` is `{add, N}`), the `GenServer` impl,
 /// and a typed client `<Type>Ref` with one method per call and cast.

@@ -137,6 +137,12 @@ impl Counter {
     fn reset(&mut self) {
         self.value = 0;
     }
+
+    /// What `sys:get_state/1` and the dashboard show: `{counter, Value}`.
+    #[format_status]
+    fn status(&self) -> (Atom, i64) {
+        (Atom::from("counter"), self.value)
+    }
 }
 
 /// Spawns workers that report to their owners.

@@ -142,7 +142,8 @@ pub use gen_server::{CallError, Flow, GenServer, Reply, ServerContext, ServerRef
 pub use message::Message;
 pub use node::{Node, NodeBuilder, NodeError};
 pub use process::{
-    Context, Dest, IntoReason, LookupName, ProcessInfo, RegisterError, SendError, Status, TimerRef,
+    Behaviour, Context, Dest, IntoReason, LookupName, ProcessInfo, RegisterError, SendError,
+    Status, TimerRef,
 };
 pub use reason::Reason;
 pub use supervisor::{Child, ChildSpec, Restart, Shutdown, Strategy, SupRef, SupervisorSpec};

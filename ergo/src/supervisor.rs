@@ -562,6 +562,10 @@ async fn supervise(
     ready: oneshot::Sender<Result<(), Reason>>,
 ) -> Reason {
     ctx.set_trap_exit(true);
+    ctx.set_behaviour(|| crate::process::Behaviour {
+        name: "supervisor",
+        module: "ergo::supervisor",
+    });
     let mut sup = Sup {
         strategy: spec.strategy,
         intensity: spec.intensity,

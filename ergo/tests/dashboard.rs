@@ -17,7 +17,8 @@ use ergo::{Atom, ChildSpec, Node, Reason, Strategy, SupervisorSpec, Term};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
-struct Idle;
+/// Counts the calls it has served, and shows the count as its state.
+struct Idle(u64);
 
 impl GenServer for Idle {
     type Args = ();
@@ -26,11 +27,19 @@ impl GenServer for Idle {
     type Reply = Term;
 
     async fn init(_args: (), _ctx: &mut ServerContext<Self>) -> Result<Self, Reason> {
-        Ok(Idle)
+        Ok(Idle(0))
     }
 
     async fn handle_call(&mut self, request: Term, _ctx: &mut ServerContext<Self>) -> Reply<Term> {
+        self.0 += 1;
         Reply::Reply(request)
+    }
+
+    fn format_status(&self) -> Option<Term> {
+        Some(Term::tuple([
+            Term::atom("served"),
+            Term::from(self.0 as i64),
+        ]))
     }
 }
 
@@ -246,6 +255,20 @@ async fn the_dashboard_lists_processes_live_draws_trees_and_serves_metrics() {
     .await;
     assert_eq!(code, 200);
     assert!(details.contains("\"name\":\"dash_worker_a\""), "{details}");
+    // The worker is a GenServer that shows its state; its supervisor is
+    // not one and shows none.
+    assert!(
+        details.contains("\"behaviour\":\"gen_server\""),
+        "{details}"
+    );
+    assert!(details.contains("\"state\":\"{served,0}\""), "{details}");
+    let sup = node.process_info(worker).unwrap().links[0];
+    let (_, sup_details) = get(addr, &format!("/api/process/{}.{}", sup.id, sup.serial)).await;
+    assert!(
+        sup_details.contains("\"behaviour\":\"supervisor\""),
+        "{sup_details}"
+    );
+    assert!(sup_details.contains("\"state\":null"), "{sup_details}");
     assert_eq!(get(addr, "/api/process/999999.0").await.0, 404);
 
     // The page in a browser.

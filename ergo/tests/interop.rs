@@ -783,6 +783,42 @@ fn erlang_looks_at_the_rust_node_over_rpc_and_erpc_and_sees_its_real_state() {
 }
 
 #[test]
+fn sys_reads_a_gen_servers_shown_state_and_process_info_names_its_behaviour() {
+    let (_r, mut e) = setup("sys");
+    assert_eq!(e.eval("gen_server:call({counter, N}, {add, 7})"), "7");
+    // `counter` shows its state through `#[format_status]`.
+    assert_eq!(e.eval("sys:get_state({counter, N})"), "{counter,7}");
+    assert_eq!(
+        e.eval(
+            "{status, Pid, {module, gen_server}, [[], running, Parent, [], Misc]} = \
+               sys:get_status({counter, N}), \
+             {node(Pid) =:= N, is_pid(Parent), \
+              [S || {data, D} <- Misc, {\"State\", S} <- D]}"
+        ),
+        "{true,true,[{counter,7}]}"
+    );
+    // `echo` keeps its state private, and says so.
+    assert_eq!(e.eval("sys:get_state({echo, N})"), "state_not_shown");
+    // A system request the server does not know is refused, and it lives
+    // on.
+    assert_eq!(
+        e.eval("gen:call({counter, N}, system, no_such_request)"),
+        "{ok,{error,{unknown_system_msg,no_such_request}}}"
+    );
+    assert_eq!(e.eval("gen_server:call({counter, N}, get)"), "7");
+    // process_info names the behaviour and the Rust type running it.
+    assert_eq!(
+        e.eval(
+            "C = rpc:call(N, erlang, whereis, [counter]), \
+             [{current_function, CF}, {initial_call, {M, init, 1}}] = \
+               rpc:call(N, erlang, process_info, [C, [current_function, initial_call]]), \
+             {CF, lists:suffix(\"Counter\", atom_to_list(M))}"
+        ),
+        "{{gen_server,loop,1},true}"
+    );
+}
+
+#[test]
 fn observers_backend_calls_get_the_answers_its_system_and_processes_tabs_read() {
     let (_r, mut e) = setup("observer");
     // The System tab: observer_backend:sys_info/0 over rpc.

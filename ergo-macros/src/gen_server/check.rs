@@ -29,7 +29,12 @@ pub(crate) fn server(cx: &Ctxt, server: &Server) {
     for h in &server.handlers {
         handler(cx, h);
     }
-    for kind in [Kind::Info, Kind::Terminate, Kind::Continue] {
+    for kind in [
+        Kind::Info,
+        Kind::Terminate,
+        Kind::Continue,
+        Kind::FormatStatus,
+    ] {
         if let Some(second) = server.handlers.iter().filter(|h| h.kind == kind).nth(1) {
             cx.error(
                 second.ident.span(),
@@ -93,6 +98,12 @@ fn handler(cx: &Ctxt, h: &Handler) {
             h.ident.span(),
             "a `#[terminate]` handler takes `&Reason` (and, last, the `ServerContext`)",
         ),
+        Kind::FormatStatus if n != 0 || h.params.takes_ctx() || h.is_async || h.ret.is_none() => {
+            cx.error(
+                h.ident.span(),
+                "a `#[format_status]` handler is `fn name(&self) -> T` with `T: ToTerm` (the state as operators see it): not async, no arguments",
+            )
+        }
         _ => {}
     }
     if let Some(span) = h.own_generics {

@@ -368,6 +368,14 @@ fn gen_server_impl(g: &Gen<'_>) -> TokenStream {
             }
         }
     });
+    let format_status_impl = one(Kind::FormatStatus).map(|h| {
+        let ident = &h.ident;
+        quote! {
+            fn format_status(&self) -> ::core::option::Option<#krate::Term> {
+                ::core::option::Option::Some(#krate::etf::ToTerm::into_term(self.#ident()))
+            }
+        }
+    });
     quote! {
         impl #impl_generics #gs::GenServer for #self_ty
         where
@@ -401,6 +409,7 @@ fn gen_server_impl(g: &Gen<'_>) -> TokenStream {
             #info_impl
             #continue_impl
             #terminate_impl
+            #format_status_impl
         }
     }
 }

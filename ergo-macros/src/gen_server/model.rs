@@ -25,7 +25,8 @@ pub(crate) struct Server {
     /// The `init` function, if there is one.
     pub(crate) init: Option<Init>,
     /// The methods marked `#[call]`, `#[cast]`, `#[info]`,
-    /// `#[handle_continue]` or `#[terminate]`, in source order.
+    /// `#[handle_continue]`, `#[terminate]` or `#[format_status]`, in source
+    /// order.
     pub(crate) handlers: Vec<Handler>,
 }
 
@@ -49,16 +50,19 @@ pub(crate) enum Kind {
     Terminate,
     /// `#[handle_continue]`: work continued from another callback.
     Continue,
+    /// `#[format_status]`: the state as operators see it.
+    FormatStatus,
 }
 
 impl Kind {
     /// The handler attribute for each kind, as the user writes it.
-    pub(crate) const ATTRS: [(&'static str, Kind); 5] = [
+    pub(crate) const ATTRS: [(&'static str, Kind); 6] = [
         ("call", Kind::Call),
         ("cast", Kind::Cast),
         ("info", Kind::Info),
         ("terminate", Kind::Terminate),
         ("handle_continue", Kind::Continue),
+        ("format_status", Kind::FormatStatus),
     ];
 
     /// The attribute as written, `#[call]` and so on.
@@ -69,6 +73,7 @@ impl Kind {
             Kind::Info => "#[info]",
             Kind::Terminate => "#[terminate]",
             Kind::Continue => "#[handle_continue]",
+            Kind::FormatStatus => "#[format_status]",
         }
     }
 }

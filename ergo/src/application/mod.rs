@@ -426,6 +426,10 @@ async fn master(
     stop: oneshot::Receiver<()>,
 ) -> Reason {
     ctx.set_trap_exit(true);
+    ctx.set_behaviour(|| crate::process::Behaviour {
+        name: "application_master",
+        module: "ergo::application",
+    });
     let me = ctx.pid();
     ctx.set_group_leader(me);
     node.inner().apps.add_master(me, spec.name);

@@ -6,7 +6,8 @@
 //!   messages handled per second and memory, the distribution connections
 //!   with bytes and frames each way, the process list (sortable by mailbox
 //!   length, memory and messages handled; filtered by name), one process's
-//!   links and monitors, and each running application's supervision tree.
+//!   behaviour, links, monitors and (for a GenServer that shows it through
+//!   `GenServer::format_status`) state, and each running application's supervision tree.
 //! - `/events`: the same data as Server-Sent Events, one snapshot a second
 //!   (the page updates from these, never by reloading).
 //! - `/api/snapshot` and `/api/process/<id>.<serial>`: JSON.
@@ -261,7 +262,19 @@ async fn process_json(State(app): State<App>, Path(pid): Path<String>) -> Respon
             .collect()
     };
     let monitors: Vec<Pid> = info.monitors.iter().map(|(_, p)| *p).collect();
+    // A GenServer's state, if it shows it (`GenServer::format_status`),
+    // written as Erlang writes terms.
+    let state = match info.behaviour {
+        Some(b) if b.name == "gen_server" => node
+            .server_state(info.pid, Duration::from_secs(1))
+            .await
+            .map(|t| t.to_string()),
+        _ => None,
+    };
     json_response(json!({
+        "behaviour": info.behaviour.map(|b| b.name),
+        "module": info.behaviour.map(|b| b.module),
+        "state": state,
         "pid": pid_text(info.pid),
         "name": info.registered_name.map(|n| n.as_str().to_string()),
         "status": status_text(info.status),

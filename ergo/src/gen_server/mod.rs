@@ -201,6 +201,15 @@ pub trait GenServer: Send + Sized + 'static {
         async { Flow::Continue }
     }
 
+    /// The state as operators see it (`format_status`): what
+    /// `sys:get_state/1` and `sys:get_status/1` from an Erlang node, the
+    /// dashboard's process view and [`Node::server_state`] show. `None`, the
+    /// default, keeps the state private: those answer that it is not shown.
+    /// Leave out what must not leave the process (keys, passwords).
+    fn format_status(&self) -> Option<Term> {
+        None
+    }
+
     /// Runs as the server stops (not when it is killed).
     fn terminate(
         &mut self,
@@ -329,7 +338,29 @@ struct LocalCast<C>(C);
 /// `ServerRef::stop`'s request.
 struct StopRequest(Reason);
 
+/// [`Node::server_state`]'s request.
+struct StateRequest(oneshot::Sender<Option<Term>>);
+
+/// What a server that keeps its state private shows in its place.
+const STATE_NOT_SHOWN: &str = "state_not_shown";
+
 impl Node {
+    /// The state a GenServer of this node shows through
+    /// [`GenServer::format_status`], asked of the server itself (between two
+    /// of its callbacks). `None` if `pid` is not a GenServer here, keeps its
+    /// state private, or does not answer within `timeout`.
+    pub async fn server_state(&self, pid: Pid, timeout: Duration) -> Option<Term> {
+        let info = self.process_info(pid)?;
+        if info.behaviour?.name != "gen_server" {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner()
+            .lookup(pid)?
+            .deliver(Message::local(StateRequest(tx)));
+        tokio::time::timeout(timeout, rx).await.ok()?.ok()?
+    }
+
     /// Starts a GenServer `S` and waits for its `init`
     /// (`gen_server:start/3`).
     pub async fn start_server<S: GenServer>(&self, args: S::Args) -> Result<ServerRef<S>, Reason> {
@@ -410,6 +441,10 @@ enum Incoming<S: GenServer> {
     Call(S::Call, From<S::Reply>),
     Cast(S::Cast),
     Info(Message),
+    /// `{system, From, Request}`, as `sys` sends it.
+    System(Term, From<S::Reply>),
+    /// [`Node::server_state`].
+    State(oneshot::Sender<Option<Term>>),
     ParentExit(Reason),
     Stop(Reason),
 }
@@ -437,6 +472,10 @@ fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incomi
         Ok(StopRequest(r)) => return Some(Incoming::Stop(r)),
         Err(m) => m,
     };
+    let msg = match msg.downcast::<StateRequest>() {
+        Ok(StateRequest(tx)) => return Some(Incoming::State(tx)),
+        Err(m) => m,
+    };
     classify_other(msg, ctx)
 }
 
@@ -452,6 +491,15 @@ fn classify_other<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<
             if t.len() == 3 && t[0] == Term::Atom(Atom::GEN_CALL) && is_call_from(&t[1]) =>
         {
             classify_term_call::<S>(msg, ctx)
+        }
+        Message::Term(Term::Tuple(t))
+            if t.len() == 3 && t[0] == Term::atom("system") && is_call_from(&t[1]) =>
+        {
+            let Message::Term(Term::Tuple(mut t)) = msg else {
+                return None;
+            };
+            let from = term_from(&mut t[1], ctx)?;
+            Some(Incoming::System(std::mem::take(&mut t[2]), from))
         }
         Message::Term(Term::Tuple(t)) if t.len() == 2 && t[0] == Term::Atom(Atom::GEN_CAST) => {
             let Message::Term(Term::Tuple(mut t)) = msg else {
@@ -475,19 +523,7 @@ fn classify_term_call<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Opt
     let Message::Term(Term::Tuple(mut t)) = msg else {
         return None;
     };
-    let Term::Tuple(f) = &mut t[1] else {
-        return None;
-    };
-    let pid = f[0].as_pid()?;
-    let tag = std::mem::take(&mut f[1]);
-    let from = From {
-        to: ReplyTo::Term {
-            node: ctx.node().clone(),
-            server: ctx.pid(),
-            pid,
-            tag,
-        },
-    };
+    let from = term_from(&mut t[1], ctx)?;
     match S::Call::from_owned_term(std::mem::take(&mut t[2])) {
         Ok(request) => Some(Incoming::Call(request, from)),
         Err(e) => {
@@ -498,6 +534,78 @@ fn classify_term_call<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Opt
             ]));
             None
         }
+    }
+}
+
+/// The reply handle of a `{Pid, Tag}` (checked by the caller), the tag
+/// moved out.
+fn term_from<S: GenServer>(f: &mut Term, ctx: &ServerContext<S>) -> Option<From<S::Reply>> {
+    let Term::Tuple(f) = f else {
+        return None;
+    };
+    let pid = f[0].as_pid()?;
+    let tag = std::mem::take(&mut f[1]);
+    Some(From {
+        to: ReplyTo::Term {
+            node: ctx.node().clone(),
+            server: ctx.pid(),
+            pid,
+            tag,
+        },
+    })
+}
+
+/// The answer to a `sys` request (`get_state`, `get_status`), as
+/// `sys:handle_system_msg` gives it for a gen_server; others are answered
+/// `{error, {unknown_system_msg, Request}}`.
+fn system_reply<S: GenServer>(state: &S, request: Term, ctx: &ServerContext<S>) -> Term {
+    let shown = || {
+        state
+            .format_status()
+            .unwrap_or_else(|| Term::atom(STATE_NOT_SHOWN))
+    };
+    match &request {
+        Term::Atom(a) if a.as_str() == "get_state" => shown(),
+        Term::Atom(a) if a.as_str() == "get_status" => {
+            let me = ctx.pid();
+            // A server started unlinked is its own parent, as in `gen`.
+            let parent = Term::Pid(ctx.parent.unwrap_or(me));
+            let name = ctx
+                .registered_name()
+                .map_or_else(|| me.to_string(), |n| n.as_str().to_string());
+            let header = Term::tuple([
+                Term::atom("header"),
+                Term::charlist(&format!("Status for generic server {name}")),
+            ]);
+            let data = Term::tuple([
+                Term::atom("data"),
+                Term::List(vec![
+                    Term::tuple([Term::charlist("Status"), Term::atom("running")]),
+                    Term::tuple([Term::charlist("Parent"), parent.clone()]),
+                    Term::tuple([Term::charlist("Logged events"), Term::NIL]),
+                ]),
+            ]);
+            let state = Term::tuple([
+                Term::atom("data"),
+                Term::List(vec![Term::tuple([Term::charlist("State"), shown()])]),
+            ]);
+            Term::tuple([
+                Term::atom("status"),
+                Term::Pid(me),
+                Term::tuple([Term::atom("module"), Term::atom("gen_server")]),
+                Term::List(vec![
+                    Term::NIL,
+                    Term::atom("running"),
+                    parent,
+                    Term::NIL,
+                    Term::List(vec![header, data, state]),
+                ]),
+            ])
+        }
+        _ => Term::tuple([
+            Term::atom("error"),
+            Term::tuple([Term::atom("unknown_system_msg"), request]),
+        ]),
     }
 }
 
@@ -563,6 +671,10 @@ async fn serve<S: GenServer>(
     parent: Option<Pid>,
     ready: oneshot::Sender<Result<(), Reason>>,
 ) -> Reason {
+    ctx.set_behaviour(|| crate::process::Behaviour {
+        name: "gen_server",
+        module: std::any::type_name::<S>(),
+    });
     let mut sctx = ServerContext::<S> {
         ctx,
         parent,
@@ -634,6 +746,14 @@ async fn serve<S: GenServer>(
                 }
             }
             Some(Incoming::Cast(request)) => guarded(state.handle_cast(request, &mut sctx)).await,
+            Some(Incoming::System(request, from)) => {
+                from.reply_term(system_reply(&state, request, &sctx));
+                Ok(Flow::Continue)
+            }
+            Some(Incoming::State(tx)) => {
+                let _ = tx.send(state.format_status());
+                Ok(Flow::Continue)
+            }
             Some(Incoming::Info(m)) => guarded(state.handle_info(m, &mut sctx)).await,
             Some(Incoming::ParentExit(reason)) | Some(Incoming::Stop(reason)) => {
                 Ok(Flow::Stop(reason))

@@ -49,6 +49,12 @@ impl Context {
         self.pcb.state.lock().name
     }
 
+    /// Names the behaviour this process runs (for `process_info`, observer
+    /// and the dashboard). The behaviours' own loops call it.
+    pub(crate) fn set_behaviour(&self, behaviour: fn() -> crate::process::Behaviour) {
+        self.pcb.state.lock().behaviour = Some(behaviour);
+    }
+
     /// The node this process runs on.
     pub fn node(&self) -> &Node {
         &self.node

@@ -117,6 +117,19 @@ pub(crate) struct ProcState {
     /// its name is free, it is out of the process table, its links and
     /// monitors have been told.
     pub(crate) finished: bool,
+    /// The behaviour the process runs, set by the behaviour's loop.
+    pub(crate) behaviour: Option<fn() -> Behaviour>,
+}
+
+/// The OTP behaviour a process runs and the Rust type running it, as
+/// `process_info`'s `current_function`/`initial_call`, observer and the
+/// dashboard show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Behaviour {
+    /// The behaviour: `gen_server`, `supervisor`, `application_master`…
+    pub name: &'static str,
+    /// The type that implements it (its Rust path).
+    pub module: &'static str,
 }
 
 /// The queue of messages not yet taken by the process. Closed when the
@@ -454,6 +467,8 @@ pub struct ProcessInfo {
     pub group_leader: Option<Pid>,
     /// How many messages it has received.
     pub messages_handled: u64,
+    /// The behaviour it runs, if it runs one.
+    pub behaviour: Option<Behaviour>,
 }
 
 impl ProcessInfo {
@@ -474,6 +489,7 @@ impl ProcessInfo {
             trap_exit: pcb.trap_exit.load(Ordering::Relaxed),
             group_leader: st.group_leader,
             messages_handled: pcb.own.handled.load(Ordering::Relaxed),
+            behaviour: st.behaviour.map(|f| f()),
         }
     }
 }

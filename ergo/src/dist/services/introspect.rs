@@ -425,9 +425,17 @@ const ALL_ITEMS: [&str; 14] = [
 fn item_value(node: &Node, info: &ProcessInfo, item: &str) -> Option<Term> {
     Some(match item {
         "registered_name" => Term::Atom(info.registered_name?),
-        "current_function" | "initial_call" => {
-            Term::tuple([Term::atom("ergo"), Term::atom("process"), Term::Int(1)])
-        }
+        // A behaviour's process is in its behaviour's loop, started by the
+        // type that implements it (what `proc_lib:translate_initial_call`
+        // gives for an OTP one); any other process in ergo's.
+        "current_function" => match info.behaviour {
+            Some(b) => Term::tuple([Term::atom(b.name), Term::atom("loop"), Term::Int(1)]),
+            None => Term::tuple([Term::atom("ergo"), Term::atom("process"), Term::Int(1)]),
+        },
+        "initial_call" => match info.behaviour {
+            Some(b) => Term::tuple([Term::atom(b.module), Term::atom("init"), Term::Int(1)]),
+            None => Term::tuple([Term::atom("ergo"), Term::atom("process"), Term::Int(1)]),
+        },
         "status" => Term::atom(match info.status {
             Status::Running => "running",
             Status::Waiting => "waiting",
