@@ -16,6 +16,13 @@
 //! `--net-ticktime SECONDS` sets `net_ticktime` (60 by default, as in
 //! Erlang; peers should use the same).
 //!
+//! Started by a `peer` origin (OTP's `peer:start_link(#{exec => Path,
+//! connection => …})`, or `ergo::peer::start`), it reads `peer`'s command
+//! line instead (`-name`/`-sname`, `-setcookie`, `-user peer`, `-origin`),
+//! connects back to the origin over distribution, TCP or standard I/O, and
+//! serves the same things; `peer:call(Peer, interop, add, [40, 2])` gives
+//! `42`, and `peer:stop/1` halts it.
+//!
 //! It prints `ready` once it is registered with EPMD (it starts one when
 //! none runs; `ERL_EPMD_PORT` picks the port) and accepting connections.
 //! Names with a dot in the host are long names (`erl -name`), others short
@@ -370,6 +377,38 @@ impl Crasher {
     }
 }
 
+/// Starts what the node serves: the servers, the supervisor, the
+/// application and the RPC module.
+async fn serve_interop(node: &Node) {
+    node.start_server_named::<Echo>("echo", ())
+        .await
+        .expect("echo starts");
+    CounterRef::start_named(node, "counter")
+        .await
+        .expect("counter starts");
+    node.start_server_named::<Lab>("lab", ())
+        .await
+        .expect("lab starts");
+    let sup = node
+        .start_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::named_server::<Crasher>(
+                "crasher",
+                "crasher",
+                (),
+            )),
+        )
+        .await
+        .expect("sup starts");
+    node.register(Atom::from("sup"), sup.pid())
+        .expect("the name sup is free");
+    node.load_application(InteropApp::spec())
+        .expect("interop loads");
+    node.start_application("interop", ergo::application::StartType::Temporary)
+        .await
+        .expect("interop starts");
+    rpc_module(node);
+}
+
 fn rpc_module(node: &Node) {
     node.dist()
         .register_rpc("interop", "add", |args: Vec<Term>| async move {
@@ -481,6 +520,12 @@ fn tls_options(
 
 #[tokio::main]
 async fn main() {
+    // Warnings, errors and the node's own reports on stderr, as Erlang's
+    // reports read (RUST_LOG sets another level).
+    ergo::logger::init();
+    // Started by a `peer` origin (OTP's `peer:start/1` with `exec`, or
+    // `ergo::peer::start`): serve it the same things, then never return.
+    ergo::peer::serve_if_peer(|node| async move { serve_interop(&node).await }).await;
     let mut name = None;
     let mut cookie = None;
     let (mut tls_auto, mut certfile, mut keyfile, mut cacertfile) = (false, None, None, None);
@@ -515,9 +560,6 @@ async fn main() {
     let (Some(name), Some(cookie)) = (name, cookie) else {
         usage()
     };
-    // Warnings, errors and the node's own reports on stderr, as Erlang's
-    // reports read (RUST_LOG sets another level).
-    ergo::logger::init();
     let mut builder = Node::builder(&name).cookie(cookie);
     let host = name.split_once('@').map_or("", |(_, h)| h);
     if let Some(tls) = tls_options(host, tls_auto, certfile, keyfile, cacertfile) {
@@ -527,35 +569,7 @@ async fn main() {
         eprintln!("{e}");
         std::process::exit(2)
     });
-    let echo = node
-        .start_server_named::<Echo>("echo", ())
-        .await
-        .expect("echo starts");
-    let counter = CounterRef::start_named(&node, "counter")
-        .await
-        .expect("counter starts");
-    let lab = node
-        .start_server_named::<Lab>("lab", ())
-        .await
-        .expect("lab starts");
-    let sup = node
-        .start_supervisor(
-            SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::named_server::<Crasher>(
-                "crasher",
-                "crasher",
-                (),
-            )),
-        )
-        .await
-        .expect("sup starts");
-    node.register(Atom::from("sup"), sup.pid())
-        .expect("the name sup is free");
-    node.load_application(InteropApp::spec())
-        .expect("interop loads");
-    node.start_application("interop", ergo::application::StartType::Temporary)
-        .await
-        .expect("interop starts");
-    rpc_module(&node);
+    serve_interop(&node).await;
     let mut options = DistOptions::default();
     if let Some(t) = ticktime {
         options.net_ticktime = t;
@@ -568,6 +582,5 @@ async fn main() {
         serve_dashboard(&node, addr).await;
     }
     println!("ready");
-    let _ = (echo, counter, lab);
     std::future::pending::<()>().await;
 }

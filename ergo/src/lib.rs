@@ -131,6 +131,7 @@ pub mod gen_server;
 pub mod logger;
 pub mod message;
 pub mod node;
+pub mod peer;
 pub mod pg;
 pub mod process;
 pub mod reason;

@@ -244,3 +244,30 @@ fn etf_echo_answers_each_frame_while_its_input_stays_open() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn peer_example_controls_an_erl_peer_and_an_ergo_peer_and_stops_both() {
+    let out = Command::new(example("peer"))
+        .env("ERL_EPMD_PORT", common::free_port().to_string())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run peer");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit status {}: {text}", out.status);
+    for line in [
+        "erl peer: booting",
+        "erl peer: running",
+        "erl_peer: erlang:node() = 'erl_peer@127.0.0.1'",
+        "erl_peer: lists:sum([1,2,3]) = 6",
+        "[erl_peer] the erl peer's console: hello",
+        "ergo peer: booting",
+        "[ergo_peer] the ergo peer is up",
+        "ergo peer: running",
+        "ergo_peer: erlang:node() = 'ergo_peer@127.0.0.1'",
+        "ergo_peer: demo:greet(erlang) = <<\"hello, erlang, from Rust\">>",
+        "erl_peer peer: stopped by init:stop()",
+        "ergo_peer peer: stopped by halt",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}

@@ -4,7 +4,7 @@
 //! `process_info/1,2`, `system_info/1`, `memory/0,1`, `statistics/1`,
 //! `function_exported/3`; `application:which_applications/0,1` and
 //! `loaded_applications/0`; `code:ensure_loaded/1`;
-//! `net_kernel:get_net_ticktime/0`; and what observer's backend answers
+//! `net_kernel:get_net_ticktime/0`; `os:getpid/0`; and what observer's backend answers
 //! for its System and Processes tabs (`observer_backend:sys_info/0`,
 //! `procs_info/1`, `etop_collect/1`, and empty port, socket and table
 //! lists: the node has none).
@@ -67,6 +67,7 @@ pub(crate) fn builtin(
 ) -> Option<Result<Term, RpcFailure>> {
     Some(match (m.as_str(), f.as_str(), args) {
         ("erlang", "node", []) => Ok(Term::Atom(node.name())),
+        ("os", "getpid", []) => Ok(Term::charlist(&std::process::id().to_string())),
         ("erlang", "nodes", []) => Ok(atoms(node.dist().nodes())),
         ("erlang", "nodes", [which]) => nodes(node, which),
         ("erlang", "processes", []) => Ok(pids(node.processes())),
@@ -325,7 +326,7 @@ fn known_module(node: &Node, m: Atom) -> bool {
 }
 
 /// The functions answered here, with their arities.
-const EXPORTS: [(&str, &str, i64); 30] = [
+const EXPORTS: [(&str, &str, i64); 31] = [
     ("appmon_info", "start_link2", 3),
     ("observer_backend", "sys_info", 0),
     ("observer_backend", "get_port_list", 0),
@@ -356,6 +357,7 @@ const EXPORTS: [(&str, &str, i64); 30] = [
     ("net_kernel", "get_net_ticktime", 0),
     ("erlang", "system_time", 0),
     ("erlang", "system_time", 1),
+    ("os", "getpid", 0),
 ];
 
 /// `erlang:function_exported/3` for what this node answers (a registered
