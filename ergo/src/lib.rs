@@ -128,6 +128,7 @@ mod dashboard;
 mod deadline;
 pub mod dist;
 pub mod gen_server;
+pub mod gen_stage;
 pub mod logger;
 pub mod message;
 pub mod node;
@@ -140,6 +141,7 @@ pub mod supervisor;
 
 pub use application::{AppError, AppInfo, AppSpec, Application, StartType};
 pub use gen_server::{CallError, Flow, GenServer, Reply, ServerContext, ServerRef};
+pub use gen_stage::{GenStage, StageContext, StageRef};
 pub use message::Message;
 pub use node::{Node, NodeBuilder, NodeError};
 pub use process::{

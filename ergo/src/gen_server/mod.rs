@@ -228,6 +228,9 @@ pub struct ServerContext<S: GenServer> {
     parent: Option<Pid>,
     idle_timeout: Option<Duration>,
     next_continue: Option<Message>,
+    /// Events a GenStage callback emitted (a `Vec` of the stage's event
+    /// type), taken by the stage after the callback.
+    pub(crate) emitted: Option<Box<dyn std::any::Any + Send>>,
     pending: Option<From<S::Reply>>,
 }
 
@@ -334,6 +337,12 @@ struct LocalCall<C, R> {
 
 /// A cast from a process of this node.
 struct LocalCast<C>(C);
+
+/// A cast of `S` as a process of this node sends it (to put in a mailbox
+/// directly).
+pub(crate) fn cast_message<S: GenServer>(request: S::Cast) -> impl Send + 'static {
+    LocalCast(request)
+}
 
 /// `ServerRef::stop`'s request.
 struct StopRequest(Reason);
@@ -680,6 +689,7 @@ async fn serve<S: GenServer>(
         parent,
         idle_timeout: None,
         next_continue: None,
+        emitted: None,
         pending: None,
     };
     if let Some(name) = name
