@@ -63,12 +63,22 @@
 //! - the application `interop` (`application:which_applications/0` lists
 //!   it): a `one_for_one` supervisor of `app_worker_1` and
 //!   `app_worker_2`, each a `crasher`.
+//! - GenStage stages (events are integers): `numbers` (a producer of 0, 1,
+//!   2, … as demanded), `bcast` (the same, broadcast dispatcher), `parts`
+//!   (the same, partition dispatcher with partitions `0` and `1`),
+//!   `doubler` (a producer_consumer emitting each event times two) and
+//!   `sink` (a consumer); `doubler` and `sink` subscribe on a call
+//!   `{subscribe, Producer, Opts}` (replying `ok`), and `sink` answers
+//!   `events` (all it received, in order) and `reset`.
 //! - RPC module `interop`: `add(A, B)`, `echo(T)`, `sleep(Ms)` (returns
 //!   `ok` after Ms milliseconds), `spawn_idle(N)` (N processes that wait
 //!   for a message). Unknown functions fail with `undef`, as
 //!   in Erlang.
 
 use std::time::Duration;
+
+#[path = "interop_node/stages.rs"]
+mod stages;
 
 use ergo::dist::rpc::{RpcError, RpcFailure};
 use ergo::dist::{DistOptions, TlsOptions};
@@ -406,6 +416,7 @@ async fn serve_interop(node: &Node) {
     node.start_application("interop", ergo::application::StartType::Temporary)
         .await
         .expect("interop starts");
+    stages::serve(node).await;
     rpc_module(node);
 }
 

@@ -271,3 +271,37 @@ fn peer_example_controls_an_erl_peer_and_an_ergo_peer_and_stops_both() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
 }
+
+#[test]
+fn gen_stage_example_squares_numbers_and_splits_them_by_parity() {
+    let out = Command::new(example("gen_stage"))
+        .output()
+        .expect("gen_stage runs");
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("done: 20 squares printed"), "{text}");
+    // Each consumer gets its parity's squares in order, none skipped, at
+    // most max_demand (5) at a time.
+    let mut seen = [Vec::new(), Vec::new()];
+    for line in text.lines() {
+        for (who, parity) in [("even: ", 0usize), ("odd: ", 1)] {
+            if let Some(list) = line.strip_prefix(who) {
+                let nums: Vec<i64> = list
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .split(", ")
+                    .map(|n| n.parse().expect("a number"))
+                    .collect();
+                assert!(nums.len() <= 5, "at most max_demand at once: {line}");
+                seen[parity].extend(nums);
+            }
+        }
+    }
+    assert!(seen[0].len() + seen[1].len() >= 20, "{text}");
+    for (parity, got) in seen.iter().enumerate() {
+        let want: Vec<i64> = (1..=got.len() as i64)
+            .map(|k| 2 * k - 1 + (1 - parity as i64))
+            .map(|n| n * n)
+            .collect();
+        assert_eq!(got, &want, "parity {parity}");
+    }
+}
