@@ -12,6 +12,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 pub mod dist;
 pub mod process;
+pub mod stages;
 pub mod supervision;
 
 use ergo_etf::{Term, ToTerm};

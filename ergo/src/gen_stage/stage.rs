@@ -648,7 +648,17 @@ impl<S: GenStage> Stage<S> {
         match mode {
             Ok(Demand::Automatic) => {
                 let max = opts.max_demand;
-                ctx.ask(from, max);
+                // Sent as the subscription was (connecting if need be): the
+                // connection to a producer on another node may still be
+                // coming up, and without this first demand nothing flows.
+                let _ = ctx.send(
+                    to,
+                    AskMsg {
+                        consumer: ctx.pid(),
+                        tag,
+                        n: max,
+                    },
+                );
                 self.producers.insert(
                     tag,
                     ProducerEntry {
