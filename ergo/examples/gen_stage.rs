@@ -117,12 +117,20 @@ impl GenStage for Printer {
 
 #[tokio::main]
 async fn main() {
-    let node = Node::builder("stages@localhost").start().expect("node starts");
+    let node = Node::builder("stages@localhost")
+        .start()
+        .expect("node starts");
     let seen = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(tokio::sync::Notify::new());
 
-    let numbers = node.start_stage::<Numbers>(()).await.expect("numbers starts");
-    let squares = node.start_stage::<Squares>(()).await.expect("squares starts");
+    let numbers = node
+        .start_stage::<Numbers>(())
+        .await
+        .expect("numbers starts");
+    let squares = node
+        .start_stage::<Squares>(())
+        .await
+        .expect("squares starts");
     let even = node
         .start_stage::<Printer>(("even", seen.clone(), done.clone()))
         .await
