@@ -131,6 +131,7 @@ pub mod gen_server;
 pub mod gen_stage;
 pub mod logger;
 pub mod message;
+pub mod net;
 pub mod node;
 pub mod peer;
 pub mod pg;

@@ -305,3 +305,36 @@ fn gen_stage_example_squares_numbers_and_splits_them_by_parity() {
         assert_eq!(got, &want, "parity {parity}");
     }
 }
+
+#[test]
+fn daemon_example_prints_its_port_and_echoes_each_line() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = Command::new(example("daemon"))
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("expected `port N`, got {line:?}"));
+    let mut clients: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let text = format!("line one of {i}\nline two of {i}\n");
+        c.write_all(text.as_bytes()).unwrap();
+        let mut back = vec![0u8; text.len()];
+        c.read_exact(&mut back).unwrap();
+        assert_eq!(String::from_utf8(back).unwrap(), text);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -228,9 +228,9 @@ pub struct ServerContext<S: GenServer> {
     parent: Option<Pid>,
     idle_timeout: Option<Duration>,
     next_continue: Option<Message>,
-    /// Events a GenStage callback emitted (a `Vec` of the stage's event
+    /// A behaviour's own data: the events a GenStage callback emitted (a
     /// type), taken by the stage after the callback.
-    pub(crate) emitted: Option<Box<dyn std::any::Any + Send>>,
+    pub(crate) ext: Option<Box<dyn std::any::Any + Send>>,
     pending: Option<From<S::Reply>>,
 }
 
@@ -689,7 +689,7 @@ async fn serve<S: GenServer>(
         parent,
         idle_timeout: None,
         next_continue: None,
-        emitted: None,
+        ext: None,
         pending: None,
     };
     if let Some(name) = name

@@ -478,7 +478,7 @@ impl<S: GenStage> ServerContext<Stage<S>> {
     /// callback returns, in order.
     pub fn emit(&mut self, events: impl IntoIterator<Item = S::Out>) {
         let slot = self
-            .emitted
+            .ext
             .get_or_insert_with(|| Box::new(Vec::<S::Out>::new()));
         if let Some(v) = slot.downcast_mut::<Vec<S::Out>>() {
             v.extend(events);
@@ -487,7 +487,7 @@ impl<S: GenStage> ServerContext<Stage<S>> {
 
     /// Takes what the last callback emitted.
     pub(crate) fn take_emitted(&mut self) -> Vec<S::Out> {
-        match self.emitted.as_mut() {
+        match self.ext.as_mut() {
             Some(slot) => slot
                 .downcast_mut::<Vec<S::Out>>()
                 .map(std::mem::take)

@@ -1197,48 +1197,6 @@ impl<S: GenStage> GenServer for Stage<S> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::split_batches;
-
-    fn run(events: usize, min: usize, max: usize, demand: usize) -> (usize, Vec<(usize, usize)>) {
-        let (d, b) = split_batches((0..events).collect(), min, max, demand, |_| {});
-        (d, b.into_iter().map(|(v, a)| (v.len(), a)).collect())
-    }
-
-    // The examples of GenStage's documentation ("Demand" in the moduledoc
-    // and `:min_demand`): with max 1000 and min 750 a consumer handles
-    // batches of 250 and asks 250 more after each once down to 750.
-    #[test]
-    fn batches_of_max_minus_min_ask_again_at_min() {
-        assert_eq!(run(1000, 750, 1000, 1000), (1000, vec![(250, 250); 4]));
-        // max 1000 and min 0: one batch of 1000, then ask for 1000.
-        assert_eq!(run(1000, 0, 1000, 1000), (1000, vec![(1000, 1000)]));
-        // The default min (500): two batches of 500, each asking 500.
-        assert_eq!(
-            run(1000, 500, 1000, 1000),
-            (1000, vec![(500, 500), (500, 500)])
-        );
-    }
-
-    #[test]
-    fn a_partial_batch_asks_only_once_demand_falls_to_min() {
-        // 100 of 1000 outstanding arrive: 900 still owed, above min 500.
-        assert_eq!(run(100, 500, 1000, 1000), (900, vec![(100, 0)]));
-        // Then 450 more: down to 450 (≤ 500), so ask 550 to be back at 1000.
-        assert_eq!(run(450, 500, 1000, 900), (1000, vec![(450, 550)]));
-    }
-
-    #[test]
-    fn events_beyond_the_demand_are_reported_as_excess() {
-        let mut seen = 0;
-        let (d, b) = split_batches((0..30).collect::<Vec<_>>(), 0, 10, 10, |n| seen += n);
-        assert_eq!(seen, 20);
-        assert_eq!(b.len(), 3);
-        assert_eq!(d, 10);
-    }
-}
-
 impl<E> std::fmt::Debug for SubscribeRequest<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SubscribeRequest")
@@ -1281,5 +1239,47 @@ impl<S: GenStage> std::fmt::Debug for Stage<S> {
             .field("producers", &self.producers.len())
             .field("buffered", &self.buffer.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_batches;
+
+    fn run(events: usize, min: usize, max: usize, demand: usize) -> (usize, Vec<(usize, usize)>) {
+        let (d, b) = split_batches((0..events).collect(), min, max, demand, |_| {});
+        (d, b.into_iter().map(|(v, a)| (v.len(), a)).collect())
+    }
+
+    // The examples of GenStage's documentation ("Demand" in the moduledoc
+    // and `:min_demand`): with max 1000 and min 750 a consumer handles
+    // batches of 250 and asks 250 more after each once down to 750.
+    #[test]
+    fn batches_of_max_minus_min_ask_again_at_min() {
+        assert_eq!(run(1000, 750, 1000, 1000), (1000, vec![(250, 250); 4]));
+        // max 1000 and min 0: one batch of 1000, then ask for 1000.
+        assert_eq!(run(1000, 0, 1000, 1000), (1000, vec![(1000, 1000)]));
+        // The default min (500): two batches of 500, each asking 500.
+        assert_eq!(
+            run(1000, 500, 1000, 1000),
+            (1000, vec![(500, 500), (500, 500)])
+        );
+    }
+
+    #[test]
+    fn a_partial_batch_asks_only_once_demand_falls_to_min() {
+        // 100 of 1000 outstanding arrive: 900 still owed, above min 500.
+        assert_eq!(run(100, 500, 1000, 1000), (900, vec![(100, 0)]));
+        // Then 450 more: down to 450 (≤ 500), so ask 550 to be back at 1000.
+        assert_eq!(run(450, 500, 1000, 900), (1000, vec![(450, 550)]));
+    }
+
+    #[test]
+    fn events_beyond_the_demand_are_reported_as_excess() {
+        let mut seen = 0;
+        let (d, b) = split_batches((0..30).collect::<Vec<_>>(), 0, 10, 10, |n| seen += n);
+        assert_eq!(seen, 20);
+        assert_eq!(b.len(), 3);
+        assert_eq!(d, 10);
     }
 }

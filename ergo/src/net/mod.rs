@@ -1,0 +1,509 @@
+//! Supervised TCP and TLS daemons: a process that listens on a port and
+//! gives each inbound connection a process of its own, as `Erps.Daemon`
+//! and ranch do.
+//!
+//! A connection's process runs a [`Handler`], a typed behaviour like a
+//! GenServer: `handle_data` gets the bytes the peer sends, in order, and
+//! the socket is read only as fast as `handle_data` returns (back-pressure:
+//! a slow handler slows its peer, never fills memory); calls, casts and
+//! messages from other processes arrive as in a GenServer; the handler
+//! writes with [`ConnContext::write`].
+//!
+//! The [`Daemon`] (start it with [`start`], or put [`child_spec`] under a
+//! supervisor) listens, accepts with a pool of acceptors, and starts each
+//! connection under a `simple_one_for_one` supervisor of its own (or one
+//! given), handing it the common data and options. It bounds the number of
+//! connections (one beyond the limit is closed at once), closes a
+//! connection idle for too long, serves TLS from PEM files it can reload
+//! without a restart, and when it stops, either lets the connections finish
+//! (up to a time) or ends them.
+//!
+//! A connection process that crashes is restarted by its supervisor only if
+//! its restart type says so (`Temporary`, the default, never; `Transient`
+//! after an abnormal exit): the restarted process gets the same socket, so
+//! the peer stays connected and only the handler's state is lost.
+//!
+//! # What lives here
+//!
+//! - this file: [`Handler`], the [`Connection`] GenServer running one, and
+//!   [`ConnContext`]'s socket operations;
+//! - `daemon`: [`Daemon`], [`DaemonSpec`], [`DaemonRef`], the acceptors;
+//! - `tls`: [`TlsFiles`], the certificate a daemon serves and reloads.
+//!
+//! `cargo run --example daemon -- --port 0` runs a line-echo daemon.
+
+mod daemon;
+mod tls;
+
+pub use daemon::{Daemon, DaemonError, DaemonRef, DaemonSpec, StopMode, child_spec, start};
+pub use tls::TlsFiles;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ergo_etf::{FromTerm, Term, ToTerm};
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::Notify;
+
+use crate::gen_server::{Flow, GenServer, Reply, ServerContext};
+use crate::message::Message;
+use crate::reason::Reason;
+use crate::supervisor::Restart;
+
+/// A byte stream a connection runs on: TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+type BoxStream = Box<dyn Stream>;
+type Reader = ReadHalf<BoxStream>;
+type Writer = WriteHalf<BoxStream>;
+
+/// A connection process's context: its GenServer context, with the socket.
+pub type ConnContext<H> = ServerContext<Connection<H>>;
+
+/// What a connection's process does: a typed behaviour, as a GenServer is.
+pub trait Handler: Send + Sized + 'static {
+    /// The data every connection of the daemon starts with (cloned for
+    /// each).
+    type Args: Clone + Send + Sync + 'static;
+    /// The requests `handle_call` serves (from other processes).
+    type Call: FromTerm + Send + 'static;
+    /// The replies to calls.
+    type Reply: ToTerm + Send + 'static;
+    /// The requests `handle_cast` serves.
+    type Cast: FromTerm + Send + 'static;
+
+    /// Builds the connection's state once the connection is up (after the
+    /// TLS handshake). An `Err` closes it.
+    fn init(
+        args: Self::Args,
+        peer: SocketAddr,
+        ctx: &mut ConnContext<Self>,
+    ) -> impl Future<Output = Result<Self, Reason>> + Send;
+
+    /// Bytes from the peer. The next read waits until this returns.
+    fn handle_data(
+        &mut self,
+        data: Bytes,
+        ctx: &mut ConnContext<Self>,
+    ) -> impl Future<Output = Flow> + Send;
+
+    /// The peer closed its side. By default the connection ends (`normal`).
+    fn handle_closed(&mut self, ctx: &mut ConnContext<Self>) -> impl Future<Output = Flow> + Send {
+        let _ = ctx;
+        async { Flow::Stop(Reason::Normal) }
+    }
+
+    /// Serves a call. By default the connection ends with `{bad_call, Type}`.
+    fn handle_call(
+        &mut self,
+        request: Self::Call,
+        ctx: &mut ConnContext<Self>,
+    ) -> impl Future<Output = Reply<Self::Reply>> + Send {
+        let _ = ctx;
+        let what = std::any::type_name::<Self::Call>();
+        drop(request);
+        async move {
+            Reply::Stop(
+                Reason::other(Term::tuple([Term::atom("bad_call"), Term::binary(what)])),
+                None,
+            )
+        }
+    }
+
+    /// Serves a cast. By default the connection ends with `{bad_cast,
+    /// Type}`.
+    fn handle_cast(
+        &mut self,
+        request: Self::Cast,
+        ctx: &mut ConnContext<Self>,
+    ) -> impl Future<Output = Flow> + Send {
+        let _ = ctx;
+        let what = std::any::type_name::<Self::Cast>();
+        drop(request);
+        async move {
+            Flow::Stop(Reason::other(Term::tuple([
+                Term::atom("bad_cast"),
+                Term::binary(what),
+            ])))
+        }
+    }
+
+    /// Any other message. By default it is logged.
+    fn handle_info(
+        &mut self,
+        message: Message,
+        ctx: &mut ConnContext<Self>,
+    ) -> impl Future<Output = Flow> + Send {
+        tracing::warn!(connection = %ctx.pid(), %message, "unexpected message");
+        async { Flow::Continue }
+    }
+
+    /// Runs as the connection's process stops (not when it is killed).
+    fn terminate(
+        &mut self,
+        reason: &Reason,
+        ctx: &mut ConnContext<Self>,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (reason, ctx);
+        async {}
+    }
+}
+
+/// Why the socket could not take a write.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The connection is closed (or was never up).
+    Closed,
+    /// The write failed.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Closed => f.write_str("the connection is closed"),
+            WriteError::Io(e) => write!(f, "writing to the connection failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// A connection's socket, kept apart from its process so that a restarted
+/// process takes it over (and dropped, closing it, with the last holder).
+pub(crate) struct Slot {
+    /// Before the connection is up: the accepted TCP stream.
+    fresh: Mutex<Option<tokio::net::TcpStream>>,
+    read: Mutex<Option<Reader>>,
+    write: Arc<tokio::sync::Mutex<Option<Writer>>>,
+    peer: SocketAddr,
+    /// The daemon's count of open connections, which this one leaves when
+    /// its socket goes.
+    open: Arc<AtomicUsize>,
+}
+
+impl Slot {
+    pub(crate) fn new(
+        tcp: tokio::net::TcpStream,
+        peer: SocketAddr,
+        open: Arc<AtomicUsize>,
+    ) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Slot {
+            fresh: Mutex::new(Some(tcp)),
+            read: Mutex::new(None),
+            write: Arc::new(tokio::sync::Mutex::new(None)),
+            peer,
+            open,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The sockets of a daemon's connections, by the number their supervisor
+/// starts them with.
+pub(crate) type Slots = Arc<Mutex<HashMap<i64, Arc<Slot>>>>;
+
+/// What a connection process is started with.
+pub struct ConnStart<H: Handler> {
+    pub(crate) id: i64,
+    pub(crate) slots: Slots,
+    pub(crate) args: H::Args,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) idle: Option<Duration>,
+    pub(crate) restart: Restart,
+}
+
+impl<H: Handler> std::fmt::Debug for ConnStart<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnStart({})", self.id)
+    }
+}
+
+/// What the reader task tells the connection's process.
+enum Event {
+    Data(Bytes),
+    Closed,
+    Idle,
+    Failed(String),
+}
+
+/// The GenServer running a connection's [`Handler`].
+pub struct Connection<H: Handler> {
+    user: Option<H>,
+    start: ConnStart<H>,
+    slot: Arc<Slot>,
+    /// Set when the reader may read again (the last data was handled).
+    handled: Arc<Notify>,
+    /// Tells the reader task to stop and put the read half back.
+    stop_reader: Arc<Notify>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+    /// The connection is over for good: its socket may go.
+    finished: bool,
+}
+
+impl<H: Handler> std::fmt::Debug for Connection<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("handler", &std::any::type_name::<H>())
+            .field("peer", &self.slot.peer)
+            .field("up", &self.user.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> ServerContext<Connection<H>> {
+    /// Writes `bytes` to the peer, waiting while the socket is full.
+    pub async fn write(&mut self, bytes: impl AsRef<[u8]>) -> Result<(), WriteError> {
+        let writer = self
+            .ext
+            .as_ref()
+            .and_then(|e| e.downcast_ref::<Arc<tokio::sync::Mutex<Option<Writer>>>>())
+            .cloned()
+            .ok_or(WriteError::Closed)?;
+        let mut w = writer.lock().await;
+        let w = w.as_mut().ok_or(WriteError::Closed)?;
+        w.write_all(bytes.as_ref()).await.map_err(WriteError::Io)?;
+        w.flush().await.map_err(WriteError::Io)
+    }
+
+    /// Closes the connection: the peer sees the end of the stream. The
+    /// process carries on until its handler stops it.
+    pub async fn close(&mut self) {
+        let writer = self
+            .ext
+            .as_ref()
+            .and_then(|e| e.downcast_ref::<Arc<tokio::sync::Mutex<Option<Writer>>>>())
+            .cloned();
+        if let Some(writer) = writer
+            && let Some(mut w) = writer.lock().await.take()
+        {
+            let _ = w.shutdown().await;
+        }
+    }
+}
+
+/// Reads the socket for the process `pid`: one chunk at a time, the next
+/// once the process has handled the last.
+async fn read_loop(
+    node: crate::Node,
+    pid: crate::Pid,
+    slot: Arc<Slot>,
+    handled: Arc<Notify>,
+    stop: Arc<Notify>,
+    idle: Option<Duration>,
+) {
+    let Some(mut reader) = slot.read.lock().take() else {
+        let _ = node.send_message(pid.into(), Message::local(Event::Closed));
+        return;
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let read = async {
+            match idle {
+                Some(d) => tokio::time::timeout(d, reader.read(&mut buf)).await.ok(),
+                None => Some(reader.read(&mut buf).await),
+            }
+        };
+        let event = tokio::select! {
+            _ = stop.notified() => break,
+            r = read => match r {
+                None => Event::Idle,
+                Some(Ok(0)) => Event::Closed,
+                Some(Ok(n)) => Event::Data(Bytes::copy_from_slice(&buf[..n])),
+                Some(Err(e)) => Event::Failed(e.to_string()),
+            },
+        };
+        let last = !matches!(event, Event::Data(_));
+        if node
+            .send_message(pid.into(), Message::local(event))
+            .is_err()
+        {
+            break;
+        }
+        if last {
+            break;
+        }
+        tokio::select! {
+            _ = stop.notified() => break,
+            _ = handled.notified() => {}
+        }
+    }
+    // Back in the slot, for a process that takes the connection over.
+    *slot.read.lock() = Some(reader);
+}
+
+impl<H: Handler> Connection<H> {
+    /// Makes the connection usable: the TLS handshake if any, the halves
+    /// in the slot, the writer in the context, the reader task, and the
+    /// handler's `init`.
+    async fn come_up(&mut self, ctx: &mut ConnContext<H>) -> Result<(), Reason> {
+        let fresh = self.slot.fresh.lock().take();
+        if let Some(tcp) = fresh {
+            let stream: BoxStream = match &self.start.tls {
+                Some(cfg) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(cfg.clone());
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(tls)) => Box::new(tls),
+                        Ok(Err(e)) => {
+                            return Err(Reason::ShutdownWith(Arc::new(Term::tuple([
+                                Term::atom("tls_handshake"),
+                                Term::binary(e.to_string()),
+                            ]))));
+                        }
+                        Err(_) => {
+                            return Err(Reason::ShutdownWith(Arc::new(Term::atom(
+                                "tls_handshake_timeout",
+                            ))));
+                        }
+                    }
+                }
+                None => Box::new(tcp),
+            };
+            let (r, w) = tokio::io::split(stream);
+            *self.slot.read.lock() = Some(r);
+            *self.slot.write.lock().await = Some(w);
+        }
+        ctx.ext = Some(Box::new(self.slot.write.clone()));
+        let handler = H::init(self.start.args.clone(), self.slot.peer, ctx).await?;
+        self.user = Some(handler);
+        self.reader = Some(tokio::spawn(read_loop(
+            ctx.node().clone(),
+            ctx.pid(),
+            self.slot.clone(),
+            self.handled.clone(),
+            self.stop_reader.clone(),
+            self.start.idle,
+        )));
+        Ok(())
+    }
+
+    /// Whether the supervisor will start this connection again after the
+    /// process ends with `reason`.
+    fn restarts_after(&self, reason: &Reason) -> bool {
+        match self.start.restart {
+            Restart::Permanent => true,
+            Restart::Transient => !reason.is_clean(),
+            Restart::Temporary => false,
+        }
+    }
+}
+
+impl<H: Handler> Drop for Connection<H> {
+    fn drop(&mut self) {
+        self.stop_reader.notify_one();
+        // Killed (no `terminate`): the supervisor restarts a transient
+        // connection (killed is abnormal), never a temporary one.
+        if self.finished || self.start.restart == Restart::Temporary {
+            self.start.slots.lock().remove(&self.start.id);
+        }
+    }
+}
+
+/// A connection's calls: the handler's.
+impl<H: Handler> GenServer for Connection<H> {
+    type Args = ConnStart<H>;
+    type Call = H::Call;
+    type Reply = H::Reply;
+    type Cast = H::Cast;
+
+    async fn init(start: ConnStart<H>, ctx: &mut ConnContext<H>) -> Result<Self, Reason> {
+        ctx.set_behaviour(|| crate::process::Behaviour {
+            name: "connection",
+            module: std::any::type_name::<H>(),
+        });
+        let slot = start.slots.lock().get(&start.id).cloned();
+        let Some(slot) = slot else {
+            // Restarted after its socket went: nothing to serve.
+            return Err(Reason::Normal);
+        };
+        // The handshake and `init` run once the supervisor has its pid: a
+        // slow peer never holds up the daemon.
+        ctx.continue_with(Term::atom("come_up"));
+        Ok(Connection {
+            user: None,
+            start,
+            slot,
+            handled: Arc::new(Notify::new()),
+            stop_reader: Arc::new(Notify::new()),
+            reader: None,
+            finished: false,
+        })
+    }
+
+    async fn handle_continue(&mut self, _value: Message, ctx: &mut ConnContext<H>) -> Flow {
+        match self.come_up(ctx).await {
+            Ok(()) => Flow::Continue,
+            Err(reason) => {
+                self.finished = true;
+                Flow::Stop(reason)
+            }
+        }
+    }
+
+    async fn handle_call(&mut self, request: H::Call, ctx: &mut ConnContext<H>) -> Reply<H::Reply> {
+        match self.user.as_mut() {
+            Some(h) => h.handle_call(request, ctx).await,
+            None => Reply::NoReply,
+        }
+    }
+
+    async fn handle_cast(&mut self, request: H::Cast, ctx: &mut ConnContext<H>) -> Flow {
+        match self.user.as_mut() {
+            Some(h) => h.handle_cast(request, ctx).await,
+            None => Flow::Continue,
+        }
+    }
+
+    async fn handle_info(&mut self, message: Message, ctx: &mut ConnContext<H>) -> Flow {
+        let Some(h) = self.user.as_mut() else {
+            return Flow::Continue;
+        };
+        match message.downcast::<Event>() {
+            Ok(Event::Data(data)) => {
+                let flow = h.handle_data(data, ctx).await;
+                self.handled.notify_one();
+                flow
+            }
+            Ok(Event::Closed) => h.handle_closed(ctx).await,
+            Ok(Event::Idle) => {
+                Flow::Stop(Reason::ShutdownWith(Arc::new(Term::atom("idle_timeout"))))
+            }
+            Ok(Event::Failed(why)) => Flow::Stop(Reason::ShutdownWith(Arc::new(Term::tuple([
+                Term::atom("socket_error"),
+                Term::binary(why),
+            ])))),
+            Err(other) => h.handle_info(other, ctx).await,
+        }
+    }
+
+    async fn terminate(&mut self, reason: &Reason, ctx: &mut ConnContext<H>) {
+        if let Some(h) = self.user.as_mut() {
+            h.terminate(reason, ctx).await;
+        }
+        self.stop_reader.notify_one();
+        if let Some(reader) = self.reader.take() {
+            // It puts the read half back before it ends.
+            let _ = reader.await;
+        }
+        if !self.restarts_after(reason) {
+            self.finished = true;
+            if let Some(mut w) = self.slot.write.lock().await.take() {
+                let _ = w.shutdown().await;
+            }
+        }
+    }
+}
