@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Supervised daemons side by side, in one run, all on 127.0.0.1: the same
+# echo load against an ergo daemon (a process per connection under its
+# supervisor), an Erlang gen_tcp echo server ({active, once}, a process per
+# connection) and a bare tokio echo server (a task per connection, the
+# floor). 64-byte lines over 100 concurrent connections (one in flight per
+# connection, and 16), and 10,000
+# connections accepted in a burst. Prints every figure, then the ratios
+# against issue 21's targets.
+#
+#   benches/daemon_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-2}"
+case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
+WORK="$(mktemp -d /tmp/ergo-daemon-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cargo build --release -q -p ergo-benches --bin daemon_side
+erlc -o "$WORK" benches/erlang/echo_bench.erl
+SIDE=./target/release/daemon_side
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {
+  local i
+  for i in $(seq 100); do grep -qx ready "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "server did not start: $1" >&2; cat "$1" >&2; return 1
+}
+
+# One server at a time, so that each has the machine to itself.
+measure() { # name start-command...
+  local name=$1; shift
+  local port; port=$(free_port)
+  "$@" "$port" >"$WORK/$name.log" 2>&1 &
+  local pid=$!
+  PIDS+=($pid)
+  wait_ready "$WORK/$name.log"
+  "$SIDE" load "$port" "$SECS" "${name}_echo_msgs_s"
+  "$SIDE" load16 "$port" "$SECS" "${name}_echo16_msgs_s"
+  "$SIDE" burst "$port" 10000 "${name}_accept_conns_s"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+echo "# $(erl -noshell -eval 'io:format("Erlang/OTP ~s", [erlang:system_info(otp_release)]), halt().'); 2 cores, all on 127.0.0.1"
+{
+  measure ergo "$SIDE" serve-ergo
+  measure erlang erl -noshell -pa "$WORK" -run echo_bench server
+  measure tokio "$SIDE" serve-tokio
+} | tee "$WORK/all.txt"
+
+echo
+echo "# ratios, measured in this run"
+awk "$(cat benches/ratios.awk)"'
+  END {
+    printf "%-52s %12s %12s %9s %8s\n", "comparison (a / b)", "a", "b", "a/b", "target"
+    print "-- echo of 64-byte lines over 100 connections, msgs/s (higher is better)"
+    row("ergo daemon / erlang gen_tcp", "ergo_echo_msgs_s", "erlang_echo_msgs_s", ">=", 2)
+    row("ergo daemon / bare tokio", "ergo_echo_msgs_s", "tokio_echo_msgs_s", ">=", 0.667)
+    print "-- the same with 16 lines in flight per connection, msgs/s"
+    row("ergo daemon / erlang gen_tcp", "ergo_echo16_msgs_s", "erlang_echo16_msgs_s", ">=", 2)
+    row("ergo daemon / bare tokio", "ergo_echo16_msgs_s", "tokio_echo16_msgs_s", ">=", 0.667)
+    print "-- 10,000 connections accepted in a burst, conns/s (higher is better)"
+    row("ergo daemon / erlang gen_tcp", "ergo_accept_conns_s", "erlang_accept_conns_s", "", "")
+    row("ergo daemon / bare tokio", "ergo_accept_conns_s", "tokio_accept_conns_s", "", "")
+  }' /dev/null "$WORK/all.txt"
