@@ -507,3 +507,70 @@ async fn a_consumer_supervisor_runs_at_most_max_demand_children_at_once() {
         .unwrap();
     assert!(count.to_string().contains("{active,0}"), "{count}");
 }
+
+/// Takes strings: subscribed by address to a producer of integers, which
+/// the type system cannot see.
+struct Words(Arc<Mutex<Vec<Cancel>>>);
+
+impl GenStage for Words {
+    type Args = Arc<Mutex<Vec<Cancel>>>;
+    type In = String;
+    type Out = NoEvents;
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+
+    async fn init(c: Self::Args, _ctx: &mut StageContext<Self>) -> Result<Init<Self>, Reason> {
+        Ok(Init::consumer(Words(c)))
+    }
+
+    async fn handle_events(
+        &mut self,
+        _events: Vec<String>,
+        _from: Subscription,
+        _ctx: &mut StageContext<Self>,
+    ) -> Flow {
+        panic!("integers must never arrive as strings");
+    }
+
+    async fn handle_cancel(
+        &mut self,
+        cancel: Cancel,
+        _from: Subscription,
+        _ctx: &mut StageContext<Self>,
+    ) -> Flow {
+        self.0.lock().unwrap().push(cancel);
+        Flow::Continue
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_do_not_decode_cancel_the_subscription_saying_what_was_expected() {
+    let node = node("gs_badevents");
+    let numbers = node
+        .start_stage::<Numbers>(NumbersArgs::upto(10))
+        .await
+        .unwrap();
+    let cancels = Arc::new(Mutex::new(Vec::new()));
+    let words = node.start_stage::<Words>(cancels.clone()).await.unwrap();
+    // By address: `subscribe(&numbers, …)` would not compile.
+    words
+        .subscribe_to(
+            numbers.dest(),
+            SubscribeOptions::new().cancel(CancelMode::Temporary),
+        )
+        .await
+        .unwrap();
+    until("the cancel", || !cancels.lock().unwrap().is_empty()).await;
+    let cancel = cancels.lock().unwrap()[0].clone();
+    let text = cancel.reason().to_string();
+    assert!(
+        matches!(cancel, Cancel::Cancel(_))
+            && text.contains("bad_events")
+            && text.contains("binary"),
+        "{text}"
+    );
+    // Temporary: the consumer is still there, and the producer dropped the
+    // subscription (its demand is gone).
+    assert!(node.process_info(words.pid().unwrap()).is_some());
+}
