@@ -13,6 +13,8 @@
 //!   generates all four traits for a struct or enum, with a direct byte
 //!   encoder and decoder that never build a `Term`.
 //! - [`mod@serde`] maps any `Serialize` / `Deserialize` type to terms.
+//! - [`phash2()`] / [`phash2_range`] hash a term exactly as `erlang:phash2/1,2`
+//!   do, for routing terms the way Erlang and Elixir code does.
 //!
 //! Decoding is safe for input from the network: it never panics, never
 //! allocates more than the input justifies, bounds nesting, and in safe mode
@@ -37,6 +39,7 @@ mod convert;
 mod decode;
 mod encode;
 mod error;
+mod phash2;
 #[doc(hidden)]
 pub mod __private {
     //! Support for generated code; not a public API.
@@ -59,6 +62,7 @@ pub use encode::{
 };
 pub use error::{ConvertError, DecodeError, DecodeErrorKind};
 pub use num_bigint::BigInt;
+pub use phash2::{PHASH2_RANGE, phash2, phash2_32, phash2_range};
 pub use term::{BitBinary, Fun, LocalFun, Map, Pid, Port, Ref, Term};
 
 /// Writes an atom with a constant name, interning it once per call site.

@@ -322,7 +322,11 @@ async fn the_partition_dispatcher_routes_by_phash2_and_a_partition_is_taken_once
             "in order within a partition"
         );
         for e in events {
-            let _ = (p, e); // PHASH2-PENDING
+            assert_eq!(
+                ergo::etf::phash2_range(&Term::Int(e), 2),
+                Some(p),
+                "{e} routed as :erlang.phash2({e}, 2)"
+            );
         }
     }
     // A second consumer for partition 0 is refused with a cancel.
