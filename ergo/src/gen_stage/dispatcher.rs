@@ -554,8 +554,8 @@ impl<E: ToTerm + Send + 'static> Dispatcher<E> for PartitionDispatcher<E> {
             }
             let index = match &self.hash {
                 None => {
-                    let h = phash2_range_tmp(&event.to_term(), n as u32);
-                    Some(h as usize).filter(|i| *i < n)
+                    let h = ergo_etf::phash2_range(&event.to_term(), n as u32);
+                    h.map(|h| h as usize).filter(|i| *i < n)
                 }
                 Some(f) => match f(&event) {
                     None => continue,
@@ -631,14 +631,6 @@ impl<E: ToTerm + Send + 'static> Dispatcher<E> for PartitionDispatcher<E> {
     fn name(&self) -> &'static str {
         "Elixir.GenStage.PartitionDispatcher"
     }
-}
-
-// TEMPORARY until ergo_etf::phash2_range lands.
-fn phash2_range_tmp(t: &Term, n: u32) -> u32 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    t.hash(&mut h);
-    (h.finish() % n as u64) as u32
 }
 
 impl std::fmt::Debug for Outlet<'_> {
