@@ -127,6 +127,7 @@ pub mod application;
 mod dashboard;
 mod deadline;
 pub mod dist;
+pub mod erps;
 pub mod gen_server;
 pub mod gen_stage;
 pub mod logger;
@@ -164,6 +165,8 @@ pub use ergo_macros::Term;
 pub use ergo_macros::application;
 /// Makes a GenServer of an `impl` block; see [`ergo_macros::gen_server`].
 pub use ergo_macros::gen_server;
+/// Makes a GenStage of an `impl` block; see [`ergo_macros::gen_stage`].
+pub use ergo_macros::gen_stage;
 /// Declares a supervisor as a struct of children; see
 /// [`ergo_macros::supervisor`].
 pub use ergo_macros::supervisor;

@@ -264,14 +264,37 @@ impl<H: Handler> std::fmt::Debug for Connection<H> {
     }
 }
 
+/// What a connection's context holds besides a GenServer's: the socket's
+/// writing half, and data of the protocol run on it.
+struct ConnExt {
+    writer: Arc<tokio::sync::Mutex<Option<Writer>>>,
+    extra: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
 impl<H: Handler> ServerContext<Connection<H>> {
+    fn conn_ext(&self) -> Option<&ConnExt> {
+        self.ext.as_ref().and_then(|e| e.downcast_ref::<ConnExt>())
+    }
+
+    /// Keeps `value` with the connection, for a protocol built on it.
+    pub(crate) fn set_ext_extra<T: std::any::Any + Send + Sync>(&mut self, value: T) {
+        if let Some(e) = self.ext.as_mut().and_then(|e| e.downcast_mut::<ConnExt>()) {
+            e.extra = Some(Box::new(value));
+        }
+    }
+
+    /// What [`Self::set_ext_extra`] kept, if it is a `T`.
+    pub(crate) fn ext_ref<T: std::any::Any>(&self) -> Option<&T> {
+        self.conn_ext()
+            .and_then(|e| e.extra.as_ref())
+            .and_then(|x| x.downcast_ref::<T>())
+    }
+
     /// Writes `bytes` to the peer, waiting while the socket is full.
     pub async fn write(&mut self, bytes: impl AsRef<[u8]>) -> Result<(), WriteError> {
         let writer = self
-            .ext
-            .as_ref()
-            .and_then(|e| e.downcast_ref::<Arc<tokio::sync::Mutex<Option<Writer>>>>())
-            .cloned()
+            .conn_ext()
+            .map(|e| e.writer.clone())
             .ok_or(WriteError::Closed)?;
         let mut w = writer.lock().await;
         let w = w.as_mut().ok_or(WriteError::Closed)?;
@@ -282,11 +305,7 @@ impl<H: Handler> ServerContext<Connection<H>> {
     /// Closes the connection: the peer sees the end of the stream. The
     /// process carries on until its handler stops it.
     pub async fn close(&mut self) {
-        let writer = self
-            .ext
-            .as_ref()
-            .and_then(|e| e.downcast_ref::<Arc<tokio::sync::Mutex<Option<Writer>>>>())
-            .cloned();
+        let writer = self.conn_ext().map(|e| e.writer.clone());
         if let Some(writer) = writer
             && let Some(mut w) = writer.lock().await.take()
         {
@@ -377,7 +396,10 @@ impl<H: Handler> Connection<H> {
             *self.slot.read.lock() = Some(r);
             *self.slot.write.lock().await = Some(w);
         }
-        ctx.ext = Some(Box::new(self.slot.write.clone()));
+        ctx.ext = Some(Box::new(ConnExt {
+            writer: self.slot.write.clone(),
+            extra: None,
+        }));
         let handler = H::init(self.start.args.clone(), self.slot.peer, ctx).await?;
         self.user = Some(handler);
         self.reader = Some(tokio::spawn(read_loop(
