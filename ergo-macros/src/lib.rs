@@ -1,8 +1,8 @@
 //! Procedural macros for `ergo`.
 //!
 //! Each macro is built as serde_derive is, in a module of its own
-//! (`term` for `#[derive(Term)]`, `gen_server`, `supervisor`, `application`)
-//! with the same four parts:
+//! (`term` for `#[derive(Term)]`, `gen_server`, `gen_stage`, `supervisor`,
+//! `application`) with the same four parts:
 //!
 //! - `model`: plain structs describing what the user wrote;
 //! - `parse`: the input read into the model;
@@ -11,16 +11,20 @@
 //!
 //! Parsing and checking report every error through one `ctxt::Ctxt`, each
 //! spanned on the token the user wrote, and the user sees them all at once;
-//! no code is generated from a model with errors. `crate = "path"`, read by
+//! no code is generated from a model with errors. `#[gen_server]` and
+//! `#[gen_stage]` share their impl-block model, parsing, common rules and
+//! request types in `behaviour`. `crate = "path"`, read by
 //! `crate_path`, tells any of the macros where the runtime is when it is not
 //! at `::ergo`.
 
 use proc_macro::TokenStream;
 
 mod application;
+mod behaviour;
 mod crate_path;
 mod ctxt;
 mod gen_server;
+mod gen_stage;
 mod supervisor;
 mod term;
 
@@ -119,6 +123,95 @@ pub fn derive_term(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn gen_server(attr: TokenStream, item: TokenStream) -> TokenStream {
     gen_server::expand(attr.into(), item.into()).into()
+}
+
+/// Makes a GenStage of an `impl` block.
+///
+/// `#[gen_stage(out = T)]` on `impl MyStage { .. }`: `out` is the type of
+/// the events the stage emits (a consumer, which emits none, leaves it
+/// out), and the stage takes the events its `#[events]` handler does. The
+/// methods, each optional but the start function:
+///
+/// - `#[init]` (or a method named `init`): builds the state from the start
+///   arguments (its parameters) and says which kind of stage it is,
+///   returning `Init<Self>` or `Result<Init<Self>, Reason>`:
+///   `Init::producer(state)`, `Init::producer_consumer(state)` or
+///   `Init::consumer(state)`, with the options `Init` has (dispatcher,
+///   buffer, `subscribe_to`);
+/// - `#[demand] fn(&mut self, demand: usize)`: consumers asked for
+///   `demand` more events (`handle_demand`); only a stage with `out`;
+/// - `#[events] fn(&mut self, events: Vec<E>, from: Subscription)`: events
+///   from a producer (`handle_events`); `E` is the stage's `In`, and
+///   `from` may be left out;
+/// - `#[subscribe]` (any of `role: Role`, `opts: &[(Atom, Term)]`,
+///   `from: Subscription`; returns nothing, `Demand` or
+///   `Result<Demand, Reason>`) and `#[cancel]` (any of `cancel: Cancel`,
+///   `from: Subscription`): a subscription begins or ends;
+/// - `#[call]` and `#[cast]`: requests, exactly as `#[gen_server]`'s (a
+///   call returns its reply, or `Reply<T>`; arguments are owned terms);
+/// - `#[info]` (one `Message`), `#[terminate]` (`&Reason`),
+///   `#[format_status]` (`fn(&self) -> T`, `T` a term) and
+///   `#[format_discarded]` (`fn(&mut self, excess: usize) -> bool`).
+///
+/// `#[demand]` and `#[events]` return nothing, a `Flow`, or a `Vec<Out>`:
+/// the events to emit. Any handler may take the `&mut StageContext<Self>`
+/// as its last parameter (to `emit`, `ask`, `cancel`), and may be `async`;
+/// the stage callbacks with several arguments tell them apart by type, so
+/// a handler takes the ones it needs.
+///
+/// The macro writes the request types (`<Type>Call`, `<Type>Cast`,
+/// `<Type>Reply`, with the same Erlang forms as `#[gen_server]`'s), the
+/// `GenStage` impl, and a trait `<Type>Client`, implemented for
+/// `StageRef<Type>`, with one method per call (`f(..)` and
+/// `f_timeout(.., timeout)`, each giving `Result<T, CallError>`) and per
+/// cast. Start the stage with `node.start_stage::<Type>(args)` (the
+/// arguments in a tuple when `init` takes several), and bring
+/// `<Type>Client` into scope to call it. A consumer subscribes to a
+/// producer with `consumer.subscribe(&producer, opts)`, which compiles only
+/// if the producer's `out` is the consumer's event type.
+///
+/// The generated code names the runtime as `::ergo`; a crate that reaches
+/// it under another path says so with `#[gen_stage(crate = "path")]`.
+///
+/// ```text
+/// use ergo::gen_stage::{Init, StageContext};
+/// use ergo::gen_stage;
+///
+/// struct Counter(i64);
+///
+/// #[gen_stage(out = i64)]
+/// impl Counter {
+///     #[init]
+///     fn init(start: i64) -> Init<Self> {
+///         Init::producer(Counter(start))
+///     }
+///
+///     #[demand]
+///     fn demand(&mut self, demand: usize) -> Vec<i64> {
+///         let events = (self.0..self.0 + demand as i64).collect();
+///         self.0 += demand as i64;
+///         events
+///     }
+/// }
+///
+/// struct Printer;
+///
+/// #[gen_stage]
+/// impl Printer {
+///     #[init]
+///     fn init() -> Init<Self> {
+///         Init::consumer(Printer)
+///     }
+///
+///     #[events]
+///     fn events(&mut self, events: Vec<i64>) {
+///         println!("{events:?}");
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn gen_stage(attr: TokenStream, item: TokenStream) -> TokenStream {
+    gen_stage::expand(attr.into(), item.into()).into()
 }
 
 /// Declares a supervisor as a struct of its children.

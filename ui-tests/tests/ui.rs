@@ -26,6 +26,18 @@ fn gen_server_correct_uses_compile() {
 }
 
 #[test]
+fn gen_stage_misuse_is_a_spanned_compile_error() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/fail/gen_stage_*.rs");
+}
+
+#[test]
+fn gen_stage_correct_uses_compile() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/pass/gen_stage_*.rs");
+}
+
+#[test]
 fn supervisor_and_application_misuse_is_a_spanned_compile_error() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/fail/supervisor_*.rs");
