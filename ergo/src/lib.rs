@@ -91,6 +91,11 @@
 //!   macros [`macro@gen_server`], [`macro@supervisor`], [`macro@application`].
 //! - [`dist`]: distribution, reached as [`Node::dist`]: EPMD, the handshake,
 //!   connections, RPC both ways, spawning on other nodes and `erpc`.
+//! - [`mod@gen_stage`] and [`macro@gen_stage`]: GenStage, on Elixir's
+//!   protocol.
+//! - [`net`]: supervised TCP/TLS daemons, a process per connection;
+//!   [`erps`]: Elixir's Erps RPC on them, server and client.
+//! - [`peer`]: OTP's `peer`, from both sides.
 //! - [`etf`] and [`macro@Term`]: the external term format and typed messages.
 //! - [`logger`]: reports as an Erlang node prints them.
 //!
