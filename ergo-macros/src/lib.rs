@@ -1,8 +1,8 @@
 //! Procedural macros for `ergo`.
 //!
 //! Each macro is built as serde_derive is, in a module of its own
-//! (`term` for `#[derive(Term)]`, `gen_server`, `gen_stage`, `supervisor`,
-//! `application`) with the same four parts:
+//! (`term` for `#[derive(Term)]`, `gen_server`, `gen_stage`, `connection`,
+//! `supervisor`, `application`) with the same four parts:
 //!
 //! - `model`: plain structs describing what the user wrote;
 //! - `parse`: the input read into the model;
@@ -11,9 +11,9 @@
 //!
 //! Parsing and checking report every error through one `ctxt::Ctxt`, each
 //! spanned on the token the user wrote, and the user sees them all at once;
-//! no code is generated from a model with errors. `#[gen_server]` and
-//! `#[gen_stage]` share their impl-block model, parsing, common rules and
-//! request types in `behaviour`. `crate = "path"`, read by
+//! no code is generated from a model with errors. `#[gen_server]`,
+//! `#[gen_stage]` and `#[connection]` share their impl-block model,
+//! parsing, common rules and request types in `behaviour`. `crate = "path"`, read by
 //! `crate_path`, tells any of the macros where the runtime is when it is not
 //! at `::ergo`.
 
@@ -21,6 +21,7 @@ use proc_macro::TokenStream;
 
 mod application;
 mod behaviour;
+mod connection;
 mod crate_path;
 mod ctxt;
 mod gen_server;
@@ -212,6 +213,87 @@ pub fn gen_server(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn gen_stage(attr: TokenStream, item: TokenStream) -> TokenStream {
     gen_stage::expand(attr.into(), item.into()).into()
+}
+
+/// Makes a daemon's connection handler (`ergo::net::Handler`) of an `impl`
+/// block.
+///
+/// Each connection a daemon accepts is a process of its own running the
+/// handler: it reads the peer's bytes, writes back with
+/// `ctx.write(bytes).await`, and serves other processes' calls and casts as
+/// a GenServer does. The methods, each optional but the first two:
+///
+/// - `#[init]` (or a method named `init`): builds the state once the
+///   connection is up. Its parameters are told apart by type: a
+///   `SocketAddr` is the peer's address, the `&mut ConnContext<Self>`
+///   (last) the context, and the others the start arguments, which become
+///   the handler's `Args` (`()`, the one argument, or a tuple of them,
+///   given to `DaemonSpec::new` and cloned for each connection). It
+///   returns `Self` or `Result<Self, Reason>` (an `Err` closes the
+///   connection);
+/// - `#[data] fn(&mut self, data: Bytes)`: bytes from the peer, in order;
+///   the socket is read again once it returns. It returns nothing (read
+///   on) or a `Flow`;
+/// - `#[closed]`: the peer closed its side. It takes nothing but the
+///   context, and returns nothing (the connection then ends, `normal`, as
+///   without the handler) or a `Flow` (`Flow::Continue` keeps the process
+///   up);
+/// - `#[call]` and `#[cast]`: requests from other processes, exactly as
+///   `#[gen_server]`'s (a call returns its reply, or `Reply<T>`; arguments
+///   are owned terms);
+/// - `#[info]` (one `Message`) and `#[terminate]` (`&Reason`).
+///
+/// Any handler may take the `&mut ConnContext<Self>` as its last
+/// parameter, and may be `async`.
+///
+/// The macro writes the request types (`<Type>Call`, `<Type>Cast`,
+/// `<Type>Reply`, with the same Erlang forms as `#[gen_server]`'s), the
+/// `Handler` impl, and a trait `<Type>Client`, implemented for
+/// `ServerRef<Connection<Type>>` (a connection's process is the GenServer
+/// `Connection<Type>`), with one method per call (`f(..)` and
+/// `f_timeout(.., timeout)`, each giving `Result<T, CallError>`) and per
+/// cast. A process holding a connection's pid calls it with
+/// `ServerRef::<Connection<Type>>::new(&node, pid).f(..)`, `<Type>Client`
+/// in scope; a handler reaches its own with `ctx.server()`. Serve the
+/// handler with `ergo::net::start(&ctx, DaemonSpec::<Type>::new(args))` or
+/// `ergo::net::child_spec`.
+///
+/// The generated code names the runtime as `::ergo`; a crate that reaches
+/// it under another path says so with `#[connection(crate = "path")]`.
+///
+/// ```text
+/// use ergo::gen_server::Flow;
+/// use ergo::net::ConnContext;
+/// use ergo::{Bytes, connection};
+///
+/// struct Echo {
+///     lines: u64,
+/// }
+///
+/// #[connection]
+/// impl Echo {
+///     fn init() -> Self {
+///         Echo { lines: 0 }
+///     }
+///
+///     #[data]
+///     async fn data(&mut self, data: Bytes, ctx: &mut ConnContext<Self>) -> Flow {
+///         self.lines += data.iter().filter(|b| **b == b'\n').count() as u64;
+///         match ctx.write(&data).await {
+///             Ok(()) => Flow::Continue,
+///             Err(_) => Flow::Stop(ergo::Reason::Normal),
+///         }
+///     }
+///
+///     #[call]
+///     fn lines(&self) -> u64 {
+///         self.lines
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn connection(attr: TokenStream, item: TokenStream) -> TokenStream {
+    connection::expand(attr.into(), item.into()).into()
 }
 
 /// Declares a supervisor as a struct of its children.

@@ -168,6 +168,9 @@ pub use ergo_etf::{
 pub use ergo_macros::Term;
 /// Declares an application; see [`ergo_macros::application`].
 pub use ergo_macros::application;
+/// Makes a daemon's connection handler of an `impl` block; see
+/// [`ergo_macros::connection`].
+pub use ergo_macros::connection;
 /// Makes a GenServer of an `impl` block; see [`ergo_macros::gen_server`].
 pub use ergo_macros::gen_server;
 /// Makes a GenStage of an `impl` block; see [`ergo_macros::gen_stage`].

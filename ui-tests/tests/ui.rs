@@ -49,3 +49,15 @@ fn supervisor_and_application_correct_uses_compile() {
     let t = trybuild::TestCases::new();
     t.pass("tests/pass/supervisor_*.rs");
 }
+
+#[test]
+fn connection_misuse_is_a_spanned_compile_error() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/fail/connection_*.rs");
+}
+
+#[test]
+fn connection_correct_uses_compile() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/pass/connection_*.rs");
+}

@@ -194,7 +194,7 @@ fn params(cx: &Ctxt, b: &Behaviour, params: &Params, not_a_name: &str) {
             Param::Ctx { ty } if i != last => {
                 cx.error(ty.span(), format!("the `{}` parameter comes last", b.ctx));
             }
-            Param::Ctx { .. } => {}
+            Param::Ctx { .. } | Param::Peer { .. } => {}
             Param::Value { pat, .. } => {
                 if !matches!(**pat, Pat::Ident(_)) {
                     cx.error(pat.span(), not_a_name);

@@ -1,5 +1,5 @@
-//! The generated code `#[gen_server]` and `#[gen_stage]` share, from a
-//! checked [model](super::model):
+//! The generated code `#[gen_server]`, `#[gen_stage]` and `#[connection]`
+//! share, from a checked [model](super::model):
 //! - [`request_enums`]: `<Type>Call` and `<Type>Cast`, a variant per handler
 //!   with the handler's arguments, deriving `Term` (so `add(n)` is
 //!   `{add, N}` and `get()` is `get` on the wire);
@@ -18,7 +18,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::{Ident, ReturnType, Type};
 
-use super::model::{Block, Handler, Init, Kind};
+use super::model::{Block, Handler, Init, Kind, Param};
 use super::{last_segment_is, unwrap_named};
 use crate::crate_path::CratePath;
 
@@ -329,7 +329,8 @@ pub(crate) fn cast_arms(g: &Gen<'_>) -> TokenStream {
 }
 
 /// The body of the trait's `init`: unpacks `__args` and calls the user's
-/// `init`, wrapping what is not a `Result` in `Ok`.
+/// `init` (with `__peer`, the trait's own parameter, where it takes the
+/// peer), wrapping what is not a `Result` in `Ok`.
 pub(crate) fn init_body(g: &Gen<'_>) -> TokenStream {
     let self_ty = g.self_ty;
     let ident = format_ident!("{}", g.init.ident, span = Span::call_site());
@@ -339,10 +340,23 @@ pub(crate) fn init_body(g: &Gen<'_>) -> TokenStream {
         [n] => quote!(let #n = __args;),
         _ => quote!(let (#(#init_names,)*) = __args;),
     };
-    let init_call_args: Vec<TokenStream> = init_names
+    // Each of `init`'s parameters in its place: a start argument's
+    // binding, the peer (`__peer`, where the behaviour gives one) or the
+    // context (last).
+    let mut names = init_names.iter();
+    let init_call_args: Vec<TokenStream> = g
+        .init
+        .params
+        .list
         .iter()
-        .map(|n| quote!(#n))
-        .chain(g.init.params.takes_ctx().then(|| quote!(__ctx)))
+        .map(|p| match p {
+            Param::Value { .. } => {
+                let n = names.next().expect("a binding per start argument");
+                quote!(#n)
+            }
+            Param::Peer { .. } => quote!(__peer),
+            Param::Ctx { .. } => quote!(__ctx),
+        })
         .collect();
     let init_call = if g.init.is_async {
         quote!(<#self_ty>::#ident(#(#init_call_args),*).await)
@@ -389,8 +403,8 @@ pub(crate) fn start_params(g: &Gen<'_>) -> (Vec<TokenStream>, TokenStream) {
 }
 
 /// How a typed client reaches its process: what differs between
-/// `#[gen_server]`'s `<Type>Ref` and `#[gen_stage]`'s methods on
-/// `StageRef<Type>`.
+/// `#[gen_server]`'s `<Type>Ref`, `#[gen_stage]`'s methods on
+/// `StageRef<Type>` and `#[connection]`'s on `ServerRef<Connection<Type>>`.
 pub(crate) struct ClientSend<'s> {
     /// The untyped `ServerRef` calls go through, from `self`: `self.0`.
     pub(crate) server: TokenStream,

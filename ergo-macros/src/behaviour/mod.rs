@@ -1,16 +1,17 @@
-//! What `#[gen_server]` and `#[gen_stage]` share: both turn an `impl`
-//! block of handler methods into a behaviour's trait impl, typed request
-//! enums and a typed client.
+//! What `#[gen_server]`, `#[gen_stage]` and `#[connection]` share: each
+//! turns an `impl` block of handler methods into a behaviour's trait impl,
+//! typed request enums and a typed client.
 //!
 //! - [`model`]: the impl block, its `init` and its handlers;
-//! - [`parse`]: the impl block read into the model, for either macro;
+//! - [`parse`]: the impl block read into the model, for any of the macros;
 //! - [`check`]: the rules every handler and `init` follow, whichever the
 //!   macro (each macro adds its own);
 //! - [`codegen`]: the request and reply enums, the call and cast dispatch,
 //!   `init`'s body and the client's call and cast methods.
 //!
-//! Where the two differ in wording (the macro's name, what the process is
-//! called, the context's type), a [`Behaviour`] says how.
+//! Where they differ in wording (the macro's name, what the process is
+//! called, the context's type) or in what `init` is given, a [`Behaviour`]
+//! says how.
 
 pub(crate) mod check;
 pub(crate) mod codegen;
@@ -38,6 +39,11 @@ pub(crate) struct Behaviour {
     pub(crate) ctx: &'static str,
     /// The type names a parameter's referent may have to be the context.
     pub(crate) ctx_types: &'static [&'static str],
+    /// The type name (last path segment) of an `init` parameter that is
+    /// not a start argument but the peer's address, which the behaviour's
+    /// `init` is given (`SocketAddr` for `#[connection]`); `None` where
+    /// every `init` parameter is a start argument.
+    pub(crate) init_peer: Option<&'static str>,
 }
 
 /// The type inside `Name<T>` when `ty`'s last segment is `Name`.

@@ -1,6 +1,6 @@
-//! The model of an annotated `impl` block that `#[gen_server]` and
-//! `#[gen_stage]` share: the implementing type, its `init`, and its handler
-//! methods, each as plain data.
+//! The model of an annotated `impl` block that `#[gen_server]`,
+//! `#[gen_stage]` and `#[connection]` share: the implementing type, its
+//! `init`, and its handler methods, each as plain data.
 //!
 //! Parsing fills the model in without judging it (a handler that takes
 //! `self` by value is still a [`Handler`], with its [`Receiver`] saying so);
@@ -62,6 +62,10 @@ pub(crate) enum Kind {
     Cancel,
     /// `#[format_discarded]`: the buffer dropped events (`#[gen_stage]`).
     FormatDiscarded,
+    /// `#[data]`: bytes from the peer (`#[connection]`).
+    Data,
+    /// `#[closed]`: the peer closed its side (`#[connection]`).
+    Closed,
 }
 
 impl Kind {
@@ -80,6 +84,8 @@ impl Kind {
             Kind::Subscribe => "#[subscribe]",
             Kind::Cancel => "#[cancel]",
             Kind::FormatDiscarded => "#[format_discarded]",
+            Kind::Data => "#[data]",
+            Kind::Closed => "#[closed]",
         }
     }
 }
@@ -106,6 +112,15 @@ pub(crate) enum Param {
     },
     /// The context (`&mut ServerContext<Self>`, `&mut StageContext<Self>`).
     Ctx {
+        /// The parameter's type, where an error about it points.
+        ty: Box<Type>,
+    },
+    /// `init`'s parameter of the type a macro's [`Behaviour::init_peer`]
+    /// names: the peer's address, given to `init` rather than a start
+    /// argument (`#[connection]`'s `SocketAddr`).
+    ///
+    /// [`Behaviour::init_peer`]: super::Behaviour::init_peer
+    Peer {
         /// The parameter's type, where an error about it points.
         ty: Box<Type>,
     },
@@ -179,11 +194,12 @@ impl Block {
 }
 
 impl Params {
-    /// The request (or start) arguments, without the context.
+    /// The request (or start) arguments, without the context (or the
+    /// peer).
     pub(crate) fn values(&self) -> impl Iterator<Item = (&Pat, &Type)> {
         self.list.iter().filter_map(|p| match p {
             Param::Value { pat, ty } => Some((&**pat, &**ty)),
-            Param::Ctx { .. } => None,
+            Param::Ctx { .. } | Param::Peer { .. } => None,
         })
     }
 
@@ -204,5 +220,13 @@ impl Params {
     /// Whether the function takes the context.
     pub(crate) fn takes_ctx(&self) -> bool {
         self.list.iter().any(|p| matches!(p, Param::Ctx { .. }))
+    }
+
+    /// The types of the peer parameters (at most one, once checked).
+    pub(crate) fn peers(&self) -> impl Iterator<Item = &Type> {
+        self.list.iter().filter_map(|p| match p {
+            Param::Peer { ty } => Some(&**ty),
+            _ => None,
+        })
     }
 }

@@ -10,8 +10,8 @@ use quote::format_ident;
 use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, Signature, Type};
 
-use super::Behaviour;
 use super::model::{Block, Handler, Init, Kind, Param, Params, Receiver};
+use super::{Behaviour, last_segment_is};
 use crate::ctxt::Ctxt;
 
 /// The model of the impl block `item`, read as `b`'s macro reads it.
@@ -76,11 +76,19 @@ fn take_kind(cx: &Ctxt, b: &Behaviour, f: &mut ImplItemFn) -> Option<Kind> {
     kind
 }
 
-/// The parameters after the receiver: each a value, or the context.
-fn params<'a>(b: &Behaviour, inputs: impl Iterator<Item = &'a FnArg>) -> Params {
+/// The parameters after the receiver: each a value, or the context, or
+/// (where `peer` names its type) the peer's address.
+fn params<'a>(
+    b: &Behaviour,
+    peer: Option<&str>,
+    inputs: impl Iterator<Item = &'a FnArg>,
+) -> Params {
     let list = inputs
         .filter_map(|arg| match arg {
             FnArg::Typed(pt) if is_ctx(b, &pt.ty) => Some(Param::Ctx { ty: pt.ty.clone() }),
+            FnArg::Typed(pt) if peer.is_some_and(|p| last_segment_is(&pt.ty, p)) => {
+                Some(Param::Peer { ty: pt.ty.clone() })
+            }
             FnArg::Typed(pt) => Some(Param::Value {
                 pat: pt.pat.clone(),
                 ty: pt.ty.clone(),
@@ -100,7 +108,7 @@ fn init_fn(b: &Behaviour, sig: &Signature, has_kind_attr: bool) -> Init {
             Some(FnArg::Receiver(_)) => Some(sig.inputs.span()),
             _ => None,
         },
-        params: params(b, sig.inputs.iter()),
+        params: params(b, b.init_peer, sig.inputs.iter()),
         is_async: sig.asyncness.is_some(),
         output: sig.output.clone(),
     }
@@ -124,7 +132,7 @@ fn handler(b: &Behaviour, kind: Kind, f: &ImplItemFn) -> Handler {
         ),
         is_async: sig.asyncness.is_some(),
         receiver,
-        params: params(b, sig.inputs.iter()),
+        params: params(b, None, sig.inputs.iter()),
         ret: match &sig.output {
             syn::ReturnType::Default => None,
             syn::ReturnType::Type(_, t) => Some((**t).clone()),

@@ -36,4 +36,5 @@ pub(crate) const BEHAVIOUR: Behaviour = Behaviour {
     attr_with_args: "handler attributes take no arguments: write `#[call]`, `#[cast]`, `#[info]`, `#[terminate]` or `#[handle_continue]`",
     ctx: "ServerContext",
     ctx_types: &["ServerContext"],
+    init_peer: None,
 };

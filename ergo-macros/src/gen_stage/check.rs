@@ -209,7 +209,7 @@ fn kind_rules(cx: &Ctxt, h: &Handler, emits: bool) {
                 );
             }
         }
-        Kind::Call | Kind::Cast | Kind::Init | Kind::Continue => {}
+        Kind::Call | Kind::Cast | Kind::Init | Kind::Continue | Kind::Data | Kind::Closed => {}
     }
 }
 

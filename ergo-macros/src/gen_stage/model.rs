@@ -47,6 +47,7 @@ pub(crate) const BEHAVIOUR: Behaviour = Behaviour {
     attr_with_args: "handler attributes take no arguments: write `#[init]`, `#[demand]`, `#[events]`, `#[subscribe]`, `#[cancel]`, `#[call]`, `#[cast]`, `#[info]`, `#[format_status]`, `#[format_discarded]` or `#[terminate]`",
     ctx: "StageContext",
     ctx_types: &["StageContext", "ServerContext"],
+    init_peer: None,
 };
 
 /// The kinds only one handler may have.
