@@ -93,7 +93,8 @@
 //!   connections, RPC both ways, spawning on other nodes and `erpc`.
 //! - [`mod@gen_stage`] and [`macro@gen_stage`]: GenStage, on Elixir's
 //!   protocol.
-//! - [`net`]: supervised TCP/TLS daemons, a process per connection;
+//! - [`net`]: supervised TCP/TLS daemons, a process per connection, its
+//!   handler written by hand or with [`macro@connection`];
 //!   [`erps`]: Elixir's Erps RPC on them, server and client.
 //! - [`peer`]: OTP's `peer`, from both sides.
 //! - [`etf`] and [`macro@Term`]: the external term format and typed messages.
