@@ -417,3 +417,43 @@ async fn tls_with_a_test_ca_serves_lines_and_a_reloaded_certificate_takes_effect
     let _ = std::fs::remove_dir_all(&dir);
     let _ = Term::NIL;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_under_a_supervisor_of_the_users_outlive_their_daemon() {
+    let node = node("d_given_sup");
+    let conns = node
+        .start_supervisor(ergo::net::connection_supervisor(
+            Restart::Temporary,
+            ergo::Shutdown::Timeout(Duration::from_secs(5)),
+        ))
+        .await
+        .unwrap();
+    let spec = local()
+        .supervisor(conns.clone())
+        .stop_mode(StopMode::Drain(Duration::ZERO));
+    let d = ergo_daemon(&node, spec).await;
+    let port = d.port().await.unwrap();
+    let mut a = connect(port).await;
+    let mut b = connect(port).await;
+    assert_eq!(round(&mut a, "a\n").await, "a\n");
+    assert_eq!(round(&mut b, "b\n").await, "b\n");
+    assert_eq!(
+        conns.count_children().await.unwrap().active,
+        2,
+        "they are the user's supervisor's children"
+    );
+    d.stop().await.unwrap();
+    // No new connection is taken, and the open ones carry on.
+    if let Ok(mut late) = TcpStream::connect(("127.0.0.1", port)).await {
+        assert!(closed_within(&mut late, Duration::from_secs(2)).await);
+    }
+    assert_eq!(round(&mut a, "still\n").await, "still\n");
+    drop(b);
+    for _ in 0..200 {
+        if conns.count_children().await.unwrap().active == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("a closed connection leaves the user's supervisor");
+}

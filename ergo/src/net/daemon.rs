@@ -1,12 +1,15 @@
 //! The daemon: a GenServer that owns the listening socket, a pool of
 //! acceptor tasks and the supervisor of its connections.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use ergo_etf::{ConvertError, FromTerm, Term, ToTerm};
+use ergo_etf::{ConvertError, FromTerm, Pid, Term, ToTerm};
 use parking_lot::{Mutex, RwLock};
 
 use super::{ConnStart, Connection, Handler, Slot, Slots, TlsFiles};
@@ -41,6 +44,7 @@ pub struct DaemonSpec<H: Handler> {
     conn_restart: Restart,
     conn_shutdown: Duration,
     stop: StopMode,
+    supervisor: Option<SupRef>,
 }
 
 impl<H: Handler> Clone for DaemonSpec<H> {
@@ -56,6 +60,7 @@ impl<H: Handler> Clone for DaemonSpec<H> {
             conn_restart: self.conn_restart,
             conn_shutdown: self.conn_shutdown,
             stop: self.stop,
+            supervisor: self.supervisor.clone(),
         }
     }
 }
@@ -72,6 +77,7 @@ impl<H: Handler> std::fmt::Debug for DaemonSpec<H> {
             .field("idle_timeout", &self.idle_timeout)
             .field("conn_restart", &self.conn_restart)
             .field("stop", &self.stop)
+            .field("supervisor", &self.supervisor)
             .finish()
     }
 }
@@ -93,7 +99,19 @@ impl<H: Handler> DaemonSpec<H> {
             conn_restart: Restart::Temporary,
             conn_shutdown: Duration::from_secs(5),
             stop: StopMode::Drain(Duration::from_secs(5)),
+            supervisor: None,
         }
+    }
+
+    /// Starts the connections under `sup`, a supervisor of the user's
+    /// made from [`connection_supervisor`] (Erps' `server_supervisor:`),
+    /// instead of one of the daemon's own. They are then the user's: they
+    /// outlive the daemon, which, stopping, only stops accepting (and
+    /// drains up to its [`StopMode::Drain`] time). Their restart type and
+    /// shutdown are that supervisor's.
+    pub fn supervisor(mut self, sup: SupRef) -> Self {
+        self.supervisor = Some(sup);
+        self
     }
 
     /// The port (0, the default: a free one, which [`DaemonRef::port`]
@@ -216,6 +234,46 @@ impl ToTerm for DaemonCall {
     }
 }
 
+type Starter = Arc<
+    dyn for<'a> Fn(
+            &'a Context,
+            i64,
+        ) -> Pin<Box<dyn Future<Output = Result<Pid, Reason>> + Send + 'a>>
+        + Send
+        + Sync,
+>;
+
+/// How each running daemon starts a connection, by the daemon's number:
+/// what a [`connection_supervisor`] calls, whichever daemon gave it the
+/// connection.
+static STARTERS: LazyLock<RwLock<HashMap<i64, Starter>>> = LazyLock::new(Default::default);
+static NEXT_DAEMON: AtomicI64 = AtomicI64::new(0);
+
+/// A `simple_one_for_one` supervisor for the connections of daemons given
+/// it with [`DaemonSpec::supervisor`]; put it in a supervision tree like
+/// any child (`ChildSpec::supervisor(id, connection_supervisor(…))`).
+/// Connections are started with `restart` and `shutdown`; their supervisor
+/// tolerates their crashes (a high restart intensity), as connections come
+/// and go on their own.
+pub fn connection_supervisor(restart: Restart, shutdown: Shutdown) -> SupervisorSpec {
+    SupervisorSpec::simple(|ctx: &Context, arg: Term| {
+        let (daemon, slot) = match arg.as_tuple() {
+            Some([Term::Int(d), Term::Int(s)]) => (*d, *s),
+            _ => (-1, -1),
+        };
+        let starter = STARTERS.read().get(&daemon).cloned();
+        Box::pin(async move {
+            match starter {
+                Some(start) => start(ctx, slot).await,
+                // Its daemon is gone, and with it the socket's handover.
+                None => Ok(ctx.spawn(|_| async { Reason::Normal })),
+            }
+        })
+    })
+    .template(restart, shutdown)
+    .intensity(1_000_000, Duration::from_secs(1))
+}
+
 /// What the acceptors and the connection supervisor share.
 struct Shared<H: Handler> {
     args: H::Args,
@@ -233,6 +291,9 @@ pub struct Daemon<H: Handler> {
     spec: DaemonSpec<H>,
     addr: SocketAddr,
     sup: SupRef,
+    /// Whether `sup` is the daemon's own (stopped with it).
+    own_sup: bool,
+    number: i64,
     acceptors: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -266,6 +327,7 @@ async fn accept_loop<H: Handler>(
     listener: Arc<tokio::net::TcpListener>,
     shared: Arc<Shared<H>>,
     sup: SupRef,
+    number: i64,
     max: Option<usize>,
 ) {
     loop {
@@ -289,7 +351,8 @@ async fn accept_loop<H: Handler>(
             .slots
             .lock()
             .insert(id, Arc::new(Slot::new(tcp, peer, shared.open.clone())));
-        if let Err(e) = sup.start_child_with(Term::Int(id)).await {
+        let arg = Term::tuple([Term::Int(number), Term::Int(id)]);
+        if let Err(e) = sup.start_child_with(arg).await {
             tracing::warn!(%peer, error = %e, "the daemon could not start a connection");
             shared.slots.lock().remove(&id);
         }
@@ -341,13 +404,9 @@ impl<H: Handler> GenServer for Daemon<H> {
             next_id: AtomicI64::new(0),
         });
         let s = shared.clone();
-        let shutdown = match spec.stop {
-            StopMode::Immediate => Shutdown::BrutalKill,
-            StopMode::Drain(_) => Shutdown::Timeout(spec.conn_shutdown),
-        };
-        let sup_spec = SupervisorSpec::simple(move |ctx: &Context, arg: Term| {
+        let starter: Starter = Arc::new(move |ctx: &Context, id: i64| {
             let start = ConnStart::<H> {
-                id: arg.as_i64().unwrap_or(-1),
+                id,
                 slots: s.slots.clone(),
                 args: s.args.clone(),
                 tls: s.tls.read().clone(),
@@ -362,11 +421,28 @@ impl<H: Handler> GenServer for Daemon<H> {
                     Err(r) => Err(r),
                 }
             })
-        })
-        .template(spec.conn_restart, shutdown)
-        // Connections crash on their own; a daemon stays up.
-        .intensity(1_000_000, Duration::from_secs(1));
-        let sup = ctx.start_supervisor_link(sup_spec).await?;
+        });
+        let number = NEXT_DAEMON.fetch_add(1, Ordering::Relaxed);
+        STARTERS.write().insert(number, starter);
+        let (sup, own_sup) = match &spec.supervisor {
+            Some(given) => (given.clone(), false),
+            None => {
+                let shutdown = match spec.stop {
+                    StopMode::Immediate => Shutdown::BrutalKill,
+                    StopMode::Drain(_) => Shutdown::Timeout(spec.conn_shutdown),
+                };
+                let own = ctx
+                    .start_supervisor_link(connection_supervisor(spec.conn_restart, shutdown))
+                    .await;
+                match own {
+                    Ok(sup) => (sup, true),
+                    Err(r) => {
+                        STARTERS.write().remove(&number);
+                        return Err(r);
+                    }
+                }
+            }
+        };
         let listener = Arc::new(listener);
         let acceptors = (0..spec.acceptors)
             .map(|_| {
@@ -374,6 +450,7 @@ impl<H: Handler> GenServer for Daemon<H> {
                     listener.clone(),
                     shared.clone(),
                     sup.clone(),
+                    number,
                     spec.max_connections,
                 ))
             })
@@ -384,6 +461,8 @@ impl<H: Handler> GenServer for Daemon<H> {
             spec,
             addr,
             sup,
+            own_sup,
+            number,
             acceptors,
         })
     }
@@ -412,7 +491,9 @@ impl<H: Handler> GenServer for Daemon<H> {
     async fn handle_info(&mut self, message: Message, _ctx: &mut ServerContext<Self>) -> Flow {
         match message {
             // The connection supervisor went: the daemon goes with it.
-            Message::Exit { from, reason } if from == self.sup.pid() => Flow::Stop(reason),
+            Message::Exit { from, reason } if self.own_sup && from == self.sup.pid() => {
+                Flow::Stop(reason)
+            }
             _ => Flow::Continue,
         }
     }
@@ -429,7 +510,9 @@ impl<H: Handler> GenServer for Daemon<H> {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        let _ = self.sup.stop(Reason::Shutdown).await;
+        if self.own_sup {
+            let _ = self.sup.stop(Reason::Shutdown).await;
+        }
     }
 }
 
@@ -440,6 +523,9 @@ impl<H: Handler> Drop for Daemon<H> {
         for a in &self.acceptors {
             a.abort();
         }
+        // Connections of a user's supervisor restarted from now on find no
+        // daemon, and end at once.
+        STARTERS.write().remove(&self.number);
     }
 }
 

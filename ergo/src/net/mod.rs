@@ -11,8 +11,10 @@
 //!
 //! The [`Daemon`] (start it with [`start`], or put [`child_spec`] under a
 //! supervisor) listens, accepts with a pool of acceptors, and starts each
-//! connection under a `simple_one_for_one` supervisor of its own (or one
-//! given), handing it the common data and options. It bounds the number of
+//! connection under a `simple_one_for_one` supervisor of its own, or under
+//! one of the user's made by [`connection_supervisor`] (Erps'
+//! `server_supervisor:`; its connections outlive the daemon), handing it the
+//! common data and options. It bounds the number of
 //! connections (one beyond the limit is closed at once), closes a
 //! connection idle for too long, serves TLS from PEM files it can reload
 //! without a restart, and when it stops, either lets the connections finish
@@ -35,7 +37,10 @@
 mod daemon;
 mod tls;
 
-pub use daemon::{Daemon, DaemonError, DaemonRef, DaemonSpec, StopMode, child_spec, start};
+pub use daemon::{
+    Daemon, DaemonCall, DaemonError, DaemonRef, DaemonSpec, StopMode, child_spec,
+    connection_supervisor, start,
+};
 pub use tls::TlsFiles;
 
 use std::collections::HashMap;
