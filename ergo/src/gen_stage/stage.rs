@@ -702,15 +702,21 @@ impl<S: GenStage> Stage<S> {
             );
             return Flow::Continue;
         }
-        if !self.producers.contains_key(&tag) {
-            let msg = protocol::cancel_term(
-                GEN_PRODUCER,
-                ctx.pid(),
-                tag,
-                Term::atom("unknown_subscription"),
-            );
-            let _ = ctx.send_noconnect(producer, msg);
-            return Flow::Continue;
+        match self.producers.get_mut(&tag) {
+            // From now on the producer is its pid, as the events name it
+            // (GenStage's `from`): asks go by pid, not by a name looked up
+            // on its node each time.
+            Some(entry) => entry.stage = Dest::Pid(producer),
+            None => {
+                let msg = protocol::cancel_term(
+                    GEN_PRODUCER,
+                    ctx.pid(),
+                    tag,
+                    Term::atom("unknown_subscription"),
+                );
+                let _ = ctx.send_noconnect(producer, msg);
+                return Flow::Continue;
+            }
         }
         if self.kind == StageKind::ProducerConsumer {
             self.pc_queue.push_back(PcItem::Events(events, tag));
