@@ -149,15 +149,9 @@ pub trait GenServer: Send + Sized + 'static {
         request: Self::Call,
         ctx: &mut ServerContext<Self>,
     ) -> impl Future<Output = Reply<Self::Reply>> + Send {
-        let _ = ctx;
-        let what = std::any::type_name::<Self::Call>();
-        drop(request);
-        async move {
-            Reply::Stop(
-                Reason::other(Term::tuple([Term::atom("bad_call"), Term::binary(what)])),
-                None,
-            )
-        }
+        let _ = (request, ctx);
+        let reason = unhandled::<Self::Call>("bad_call");
+        async move { Reply::Stop(reason, None) }
     }
 
     /// Serves a cast. By default the server stops with `{bad_cast, Request}`.
@@ -166,15 +160,9 @@ pub trait GenServer: Send + Sized + 'static {
         request: Self::Cast,
         ctx: &mut ServerContext<Self>,
     ) -> impl Future<Output = Flow> + Send {
-        let _ = ctx;
-        let what = std::any::type_name::<Self::Cast>();
-        drop(request);
-        async move {
-            Flow::Stop(Reason::other(Term::tuple([
-                Term::atom("bad_cast"),
-                Term::binary(what),
-            ])))
-        }
+        let _ = (request, ctx);
+        let reason = unhandled::<Self::Cast>("bad_cast");
+        async move { Flow::Stop(reason) }
     }
 
     /// Handles any other message (including `timeout` after an idle
@@ -219,6 +207,16 @@ pub trait GenServer: Send + Sized + 'static {
         let _ = (reason, ctx);
         async {}
     }
+}
+
+/// The reason a behaviour stops with when a request of type `T` comes and
+/// nothing handles it: `{Tag, <<"TypeName">>}` (`bad_call`, `bad_cast`), as
+/// an OTP server with no clause for it would crash.
+pub(crate) fn unhandled<T>(tag: &str) -> Reason {
+    Reason::other(Term::tuple([
+        Term::atom(tag),
+        Term::binary(std::any::type_name::<T>()),
+    ]))
 }
 
 /// The server's own context: everything a [`Context`] offers (through

@@ -404,15 +404,9 @@ pub trait GenStage: Send + Sized + 'static {
         request: Self::Call,
         ctx: &mut StageContext<Self>,
     ) -> impl Future<Output = Reply<Self::Reply>> + Send {
-        let _ = ctx;
-        let what = std::any::type_name::<Self::Call>();
-        drop(request);
-        async move {
-            Reply::Stop(
-                Reason::other(Term::tuple([Term::atom("bad_call"), Term::binary(what)])),
-                None,
-            )
-        }
+        let _ = (request, ctx);
+        let reason = crate::gen_server::unhandled::<Self::Call>("bad_call");
+        async move { Reply::Stop(reason, None) }
     }
 
     /// Serves a cast. By default the stage stops with `{bad_cast, Type}`.
@@ -421,15 +415,9 @@ pub trait GenStage: Send + Sized + 'static {
         request: Self::Cast,
         ctx: &mut StageContext<Self>,
     ) -> impl Future<Output = Flow> + Send {
-        let _ = ctx;
-        let what = std::any::type_name::<Self::Cast>();
-        drop(request);
-        async move {
-            Flow::Stop(Reason::other(Term::tuple([
-                Term::atom("bad_cast"),
-                Term::binary(what),
-            ])))
-        }
+        let _ = (request, ctx);
+        let reason = crate::gen_server::unhandled::<Self::Cast>("bad_cast");
+        async move { Flow::Stop(reason) }
     }
 
     /// Any other message. By default it is logged.
