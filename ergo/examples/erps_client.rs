@@ -68,12 +68,12 @@ async fn main() {
         .await
         .unwrap_or_else(|reason| fail(format!("cannot reach {host}:{port}: {reason}")));
     match client.call(Term::atom("ping"), wait).await {
-        Ok(reply) => println!("{reply}"),
+        Ok(reply) => println!("{}", ergo::io_lib::write(&reply)),
         Err(e) => fail(e),
     }
     client.cast(Term::tuple([Term::atom("push_back"), Term::atom("hello")]));
     match tokio::time::timeout(wait, pushes.recv()).await {
-        Ok(Some(pushed)) => println!("{pushed}"),
+        Ok(Some(pushed)) => println!("{}", ergo::io_lib::write(&pushed)),
         Ok(None) => fail("the connection closed before anything was pushed"),
         Err(_) => fail("nothing was pushed within 5 s"),
     }

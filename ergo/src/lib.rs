@@ -137,6 +137,19 @@ pub mod erps;
 pub mod gen_server;
 pub mod gen_stage;
 pub mod logger;
+
+/// Erlang's `io_lib` text forms of terms.
+pub mod io_lib {
+    use ergo_etf::Term;
+
+    /// A term as `io_lib:write/1` (`~w`) writes it: binaries as bytes
+    /// (`<<104,105>>`), lists of characters as lists (`[104,105]`), unlike
+    /// [`Term`]'s `Display`, which reads as `~p` for those.
+    pub fn write(term: &Term) -> String {
+        crate::peer::io_format::format(&Term::charlist("~w"), &Term::List(vec![term.clone()]))
+            .unwrap_or_else(|_| term.to_string())
+    }
+}
 pub mod message;
 pub mod net;
 pub mod node;

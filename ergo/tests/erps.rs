@@ -257,6 +257,17 @@ fn the_rust_client_and_server_speak_erps_to_each_other_over_tcp_and_tls() {
     );
 }
 
+/// The client prints with `io_lib::write`, Erlang's `~w`: binaries and
+/// strings as numbers, where `Term`'s Display would read like `~p`.
+#[test]
+fn the_clients_w_form_writes_binaries_and_strings_as_erlang_does() {
+    use ergo::etf::Term;
+    assert_eq!(ergo::io_lib::write(&Term::binary("hi")), "<<104,105>>");
+    assert_eq!(ergo::io_lib::write(&Term::charlist("hi")), "[104,105]");
+    let echoed = Term::tuple([Term::atom("echo"), Term::binary("x")]);
+    assert_eq!(ergo::io_lib::write(&echoed), "{echo,<<120>>}");
+}
+
 #[test]
 fn the_rust_client_exits_non_zero_saying_why_when_the_server_is_unreachable() {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

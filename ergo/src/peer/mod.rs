@@ -44,7 +44,7 @@
 
 mod frame;
 mod io;
-mod io_format;
+pub(crate) mod io_format;
 mod origin;
 mod serve;
 
