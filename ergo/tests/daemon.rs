@@ -3,6 +3,8 @@
 //! test CA and a certificate reload, the idle timeout, the connection
 //! limit, back-pressure from a slow handler, and both ways of stopping.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -493,4 +495,39 @@ async fn connections_under_a_supervisor_of_the_users_outlive_their_daemon() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("a closed connection leaves the user's supervisor");
+}
+
+/// The `daemon` example as a user runs it, over TLS:
+/// `daemon --port 0 --tls-certfile F --tls-keyfile F` prints `port N`, and
+/// a TLS client's lines come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_example_serves_lines_over_tls_with_its_certificate_flags() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("ergo-daemon-example-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = test_ca(&dir, "example");
+    let mut child = std::process::Command::new(common::example("daemon"))
+        .args(["--port", "0", "--tls-certfile"])
+        .arg(&cert)
+        .arg("--tls-keyfile")
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the daemon example runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("expected `port N`, got {line:?}"));
+    let mut c = tls_client(port, &ca).await.unwrap();
+    assert_eq!(round(&mut c, "over tls\n").await, "over tls\n");
+    assert_eq!(round(&mut c, "again\n").await, "again\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }
