@@ -34,6 +34,26 @@ pub struct Pid {
     pub creation: u32,
 }
 
+/// Erlang's term order for pids (as OTP 25 compares them): the serial,
+/// then the process number, then the node's name, then its creation. Unlike
+/// references and ports, two pids of different nodes are ordered by their
+/// numbers first.
+impl Ord for Pid {
+    fn cmp(&self, other: &Pid) -> Ordering {
+        self.serial
+            .cmp(&other.serial)
+            .then(self.id.cmp(&other.id))
+            .then(self.node.cmp(&other.node))
+            .then(self.creation.cmp(&other.creation))
+    }
+}
+
+impl PartialOrd for Pid {
+    fn partial_cmp(&self, other: &Pid) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl Pid {
     /// A pid with the given parts.
     pub const fn new(node: Atom, id: u32, serial: u32, creation: u32) -> Pid {
@@ -750,12 +770,7 @@ impl Ord for Term {
                 .cmp(&b.node)
                 .then(a.creation.cmp(&b.creation))
                 .then(a.id.cmp(&b.id)),
-            (Term::Pid(a), Term::Pid(b)) => a
-                .node
-                .cmp(&b.node)
-                .then(a.creation.cmp(&b.creation))
-                .then(a.serial.cmp(&b.serial))
-                .then(a.id.cmp(&b.id)),
+            (Term::Pid(a), Term::Pid(b)) => a.cmp(b),
             (Term::Tuple(a), Term::Tuple(b)) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
             (Term::Map(a), Term::Map(b)) => a.len().cmp(&b.len()).then_with(|| {
                 let mut x: Vec<_> = a.entries().iter().collect();

@@ -136,6 +136,7 @@ pub mod dist;
 pub mod erps;
 pub mod gen_server;
 pub mod gen_stage;
+pub mod global;
 pub mod logger;
 
 /// Erlang's `io_lib` text forms of terms.

@@ -151,6 +151,14 @@ impl Message {
         }
     }
 
+    /// The local value, if it is a `T`, left in the message.
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        match self {
+            Message::Local(l) => l.value.downcast_ref::<T>(),
+            _ => None,
+        }
+    }
+
     /// Reads the message as a `T`: a local `T` as it is, anything with a
     /// term form through [`FromTerm`]. The message comes back unchanged when
     /// it is neither.

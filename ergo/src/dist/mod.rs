@@ -249,6 +249,8 @@ pub(crate) struct Dist {
     pub(crate) stats_last: Mutex<FxHashMap<String, i64>>,
     /// The process group scopes running: their process and their view.
     pub(crate) pg: RwLock<FxHashMap<Atom, (Pid, Arc<crate::pg::Shared>)>>,
+    /// `global`'s names and locks, once the distribution runs.
+    pub(crate) global: OnceLock<Arc<crate::global::Shared>>,
 }
 
 pub(crate) struct Config {

@@ -142,6 +142,19 @@ impl Context {
         .await
     }
 
+    /// The first message, in arrival order, that `wanted` accepts, if one
+    /// is in the mailbox now (`receive ... after 0`); the others stay in
+    /// their order.
+    pub fn try_receive_match(
+        &mut self,
+        mut wanted: impl FnMut(&Message) -> bool,
+    ) -> Option<Message> {
+        self.pcb.drain_into(self.inbox.get_mut());
+        let i = self.inbox.get_mut().iter().position(&mut wanted)?;
+        let m = self.inbox.get_mut().remove(i)?;
+        Some(self.took(m))
+    }
+
     /// Like [`Context::receive_match`], giving up after `timeout`.
     pub async fn receive_match_timeout(
         &mut self,

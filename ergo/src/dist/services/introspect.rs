@@ -67,6 +67,16 @@ pub(crate) fn builtin(
 ) -> Option<Result<Term, RpcFailure>> {
     Some(match (m.as_str(), f.as_str(), args) {
         ("erlang", "node", []) => Ok(Term::Atom(node.name())),
+        // What another node's `global` asks of the node holding one of two
+        // clashing names.
+        ("global", "resolve_it", [method, name, Term::Pid(p1), Term::Pid(p2)]) => {
+            Ok(crate::global::resolve_it(node, method, name, *p1, *p2))
+        }
+        ("global", "whereis_name", [name]) => Ok(node
+            .global()
+            .whereis_name(name)
+            .map_or(Term::atom("undefined"), Term::Pid)),
+        ("global", "registered_names", []) => Ok(Term::List(node.global().registered_names())),
         ("os", "getpid", []) => Ok(Term::charlist(&std::process::id().to_string())),
         ("erlang", "nodes", []) => Ok(atoms(node.dist().nodes())),
         ("erlang", "nodes", [which]) => nodes(node, which),

@@ -6,9 +6,8 @@
 //! - `rex` is the RPC server of `rpc:call/4` (the `{call, M, F, A, Gl}`,
 //!   `{block_call, M, F, A, Gl}` and `{cast, M, F, A, Gl}` requests),
 //!   running registered Rust functions.
-//! - `global_name_server` takes the `global` protocol's messages and keeps
-//!   out of name registration: a peer's `global` keeps working for the
-//!   nodes that run it.
+//! - `global_name_server`, with its locker and registrar, is `global`
+//!   ([`crate::global`]): names shared with every node of the cluster.
 //! - `pg`, the default process group scope ([`crate::pg`]), shares its
 //!   groups with the `pg` scopes of the other nodes. Other scopes (Phoenix
 //!   PubSub runs its own) run where the program starts them.
@@ -82,9 +81,7 @@ pub(crate) fn start(node: &Node) {
             });
         }
     });
-    spawn_named(node, "global_name_server", |_, msg| {
-        tracing::trace!("global_name_server ignores {msg}");
-    });
+    crate::global::start(node);
     // The default process group scope (unless the program started it).
     let _ = crate::pg::start_scope(node, Atom::from(crate::pg::DEFAULT_SCOPE));
 }
