@@ -38,7 +38,8 @@
 //! - `echo`: a call with any term `T` replies `T`; a cast
 //!   `{send_to, Pid, T}` sends `T` to `Pid`; a plain message `{Pid, T}`
 //!   sends `{echo, T}` to `Pid`.
-//! - `counter`: call `get` → the value; call `{add, N}` → the new value;
+//! - `counter` (also registered with `global` as `{counter, Node}`): call
+//!   `get` → the value; call `{add, N}` → the new value;
 //!   cast `reset` → 0. Any other call is answered with
 //!   `{error, {badcall, Description}}`, where Description is a binary
 //!   saying what was expected and what came, and the server keeps running.
@@ -50,13 +51,19 @@
 //!   `{monitoring, Target, Ref}`), `{demonitor, Ref}`,
 //!   `{monitor_node, Node}`, `{exit, Reason}`, `{exit, Pid, Reason}`,
 //!   `{send, Dest, Msg}`, `{call, Dest, Request}` (reports
-//!   `{reply, Result}`, Result being `{error, Reason}` on failure) and
+//!   `{reply, Result}`, Result being `{error, Reason}` on failure; Dest
+//!   is a pid, a name, `{Name, Node}` or `{global, Name}`) and
 //!   `{rpc, Node, M, F, Args}` (reports `{rpc_result, Result}`),
 //!   `{sleep, Ms}` (takes no message for Ms milliseconds),
 //!   `{pg_join, Scope, Group}` (joins the `pg` group, starting the scope if
 //!   needed; reports `{pg_joined, Group, true}`), `{pg_leave, Scope,
-//!   Group}` (reports `{pg_left, Group, Left}`) and `{pg_members, Scope,
-//!   Group}` (reports `{pg_members, Group, SortedPids}`).
+//!   Group}` (reports `{pg_left, Group, Left}`), `{pg_members, Scope,
+//!   Group}` (reports `{pg_members, Group, SortedPids}`),
+//!   `{global_register, Name}` (registers itself with `global`; reports
+//!   `{global_registered, Name, yes | no}`), `{global_whereis, Name}`
+//!   (reports `{global_whereis, Name, Pid | undefined}`) and
+//!   `{on_nodedown, Node, Command}` (obeys Command once the connection to
+//!   Node goes).
 //! - `sup`: a `one_for_one` supervisor of `crasher`, which answers call
 //!   `ping` with `pong` and exits with reason `boom` on call `crash`; `sup`
 //!   then starts it again under the same name.
@@ -193,11 +200,12 @@ fn error(reason: Term) -> Term {
     Term::tuple([Term::atom("error"), reason])
 }
 
-fn dest(t: &Term) -> Option<Dest> {
+fn dest(node: &Node, t: &Term) -> Option<Dest> {
     match t {
         Term::Pid(p) => Some(Dest::Pid(*p)),
         Term::Atom(a) => Some(Dest::Name(*a)),
         Term::Tuple(v) => match v.as_slice() {
+            [g, name] if g.is_atom("global") => node.global().whereis_name(name).map(Dest::Pid),
             [Term::Atom(n), Term::Atom(node)] => Some(Dest::NameOn(*n, *node)),
             _ => None,
         },
@@ -214,9 +222,29 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
             Term::tuple([Term::atom("forward"), Term::Pid(me), x]),
         );
     };
+    // Commands put off until a node goes (`on_nodedown`), and those whose
+    // node went, to run next.
+    let mut deferred: Vec<(Atom, Term)> = Vec::new();
+    let mut due: std::collections::VecDeque<Term> = Default::default();
     loop {
-        let msg = ctx.receive().await;
-        let Some(term) = msg.to_term() else { continue };
+        let term = match due.pop_front() {
+            Some(t) => t,
+            None => {
+                let msg = ctx.receive().await;
+                let Some(term) = msg.to_term() else { continue };
+                if let Term::Tuple(t) = &term
+                    && let [tag, Term::Atom(node)] = t.as_slice()
+                    && tag.is_atom("nodedown")
+                    && deferred.iter().any(|(n, _)| n == node)
+                {
+                    let (now, later) = deferred.into_iter().partition(|(n, _)| n == node);
+                    deferred = later;
+                    due.extend(now.into_iter().map(|(_, c): (Atom, Term)| c));
+                    continue;
+                }
+                term
+            }
+        };
         let fields: &[Term] = match &term {
             Term::Tuple(t) if t.first().is_some_and(|x| x.as_atom().is_some()) => t,
             _ => &[],
@@ -233,7 +261,9 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
                 ctx.set_trap_exit(flag.is_atom("true"));
             }
             (Some("monitor"), [_, target]) => {
-                let Some(d) = dest(target) else { continue };
+                let Some(d) = dest(ctx.node(), target) else {
+                    continue;
+                };
                 let reference = ctx.monitor(d);
                 report(
                     &ctx,
@@ -291,17 +321,47 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
                     Term::tuple([Term::atom("pg_members"), group.clone(), Term::List(members)]),
                 );
             }
+            (Some("on_nodedown"), [_, Term::Atom(node), command]) => {
+                ctx.monitor_node(*node);
+                deferred.push((*node, command.clone()));
+            }
+            (Some("global_register"), [_, name]) => {
+                let yes = ctx
+                    .node()
+                    .global()
+                    .register_name(name.clone(), ctx.pid())
+                    .await
+                    .unwrap_or(false);
+                let answer = Term::atom(if yes { "yes" } else { "no" });
+                report(
+                    &ctx,
+                    Term::tuple([Term::atom("global_registered"), name.clone(), answer]),
+                );
+            }
+            (Some("global_whereis"), [_, name]) => {
+                let pid = ctx.node().global().whereis_name(name);
+                report(
+                    &ctx,
+                    Term::tuple([
+                        Term::atom("global_whereis"),
+                        name.clone(),
+                        pid.map_or(Term::atom("undefined"), Term::Pid),
+                    ]),
+                );
+            }
             (Some("exit"), [_, reason]) => return Reason::from_term(reason.clone()),
             (Some("exit"), [_, Term::Pid(p), reason]) => {
                 ctx.exit(*p, Reason::from_term(reason.clone()));
             }
             (Some("send"), [_, to, msg]) => {
-                if let Some(d) = dest(to) {
+                if let Some(d) = dest(ctx.node(), to) {
                     let _ = ctx.send(d, msg.clone());
                 }
             }
             (Some("call"), [_, to, request]) => {
-                let Some(d) = dest(to) else { continue };
+                let Some(d) = dest(ctx.node(), to) else {
+                    continue;
+                };
                 let result = match ctx.call(d, request.clone(), Duration::from_secs(5)).await {
                     Ok(v) => v,
                     Err(CallError::Timeout(_)) => error(Term::atom("timeout")),
@@ -588,6 +648,11 @@ async fn main() {
     if let Err(e) = node.dist().listen(options).await {
         eprintln!("{e}");
         std::process::exit(1);
+    }
+    // `counter` is also known cluster-wide, as `{counter, ThisNode}`.
+    if let Some(counter) = node.whereis("counter") {
+        let name = Term::tuple([Term::atom("counter"), Term::Atom(node.name())]);
+        let _ = node.global().register_name(name, counter).await;
     }
     if let Some(addr) = dashboard {
         serve_dashboard(&node, addr).await;

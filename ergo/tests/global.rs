@@ -115,10 +115,7 @@ async fn names_registered_on_erlang_and_on_rust_are_seen_and_reached_from_both_s
         within("global:send", at_w.recv()).await.unwrap(),
         "{hi,from_erlang}"
     );
-    assert_eq!(
-        e.eval("global:register_name(rust_name, self())"),
-        "no"
-    );
+    assert_eq!(e.eval("global:register_name(rust_name, self())"), "no");
     assert_eq!(
         e.eval("lists:sort(global:registered_names())"),
         "[erl_name,rust_name]"
@@ -141,7 +138,10 @@ async fn names_registered_on_erlang_and_on_rust_are_seen_and_reached_from_both_s
         &mut e,
         "P2 = spawn(fun() -> receive stop -> ok end end), yes = global:register_name(short, P2), ok",
     );
-    until("short registered", || g.whereis_name(&Term::atom("short")).is_some()).await;
+    until("short registered", || {
+        g.whereis_name(&Term::atom("short")).is_some()
+    })
+    .await;
     ok(&mut e, "P2 ! stop, ok");
     until("short gone with its process", || {
         g.whereis_name(&Term::atom("short")).is_none()
@@ -152,7 +152,10 @@ async fn names_registered_on_erlang_and_on_rust_are_seen_and_reached_from_both_s
         &mut e,
         "P3 = spawn(fun() -> receive stop -> ok end end), yes = global:register_name(far, P3), ok",
     );
-    until("far registered", || g.whereis_name(&Term::atom("far")).is_some()).await;
+    until("far registered", || {
+        g.whereis_name(&Term::atom("far")).is_some()
+    })
+    .await;
     e.kill();
     until("far gone with its node", || {
         g.whereis_name(&Term::atom("far")).is_none()
@@ -176,8 +179,18 @@ async fn two_rust_nodes_and_an_erlang_node_share_one_set_of_names() {
     within("sync on b", b.global().sync()).await.unwrap();
     let (wa, _at_wa) = sink(&a);
     let (wb, mut at_wb) = sink(&b);
-    assert!(a.global().register_name(Term::atom("on_a"), wa).await.unwrap());
-    assert!(b.global().register_name(Term::atom("on_b"), wb).await.unwrap());
+    assert!(
+        a.global()
+            .register_name(Term::atom("on_a"), wa)
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.global()
+            .register_name(Term::atom("on_b"), wb)
+            .await
+            .unwrap()
+    );
     ok(
         &mut e,
         "P = spawn(fun() -> receive stop -> ok end end), yes = global:register_name(on_e, P), ok",
@@ -197,11 +210,18 @@ async fn two_rust_nodes_and_an_erlang_node_share_one_set_of_names() {
         "[on_a,on_b,on_e]"
     );
     // Sent from a to the name b's process holds.
-    a.global().send(&Term::atom("on_b"), Term::atom("across")).unwrap();
+    a.global()
+        .send(&Term::atom("on_b"), Term::atom("across"))
+        .unwrap();
     assert_eq!(within("across", at_wb.recv()).await.unwrap(), "across");
     // A name taken on one Rust node is refused on the other.
     let (wb2, _) = sink(&b);
-    assert!(!b.global().register_name(Term::atom("on_a"), wb2).await.unwrap());
+    assert!(
+        !b.global()
+            .register_name(Term::atom("on_a"), wb2)
+            .await
+            .unwrap()
+    );
 }
 
 /// Two clusters, each with a process named `clash`, meet: both sides end
@@ -212,7 +232,12 @@ async fn clash(rust_name: &str, erl_name: &str) {
     let a = node(rust_name, epmd).await;
     let mut e = Erl::start(erl_name, "gc", epmd, &[]);
     let (w, _at_w) = sink(&a);
-    assert!(a.global().register_name(Term::atom("clash"), w).await.unwrap());
+    assert!(
+        a.global()
+            .register_name(Term::atom("clash"), w)
+            .await
+            .unwrap()
+    );
     ok(
         &mut e,
         "P = spawn(fun() -> receive stop -> ok end end), yes = global:register_name(clash, P), \
@@ -230,7 +255,11 @@ async fn clash(rust_name: &str, erl_name: &str) {
             "killed"
         );
         poll(&mut e, "global:whereis_name(clash) =:= P", "false");
-        poll(&mut e, "node(global:whereis_name(clash))", &format!("'{rust_name}@127.0.0.1'"));
+        poll(
+            &mut e,
+            "node(global:whereis_name(clash))",
+            &format!("'{rust_name}@127.0.0.1'"),
+        );
         until("the Rust holder on the Rust node", || {
             a.global().whereis_name(&Term::atom("clash")) == Some(w)
         })

@@ -2,7 +2,8 @@
 //! OS process on 127.0.0.1: pings, `nodes()`, gen_server calls and casts,
 //! links, monitors and exit signals in both directions, RPC both ways, a
 //! supervisor restarting a crashed server, 10 MB binaries each way,
-//! 100,000 messages in order, wrong cookies, and `global`/`pg` traffic.
+//! 100,000 messages in order, wrong cookies, `global` names from Elixir
+//! and `pg` groups.
 
 mod common;
 
@@ -499,6 +500,65 @@ fn elixir_calls_and_casts_a_gen_server_on_the_example_node() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("elixir ok"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn elixir_reaches_rust_servers_by_global_name_and_rust_reaches_elixirs() {
+    let port = free_port();
+    let r = InteropNode::start("r_exglobal", "cookie", port);
+    // `GenServer` names of the form `{:global, Name}` go through `global`
+    // on the Elixir side: they must see the Rust node's names, and the Rust
+    // node theirs.
+    let script = format!(
+        r#"
+        defmodule Keeper do
+          use GenServer
+          def init(x), do: {{:ok, x}}
+          def handle_call(:get, _from, x), do: {{:reply, x, x}}
+        end
+        node = :"{node}"
+        true = Node.connect(node)
+        :ok = :global.sync()
+        7 = GenServer.call({{:global, {{:counter, node}}}}, {{:add, 7}})
+        {{:ok, keeper}} = GenServer.start_link(Keeper, 41, name: {{:global, :keeper}})
+        ^keeper = :rpc.call(node, :global, :whereis_name, [:keeper])
+        {{:ok, w}} = GenServer.call({{:lab, node}}, {{:spawn, self()}})
+        send(w, {{:call, {{:global, :keeper}}, :get}})
+        receive do
+          {{:forward, ^w, {{:reply, 41}}}} -> :ok
+        after
+          5000 -> raise "the Rust worker did not reach the keeper"
+        end
+        send(w, {{:global_register, :rust_worker}})
+        receive do
+          {{:forward, ^w, {{:global_registered, :rust_worker, :yes}}}} -> :ok
+        after
+          5000 -> raise "no global_registered"
+        end
+        ^w = :global.whereis_name(:rust_worker)
+        {{:error, {{:already_started, ^keeper}}}} = GenServer.start(Keeper, 0, name: {{:global, :keeper}})
+        IO.puts("elixir global ok")
+        "#,
+        node = r.name
+    );
+    let out = Command::new("elixir")
+        .env("ERL_EPMD_PORT", port.to_string())
+        .args([
+            "--name",
+            "exg@127.0.0.1",
+            "--cookie",
+            "cookie",
+            "-e",
+            &script,
+        ])
+        .output()
+        .expect("elixir runs (the test command installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("elixir global ok"),
         "stdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -4,8 +4,10 @@
 //! `interop_node` and `erl` nodes mix; the test cuts one node off (its
 //! link to the bridge set down) and heals the cut, as a network partition
 //! would, and checks what OTP does: `nodedown` on each side within
-//! `net_ticktime`, monitors firing `noconnection`, and messages after the
-//! heal delivered.
+//! `net_ticktime`, monitors firing `noconnection`, messages after the
+//! heal delivered, and a `global` name taken on both sides of the cut
+//! settled after the heal (the process on the lower node keeps it, the
+//! other is killed).
 //!
 //! It needs the privilege to create namespaces (CI runs as root); without
 //! it the test says so on stderr and checks nothing else.
@@ -187,6 +189,15 @@ fn a_partitioned_mixed_cluster_sees_nodedown_and_noconnection_and_heals() {
         )),
         "ok"
     );
+    // `global` across the cut: a Rust worker that takes the name `split`
+    // once it is cut off from e2, as e2 does on its side.
+    assert_eq!(
+        e2.eval(&format!(
+            "{{ok, W2}} = gen_server:call({{lab, '{rn}'}}, {{spawn, self()}}), \
+             W2 ! {{on_nodedown, '{n2}', {{global_register, split}}}}, ok"
+        )),
+        "ok"
+    );
     // The cut: node 1 (Rust) loses its link.
     net.set_link(1, false);
     let cut = Instant::now();
@@ -230,6 +241,15 @@ fn a_partitioned_mixed_cluster_sees_nodedown_and_noconnection_and_heals() {
     );
     // The two erl nodes, on the same side of the cut, still talk.
     assert_eq!(e2.eval(&format!("net_adm:ping('{n3}')")), "pong");
+    // Each side registers `split` (the Rust worker did when it saw e2 go).
+    assert_eq!(
+        e2.eval(
+            "P = spawn(fun() -> receive after infinity -> ok end end), \
+             yes = global:register_name(split, P), ok"
+        ),
+        "ok"
+    );
+    std::thread::sleep(Duration::from_secs(1));
     // The heal: the link is back; the nodes connect again on first use
     // and messages sent after the heal arrive.
     net.set_link(1, true);
@@ -248,6 +268,22 @@ fn a_partitioned_mixed_cluster_sees_nodedown_and_noconnection_and_heals() {
             "receive {{nodeup, '{rn}'}} -> up after 5000 -> timeout end"
         )),
         "up"
+    );
+    // `global` settles the clash as OTP does: e2's name is the lower, so
+    // its process keeps `split` everywhere and the Rust worker is killed.
+    assert_eq!(e2.eval("global:sync()"), "ok");
+    until(
+        &mut e2,
+        &format!("rpc:call('{rn}', erlang, is_process_alive, [W2])"),
+        "false",
+        Duration::from_secs(20),
+    );
+    assert_eq!(e2.eval("global:whereis_name(split) =:= P"), "true");
+    until(
+        &mut e2,
+        &format!("rpc:call('{rn}', global, whereis_name, [split]) =:= P"),
+        "true",
+        Duration::from_secs(20),
     );
     // And e3, which also saw the cut, reaches the Rust node again.
     until(
