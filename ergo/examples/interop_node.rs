@@ -60,7 +60,7 @@
 //!   Group}` (reports `{pg_left, Group, Left}`), `{pg_members, Scope,
 //!   Group}` (reports `{pg_members, Group, SortedPids}`),
 //!   `{global_register, Name}` (registers itself with `global`; reports
-//!   `{global_registered, Name, yes | no}`), `{global_whereis, Name}`
+//!   `{global_registered, Name, yes | no}`, and prints it on stderr), `{global_whereis, Name}`
 //!   (reports `{global_whereis, Name, Pid | undefined}`) and
 //!   `{on_nodedown, Node, Command}` (obeys Command once the connection to
 //!   Node goes).
@@ -333,6 +333,9 @@ async fn worker(mut ctx: Context, owner: ergo::Pid) -> Reason {
                     .await
                     .unwrap_or(false);
                 let answer = Term::atom(if yes { "yes" } else { "no" });
+                // Also on stderr, for a test that cannot hear the report
+                // (the owner cut off by a partition).
+                eprintln!("global_register {name}: {answer}");
                 report(
                     &ctx,
                     Term::tuple([Term::atom("global_registered"), name.clone(), answer]),

@@ -96,6 +96,8 @@
 //! - [`net`]: supervised TCP/TLS daemons, a process per connection, its
 //!   handler written by hand or with [`macro@connection`];
 //!   [`erps`]: Elixir's Erps RPC on them, server and client.
+//! - [`global`] and [`pg`]: cluster-wide names and process groups, shared
+//!   with Erlang and Elixir nodes over OTP's own protocols.
 //! - [`peer`]: OTP's `peer`, from both sides.
 //! - [`etf`] and [`macro@Term`]: the external term format and typed messages.
 //! - [`logger`]: reports as an Erlang node prints them.

@@ -241,7 +241,14 @@ fn a_partitioned_mixed_cluster_sees_nodedown_and_noconnection_and_heals() {
     );
     // The two erl nodes, on the same side of the cut, still talk.
     assert_eq!(e2.eval(&format!("net_adm:ping('{n3}')")), "pong");
-    // Each side registers `split` (the Rust worker did when it saw e2 go).
+    // Each side registers `split`: the Rust worker when it saw e2 go (its
+    // registrar may first have tried to lock e2 and e3 across the cut, as
+    // `global`'s does, until the connection attempts gave up), e2 now.
+    let (registered, log) = r.wait_log(&["global_register split: yes"], Duration::from_secs(30));
+    assert!(
+        registered,
+        "the Rust worker did not register split while cut off:\n{log}"
+    );
     assert_eq!(
         e2.eval(
             "P = spawn(fun() -> receive after infinity -> ok end end), \
@@ -249,7 +256,6 @@ fn a_partitioned_mixed_cluster_sees_nodedown_and_noconnection_and_heals() {
         ),
         "ok"
     );
-    std::thread::sleep(Duration::from_secs(1));
     // The heal: the link is back; the nodes connect again on first use
     // and messages sent after the heal arrive.
     net.set_link(1, true);

@@ -109,8 +109,6 @@ impl Resolve {
 /// Why a global name operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GlobalError {
-    /// The node is not distributed, so `global` does not run on it.
-    NotDistributed,
     /// The registrar went away (the node is stopping).
     Stopped,
     /// [`Global::send`]: no process holds the name.
@@ -120,7 +118,6 @@ pub enum GlobalError {
 impl fmt::Display for GlobalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GlobalError::NotDistributed => write!(f, "global runs on distributed nodes only"),
             GlobalError::Stopped => write!(f, "global is not running (the node is stopping)"),
             GlobalError::NotRegistered(n) => write!(f, "no process is registered as {n}"),
         }
@@ -210,12 +207,20 @@ impl Global<'_> {
         self.node.inner().dist.global.get().cloned()
     }
 
+    /// The shared state, starting `global` on a node that is not
+    /// distributed yet (as on an Erlang node, `global` runs there too; the
+    /// distribution finds it running).
+    fn started(&self) -> Arc<Shared> {
+        start(self.node);
+        self.shared().expect("global started")
+    }
+
     async fn ask<T>(
         &self,
         request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Request,
     ) -> Result<T, GlobalError> {
-        let shared = self.shared().ok_or(GlobalError::NotDistributed)?;
-        let registrar = *shared.registrar.get().ok_or(GlobalError::NotDistributed)?;
+        let shared = self.started();
+        let registrar = *shared.registrar.get().ok_or(GlobalError::Stopped)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.node
             .send_message(registrar.into(), Message::local(request(tx)))
@@ -302,7 +307,7 @@ impl Global<'_> {
                 .map(Term::Atom)
                 .collect(),
         );
-        self.shared().ok_or(GlobalError::NotDistributed)?;
+        self.started();
         self.node
             .call(
                 Atom::from(SERVER),
@@ -322,7 +327,8 @@ impl Global<'_> {
     }
 }
 
-/// Starts the name server, the locker and the registrar on `node`.
+/// Starts the name server, the locker and the registrar on `node`, unless
+/// they run already.
 pub(crate) fn start(node: &Node) {
     let shared = Arc::new(Shared::default());
     if node.inner().dist.global.set(shared.clone()).is_err() {
