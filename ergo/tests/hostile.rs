@@ -4,7 +4,8 @@
 //! fragment storms, atom cache abuse and atom floods, deep terms and huge
 //! length fields. After each, the connection it came on is closed (where
 //! the input is an error), a well-behaved `erl` node is still served, and
-//! the node's resident memory stays within a bound.
+//! the node's resident memory stays within a bound. Malformed `global`
+//! messages (valid frames) leave `global` working both ways.
 
 mod common;
 
@@ -251,4 +252,180 @@ fn hostile_input_closes_its_own_connection_only_and_the_node_keeps_serving_in_bo
         let (found, log) = r.wait_log(parts, Duration::from_secs(5));
         assert!(found, "no log line for {what}:\n{log}");
     }
+}
+
+/// A message frame from the intruder to the process registered as `to`
+/// (a `REG_SEND`, no atom cache entries) carrying `msg`.
+fn reg_send_frame(from: ergo::Pid, to: &str, msg: &ergo::Term) -> Vec<u8> {
+    use ergo::Term;
+    let control = Term::tuple([
+        Term::from(6i64),
+        Term::Pid(from),
+        Term::atom(""),
+        Term::atom(to),
+    ]);
+    let mut b = vec![131, 68, 0];
+    // Each term without its version byte.
+    b.extend_from_slice(&ergo::etf::encode(&control)[1..]);
+    b.extend_from_slice(&ergo::etf::encode(msg)[1..]);
+    frame(&b)
+}
+
+#[test]
+fn malformed_global_messages_from_a_peer_leave_global_working_both_ways() {
+    use ergo::{Atom, Pid, Term};
+    let port = free_port();
+    let r = InteropNode::start("r_hglobal", "cookie", port);
+    let mut e = Erl::start("e_hglobal", "cookie", port, &[]);
+    assert_eq!(
+        e.eval(&format!(
+            "N = '{}', pong = net_adm:ping(N), global:sync()",
+            r.name
+        )),
+        "ok"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let me = Atom::from("intruder0@127.0.0.1");
+    let fake = Term::Pid(Pid::new(me, 77, 0, 7));
+    let cast = |m: Term| Term::tuple([Term::atom("$gen_cast"), m]);
+    let a = Term::atom;
+    let garbage = [
+        cast(Term::tuple([
+            a("init_connect"),
+            a("vsn"),
+            Term::Atom(me),
+            a("x"),
+        ])),
+        cast(Term::tuple([
+            a("init_connect"),
+            Term::tuple([Term::from(8i64), Term::from(1i64)]),
+            Term::Atom(me),
+            a("no_locker"),
+        ])),
+        cast(Term::tuple([
+            a("init_connect"),
+            Term::tuple([]),
+            a("x"),
+            a("y"),
+        ])),
+        cast(Term::tuple([
+            a("exchange"),
+            Term::Atom(me),
+            a("not_a_list"),
+            Term::NIL,
+            Term::from(1i64),
+        ])),
+        cast(Term::tuple([
+            a("exchange_ops"),
+            Term::Atom(me),
+            a("t"),
+            a("ops"),
+            a("res"),
+        ])),
+        cast(Term::tuple([
+            a("resolved"),
+            Term::Atom(me),
+            a("x"),
+            a("y"),
+            a("unused"),
+            a("z"),
+            Term::from(1i64),
+        ])),
+        cast(Term::tuple([
+            a("new_nodes"),
+            Term::Atom(me),
+            Term::list([Term::tuple([a("insert"), a("garbage")]), a("delete")]),
+            a("ext"),
+            Term::list([Term::from(5i64), Term::tuple([Term::from(1i64), a("x")])]),
+            a("extra"),
+        ])),
+        cast(Term::tuple([a("in_sync"), Term::from(1i64), a("x")])),
+        cast(Term::tuple([
+            a("lock_set"),
+            a("not_a_pid"),
+            a("true"),
+            Term::NIL,
+            Term::from(1i64),
+        ])),
+        cast(Term::tuple([
+            a("lock_set"),
+            fake.clone(),
+            a("true"),
+            Term::NIL,
+            Term::from(99i64),
+        ])),
+        cast(Term::tuple([
+            a("lock_is_set"),
+            Term::Atom(me),
+            Term::from(1i64),
+            a("id"),
+        ])),
+        cast(a("not_a_tuple")),
+        Term::tuple([
+            a("lost_connection"),
+            Term::from(1i64),
+            a("x"),
+            a("y"),
+            Term::from(2i64),
+        ]),
+        Term::tuple([a("init_connect_ack"), Term::Atom(me), a("x"), a("y")]),
+        Term::tuple([a("cancel_connect"), Term::Atom(me), a("x")]),
+        Term::tuple([a("remove_connection"), Term::from(3i64)]),
+        Term::tuple([a("$gen_call"), a("not_from"), a("get_known")]),
+        Term::tuple([
+            a("$gen_call"),
+            Term::tuple([a("not_a_pid"), a("tag")]),
+            Term::tuple([a("register"), a("n"), a("not_a_pid"), a("m")]),
+        ]),
+        Term::tuple([
+            a("$gen_call"),
+            Term::tuple([fake.clone(), a("tag")]),
+            Term::tuple([a("set_lock"), a("not_an_id")]),
+        ]),
+        Term::tuple([
+            a("$gen_call"),
+            Term::tuple([fake.clone(), a("tag")]),
+            Term::tuple([a("sync"), a("not_a_list")]),
+        ]),
+        Term::from(42i64),
+    ];
+    let node = r.name.clone();
+    let kept_open = rt.block_on(async move {
+        let mut s = intrude(port, &node, 0).await;
+        for m in &garbage {
+            s.write_all(&reg_send_frame(
+                Pid::new(me, 1, 0, 7),
+                "global_name_server",
+                m,
+            ))
+            .await
+            .unwrap();
+        }
+        // Well-formed frames: the connection stays.
+        !closed_within(&mut s, Duration::from_secs(1)).await
+    });
+    assert!(
+        kept_open,
+        "the node closed a connection that sent valid frames"
+    );
+    // global still works both ways: a name registered on erl is seen on
+    // the Rust node, and one registered on the Rust node is seen on erl.
+    assert_eq!(
+        e.eval("yes = global:register_name(after_garbage, self()), ok"),
+        "ok"
+    );
+    assert_eq!(
+        e.eval("rpc:call(N, global, whereis_name, [after_garbage]) =:= self()"),
+        "true"
+    );
+    assert_eq!(
+        e.eval("{ok, W} = gen_server:call({lab, N}, {spawn, self()}), W ! {global_register, rust_after_garbage}, \
+                receive {forward, W, {global_registered, _, Yes}} -> Yes after 10000 -> timeout end"),
+        "yes"
+    );
+    assert_eq!(
+        e.eval("global:whereis_name(rust_after_garbage) =:= W"),
+        "true"
+    );
+    still_serves(&mut e, "global_garbage");
 }

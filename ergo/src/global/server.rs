@@ -27,6 +27,10 @@ use crate::node::Node;
 use crate::process::Context;
 use crate::reason::Reason;
 
+/// How many lost connections are remembered (`global` keeps each for an
+/// hour).
+const MAX_LOST: usize = 4096;
+
 /// `erlang:unique_integer([monotonic])` for the sync tags.
 fn unique() -> Term {
     static NEXT: AtomicI64 = AtomicI64::new(-576_460_752_303_423_000);
@@ -837,6 +841,11 @@ impl Server {
             return;
         }
         self.volatile_multicast(ctx, msg, a);
+        // Remembered only to stop the news going round: a peer naming
+        // endless pairs of nodes must not grow it without bound.
+        if self.lost.len() >= MAX_LOST {
+            self.lost.clear();
+        }
         self.lost.insert((a, b), (xcre.clone(), op));
         let rm = if self.name == b { a } else { b };
         if !self.potentially_known(rm) {
