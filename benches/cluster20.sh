@@ -4,9 +4,10 @@
 # mixed, and 20 erl nodes. Each node is its own OS process with its own
 # EPMD registration (one EPMD for all, this workspace's). Every node is
 # started first; then, at once, each erl node pings every other node, and
-# erl node i also has Rust node i connect to every other Rust node (its
-# lab worker makes an RPC to each; Rust nodes do not connect transitively,
-# as Erlang's global does). The clock stops when every erl node lists the
+# erl node i also has Rust node i call every other Rust node (its lab
+# worker makes an RPC to each; with `global` the nodes also connect
+# transitively as they sync, as Erlang nodes do). The clock stops when
+# every erl node lists the
 # other 19 and every Rust node has had an answer from each other Rust node
 # (the erl nodes have all connected to it).
 # Prints the time to full mesh and each kind of node's resident memory

@@ -27,6 +27,10 @@ awk '
     printf "%-58s %12.1f %12.1f\n", "flood: MiB sent, limit / no limit", v["flood_sent_mib_bounded"], v["flood_sent_mib_unbounded"]
     r = v["call_burst_p99_us"] / v["call_idle_p99_us"]
     printf "%-58s %12.0f %12.0f %8.2fx %8s  %s\n", "call p99 during 2,000 bad handshakes / idle p99 (us)", v["call_burst_p99_us"], v["call_idle_p99_us"], r, "<=2", (r <= 2) ? "met" : "NOT met"
+    r = v["call_floor_p99_us"] / v["call_idle_p99_us"]
+    printf "%-58s %12.0f %12.0f %8.2fx %8s\n", "call p99, burst at a sink in the attacker / idle p99 (floor)", v["call_floor_p99_us"], v["call_idle_p99_us"], r, ""
+    r = v["call_burst_p99_us"] / v["call_floor_p99_us"]
+    printf "%-58s %12.0f %12.0f %8.2fx %8s\n", "call p99, burst at the node / burst at the sink", v["call_burst_p99_us"], v["call_floor_p99_us"], r, ""
     r = v["call_burst_p50_us"] / v["call_idle_p50_us"]
     printf "%-58s %12.0f %12.0f %8.2fx %8s  %s\n", "call p50 during the burst / idle p50 (us)", v["call_burst_p50_us"], v["call_idle_p50_us"], r, "<=2", (r <= 2) ? "met" : "NOT met"
   }' "$WORK/rust.txt"

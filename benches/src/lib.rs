@@ -65,6 +65,26 @@ pub fn eetf_shape(t: &Term) -> eetf::Term {
     }
 }
 
+/// The same four shapes as `erltf` terms (erltf keeps a map's pairs in a
+/// `BTreeMap`, so its encoding writes them in its own key order).
+pub fn erltf_shape(t: &Term) -> erltf::OwnedTerm {
+    use erltf::OwnedTerm;
+    match t {
+        Term::Int(i) => OwnedTerm::Integer(*i),
+        Term::Atom(a) => OwnedTerm::Atom(erltf::Atom::new(a.as_str())),
+        Term::Binary(b) => OwnedTerm::Binary(b.to_vec()),
+        Term::Tuple(v) => OwnedTerm::Tuple(v.iter().map(erltf_shape).collect()),
+        Term::List(v) if v.is_empty() => OwnedTerm::Nil,
+        Term::List(v) => OwnedTerm::List(v.iter().map(erltf_shape).collect()),
+        Term::Map(m) => OwnedTerm::Map(
+            m.iter()
+                .map(|(k, v)| (erltf_shape(k), erltf_shape(v)))
+                .collect(),
+        ),
+        other => panic!("no erltf form for {other}"),
+    }
+}
+
 /// A typical message struct for the derive-versus-`Term` figure.
 #[derive(DeriveTerm, Debug, Clone, PartialEq)]
 pub struct Order {

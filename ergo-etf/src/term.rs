@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
 use num_bigint::BigInt;
-use num_traits::ToPrimitive;
+use num_traits::{FromPrimitive, ToPrimitive};
 
 use crate::atom::{Atom, write_atom};
 
@@ -302,10 +302,11 @@ impl Map {
         self.entries
     }
 
-    /// The pairs sorted by key in Erlang's map-key order.
+    /// The pairs sorted by key in Erlang's map-key order (term order, but
+    /// all integers before all floats, at any depth).
     pub fn sorted(&self) -> Vec<&(Term, Term)> {
         let mut v: Vec<_> = self.entries.iter().collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by(|a, b| cmp_map_keys(&a.0, &b.0));
         v
     }
 }
@@ -529,7 +530,7 @@ impl Term {
         matches!(self, Term::Atom(a) if a.as_str() == name)
     }
 
-    /// The class of this term in Erlang's term order (0 = number … 9 =
+    /// The class of this term in Erlang's term order (0 = number … 10 =
     /// bitstring).
     fn order_class(&self) -> u8 {
         match self {
@@ -542,7 +543,7 @@ impl Term {
             Term::Tuple(_) => 6,
             Term::Map(_) => 7,
             Term::List(v) if v.is_empty() => 8,
-            Term::List(_) | Term::ImproperList(..) => 9,
+            Term::List(_) | Term::ImproperList(..) => LIST_CLASS,
             Term::Binary(_) | Term::BitBinary(_) => 10,
         }
     }
@@ -567,6 +568,9 @@ impl Term {
         }
     }
 }
+
+/// The class of non-empty lists in [`Term::order_class`].
+const LIST_CLASS: u8 = 9;
 
 // ---------------------------------------------------------------- equality
 
@@ -621,43 +625,45 @@ impl Hash for Term {
 }
 
 // ---------------------------------------------------------------- ordering
+//
+// Erlang's term order is not total: `1 == 1.0` and (in OTP 25) `0.0 ==
+// -0.0`, though the terms differ. `Term`'s order is Erlang's, with such
+// ties settled afterwards by the first exact difference Erlang passed over
+// (an integer before the equal float, -0.0 before 0.0). Settling a tie on
+// the spot would be wrong: `{1, 2}` is greater than `{1.0, 1}` in Erlang, as
+// 1 == 1.0 leaves the second elements to decide.
 
-fn cmp_f64(a: f64, b: f64) -> Ordering {
-    a.total_cmp(&b)
+/// How integers and floats compare with each other.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Numbers {
+    /// By value, as `<` and `==` do: `1 == 1.0`, `2 > 1.0`.
+    ByValue,
+    /// All integers before all floats, at any depth: Erlang's exact order,
+    /// in which the keys of a map are ordered (`2 < 1.0`, `{2} < {1.0}`).
+    ByType,
 }
 
-/// Compares an integer with a float by value; on a tie the integer is
-/// smaller, which keeps the order consistent with exact equality.
+/// Records `o` as the tie-break unless an earlier difference was recorded.
+fn note_tie(tie: &mut Ordering, o: impl FnOnce() -> Ordering) {
+    if *tie == Ordering::Equal {
+        *tie = o();
+    }
+}
+
+/// Compares an integer with a float by exact value (as Erlang does, however
+/// large the integer), not by the integer rounded to a float.
 fn cmp_int_float(i: &Term, f: f64) -> Ordering {
-    let by_value = match i {
-        Term::Int(i) => {
-            let fi = *i as f64;
-            match fi.partial_cmp(&f) {
-                Some(Ordering::Equal) => {
-                    // `i as f64` may round: settle exactly when f is integral.
-                    if f.fract() == 0.0 && f.abs() < 9.3e18 {
-                        (*i as i128).cmp(&(f as i128))
-                    } else {
-                        Ordering::Equal
-                    }
-                }
-                Some(o) => o,
-                None => Ordering::Equal,
-            }
-        }
-        Term::BigInt(b) => {
-            let bf = b
-                .to_f64()
-                .unwrap_or(if b.sign() == num_bigint::Sign::Minus {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                });
-            bf.partial_cmp(&f).unwrap_or(Ordering::Equal)
-        }
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let whole = f.trunc();
+    let by_whole = match i {
+        Term::Int(_) if whole >= TWO_63 => Ordering::Less,
+        Term::Int(_) if whole < -TWO_63 => Ordering::Greater,
+        Term::Int(i) => i.cmp(&(whole as i64)),
+        // Erlang floats are finite, so `whole` converts exactly.
+        Term::BigInt(b) => BigInt::from_f64(whole).map_or(Ordering::Equal, |w| (**b).cmp(&w)),
         _ => Ordering::Equal,
     };
-    by_value.then(Ordering::Less)
+    by_whole.then(whole.partial_cmp(&f).unwrap_or(Ordering::Equal))
 }
 
 fn cmp_ints(a: &Term, b: &Term) -> Ordering {
@@ -682,46 +688,91 @@ fn cmp_ints(a: &Term, b: &Term) -> Ordering {
     }
 }
 
-fn cmp_numbers(a: &Term, b: &Term) -> Ordering {
+fn cmp_numbers(a: &Term, b: &Term, numbers: Numbers, tie: &mut Ordering) -> Ordering {
     match (a, b) {
-        (Term::Float(x), Term::Float(y)) => cmp_f64(*x, *y),
-        (Term::Float(x), i) => cmp_int_float(i, *x).reverse(),
-        (i, Term::Float(y)) => cmp_int_float(i, *y),
+        (Term::Float(x), Term::Float(y)) => {
+            // 0.0 == -0.0 in Erlang; the sign settles the tie.
+            let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
+            if o == Ordering::Equal {
+                note_tie(tie, || x.total_cmp(y));
+            }
+            o
+        }
+        (Term::Float(_), _) if numbers == Numbers::ByType => Ordering::Greater,
+        (_, Term::Float(_)) if numbers == Numbers::ByType => Ordering::Less,
+        (Term::Float(x), i) => {
+            let o = cmp_int_float(i, *x).reverse();
+            if o == Ordering::Equal {
+                note_tie(tie, || Ordering::Greater);
+            }
+            o
+        }
+        (i, Term::Float(y)) => {
+            let o = cmp_int_float(i, *y);
+            if o == Ordering::Equal {
+                note_tie(tie, || Ordering::Less);
+            }
+            o
+        }
         _ => cmp_ints(a, b),
     }
 }
 
-/// Compares two lists cell by cell, tails included, as Erlang does.
-fn cmp_lists(a: (&[Term], Option<&Term>), b: (&[Term], Option<&Term>)) -> Ordering {
-    let (ah, at) = a;
-    let (bh, bt) = b;
-    for (x, y) in ah.iter().zip(bh.iter()) {
-        match x.cmp(y) {
-            Ordering::Equal => {}
-            o => return o,
-        }
+/// Compares reference numbers as Erlang does: as one number each, the last
+/// word most significant, so that a longer reference whose extra words are
+/// zero equals the shorter one (the length then settles the tie).
+fn cmp_ref_ids(a: &[u32], b: &[u32], tie: &mut Ordering) -> Ordering {
+    let word = |ids: &[u32], i: usize| ids.get(i).copied().unwrap_or(0);
+    let o = (0..a.len().max(b.len()))
+        .rev()
+        .map(|i| word(a, i).cmp(&word(b, i)))
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal);
+    if o == Ordering::Equal {
+        note_tie(tie, || a.len().cmp(&b.len()));
     }
+    o
+}
+
+/// Compares elements pairwise up to the first difference.
+fn cmp_seq(a: &[Term], b: &[Term], numbers: Numbers, tie: &mut Ordering) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| cmp_terms(x, y, numbers, tie))
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
+}
+
+/// A list's elements and, if improper, its tail.
+fn list_cells(t: &Term) -> (&[Term], Option<&Term>) {
+    match t {
+        Term::ImproperList(v, tail) => (v, Some(tail)),
+        Term::List(v) => (v, None),
+        _ => (&[], None),
+    }
+}
+
+/// Compares two lists cell by cell, tails included, as Erlang does.
+fn cmp_lists(
+    (ah, at): (&[Term], Option<&Term>),
+    (bh, bt): (&[Term], Option<&Term>),
+    numbers: Numbers,
+    tie: &mut Ordering,
+) -> Ordering {
     let n = ah.len().min(bh.len());
-    // What follows the common prefix on each side: remaining cells or tail.
-    let rest = |h: &[Term], t: Option<&Term>| -> Term {
-        if h.len() > n {
-            match t {
-                Some(t) => Term::ImproperList(h[n..].to_vec(), Box::new(t.clone())),
-                None => Term::List(h[n..].to_vec()),
-            }
-        } else {
-            t.cloned().unwrap_or(Term::NIL)
-        }
-    };
-    if ah.len() == bh.len() {
-        match (at, bt) {
-            (None, None) => Ordering::Equal,
-            (Some(x), Some(y)) => x.cmp(y),
-            (Some(x), None) => x.cmp(&Term::NIL),
-            (None, Some(y)) => Term::NIL.cmp(y),
-        }
-    } else {
-        rest(ah, at).cmp(&rest(bh, bt))
+    let o = cmp_seq(&ah[..n], &bh[..n], numbers, tie);
+    if o != Ordering::Equal {
+        return o;
+    }
+    let nil = Term::NIL;
+    // Where one list has cells left, the other's tail (`[]` or a non-list)
+    // meets a non-empty list: the classes decide.
+    match (ah.len() > n, bh.len() > n) {
+        (true, _) => LIST_CLASS.cmp(&bt.unwrap_or(&nil).order_class()),
+        (_, true) => at.unwrap_or(&nil).order_class().cmp(&LIST_CLASS),
+        // The tails: `[]` or a term that is not a list.
+        _ if at.is_none() && bt.is_none() => Ordering::Equal,
+        _ => cmp_terms(at.unwrap_or(&nil), bt.unwrap_or(&nil), numbers, tie),
     }
 }
 
@@ -741,73 +792,42 @@ fn bit_view(t: &Term) -> (&[u8], u64) {
     }
 }
 
-/// Orders map keys as Erlang does inside maps: all integers before all
-/// floats, otherwise term order.
+/// The order of the keys of a map (Erlang's exact order: integers before
+/// floats at any depth), made total as [`Term`]'s own order is.
 fn cmp_map_keys(a: &Term, b: &Term) -> Ordering {
-    match (a, b) {
-        (Term::Int(_) | Term::BigInt(_), Term::Float(_)) => Ordering::Less,
-        (Term::Float(_), Term::Int(_) | Term::BigInt(_)) => Ordering::Greater,
-        _ => a.cmp(b),
-    }
+    let mut tie = Ordering::Equal;
+    cmp_terms(a, b, Numbers::ByType, &mut tie).then(tie)
 }
 
-impl Ord for Term {
-    fn cmp(&self, other: &Term) -> Ordering {
-        let (ca, cb) = (self.order_class(), other.order_class());
-        if ca != cb {
-            return ca.cmp(&cb);
-        }
-        match (self, other) {
-            (Term::Atom(a), Term::Atom(b)) => a.cmp(b),
-            (Term::Ref(a), Term::Ref(b)) => a
-                .node
-                .cmp(&b.node)
-                .then(a.creation.cmp(&b.creation))
-                .then_with(|| a.ids().iter().rev().cmp(b.ids().iter().rev())),
-            (Term::Fun(a), Term::Fun(b)) => cmp_funs(a, b),
-            (Term::Port(a), Term::Port(b)) => a
-                .node
-                .cmp(&b.node)
-                .then(a.creation.cmp(&b.creation))
-                .then(a.id.cmp(&b.id)),
-            (Term::Pid(a), Term::Pid(b)) => a.cmp(b),
-            (Term::Tuple(a), Term::Tuple(b)) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
-            (Term::Map(a), Term::Map(b)) => a.len().cmp(&b.len()).then_with(|| {
-                let mut x: Vec<_> = a.entries().iter().collect();
-                let mut y: Vec<_> = b.entries().iter().collect();
-                x.sort_by(|p, q| cmp_map_keys(&p.0, &q.0));
-                y.sort_by(|p, q| cmp_map_keys(&p.0, &q.0));
-                for (p, q) in x.iter().zip(y.iter()) {
-                    match cmp_map_keys(&p.0, &q.0) {
-                        Ordering::Equal => {}
-                        o => return o,
-                    }
-                }
-                for (p, q) in x.iter().zip(y.iter()) {
-                    match p.1.cmp(&q.1) {
-                        Ordering::Equal => {}
-                        o => return o,
-                    }
-                }
-                Ordering::Equal
-            }),
-            (Term::List(a), Term::List(b)) => cmp_lists((a, None), (b, None)),
-            (Term::List(a), Term::ImproperList(b, bt)) => cmp_lists((a, None), (b, Some(bt))),
-            (Term::ImproperList(a, at), Term::List(b)) => cmp_lists((a, Some(at)), (b, None)),
-            (Term::ImproperList(a, at), Term::ImproperList(b, bt)) => {
-                cmp_lists((a, Some(at)), (b, Some(bt)))
-            }
-            (a @ (Term::Binary(_) | Term::BitBinary(_)), b) => {
-                let (x, xb) = bit_view(a);
-                let (y, yb) = bit_view(b);
-                cmp_bits(x, xb, y, yb)
-            }
-            (a, b) => cmp_numbers(a, b),
-        }
+/// Maps compare by size, then by their keys in map-key order, then by the
+/// values in that order.
+fn cmp_maps(a: &Map, b: &Map, numbers: Numbers, tie: &mut Ordering) -> Ordering {
+    let o = a.len().cmp(&b.len());
+    if o != Ordering::Equal {
+        return o;
     }
+    let (x, y) = (a.sorted(), b.sorted());
+    let keys = x
+        .iter()
+        .zip(&y)
+        .map(|(p, q)| cmp_terms(&p.0, &q.0, Numbers::ByType, tie))
+        .find(|o| *o != Ordering::Equal);
+    if let Some(o) = keys {
+        return o;
+    }
+    x.iter()
+        .zip(&y)
+        .map(|(p, q)| cmp_terms(&p.1, &q.1, numbers, tie))
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
 }
 
-fn cmp_funs(a: &Fun, b: &Fun) -> Ordering {
+/// Erlang's order of funs: closures before exports; exports by module,
+/// name and arity; closures (as OTP 25 compares them, measured) by module,
+/// index, old uniq, the number of free variables and then the free
+/// variables, not by uniq or old index. Closures Erlang finds equal that
+/// differ in other parts (the creator's pid, say) tie.
+fn cmp_funs(a: &Fun, b: &Fun, numbers: Numbers, tie: &mut Ordering) -> Ordering {
     match (a, b) {
         (
             Fun::Export {
@@ -823,13 +843,86 @@ fn cmp_funs(a: &Fun, b: &Fun) -> Ordering {
         ) => m1.cmp(m2).then(f1.cmp(f2)).then(a1.cmp(a2)),
         (Fun::Export { .. }, Fun::Local(_)) => Ordering::Greater,
         (Fun::Local(_), Fun::Export { .. }) => Ordering::Less,
-        (Fun::Local(x), Fun::Local(y)) => x
-            .module
-            .cmp(&y.module)
-            .then(x.index.cmp(&y.index))
-            .then(x.uniq.cmp(&y.uniq))
-            .then_with(|| x.free.cmp(&y.free))
-            .then_with(|| x.pid.cmp(&y.pid)),
+        (Fun::Local(x), Fun::Local(y)) => {
+            let o = x
+                .module
+                .cmp(&y.module)
+                .then(x.index.cmp(&y.index))
+                .then_with(|| cmp_terms(&x.old_uniq, &y.old_uniq, numbers, tie))
+                .then(x.free.len().cmp(&y.free.len()))
+                .then_with(|| cmp_seq(&x.free, &y.free, numbers, tie));
+            if o == Ordering::Equal {
+                note_tie(tie, || {
+                    x.uniq
+                        .cmp(&y.uniq)
+                        .then_with(|| x.old_index.cmp(&y.old_index))
+                        .then(x.arity.cmp(&y.arity))
+                        .then_with(|| x.pid.cmp(&y.pid))
+                });
+            }
+            o
+        }
+    }
+}
+
+/// Compares in Erlang's term order, with numbers as `numbers` says. Where
+/// Erlang finds the terms equal though they differ, returns `Equal` and
+/// leaves in `tie` (unless it holds an earlier one) how the first such
+/// difference orders them.
+fn cmp_terms(a: &Term, b: &Term, numbers: Numbers, tie: &mut Ordering) -> Ordering {
+    let (ca, cb) = (a.order_class(), b.order_class());
+    if ca != cb {
+        return ca.cmp(&cb);
+    }
+    match (a, b) {
+        (Term::Atom(a), Term::Atom(b)) => a.cmp(b),
+        (Term::Ref(a), Term::Ref(b)) => a
+            .node
+            .cmp(&b.node)
+            .then(a.creation.cmp(&b.creation))
+            .then_with(|| cmp_ref_ids(a.ids(), b.ids(), tie)),
+        (Term::Fun(a), Term::Fun(b)) => cmp_funs(a, b, numbers, tie),
+        (Term::Port(a), Term::Port(b)) => a
+            .node
+            .cmp(&b.node)
+            .then(a.creation.cmp(&b.creation))
+            .then(a.id.cmp(&b.id)),
+        (Term::Pid(a), Term::Pid(b)) => a.cmp(b),
+        (Term::Tuple(x), Term::Tuple(y)) => x.len().cmp(&y.len()).then_with(|| {
+            stacker::maybe_grow(
+                crate::decode::STACK_RED_ZONE,
+                crate::decode::STACK_GROW,
+                || cmp_seq(x, y, numbers, tie),
+            )
+        }),
+        (Term::Map(x), Term::Map(y)) => stacker::maybe_grow(
+            crate::decode::STACK_RED_ZONE,
+            crate::decode::STACK_GROW,
+            || cmp_maps(x, y, numbers, tie),
+        ),
+        (Term::List(_) | Term::ImproperList(..), Term::List(_) | Term::ImproperList(..)) => {
+            stacker::maybe_grow(
+                crate::decode::STACK_RED_ZONE,
+                crate::decode::STACK_GROW,
+                || cmp_lists(list_cells(a), list_cells(b), numbers, tie),
+            )
+        }
+        (a @ (Term::Binary(_) | Term::BitBinary(_)), b) => {
+            let (x, xb) = bit_view(a);
+            let (y, yb) = bit_view(b);
+            cmp_bits(x, xb, y, yb)
+        }
+        (a, b) => cmp_numbers(a, b, numbers, tie),
+    }
+}
+
+impl Ord for Term {
+    /// Erlang's term order, made total: terms Erlang finds equal (`==`)
+    /// but that differ are ordered by their first difference, an integer
+    /// before the equal float (`1 < 1.0`) and -0.0 before 0.0.
+    fn cmp(&self, other: &Term) -> Ordering {
+        let mut tie = Ordering::Equal;
+        cmp_terms(self, other, Numbers::ByValue, &mut tie).then(tie)
     }
 }
 
@@ -1356,6 +1449,46 @@ mod tests {
         let big = Term::from(u64::MAX);
         assert!(Term::Int(i64::MAX) < big);
         assert!(Term::from(i128::MIN) < Term::Int(i64::MIN));
+    }
+
+    #[test]
+    fn ties_between_numbers_decide_only_when_nothing_else_does() {
+        // In Erlang (OTP 25): 1 == 1.0, so the second elements decide.
+        let t = |x: Term, y: Term| Term::tuple([x, y]);
+        assert!(t(Term::Int(1), Term::Int(2)) > t(Term::Float(1.0), Term::Int(1)));
+        assert!(t(Term::Int(1), Term::Int(2)) < t(Term::Float(1.0), Term::Int(2)));
+        let m = |v: Term| Term::map([(Term::atom("a"), v), (Term::atom("b"), Term::Int(2))]);
+        assert!(m(Term::Int(1)) < m(Term::Float(1.0)));
+        assert!(Term::Float(-0.0) < Term::Float(0.0));
+        assert!(Term::Float(-0.0) > Term::Int(-1));
+    }
+
+    #[test]
+    fn map_keys_order_integers_before_floats_at_any_depth() {
+        // {2} < {1.0} as map keys, so #{{2} => a} < #{{1.0} => a}.
+        let m = |k: Term| Term::map([(Term::tuple([k]), Term::atom("a"))]);
+        assert!(m(Term::Int(2)) < m(Term::Float(1.0)));
+        assert!(Term::tuple([Term::Int(2)]) > Term::tuple([Term::Float(1.0)]));
+    }
+
+    #[test]
+    fn big_integers_compare_with_floats_exactly() {
+        // 2^64 + 1 rounds to the float 2^64 but is greater.
+        let two_64 = BigInt::from(1) << 64u32;
+        let f = Term::Float(18446744073709551616.0);
+        assert!(Term::bigint(two_64.clone() + 1) > f);
+        assert!(Term::bigint(two_64) < f);
+        assert!(Term::Int((1 << 53) + 1) > Term::Float(9007199254740992.0));
+    }
+
+    #[test]
+    fn references_compare_as_numbers() {
+        // Words are least significant first; missing words are zero.
+        let r = |ids: &[u32]| Term::Ref(Ref::new(Atom::NONODE, 1, ids).unwrap());
+        assert!(r(&[2, 1]) > r(&[9]));
+        assert!(r(&[9, 0, 0]) > r(&[2, 0]));
+        assert!(r(&[9]) < r(&[9, 0, 0]));
+        assert!(r(&[0, 0, 1]) > r(&[7, 7]));
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! ETF encode/decode throughput, printed as `name value unit` lines with the
-//! same names as `erlang/etf_bench.erl`, plus the `eetf` crate and the
-//! derive-versus-`Term` figures. `etf_vs_erlang.sh` runs both and prints the
-//! ratios.
+//! same names as `erlang/etf_bench.erl`, plus the `eetf` and `erltf` crates
+//! and the derive-versus-`Term` figures. `etf_vs_erlang.sh` runs both and
+//! prints the ratios.
+//!
+//! `erltf` decodes the very bytes ergo-etf encoded; before its figures, one
+//! check that it decodes them to the same term as `erltf_shape` builds, and
+//! that ergo-etf decodes what erltf encodes back to the original term. A
+//! `#` line says whether erltf's bytes are the same as ergo-etf's (they
+//! differ for the map, whose pairs erltf writes in its own key order).
 //!
 //! ```text
 //! cargo run --release -p ergo-benches --bin etf_side -- [SECONDS]
@@ -9,7 +15,9 @@
 
 use std::hint::black_box;
 
-use ergo_benches::{Order, eetf_shape, etf_shapes, order_term, out, run_for, sample_order};
+use ergo_benches::{
+    Order, eetf_shape, erltf_shape, etf_shapes, order_term, out, run_for, sample_order,
+};
 use ergo_etf::{
     Bytes, FromTerm, decode, decode_as, decode_bytes, encode, encode_into, encode_vectored,
 };
@@ -108,6 +116,60 @@ fn main() {
         };
         run_for(warm, &mut edec);
         report("eetf_decode", name, ebytes.len(), run_for(secs, &mut edec));
+
+        let lterm = erltf_shape(&term);
+        let lbytes = erltf::encode(&lterm).expect("erltf encodes the shape");
+        assert_eq!(
+            erltf::decode(&bytes).expect("erltf decodes ergo-etf's bytes"),
+            lterm,
+            "erltf reads ergo-etf's {name} as the same term"
+        );
+        assert_eq!(
+            decode(&lbytes).expect("ergo-etf decodes erltf's bytes"),
+            term,
+            "ergo-etf reads erltf's {name} as the same term"
+        );
+        println!(
+            "# erltf_{name} encoded_size {} bytes, {} ergo-etf's",
+            lbytes.len(),
+            if lbytes == bytes {
+                "the same bytes as"
+            } else {
+                "other bytes than"
+            }
+        );
+        // erltf has no encode-into-a-buffer call: every encode returns a new
+        // Vec, which is what is timed.
+        let mut lenc = |n: u64| {
+            for _ in 0..n {
+                black_box(erltf::encode(black_box(&lterm)).unwrap());
+            }
+        };
+        run_for(warm, &mut lenc);
+        report("erltf_encode", name, size, run_for(secs, &mut lenc));
+        let mut ldec = |n: u64| {
+            for _ in 0..n {
+                black_box(erltf::decode(black_box(&bytes)).unwrap());
+            }
+        };
+        run_for(warm, &mut ldec);
+        report("erltf_decode", name, size, run_for(secs, &mut ldec));
+        if name == "bin1mb" {
+            // erltf's zero-copy decode, whose binary borrows the input: the
+            // counterpart of ergo-etf's shared decode above.
+            let mut lborrow = |n: u64| {
+                for _ in 0..n {
+                    black_box(erltf::decode_borrowed(black_box(&bytes)).unwrap());
+                }
+            };
+            run_for(warm, &mut lborrow);
+            report(
+                "erltf_decode_borrowed",
+                name,
+                size,
+                run_for(secs, &mut lborrow),
+            );
+        }
     }
 
     // Derived struct straight to bytes, versus building its Term and encoding.

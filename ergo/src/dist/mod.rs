@@ -8,6 +8,12 @@
 //! pid or a `{Name, Node}` of a node it is not connected to sets up the
 //! connection, and what is sent meanwhile waits, in order.
 //!
+//! Incoming connections are accepted, and their handshakes run, on a thread
+//! of their own at a lower OS priority than the node's runtime; a
+//! connection moves to the runtime once the peer has proved it knows the
+//! cookie. A burst of bad handshakes then takes only the cores the node's
+//! processes leave (`benches/resilience.sh` measures it).
+//!
 //! # What lives here, and what it may touch
 //!
 //! - this file: [`DistOptions`], the node's [`Distribution`] handle
@@ -385,29 +391,7 @@ impl Distribution<'_> {
             return Err(DistError::AlreadyListening);
         }
         services::start(self.node);
-        let node = self.node.clone();
-        let accept = self
-            .node
-            .runtime()
-            .spawn(async move {
-                loop {
-                    let (stream, addr) = match listener.accept().await {
-                        Ok(accepted) => accepted,
-                        Err(e) => {
-                            // Out of file descriptors, say: said once per
-                            // failure, and tried again shortly.
-                            tracing::warn!(node = %node.name(), "cannot accept a connection: {e}");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    };
-                    let node = node.clone();
-                    node.runtime().clone().spawn(async move {
-                        node.inner().clone().accept_connection(stream, addr).await
-                    });
-                }
-            })
-            .abort_handle();
+        let accept = accept_thread(self.node.clone(), listener)?;
         inner.dist.running.lock().push(accept);
         if let Some(epmd_port) = options.epmd_port {
             let alive = self
@@ -562,6 +546,74 @@ impl Distribution<'_> {
     }
 }
 
+/// Accepts connections and runs their handshakes on a thread of its own,
+/// at a lower OS priority than the node's runtime: until a peer has proved
+/// it knows the cookie, its work (a flood of bad handshakes, say) waits
+/// for the cores the node's processes and connections leave. Each
+/// connection moves to the node's runtime once its handshake is done. The
+/// handle stops the thread.
+fn accept_thread(
+    node: Node,
+    listener: tokio::net::TcpListener,
+) -> Result<tokio::task::AbortHandle, DistError> {
+    let listener = listener.into_std().map_err(DistError::Listen)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = node.name();
+    std::thread::Builder::new()
+        .name("ergo-dist-accept".into())
+        .spawn(move || {
+            lower_thread_priority();
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(node = %name, "cannot start the accepting thread: {e}");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(node = %name, "cannot accept connections: {e}");
+                        return;
+                    }
+                };
+                let task = tokio::spawn(async move {
+                    loop {
+                        let (stream, addr) = match listener.accept().await {
+                            Ok(accepted) => accepted,
+                            Err(e) => {
+                                // Out of file descriptors, say: said once
+                                // per failure, and tried again shortly.
+                                tracing::warn!(node = %node.name(), "cannot accept a connection: {e}");
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                continue;
+                            }
+                        };
+                        let inner = node.inner().clone();
+                        tokio::spawn(async move { inner.accept_connection(stream, addr).await });
+                    }
+                });
+                let _ = tx.send(task.abort_handle());
+                let _ = task.await;
+            });
+        })
+        .map_err(DistError::Listen)?;
+    rx.recv()
+        .map_err(|_| DistError::Listen(std::io::Error::other("the accepting thread did not start")))
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10 on Linux).
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::debug!("cannot lower the accepting thread's priority: {e}");
+    }
+}
+
 impl NodeInner {
     /// The connection to `node`, set up now if there is none. `None` when
     /// this node is not distributed.
@@ -575,6 +627,7 @@ impl NodeInner {
             if let Some(c) = conns.get(&node) {
                 return Some(c.clone());
             }
+            tracing::debug!(node = %node, "connecting on first use");
             let c = Conn::new(node);
             conns.insert(node, c.clone());
             c
@@ -775,6 +828,16 @@ impl NodeInner {
                 }
             }
         };
+        // Accepted on the handshake thread, the connection lives on the
+        // node's runtime once the peer is known.
+        let runtime = self.runtime().clone();
+        let handshakes = async move {
+            let (stream, peer) = handshakes.await?;
+            let stream = stream
+                .rehome(&runtime)
+                .map_err(|e| format!("cannot move the connection to the node's runtime: {e}"))?;
+            Ok::<_, String>((stream, peer))
+        };
         let (stream, peer) = match tokio::time::timeout(cfg.connect_timeout, handshakes).await {
             Ok(Ok(p)) => p,
             refused => {
@@ -856,8 +919,13 @@ impl NodeInner {
     /// Tells `monitor_nodes` subscribers, which hear of visible nodes only.
     fn node_up(&self, conn: &Conn) {
         if self.conn_hidden(conn) == Some(false) {
-            let watchers = self.dist.node_watchers.lock().clone();
-            self.node_event(watchers, "nodeup", conn.peer);
+            // (Not if the connection went down meanwhile: its nodedown
+            // would otherwise come first, and a watcher such as global
+            // would reach for the node again.)
+            conn.announce_up(|| {
+                let watchers = self.dist.node_watchers.lock().clone();
+                self.node_event(watchers, "nodeup", conn.peer);
+            });
         }
     }
 
@@ -903,7 +971,7 @@ impl NodeInner {
             .remove(&node)
             .unwrap_or_default();
         self.node_event(monitors, "nodedown", node);
-        if was_up && self.conn_hidden(conn) == Some(false) {
+        if conn.announced() {
             let watchers = self.dist.node_watchers.lock().clone();
             self.node_event(watchers, "nodedown", node);
         }

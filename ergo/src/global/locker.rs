@@ -168,12 +168,21 @@ async fn set_lock(node: &Node, shared: &Shared, caller: Pid, id: &Term, nodes: &
     false
 }
 
-/// `global:del_lock(Id, Nodes)`.
+/// `global:del_lock(Id, Nodes)`, on the nodes connected now: a node that
+/// went away dropped the lock itself (its name server monitors the holder,
+/// and the monitor fired with the connection), and calling it would only
+/// connect to it again.
 async fn del_lock(node: &Node, caller: Pid, id: &Term, nodes: &[Atom]) {
+    let connected = node.dist().nodes();
+    let nodes: Vec<Atom> = nodes
+        .iter()
+        .copied()
+        .filter(|n| *n == node.name() || connected.contains(n))
+        .collect();
     multi_call(
         node,
         caller,
-        nodes,
+        &nodes,
         Term::tuple([Term::atom("del_lock"), id.clone()]),
     )
     .await;

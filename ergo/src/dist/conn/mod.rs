@@ -96,6 +96,9 @@ pub(crate) struct Conn {
     unbusy: Mutex<Vec<std::task::Waker>>,
     /// `unbusy` holds wakers (read without its lock by writers).
     waiters: AtomicBool,
+    /// `nodeup` went to the node's watchers (set under the state lock, and
+    /// only while the connection is up, so that its `nodedown` follows it).
+    announced: AtomicBool,
 }
 
 #[derive(Default)]
@@ -127,6 +130,7 @@ impl Conn {
             index: Mutex::new(Index::default()),
             unbusy: Mutex::new(Vec::new()),
             waiters: AtomicBool::new(false),
+            announced: AtomicBool::new(false),
             id: {
                 static IDS: AtomicU64 = AtomicU64::new(1);
                 IDS.fetch_add(1, Ordering::Relaxed)
@@ -177,6 +181,24 @@ impl Conn {
     /// `true` once the connection has closed.
     pub(crate) fn is_closed(&self) -> bool {
         matches!(*self.state.lock(), State::Down)
+    }
+
+    /// Runs `tell` (which sends `nodeup`) if the connection is still up,
+    /// under its state lock: a close, which takes that lock, then comes
+    /// after, so watchers never hear `nodeup` after the `nodedown` of the
+    /// same connection.
+    pub(crate) fn announce_up(&self, tell: impl FnOnce()) {
+        let st = self.state.lock();
+        if matches!(*st, State::Up(_)) {
+            self.announced.store(true, Ordering::Relaxed);
+            tell();
+        }
+    }
+
+    /// Whether [`Conn::announce_up`] told the watchers (final once the
+    /// connection is closed).
+    pub(crate) fn announced(&self) -> bool {
+        self.announced.load(Ordering::Relaxed)
     }
 
     /// `true` once the handshake is done and until the connection closes.

@@ -19,6 +19,21 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// The same stream, its socket registered with `runtime`'s I/O driver
+    /// (a connection accepted on the handshake thread moves to the node's
+    /// runtime once the peer is known).
+    pub(crate) fn rehome(self, runtime: &tokio::runtime::Handle) -> std::io::Result<Stream> {
+        let move_socket = |s: TcpStream| -> std::io::Result<TcpStream> {
+            let std = s.into_std()?;
+            let _entered = runtime.enter();
+            TcpStream::from_std(std)
+        };
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(move_socket(s)?),
+            Stream::Tls(s, c) => Stream::Tls(move_socket(s)?, c),
+        })
+    }
+
     /// The halves; `kick` has the writer task write what the transport
     /// holds (called by a TLS reader that queued records of its own).
     pub(crate) fn split(self, kick: Box<dyn Fn() + Send + Sync>) -> (ReadHalf, WriteHalf) {
