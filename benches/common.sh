@@ -5,7 +5,9 @@
 # figure, as a float) and WORK (a scratch directory, removed on exit),
 # builds both sides, and says which allocator the Rust side runs on:
 # ALLOC=system (glibc malloc) or ALLOC=jemalloc; a script may set
-# ALLOC_DEFAULT first, and says why when it does.
+# ALLOC_DEFAULT first, and says why when it does. A script whose Erlang
+# side is another bench's module sets ERL_BENCH to that bench's name. BIN is
+# where cargo put the release binaries (CARGO_TARGET_DIR is honoured).
 SECS="${1:-$DEFAULT_SECS}"
 case "$SECS" in *.*) ;; *) SECS="$SECS.0" ;; esac
 WORK="$(mktemp -d "/tmp/ergo-$BENCH-bench.XXXXXX")"
@@ -20,4 +22,5 @@ esac
 echo "# rust allocator: $ALLOC (ALLOC=jemalloc|system)"
 
 cargo build --release -q -p ergo-benches "${BENCH_FEATURES[@]}" --bin "${BENCH}_side"
-erlc -o "$WORK" benches/erlang/bench_util.erl "benches/erlang/${BENCH}_bench.erl"
+erlc -o "$WORK" benches/erlang/bench_util.erl "benches/erlang/${ERL_BENCH:-$BENCH}_bench.erl"
+BIN="${CARGO_TARGET_DIR:-target}/release"
