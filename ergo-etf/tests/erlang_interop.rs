@@ -20,12 +20,12 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+mod common;
+use common::{TempDir, run_erl_eval};
 
 use ergo_etf::{
     Atom, BigInt, BitBinary, Bytes, DecodeError, DecodeErrorKind, DecodeOptions, EncodeOptions,
@@ -59,104 +59,21 @@ const ERL_EVAL: &str = "[Src | Args] = init:get_plain_arguments(), \
         halt(1) \
     end.";
 
-/// The `erl` executable, or a failure saying how to get one.
-fn erl_executable() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("erl"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`erl` (Erlang/OTP) is not on PATH, and these tests check the codec against a \
-                 real Erlang. Run ./scripts/test.sh, which installs Debian's erlang-nox, or \
-                 install Erlang/OTP 25 or later yourself."
-            )
-        })
-}
-
-/// A directory of its own for one `erl` run, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "ergo-etf-interop-{tag}-{}-{nanos}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Runs `module` (Erlang source) in a fresh, non-distributed `erl`, calling
 /// `module:main(args)`, and waits for it to exit successfully.
 fn run_erl(dir: &TempDir, module: &str, source: &str, args: &[&Path]) {
     let src = dir.path().join(format!("{module}.erl"));
     std::fs::write(&src, source).expect("write the Erlang module");
-    let stdout_path = dir.path().join("erl.stdout");
-    let stderr_path = dir.path().join("erl.stderr");
-    let stdout = File::create(&stdout_path).expect("create erl.stdout");
-    let stderr = File::create(&stderr_path).expect("create erl.stderr");
-    let mut child = Command::new(erl_executable())
-        .arg("-noinput")
-        .arg("-eval")
-        .arg(ERL_EVAL)
-        .arg("-extra")
-        .arg(&src)
-        .args(args)
-        .current_dir(dir.path())
-        // Nothing from the environment may make this node distributed.
-        .env_remove("ERL_FLAGS")
-        .env_remove("ERL_AFLAGS")
-        .env_remove("ERL_ZFLAGS")
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start erl: {e}. Run ./scripts/test.sh, which installs Erlang/OTP.")
-        });
-    let deadline = Instant::now() + ERL_TIMEOUT;
-    let status = loop {
-        match child.try_wait().expect("wait for erl") {
-            Some(status) => break status,
-            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "erl running {module} did not finish within {ERL_TIMEOUT:?}; stderr:\n{}",
-                    read_lossy(&stderr_path)
-                );
-            }
-        }
-    };
-    assert!(
-        status.success(),
-        "erl running {module} failed ({status}); stderr:\n{}\nstdout:\n{}",
-        read_lossy(&stderr_path),
-        read_lossy(&stdout_path)
+    let mut all = vec![src.as_path()];
+    all.extend_from_slice(args);
+    run_erl_eval(
+        "the codec",
+        &format!("running {module}"),
+        dir.path(),
+        ERL_EVAL,
+        &all,
+        ERL_TIMEOUT,
     );
-}
-
-fn read_lossy(path: &Path) -> String {
-    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
 }
 
 // ---------------------------------------------------------------- the corpus

@@ -7,10 +7,10 @@
 //! Without `erl` on `PATH` the test says that it is skipping, on stderr,
 //! and returns.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+mod common;
+use common::{TempDir, find_erl};
 
 use ergo_etf::{
     Atom, BigInt, BitBinary, Fun, LocalFun, Map, Pid, Port, Ref, Term, encode, phash2, phash2_32,
@@ -51,44 +51,6 @@ catch C:R:S ->
     halt(1)
 end.
 "#;
-
-/// The `erl` executable, if `PATH` has one.
-fn find_erl() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("erl"))
-        .find(|candidate| candidate.is_file())
-}
-
-/// A directory of its own, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "ergo-etf-phash2-{}-{nanos}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 // ------------------------------------------------------------ random terms
 
@@ -409,7 +371,7 @@ fn phash2_matches_erlang_for_random_terms() {
     };
 
     let terms = terms();
-    let dir = TempDir::new();
+    let dir = TempDir::new("phash2");
     let input = dir.path().join("terms.bin");
     let output = dir.path().join("hashes.txt");
     let mut data = Vec::new();

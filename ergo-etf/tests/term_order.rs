@@ -27,12 +27,11 @@
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+mod common;
+use common::{TempDir, run_erl_eval};
 
 use ergo_etf::{Atom, BigInt, BitBinary, Fun, LocalFun, Pid, Port, Ref, Term, decode, encode};
 
@@ -72,106 +71,20 @@ const ERL_EVAL: &str = "[In, Out] = init:get_plain_arguments(), \
         halt(1) \
     end.";
 
-/// The `erl` executable, or a failure saying how to get one.
-fn erl_executable() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("erl"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`erl` (Erlang/OTP) is not on PATH, and these tests check the term order \
-                 against a real Erlang. Run ./scripts/test.sh, which installs Debian's \
-                 erlang-nox, or install Erlang/OTP 25 or later yourself."
-            )
-        })
-}
-
-/// A directory of its own for the `erl` run, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "ergo-etf-order-{tag}-{}-{nanos}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, AtomicOrdering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn read_lossy(path: &Path) -> String {
-    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
-}
-
 /// Runs [`ERL_EVAL`] in a fresh, non-distributed `erl` on `input` (ETF
 /// bytes) and returns what it wrote.
 fn run_erl(input: &[u8]) -> Vec<u8> {
-    let dir = TempDir::new("sort");
+    let dir = TempDir::new("order");
     let in_path = dir.path().join("terms.bin");
     let out_path = dir.path().join("sorted.bin");
     std::fs::write(&in_path, input).expect("write Rust's terms");
-    let stdout_path = dir.path().join("erl.stdout");
-    let stderr_path = dir.path().join("erl.stderr");
-    let stdout = File::create(&stdout_path).expect("create erl.stdout");
-    let stderr = File::create(&stderr_path).expect("create erl.stderr");
-    let mut child = Command::new(erl_executable())
-        .arg("-noshell")
-        .arg("-noinput")
-        .arg("-eval")
-        .arg(ERL_EVAL)
-        .arg("-extra")
-        .arg(&in_path)
-        .arg(&out_path)
-        .current_dir(dir.path())
-        // Nothing from the environment may make this node distributed.
-        .env_remove("ERL_FLAGS")
-        .env_remove("ERL_AFLAGS")
-        .env_remove("ERL_ZFLAGS")
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start erl: {e}. Run ./scripts/test.sh, which installs Erlang/OTP.")
-        });
-    let deadline = Instant::now() + ERL_TIMEOUT;
-    let status = loop {
-        match child.try_wait().expect("wait for erl") {
-            Some(status) => break status,
-            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "erl did not finish within {ERL_TIMEOUT:?}; stderr:\n{}",
-                    read_lossy(&stderr_path)
-                );
-            }
-        }
-    };
-    assert!(
-        status.success(),
-        "erl failed ({status}); stderr:\n{}\nstdout:\n{}",
-        read_lossy(&stderr_path),
-        read_lossy(&stdout_path)
+    run_erl_eval(
+        "the term order",
+        "sorting Rust's terms",
+        dir.path(),
+        ERL_EVAL,
+        &[&in_path, &out_path],
+        ERL_TIMEOUT,
     );
     std::fs::read(&out_path).expect("read what erl wrote")
 }
