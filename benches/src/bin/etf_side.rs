@@ -6,8 +6,10 @@
 //! `erltf` decodes the very bytes ergo-etf encoded; before its figures, one
 //! check that it decodes them to the same term as `erltf_shape` builds, and
 //! that ergo-etf decodes what erltf encodes back to the original term. A
-//! `#` line says whether erltf's bytes are the same as ergo-etf's (they
-//! differ for the map, whose pairs erltf writes in its own key order).
+//! `#` line says whether erltf's bytes are the same as ergo-etf's. They
+//! differ wherever there is an atom: ergo-etf writes `ATOM_EXT` (a two-byte
+//! length) as OTP 25's `term_to_binary` does, erltf `SMALL_ATOM_UTF8_EXT`
+//! (one byte shorter); and erltf writes a map's pairs in its own key order.
 //!
 //! ```text
 //! cargo run --release -p ergo-benches --bin etf_side -- [SECONDS]
