@@ -11,15 +11,23 @@
 //! once per call. When it fires, the guard polls the process again, and a
 //! wait past its deadline ends with a timeout.
 //!
-//! Outside a process (a plain tokio task) the waits fall back to tokio's
-//! own timeout.
+//! Outside a process (a plain tokio task) the waits use tokio timers, but
+//! not a fresh one per wait: registering a timer that is the earliest the
+//! runtime knows of wakes the timer driver (a system call and a thread
+//! wake-up), and dropping it a microsecond later takes the wheel's lock.
+//! Instead each thread keeps a few armed [`Sleep`]s and a wait borrows
+//! one, moves its deadline later (which tokio does with one atomic
+//! operation, re-filing the timer only when its old deadline comes) and
+//! gives it back when done. A pooled timer that really expires while idle
+//! wakes the task that last waited on it once, which that task ignores.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 thread_local! {
     /// Set while a process guard polls its process on this thread.
@@ -31,6 +39,95 @@ thread_local! {
     /// then can a wait have passed its deadline (so only then is the clock
     /// read).
     static TIMER_FIRED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// How many idle timers a thread keeps for waits outside processes.
+const POOLED_SLEEPS: usize = 16;
+
+/// Idle armed timers of one runtime (the one whose id is kept).
+type SleepPool = (Option<tokio::runtime::Id>, Vec<Pin<Box<Sleep>>>);
+
+thread_local! {
+    /// Idle armed timers for waits outside processes on this thread.
+    static SLEEPS: RefCell<SleepPool> = const { RefCell::new((None, Vec::new())) };
+}
+
+/// A timer borrowed from this thread's pool, given back when dropped.
+struct PooledSleep {
+    sleep: Option<Pin<Box<Sleep>>>,
+    runtime: tokio::runtime::Id,
+}
+
+impl PooledSleep {
+    /// A timer of the current runtime set to `deadline`.
+    fn until(deadline: Instant) -> PooledSleep {
+        let runtime = tokio::runtime::Handle::current().id();
+        let pooled = SLEEPS
+            .try_with(|p| {
+                let mut p = p.borrow_mut();
+                if p.0 != Some(runtime) {
+                    // Timers of another runtime (maybe one shut down) are
+                    // of no use on this one.
+                    p.1.clear();
+                    p.0 = Some(runtime);
+                }
+                p.1.pop()
+            })
+            .ok()
+            .flatten();
+        let sleep = match pooled {
+            Some(mut sleep) => {
+                sleep.as_mut().reset(deadline);
+                sleep
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        PooledSleep {
+            sleep: Some(sleep),
+            runtime,
+        }
+    }
+
+    fn sleep(&mut self) -> Pin<&mut Sleep> {
+        self.sleep.as_mut().expect("taken only on drop").as_mut()
+    }
+}
+
+impl Drop for PooledSleep {
+    fn drop(&mut self) {
+        let Some(sleep) = self.sleep.take() else {
+            return;
+        };
+        if sleep.is_elapsed() {
+            return;
+        }
+        let _ = SLEEPS.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut()
+                && p.0 == Some(self.runtime)
+                && p.1.len() < POOLED_SLEEPS
+            {
+                p.1.push(sleep);
+            }
+        });
+    }
+}
+
+/// `fut` until `deadline` on a pooled timer: `None` if the deadline passed
+/// first.
+async fn pooled_timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer: Option<PooledSleep> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        let timer = timer.get_or_insert_with(|| PooledSleep::until(deadline));
+        match timer.sleep().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// What [`enter`] replaced, for [`exit`] to put back.
@@ -87,7 +184,7 @@ pub(crate) async fn within<F: Future>(
     if !in_process() {
         let deadline = Instant::now() + timeout;
         *deadline_out = Some(deadline);
-        return tokio::time::timeout_at(deadline, fut).await.ok();
+        return pooled_timeout_at(deadline, fut).await;
     }
     let mut fut = std::pin::pin!(fut);
     let mut deadline: Option<Instant> = None;
@@ -118,7 +215,7 @@ pub(crate) async fn within<F: Future>(
 /// Runs `fut` until `deadline`: `None` if the deadline passed first.
 pub(crate) async fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     if !in_process() {
-        return tokio::time::timeout_at(deadline, fut).await.ok();
+        return pooled_timeout_at(deadline, fut).await;
     }
     let mut fut = std::pin::pin!(fut);
     let mut first = true;

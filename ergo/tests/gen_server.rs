@@ -194,6 +194,77 @@ async fn call_times_out_and_names_the_timeout() {
     assert_eq!(within(s.call(Req::Get)).await.unwrap(), 1);
 }
 
+/// Calls from a plain tokio task borrow their timers from a per-thread pool
+/// (armed at the last call's deadline): a short timeout after many calls
+/// with the default one still fires on time, and a long one after a short
+/// one does not fire early.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_timeouts_from_a_plain_task_hold_when_timers_are_reused() {
+    let node = node("gs_pooled_timer");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    let task = tokio::spawn(async move {
+        for _ in 0..1000 {
+            assert_eq!(s.call(Req::Get).await.unwrap(), 1);
+        }
+        let t0 = std::time::Instant::now();
+        let err = s
+            .call_timeout(Req::Sleep(2000), Duration::from_millis(40))
+            .await
+            .unwrap_err();
+        assert_eq!(err, CallError::Timeout(Duration::from_millis(40)));
+        let took = t0.elapsed();
+        assert!(
+            took < Duration::from_millis(1500),
+            "a 40 ms timeout after reused 5 s timers took {took:?}"
+        );
+        // The server is busy with the sleep until it ends; a call with room
+        // for it is answered, not cut short by a timer left at 40 ms.
+        let t0 = std::time::Instant::now();
+        let got = s
+            .call_timeout(Req::Sleep(100), Duration::from_secs(4))
+            .await;
+        assert_eq!(got, Ok(1), "after {:?}", t0.elapsed());
+        for _ in 0..100 {
+            let err = s
+                .call_timeout(Req::Sleep(50), Duration::from_millis(5))
+                .await
+                .unwrap_err();
+            assert_eq!(err, CallError::Timeout(Duration::from_millis(5)));
+        }
+    });
+    within(task).await.unwrap();
+}
+
+/// A thread that runs one runtime after another (a test thread, a
+/// `block_on` loop) does not carry pooled timers from a runtime that is gone
+/// into the next one.
+#[test]
+fn call_timeouts_from_a_plain_task_survive_a_new_runtime_on_the_same_thread() {
+    for round in 0..3 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let node = node(&format!("gs_rt_round{round}"));
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+            let err = s
+                .call_timeout(Req::Sleep(60), Duration::from_millis(30))
+                .await
+                .unwrap_err();
+            assert_eq!(err, CallError::Timeout(Duration::from_millis(30)));
+            // Calls answered after a wait leave armed timers in the pool
+            // when the runtime goes.
+            for _ in 0..50 {
+                assert_eq!(s.call(Req::Get).await.unwrap(), 1);
+            }
+        });
+        drop(rt);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_to_a_dead_server_is_noproc_and_killed_server_skips_terminate() {
     let node = node("gs_dead");

@@ -681,6 +681,16 @@ fn run_section(name: &str, secs: f64) {
             });
             out("ergo_local_call", ns_per(n, d), "ns/op");
         }
+        "only_ergo_call_from_task" => {
+            let (n, d) = run_task(&rt_mt(), async move {
+                let node = new_node("prof");
+                let server = node.start_server::<Echo>(()).await.expect("server");
+                tokio::spawn(ergo_call_loop(server, secs))
+                    .await
+                    .expect("task")
+            });
+            out("ergo_local_call_from_task", ns_per(n, d), "ns/op");
+        }
         "only_ergo_cast" => {
             let (n, d) = run_task(&rt_mt(), async move {
                 let node = new_node("prof");
