@@ -537,15 +537,32 @@ const LARGE_TERMS: usize = 4096;
 /// Counts the terms of `t` into `n`; `true` once past [`LARGE_TERMS`].
 fn past_large(t: &Term, n: &mut usize) -> bool {
     *n += 1;
-    if *n > LARGE_TERMS {
-        return true;
-    }
+    *n > LARGE_TERMS || past_large_inside(t, n)
+}
+
+/// Counts the terms inside `t` (not `t` itself) into `n`; `true` once past
+/// [`LARGE_TERMS`]. The elements of a tuple or list are counted all at once
+/// and only those that hold terms are looked into, so a long list of
+/// numbers costs a pass over its tags, not a call per element.
+fn past_large_inside(t: &Term, n: &mut usize) -> bool {
+    let elements = |v: &[Term], n: &mut usize| {
+        *n += v.len();
+        *n > LARGE_TERMS || v.iter().any(|x| holds_terms(x) && past_large_inside(x, n))
+    };
     match t {
-        Term::Tuple(v) | Term::List(v) => v.iter().any(|x| past_large(x, n)),
-        Term::ImproperList(v, tail) => v.iter().any(|x| past_large(x, n)) || past_large(tail, n),
+        Term::Tuple(v) | Term::List(v) => elements(v, n),
+        Term::ImproperList(v, tail) => elements(v, n) || past_large(tail, n),
         Term::Map(m) => m.iter().any(|(k, v)| past_large(k, n) || past_large(v, n)),
         _ => false,
     }
+}
+
+/// `true` for the kinds of term that hold other terms.
+fn holds_terms(t: &Term) -> bool {
+    matches!(
+        t,
+        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_)
+    )
 }
 
 impl<'a> From<&'a Term> for Payload<'a> {
@@ -1712,6 +1729,39 @@ fn read_frequent(d: &mut Decoder<'_>) -> Option<Control> {
 mod tests {
     use super::*;
     use crate::dist::handshake::flags;
+
+    /// Every term in `t`, `t` included, counted one by one.
+    fn count_terms(t: &Term) -> usize {
+        1 + match t {
+            Term::Tuple(v) | Term::List(v) => v.iter().map(count_terms).sum(),
+            Term::ImproperList(v, tail) => v.iter().map(count_terms).sum::<usize>() + count_terms(tail),
+            Term::Map(m) => m.iter().map(|(k, v)| count_terms(k) + count_terms(v)).sum(),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn the_large_payload_check_counts_every_term_and_stops_past_the_limit() {
+        let ints = |n: i64| Term::List((0..n).map(Term::Int).collect());
+        let nested = Term::tuple([
+            Term::atom("events"),
+            ints(1000),
+            Term::List(vec![Term::tuple([ints(3), Term::atom("x")]); 40]),
+            Term::ImproperList(vec![ints(5), Term::Int(1)], Box::new(Term::atom("t"))),
+            Term::Map(ergo_etf::Map::from_pairs(vec![(Term::atom("k"), ints(7))])),
+        ]);
+        let mut n = 0;
+        assert!(!past_large(&nested, &mut n));
+        assert_eq!(n, count_terms(&nested));
+        // The tuple, the list around the list, and the list: three terms
+        // besides the elements.
+        for (len, large) in [(LARGE_TERMS - 3, false), (LARGE_TERMS - 2, true), (100_000, true)] {
+            let mut n = 0;
+            let t = Term::tuple([Term::List(vec![ints(len as i64)])]);
+            assert_eq!(past_large(&t, &mut n), large, "a list of {len}");
+            assert!(n <= len + 3, "counted {n} for {len}");
+        }
+    }
 
     fn frames(out: &[u8]) -> Vec<Bytes> {
         let mut v = Vec::new();
