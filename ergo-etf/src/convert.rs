@@ -56,6 +56,45 @@ pub trait ToTerm {
     /// `true` only for `()`, whose term is `ok`: lets `Ok(())` be plain `ok`.
     #[doc(hidden)]
     const IS_UNIT: bool = false;
+
+    /// `true` when [`ToTerm::write_term_to`] writes the term without
+    /// building it, and [`ToTerm::term_byte`] and [`ToTerm::term_count`]
+    /// are exact: a message of such a type leaves the node with no
+    /// [`Term`] made for it.
+    #[doc(hidden)]
+    const WRITES_DIRECTLY: bool = false;
+
+    /// Writes this value's term to `enc`: the bytes
+    /// `enc.write_term(&self.to_term())` writes. The default builds the term.
+    #[doc(hidden)]
+    fn write_term_to(&self, enc: &mut Encoder<'_>) {
+        enc.write_term(&self.to_term())
+    }
+
+    /// The value as a byte, if its term is an integer from 0 to 255 (a list
+    /// of those is written as `STRING_EXT`). Exact only for types that
+    /// write directly.
+    #[doc(hidden)]
+    fn term_byte(&self) -> Option<u8> {
+        None
+    }
+
+    /// How many terms this value's term is made of, itself included. Exact
+    /// only for types that write directly.
+    #[doc(hidden)]
+    fn term_count(&self) -> usize {
+        1
+    }
+}
+
+/// How many terms `t` is made of, itself included.
+fn count_terms(t: &Term) -> usize {
+    1 + match t {
+        Term::Tuple(v) | Term::List(v) => v.iter().map(count_terms).sum(),
+        Term::ImproperList(v, tail) => v.iter().map(count_terms).sum::<usize>() + count_terms(tail),
+        Term::Map(m) => m.iter().map(|(k, v)| count_terms(k) + count_terms(v)).sum(),
+        _ => 0,
+    }
 }
 
 /// Makes a value from a [`Term`], or says why it cannot.
@@ -140,6 +179,23 @@ impl ToTerm for Term {
     fn into_term(self) -> Term {
         self
     }
+
+    const WRITES_DIRECTLY: bool = true;
+
+    fn write_term_to(&self, enc: &mut Encoder<'_>) {
+        enc.write_term(self)
+    }
+
+    fn term_byte(&self) -> Option<u8> {
+        match self {
+            Term::Int(i) => u8::try_from(*i).ok(),
+            _ => None,
+        }
+    }
+
+    fn term_count(&self) -> usize {
+        count_terms(self)
+    }
 }
 
 impl FromTerm for Term {
@@ -164,6 +220,11 @@ macro_rules! int_impls {
     ($($t:ty => $wt:ty, $write:ident, $shape:expr;)*) => {$(
         impl ToTerm for $t {
             fn to_term(&self) -> Term { Term::from(*self) }
+            const WRITES_DIRECTLY: bool = true;
+            #[inline]
+            fn write_term_to(&self, enc: &mut Encoder<'_>) { self.encode(enc) }
+            #[inline]
+            fn term_byte(&self) -> Option<u8> { u8::try_from(*self).ok() }
         }
         impl Encode for $t {
             #[inline]
@@ -595,6 +656,12 @@ impl ToTerm for Atom {
     fn to_term(&self) -> Term {
         Term::Atom(*self)
     }
+
+    const WRITES_DIRECTLY: bool = true;
+
+    fn write_term_to(&self, enc: &mut Encoder<'_>) {
+        enc.write_atom(*self)
+    }
 }
 
 impl FromTerm for Atom {
@@ -665,6 +732,10 @@ macro_rules! deref_impls {
     ($($w:ident),*) => {$(
         impl<T: ToTerm + ?Sized> ToTerm for $w<T> {
             fn to_term(&self) -> Term { (**self).to_term() }
+            const WRITES_DIRECTLY: bool = T::WRITES_DIRECTLY;
+            fn write_term_to(&self, enc: &mut Encoder<'_>) { (**self).write_term_to(enc) }
+            fn term_byte(&self) -> Option<u8> { (**self).term_byte() }
+            fn term_count(&self) -> usize { (**self).term_count() }
         }
         impl<T: Encode + ?Sized> Encode for $w<T> {
             fn encode(&self, enc: &mut Encoder<'_>) { (**self).encode(enc) }
@@ -684,6 +755,20 @@ deref_impls!(Box, Arc);
 impl<T: ToTerm + ?Sized> ToTerm for &T {
     fn to_term(&self) -> Term {
         (**self).to_term()
+    }
+
+    const WRITES_DIRECTLY: bool = T::WRITES_DIRECTLY;
+
+    fn write_term_to(&self, enc: &mut Encoder<'_>) {
+        (**self).write_term_to(enc)
+    }
+
+    fn term_byte(&self) -> Option<u8> {
+        (**self).term_byte()
+    }
+
+    fn term_count(&self) -> usize {
+        (**self).term_count()
     }
 }
 
@@ -828,6 +913,30 @@ impl<T: ToTerm> ToTerm for [T] {
     fn to_term(&self) -> Term {
         Term::List(self.iter().map(ToTerm::to_term).collect())
     }
+
+    const WRITES_DIRECTLY: bool = T::WRITES_DIRECTLY;
+
+    fn write_term_to(&self, enc: &mut Encoder<'_>) {
+        if !T::WRITES_DIRECTLY {
+            return enc.write_term(&self.to_term());
+        }
+        // As `Encoder::write_term` writes a list.
+        if self.is_empty() {
+            enc.write_nil();
+        } else if self.len() <= u16::MAX as usize && self.iter().all(|i| i.term_byte().is_some()) {
+            enc.write_byte_list_from(self.iter().map(|i| i.term_byte().unwrap_or(0)), self.len());
+        } else {
+            enc.write_list_header(self.len());
+            for item in self {
+                item.write_term_to(enc);
+            }
+            enc.write_nil();
+        }
+    }
+
+    fn term_count(&self) -> usize {
+        1 + self.iter().map(ToTerm::term_count).sum::<usize>()
+    }
 }
 
 impl<T: Encode> Encode for [T] {
@@ -860,6 +969,16 @@ fn encode_seq<T: Encode>(items: &[T], enc: &mut Encoder<'_>) {
 impl<T: ToTerm> ToTerm for Vec<T> {
     fn to_term(&self) -> Term {
         self.as_slice().to_term()
+    }
+
+    const WRITES_DIRECTLY: bool = T::WRITES_DIRECTLY;
+
+    fn write_term_to(&self, enc: &mut Encoder<'_>) {
+        self.as_slice().write_term_to(enc)
+    }
+
+    fn term_count(&self) -> usize {
+        self.as_slice().term_count()
     }
 }
 
@@ -1006,6 +1125,15 @@ macro_rules! tuple_impls {
     ($( ($n:literal; $($name:ident $idx:tt),+) )*) => {$(
         impl<$($name: ToTerm),+> ToTerm for ($($name,)+) {
             fn to_term(&self) -> Term { Term::Tuple(vec![$(self.$idx.to_term()),+]) }
+            const WRITES_DIRECTLY: bool = true $(&& $name::WRITES_DIRECTLY)+;
+            fn write_term_to(&self, enc: &mut Encoder<'_>) {
+                if !Self::WRITES_DIRECTLY {
+                    return enc.write_term(&self.to_term());
+                }
+                enc.write_tuple_header($n);
+                $(self.$idx.write_term_to(enc);)+
+            }
+            fn term_count(&self) -> usize { 1 $(+ self.$idx.term_count())+ }
         }
         impl<$($name: Encode),+> Encode for ($($name,)+) {
             fn encode(&self, enc: &mut Encoder<'_>) {

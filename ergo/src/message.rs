@@ -14,15 +14,82 @@
 use std::any::Any;
 use std::fmt;
 
-use ergo_etf::{Atom, FromTerm, Pid, Ref, Term, ToTerm};
+use ergo_etf::{Atom, Encoder, FromTerm, Pid, Ref, Term, ToTerm};
 
 use crate::reason::Reason;
 
 /// A Rust value sent between processes of one node.
 pub struct Local {
     value: Box<dyn Any + Send>,
-    to_term: Option<fn(&(dyn Any + Send)) -> Term>,
+    form: Option<&'static TermForm>,
     type_name: &'static str,
+}
+
+/// How a local value of one type becomes its term, when it leaves the node.
+pub(crate) struct TermForm {
+    to_term: fn(&(dyn Any + Send)) -> Term,
+    /// Writes the term without building it, for types that can
+    /// ([`ToTerm::WRITES_DIRECTLY`]).
+    write: Option<fn(&(dyn Any + Send), &mut Encoder<'_>)>,
+    /// How many terms the term is made of.
+    count: fn(&(dyn Any + Send)) -> usize,
+}
+
+struct TermFormOf<T>(std::marker::PhantomData<T>);
+
+impl<T: ToTerm + Send + 'static> TermFormOf<T> {
+    const FORM: TermForm = TermForm {
+        to_term: term_of::<T>,
+        write: if T::WRITES_DIRECTLY {
+            Some(write_of::<T>)
+        } else {
+            None
+        },
+        count: count_of::<T>,
+    };
+}
+
+fn write_of<T: ToTerm + 'static>(v: &(dyn Any + Send), enc: &mut Encoder<'_>) {
+    match v.downcast_ref::<T>() {
+        Some(v) => v.write_term_to(enc),
+        None => enc.write_atom(Atom::UNDEFINED),
+    }
+}
+
+fn count_of<T: ToTerm + 'static>(v: &(dyn Any + Send)) -> usize {
+    v.downcast_ref::<T>().map_or(1, ToTerm::term_count)
+}
+
+/// A local value whose type writes its term directly, borrowed to be
+/// written to another node.
+#[derive(Clone, Copy)]
+pub(crate) struct Direct<'a> {
+    value: &'a (dyn Any + Send),
+    form: &'static TermForm,
+    write: fn(&(dyn Any + Send), &mut Encoder<'_>),
+}
+
+impl Direct<'_> {
+    /// Writes the value's term.
+    pub(crate) fn write(self, enc: &mut Encoder<'_>) {
+        (self.write)(self.value, enc)
+    }
+
+    /// The value's term, built.
+    pub(crate) fn to_term(self) -> Term {
+        (self.form.to_term)(self.value)
+    }
+
+    /// How many terms the value's term is made of.
+    pub(crate) fn term_count(self) -> usize {
+        (self.form.count)(self.value)
+    }
+}
+
+impl fmt::Debug for Direct<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_term())
+    }
 }
 
 impl Local {
@@ -39,10 +106,23 @@ impl Local {
 
 impl fmt::Debug for Local {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.to_term {
-            Some(conv) => write!(f, "{}", conv(&*self.value)),
+        match self.form {
+            Some(form) => write!(f, "{}", (form.to_term)(&*self.value)),
             None => write!(f, "<{}>", self.type_name),
         }
+    }
+}
+
+impl Local {
+    /// The value to write to another node without building its term, if
+    /// its type can.
+    pub(crate) fn direct(&self) -> Option<Direct<'_>> {
+        let form = self.form?;
+        Some(Direct {
+            value: &*self.value,
+            form,
+            write: form.write?,
+        })
     }
 }
 
@@ -91,7 +171,7 @@ impl Message {
         };
         Message::Local(Local {
             value: Box::new(value),
-            to_term: Some(term_of::<T>),
+            form: Some(&TermFormOf::<T>::FORM),
             type_name: std::any::type_name::<T>(),
         })
     }
@@ -101,7 +181,7 @@ impl Message {
     pub fn local<T: Send + 'static>(value: T) -> Message {
         Message::Local(Local {
             value: Box::new(value),
-            to_term: None,
+            form: None,
             type_name: std::any::type_name::<T>(),
         })
     }
@@ -119,7 +199,7 @@ impl Message {
     /// [`Message::new`], terms, and exit and down notices.
     pub fn to_term(&self) -> Option<Term> {
         match self {
-            Message::Local(l) => l.to_term.map(|f| f(&*l.value)),
+            Message::Local(l) => l.form.map(|f| (f.to_term)(&*l.value)),
             Message::Term(t) => Some(t.clone()),
             Message::Exit { from, reason } => Some(Term::tuple([
                 Term::Atom(Atom::EXIT),
@@ -175,7 +255,7 @@ impl Message {
 
     /// Whether the message has a term form (and so can leave the node).
     pub(crate) fn has_term(&self) -> bool {
-        !matches!(self, Message::Local(l) if l.to_term.is_none())
+        !matches!(self, Message::Local(l) if l.form.is_none())
     }
 
     /// `true` if this is a local `T`.

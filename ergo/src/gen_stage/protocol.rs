@@ -13,7 +13,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ergo_etf::{Atom, ConvertError, FromTerm, Pid, Ref, Term, ToTerm};
+use ergo_etf::{Atom, ConvertError, Encoder, FromTerm, Pid, Ref, Term, ToTerm};
 
 use crate::process::Dest;
 
@@ -361,6 +361,25 @@ impl<E: ToTerm> ToTerm for EventsMsg<E> {
             Term::tuple([Term::Pid(self.producer), Term::Ref(self.tag)]),
             self.events.to_term(),
         ])
+    }
+
+    // Sent to another node, events are written straight from the vector
+    // when their type can be (integers, atoms, terms, lists and tuples of
+    // those).
+    const WRITES_DIRECTLY: bool = E::WRITES_DIRECTLY;
+
+    fn write_term_to(&self, enc: &mut Encoder<'_>) {
+        enc.write_tuple_header(3);
+        enc.write_atom(Atom::from(GEN_CONSUMER));
+        enc.write_tuple_header(2);
+        enc.write_pid(&self.producer);
+        enc.write_ref(&self.tag);
+        self.events.write_term_to(enc);
+    }
+
+    fn term_count(&self) -> usize {
+        // The tuple, the atom, {Pid, Ref} and its two elements.
+        5 + self.events.term_count()
     }
 }
 

@@ -284,6 +284,7 @@ fn with_frame<R>(
 fn with_body<R>(body: &Body, from: Pid, f: impl for<'x> FnOnce(Payload<'x>) -> R) -> R {
     match body {
         Body::Message(Message::Term(t)) => f(Payload::Term(t)),
+        Body::Message(Message::Local(l)) if let Some(d) = l.direct() => f(Payload::Direct(d)),
         Body::Message(m) => {
             // Only messages with a term form are routed off the node.
             let owned = m.to_term().unwrap_or(Term::NIL);

@@ -21,6 +21,7 @@ use ergo_etf::{
 };
 use rustc_hash::FxHashMap;
 
+use crate::message::Direct;
 use crate::process::signal::CallTag;
 
 /// Slots in a connection's atom cache (8 segments of 256).
@@ -528,6 +529,8 @@ pub(crate) enum Payload<'a> {
     },
     /// A payload encoded already ([`Payload::encode_alone`]).
     Encoded(&'a [u8]),
+    /// A local value whose type writes its term without building it.
+    Direct(Direct<'a>),
 }
 
 /// A payload of more terms than this is encoded before the connection is
@@ -586,6 +589,7 @@ impl Payload<'_> {
             Payload::Encoded(bytes) => Decoder::new(bytes, &DecodeOptions::new())
                 .read_term()
                 .unwrap_or(Term::NIL),
+            Payload::Direct(d) => d.to_term(),
         }
     }
 
@@ -600,6 +604,7 @@ impl Payload<'_> {
                 past_large(reply, &mut n)
             }
             Payload::Encoded(_) => false,
+            Payload::Direct(d) => d.term_count() > LARGE_TERMS,
         }
     }
 
@@ -630,6 +635,7 @@ impl Payload<'_> {
                 enc.write_term(reply);
             }
             Payload::Encoded(bytes) => enc.write_raw(bytes),
+            Payload::Direct(d) => d.write(enc),
         }
     }
 }
@@ -909,7 +915,7 @@ fn write_fixed<'p>(
             None => return None,
         },
         Some(Payload::CallReply { reply, .. }) => Some(reply),
-        Some(Payload::Encoded(_)) => return None,
+        Some(Payload::Encoded(_) | Payload::Direct(_)) => return None,
     };
     let mut f = Fixed {
         b: [0; 128],
@@ -1734,7 +1740,9 @@ mod tests {
     fn count_terms(t: &Term) -> usize {
         1 + match t {
             Term::Tuple(v) | Term::List(v) => v.iter().map(count_terms).sum(),
-            Term::ImproperList(v, tail) => v.iter().map(count_terms).sum::<usize>() + count_terms(tail),
+            Term::ImproperList(v, tail) => {
+                v.iter().map(count_terms).sum::<usize>() + count_terms(tail)
+            }
             Term::Map(m) => m.iter().map(|(k, v)| count_terms(k) + count_terms(v)).sum(),
             _ => 0,
         }
@@ -1755,7 +1763,11 @@ mod tests {
         assert_eq!(n, count_terms(&nested));
         // The tuple, the list around the list, and the list: three terms
         // besides the elements.
-        for (len, large) in [(LARGE_TERMS - 3, false), (LARGE_TERMS - 2, true), (100_000, true)] {
+        for (len, large) in [
+            (LARGE_TERMS - 3, false),
+            (LARGE_TERMS - 2, true),
+            (100_000, true),
+        ] {
             let mut n = 0;
             let t = Term::tuple([Term::List(vec![ints(len as i64)])]);
             assert_eq!(past_large(&t, &mut n), large, "a list of {len}");
@@ -1795,6 +1807,59 @@ mod tests {
             assert!(complete, "the message completes with its last frame");
             r.done();
         }
+    }
+
+    /// Local values whose types write their terms directly leave as the
+    /// same bytes as their terms, with the atom cache in use, and count as
+    /// large past the same number of terms.
+    #[test]
+    fn local_values_written_directly_give_the_bytes_of_their_terms() {
+        use crate::message::Message;
+        let to = ergo_etf::Pid::new(Atom::from("b@h"), 2, 0, 4);
+        let from = ergo_etf::Pid::new(Atom::from("a@h"), 1, 0, 3);
+        let values = [
+            Message::new((0..1000i64).collect::<Vec<_>>()),
+            Message::new(vec![1u8, 2, 3]),
+            Message::new((Atom::from("ok"), vec![(Atom::from("x"), 1i64 << 40)])),
+            Message::new(42u64),
+        ];
+        for flags in [flags::DIST_HDR_ATOM_CACHE, 0] {
+            let mut direct_w = Writer::new(flags);
+            let mut term_w = Writer::new(flags);
+            for m in &values {
+                let Message::Local(l) = m else {
+                    panic!("a local value")
+                };
+                let d = l.direct().expect("writes directly");
+                let term = m.to_term().unwrap();
+                let ctl = Ctl::SendSender { from, to };
+                // Twice: the second time the atoms are in the cache.
+                for _ in 0..2 {
+                    let mut a = OutBuf::default();
+                    direct_w.write(ctl, Some(Payload::Direct(d)), &mut a);
+                    let mut b = OutBuf::default();
+                    term_w.write(ctl, Some(Payload::Term(&term)), &mut b);
+                    assert_eq!(a.to_vec(), b.to_vec(), "{term}");
+                }
+                let mut n = 0;
+                assert_eq!(
+                    Payload::Direct(d).is_large(),
+                    past_large(&term, &mut n),
+                    "{term}"
+                );
+                assert_eq!(Payload::Direct(d).to_term(), term);
+            }
+        }
+        let big = Message::new((0..LARGE_TERMS as i64).collect::<Vec<_>>());
+        let Message::Local(l) = &big else {
+            panic!("a local value")
+        };
+        assert!(Payload::Direct(l.direct().unwrap()).is_large());
+        // A type that cannot write directly is sent as its term.
+        let Message::Local(l) = Message::new(String::from("text")) else {
+            panic!("a local value")
+        };
+        assert!(l.direct().is_none());
     }
 
     /// What the reader makes of a control message with these elements.

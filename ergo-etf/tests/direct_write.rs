@@ -1,0 +1,118 @@
+//! Values whose types write their term directly (`ToTerm::write_term_to`,
+//! used when a message leaves the node) give the bytes of the term they
+//! convert to, and count its terms exactly.
+
+use bytes::Bytes;
+use ergo_etf::{Atom, EncodeOptions, Encoder, Term, ToTerm};
+
+fn via_term<T: ToTerm + ?Sized>(v: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    Encoder::new(&mut out, &EncodeOptions::new()).write_term(&v.to_term());
+    out
+}
+
+fn direct<T: ToTerm + ?Sized>(v: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    v.write_term_to(&mut Encoder::new(&mut out, &EncodeOptions::new()));
+    out
+}
+
+fn count(t: &Term) -> usize {
+    1 + match t {
+        Term::Tuple(v) | Term::List(v) => v.iter().map(count).sum(),
+        Term::ImproperList(v, tail) => v.iter().map(count).sum::<usize>() + count(tail),
+        Term::Map(m) => m.iter().map(|(k, v)| count(k) + count(v)).sum(),
+        _ => 0,
+    }
+}
+
+/// Whether `T` writes its term directly (a function, so that the
+/// assertions read the constant for the type given).
+fn writes_directly<T: ToTerm + ?Sized>() -> bool {
+    std::hint::black_box(T::WRITES_DIRECTLY)
+}
+
+#[track_caller]
+fn same<T: ToTerm + ?Sized>(v: &T, what: &str) {
+    assert_eq!(direct(v), via_term(v), "bytes of {what}");
+    if T::WRITES_DIRECTLY {
+        assert_eq!(v.term_count(), count(&v.to_term()), "term count of {what}");
+    }
+}
+
+#[test]
+fn integers_of_every_width_write_as_their_terms() {
+    for i in [
+        0i64,
+        1,
+        255,
+        256,
+        -1,
+        i32::MAX as i64,
+        i32::MIN as i64,
+        1 << 40,
+        i64::MAX,
+        i64::MIN,
+    ] {
+        same(&i, &format!("{i}i64"));
+        same(&(i as i32), "i32");
+        same(&(i as u8), "u8");
+        same(&(i as u64), "u64");
+    }
+    for u in [u64::MAX, 1 << 63, (1 << 63) - 1] {
+        same(&u, &format!("{u}u64"));
+        same(&(u as usize), "usize");
+    }
+    same(&i128::MIN, "i128::MIN");
+    same(&u128::MAX, "u128::MAX");
+    assert!(writes_directly::<i64>() && writes_directly::<u8>() && writes_directly::<u128>());
+}
+
+#[test]
+fn lists_write_as_erlang_writes_them_bytes_as_strings_up_to_65535() {
+    same(&Vec::<i64>::new(), "[]");
+    same(&vec![1u8, 2, 255], "a byte list");
+    same(&vec![1i64, 2, 256], "a list past a byte");
+    same(&vec![-1i64, 0, 1], "a list with a negative");
+    same(
+        &(0..65_535).map(|i| (i % 256) as u8).collect::<Vec<_>>(),
+        "65,535 bytes",
+    );
+    same(
+        &(0..65_536).map(|i| (i % 256) as u8).collect::<Vec<_>>(),
+        "65,536 bytes",
+    );
+    same(&(0..1000i64).collect::<Vec<_>>(), "a thousand integers");
+    same(
+        &vec![vec![1i64, 2], vec![], vec![300, i64::MAX]],
+        "nested lists",
+    );
+    same(&[7u16, 8, 9][..], "a slice");
+    same(&Box::new(vec![1u32, 1 << 31]), "a boxed list");
+    assert!(writes_directly::<Vec<Vec<i64>>>());
+}
+
+#[test]
+fn tuples_atoms_and_terms_write_as_their_terms() {
+    same(&(Atom::from("ok"), 42i64), "{ok, 42}");
+    same(&(1u8, (2i64, vec![3u8]), Atom::from("x")), "nested tuples");
+    let t = Term::tuple([
+        Term::atom("events"),
+        Term::List((0..300).map(Term::Int).collect()),
+        Term::Binary(Bytes::from_static(b"hello")),
+        Term::ImproperList(vec![Term::Int(1)], Box::new(Term::atom("tail"))),
+    ]);
+    same(&t, "a term");
+    same(&vec![t.clone(), Term::Int(5)], "a list of terms");
+    same(&vec![Term::Int(5), Term::Int(255)], "terms that are bytes");
+    assert!(writes_directly::<Term>() && writes_directly::<(Atom, Term)>());
+}
+
+#[test]
+fn types_that_do_not_write_directly_still_write_their_terms() {
+    same(&vec![String::from("a"), String::from("b")], "strings");
+    same(&(String::from("s"), 1i64), "a tuple holding a string");
+    same(&Some(5i64), "an option");
+    assert!(!writes_directly::<Vec<String>>());
+    assert!(!writes_directly::<(String, i64)>());
+}
