@@ -927,6 +927,9 @@ impl<T: ToTerm> ToTerm for [T] {
             enc.write_byte_list_from(self.iter().map(|i| i.term_byte().unwrap_or(0)), self.len());
         } else {
             enc.write_list_header(self.len());
+            // Room for the common case of elements of up to five bytes
+            // (32-bit integers), as `Encoder::write_term` reserves.
+            enc.reserve(self.len() * 5 + 1);
             for item in self {
                 item.write_term_to(enc);
             }

@@ -349,11 +349,18 @@ impl<'a> Encoder<'a> {
         if (0..=255).contains(&v) {
             self.buf.extend_from_slice(&[SMALL_INTEGER, v as u8]);
         } else if let Ok(v) = i32::try_from(v) {
-            self.buf.push(INTEGER);
-            self.buf.extend_from_slice(&v.to_be_bytes());
+            let b = v.to_be_bytes();
+            self.buf.extend_from_slice(&[INTEGER, b[0], b[1], b[2], b[3]]);
         } else {
             self.write_big_parts(v < 0, v.unsigned_abs() as u128);
         }
+    }
+
+    /// Makes room for at least `additional` more bytes.
+    #[doc(hidden)]
+    #[inline]
+    pub fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
     }
 
     /// Writes a non-negative integer.
