@@ -165,6 +165,22 @@ fn recent_get(name: &str) -> Option<Atom> {
     }
 }
 
+/// The atom whose external text is `raw`, if this thread saw it lately:
+/// the bytes are compared with the atom's own, so they need no UTF-8
+/// check. `latin1` for `ATOM_EXT`/`SMALL_ATOM_EXT` text, which matches
+/// only when it is ASCII (beyond that its bytes differ from the UTF-8).
+#[inline]
+pub(crate) fn recent_raw(raw: &[u8], latin1: bool) -> Option<Atom> {
+    if latin1 && !raw.is_ascii() {
+        return None;
+    }
+    let slot = recent_slot(raw);
+    match RECENT.with(|r| r[slot].get()) {
+        Some((text, atom)) if text.as_bytes() == raw => Some(atom),
+        _ => None,
+    }
+}
+
 #[inline]
 fn recent_put(atom: Atom) {
     let text = atom.as_str();

@@ -723,6 +723,24 @@ impl<'a> Decoder<'a> {
     /// [`Decoder::read_atom`] for atoms not given by a cache reference.
     #[inline(never)]
     fn read_atom_text(&mut self) -> Result<Atom, DecodeError> {
+        // A name this thread saw lately is found by its bytes, before any
+        // UTF-8 check or table look-up. It exists, so safe mode and the
+        // atom budget have nothing to refuse.
+        let rest = self.input.get(self.pos..).unwrap_or_default();
+        let (head, len, latin1) = match rest {
+            [SMALL_ATOM_UTF8, n, ..] => (2, *n as usize, false),
+            [ATOM_UTF8, a, b, ..] => (3, u16::from_be_bytes([*a, *b]) as usize, false),
+            [SMALL_ATOM, n, ..] => (2, *n as usize, true),
+            [ATOM, a, b, ..] => (3, u16::from_be_bytes([*a, *b]) as usize, true),
+            _ => (0, 0, false),
+        };
+        if head > 0
+            && let Some(raw) = rest.get(head..head + len)
+            && let Some(atom) = crate::atom::recent_raw(raw, latin1)
+        {
+            self.pos += head + len;
+            return Ok(atom);
+        }
         let name = self.read_atom_name()?;
         self.intern(&name)
     }
@@ -1488,6 +1506,48 @@ mod tests {
         assert!(decode(&input).is_err());
         let input = [131, 116, 0xFF, 0xFF, 0xFF, 0xFF, 97, 1];
         assert!(decode(&input).is_err());
+    }
+
+    /// Atoms seen lately are found by their raw bytes: a Latin-1 name whose
+    /// bytes spell a cached UTF-8 name is still its own atom, and a cached
+    /// name is read the same in every encoding and in safe mode.
+    #[test]
+    fn recently_seen_atoms_found_by_their_bytes_keep_latin1_and_utf8_apart() {
+        // 'é' in UTF-8 is C3 A9; the same two bytes in Latin-1 are "Ã©".
+        let utf8 = [131, SMALL_ATOM_UTF8, 2, 0xC3, 0xA9];
+        let latin1 = [131, ATOM, 0, 2, 0xC3, 0xA9];
+        for _ in 0..3 {
+            assert_eq!(decode(&utf8).unwrap(), Term::atom("é"));
+            assert_eq!(decode(&latin1).unwrap(), Term::atom("Ã©"));
+        }
+        let name = "recent_atom_probe_q7";
+        let forms: Vec<Vec<u8>> = vec![
+            [
+                &[131, SMALL_ATOM_UTF8, name.len() as u8][..],
+                name.as_bytes(),
+            ]
+            .concat(),
+            [&[131, ATOM_UTF8, 0, name.len() as u8][..], name.as_bytes()].concat(),
+            [&[131, SMALL_ATOM, name.len() as u8][..], name.as_bytes()].concat(),
+            [&[131, ATOM, 0, name.len() as u8][..], name.as_bytes()].concat(),
+        ];
+        let safe = DecodeOptions::new().safe(true);
+        assert!(safe.decode(&forms[0]).is_err(), "not an atom yet");
+        for f in &forms {
+            for _ in 0..2 {
+                assert_eq!(decode(f).unwrap(), Term::atom(name));
+                assert_eq!(safe.decode(f).unwrap(), Term::atom(name));
+            }
+        }
+        // A name cut short is an error, not a cached atom's prefix.
+        let short = [131, SMALL_ATOM_UTF8, name.len() as u8 + 1, b'r'];
+        assert!(decode(&short).is_err());
+        let mut longer = forms[0].clone();
+        longer[2] -= 1;
+        assert_eq!(
+            decode(&longer[..longer.len() - 1]).unwrap(),
+            Term::atom(&name[..name.len() - 1])
+        );
     }
 
     #[test]

@@ -350,7 +350,8 @@ impl<'a> Encoder<'a> {
             self.buf.extend_from_slice(&[SMALL_INTEGER, v as u8]);
         } else if let Ok(v) = i32::try_from(v) {
             let b = v.to_be_bytes();
-            self.buf.extend_from_slice(&[INTEGER, b[0], b[1], b[2], b[3]]);
+            self.buf
+                .extend_from_slice(&[INTEGER, b[0], b[1], b[2], b[3]]);
         } else {
             self.write_big_parts(v < 0, v.unsigned_abs() as u128);
         }
