@@ -1200,21 +1200,52 @@ impl<'a> Decoder<'a> {
             // Collected from an exact-size iterator so that each element is
             // written in place (see `read_any_list_here`).
             let mut failed = None;
-            let v: Vec<Term> = (0..n)
-                .map(|_| {
-                    if failed.is_some() {
-                        return Term::NIL;
-                    }
-                    d.read_term().unwrap_or_else(|e| {
-                        failed = Some(e);
-                        Term::NIL
-                    })
-                })
-                .collect();
+            let v: Vec<Term> = (0..n).map(|_| d.read_element(&mut failed)).collect();
             match failed {
                 Some(e) => Err(e),
                 None => Ok(Term::Tuple(v)),
             }
+        })
+    }
+
+    /// Reads an element of a tuple or list, for collecting into the
+    /// container's vector: integers, atoms and short binaries are read
+    /// inline, so that the element is built in its slot (a term returned
+    /// through `read_term` was copied there, and the copy stalled on the
+    /// store that had just written it). The first error goes to `failed`
+    /// and the rest of the elements are then `[]`.
+    #[inline(always)]
+    fn read_element(&mut self, failed: &mut Option<DecodeError>) -> Term {
+        if failed.is_some() {
+            return Term::NIL;
+        }
+        let rest = self.input.get(self.pos..).unwrap_or_default();
+        match rest {
+            [SMALL_INTEGER, b, ..] => {
+                self.pos += 2;
+                return Term::Int(*b as i64);
+            }
+            [INTEGER, b0, b1, b2, b3, ..] => {
+                self.pos += 5;
+                return Term::Int(i32::from_be_bytes([*b0, *b1, *b2, *b3]) as i64);
+            }
+            [
+                SMALL_ATOM_UTF8 | ATOM_UTF8 | SMALL_ATOM | ATOM | ATOM_CACHE_REF,
+                ..,
+            ] => {
+                return match self.read_atom() {
+                    Ok(a) => Term::Atom(a),
+                    Err(e) => {
+                        *failed = Some(e);
+                        Term::NIL
+                    }
+                };
+            }
+            _ => {}
+        }
+        self.read_term().unwrap_or_else(|e| {
+            *failed = Some(e);
+            Term::NIL
         })
     }
 
@@ -1288,26 +1319,7 @@ impl<'a> Decoder<'a> {
                     // made integer lists twice as slow. Lists of integers
                     // are common, so those are read inline.
                     let mut failed = None;
-                    out.extend((0..n).map(|_| {
-                        match self.input.get(self.pos..self.pos + 5) {
-                            Some(&[SMALL_INTEGER, b, ..]) => {
-                                self.pos += 2;
-                                return Term::Int(b as i64);
-                            }
-                            Some(&[INTEGER, b0, b1, b2, b3]) => {
-                                self.pos += 5;
-                                return Term::Int(i32::from_be_bytes([b0, b1, b2, b3]) as i64);
-                            }
-                            _ => {}
-                        }
-                        if failed.is_some() {
-                            return Term::NIL;
-                        }
-                        self.read_term().unwrap_or_else(|e| {
-                            failed = Some(e);
-                            Term::NIL
-                        })
-                    }));
+                    out.extend((0..n).map(|_| self.read_element(&mut failed)));
                     if let Some(e) = failed {
                         return Err(e);
                     }
