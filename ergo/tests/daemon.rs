@@ -193,6 +193,34 @@ async fn a_crashing_transient_connection_is_restarted_on_the_same_socket_and_oth
     assert_eq!(d.connections().await.unwrap(), 2);
 }
 
+/// The reader reads one chunk ahead of its process: a chunk read while the
+/// process was crashing is handed to the process that takes the
+/// connection over, not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_sent_while_a_transient_connection_crashes_reaches_its_restarted_process() {
+    let node = node("d_ahead");
+    // Slow handlers: each chunk takes 200 ms, so the line sent 50 ms after
+    // `crash` is read while the process is still on its way to crashing.
+    let spec = DaemonSpec::new(true)
+        .ifaddr("127.0.0.1".parse().unwrap())
+        .connection_restart(Restart::Transient);
+    let (d, _top) = daemon(&node, spec).await;
+    let port = d.port().await.unwrap();
+    for round_no in 0..2 {
+        let mut a = connect(port).await;
+        assert_eq!(round(&mut a, "before\n").await, "before\n");
+        a.get_mut().write_all(b"crash\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        a.get_mut().write_all(b"after\n").await.unwrap();
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(5), a.read_line(&mut line))
+            .await
+            .unwrap_or_else(|_| panic!("round {round_no}: the line sent during the crash was lost"))
+            .unwrap();
+        assert_eq!(line, "after\n");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashing_temporary_connection_is_closed_and_others_never_notice() {
     let node = node("d_temporary");

@@ -175,6 +175,10 @@ pub(crate) struct Slot {
     /// Before the connection is up: the accepted TCP stream.
     fresh: Mutex<Option<tokio::net::TcpStream>>,
     read: Mutex<Option<Reader>>,
+    /// A chunk the reader read ahead and had not handed over when its
+    /// process ended: the process that takes the connection over gets it
+    /// first.
+    ahead: Mutex<Option<Bytes>>,
     write: Arc<tokio::sync::Mutex<Option<Writer>>>,
     peer: SocketAddr,
     /// The daemon's count of open connections, which this one leaves when
@@ -192,6 +196,7 @@ impl Slot {
         Slot {
             fresh: Mutex::new(Some(tcp)),
             read: Mutex::new(None),
+            ahead: Mutex::new(None),
             write: Arc::new(tokio::sync::Mutex::new(None)),
             peer,
             open,
@@ -307,8 +312,16 @@ impl<H: Handler> ServerContext<Connection<H>> {
     }
 }
 
-/// Reads the socket for the process `pid`: one chunk at a time, the next
-/// once the process has handled the last.
+/// Reads the socket for the process `pid`: one chunk at a time, handing
+/// the next over once the process has handled the last.
+///
+/// Without an idle timeout the next read starts as soon as a chunk is
+/// handed over, and the chunk it reads waits here until the process has
+/// handled the last: one chunk ahead at most, so the socket is still read
+/// only as fast as the process handles. The process's "handled" then does
+/// not wake this task (a chunk arriving does, once). With an idle timeout,
+/// the wait for the peer starts only once the process has handled the
+/// last chunk, as the timeout counts idle time from there.
 async fn read_loop(
     node: crate::Node,
     pid: crate::Pid,
@@ -322,22 +335,52 @@ async fn read_loop(
         return;
     };
     let mut buf = vec![0u8; 64 * 1024];
+    // A chunk read ahead for the process before this one goes first.
+    let mut carried = slot.ahead.lock().take();
+    let mut first = true;
     loop {
-        let read = async {
-            match idle {
-                Some(d) => tokio::time::timeout(d, reader.read(&mut buf)).await.ok(),
-                None => Some(reader.read(&mut buf).await),
+        let event = match carried.take() {
+            Some(chunk) => Event::Data(chunk),
+            None => {
+                if idle.is_some() && !first {
+                    tokio::select! {
+                        _ = stop.notified() => break,
+                        _ = handled.notified() => {}
+                    }
+                }
+                let read = async {
+                    match idle {
+                        Some(d) => tokio::time::timeout(d, reader.read(&mut buf)).await.ok(),
+                        None => Some(reader.read(&mut buf).await),
+                    }
+                };
+                let event = tokio::select! {
+                    _ = stop.notified() => break,
+                    r = read => match r {
+                        None => Event::Idle,
+                        Some(Ok(0)) => Event::Closed,
+                        Some(Ok(n)) => Event::Data(Bytes::copy_from_slice(&buf[..n])),
+                        Some(Err(e)) => Event::Failed(e.to_string()),
+                    },
+                };
+                if idle.is_none() && !first {
+                    // Read ahead: hand this over only once the last is
+                    // handled; kept for the next process if this one ends
+                    // first.
+                    tokio::select! {
+                        _ = stop.notified() => {
+                            if let Event::Data(chunk) = event {
+                                *slot.ahead.lock() = Some(chunk);
+                            }
+                            break;
+                        }
+                        _ = handled.notified() => {}
+                    }
+                }
+                event
             }
         };
-        let event = tokio::select! {
-            _ = stop.notified() => break,
-            r = read => match r {
-                None => Event::Idle,
-                Some(Ok(0)) => Event::Closed,
-                Some(Ok(n)) => Event::Data(Bytes::copy_from_slice(&buf[..n])),
-                Some(Err(e)) => Event::Failed(e.to_string()),
-            },
-        };
+        first = false;
         let last = !matches!(event, Event::Data(_));
         if node
             .send_message(pid.into(), Message::local(event))
@@ -347,10 +390,6 @@ async fn read_loop(
         }
         if last {
             break;
-        }
-        tokio::select! {
-            _ = stop.notified() => break,
-            _ = handled.notified() => {}
         }
     }
     // Back in the slot, for a process that takes the connection over.
