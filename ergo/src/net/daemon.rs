@@ -499,8 +499,15 @@ impl<H: Handler> GenServer for Daemon<H> {
     }
 
     async fn terminate(&mut self, _reason: &Reason, _ctx: &mut ServerContext<Self>) {
-        for a in self.acceptors.drain(..) {
+        // Cancelled and waited for: an acceptor running on another worker
+        // at this moment could otherwise still take a connection after the
+        // daemon said it stopped.
+        let acceptors: Vec<_> = self.acceptors.drain(..).collect();
+        for a in &acceptors {
             a.abort();
+        }
+        for a in acceptors {
+            let _ = a.await;
         }
         if let StopMode::Drain(limit) = self.spec.stop {
             let deadline = tokio::time::Instant::now() + limit;

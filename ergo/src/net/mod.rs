@@ -312,6 +312,10 @@ impl<H: Handler> ServerContext<Connection<H>> {
     }
 }
 
+/// The reader's first buffer, and the most it grows to.
+const READ_BUF_MIN: usize = 4 * 1024;
+const READ_BUF_MAX: usize = 64 * 1024;
+
 /// Reads the socket for the process `pid`: one chunk at a time, handing
 /// the next over once the process has handled the last.
 ///
@@ -334,7 +338,9 @@ async fn read_loop(
         let _ = node.send_message(pid.into(), Message::local(Event::Closed));
         return;
     };
-    let mut buf = vec![0u8; 64 * 1024];
+    // Small to begin with (a daemon may hold many idle connections), and
+    // doubled up to 64 KiB while reads fill it.
+    let mut buf = vec![0u8; READ_BUF_MIN];
     // A chunk read ahead for the process before this one goes first.
     let mut carried = slot.ahead.lock().take();
     let mut first = true;
@@ -363,6 +369,11 @@ async fn read_loop(
                         Some(Err(e)) => Event::Failed(e.to_string()),
                     },
                 };
+                if matches!(&event, Event::Data(d) if d.len() == buf.len())
+                    && buf.len() < READ_BUF_MAX
+                {
+                    buf.resize(buf.len() * 2, 0);
+                }
                 if idle.is_none() && !first {
                     // Read ahead: hand this over only once the last is
                     // handled; kept for the next process if this one ends
