@@ -44,7 +44,10 @@ echo "# $(elixir --version | tail -1), GenStage from $GEN_STAGE_SRC; EPMD port $
 # and so does an Elixir node.
 ./target/release/examples/interop_node --name r@127.0.0.1 --cookie "$COOKIE" >"$WORK/r.log" 2>&1 &
 PIDS+=($!)
-ex --name p@127.0.0.1 --cookie "$COOKIE" "$EXS" producer >"$WORK/p.log" 2>&1 &
+# Through `exec`, so that the pid the clean-up kills is the Elixir node's
+# (a backgrounded function is a subshell of its own: killing that left
+# the node running).
+(exec elixir --erl "-start_epmd false" -pa "$WORK/beams" --name p@127.0.0.1 --cookie "$COOKIE" "$EXS" producer) >"$WORK/p.log" 2>&1 &
 PIDS+=($!)
 wait_for "grep -qx ready '$WORK/r.log'" 30
 wait_for "grep -qx ready '$WORK/p.log'" 30
