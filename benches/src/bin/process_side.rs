@@ -15,9 +15,13 @@
 //! Figures without a suffix are on a multi-thread runtime with two workers;
 //! `_ct` ones on a current-thread runtime.
 //!
-//! For profiling, `--section only_ergo_call SECONDS` (and `only_ergo_cast`,
-//! `only_ergo_send`, `only_par120_ergo`, `only_par120_ractor`) runs one
-//! figure alone;
+//! For profiling, `--section only_ergo_call SECONDS` (and
+//! `only_ergo_call_from_task`, `only_ergo_cast`, `only_ergo_send`,
+//! `only_par120_ergo`, `only_par120_ractor`) runs one figure alone;
+//! `only_task_to_bare_process` (a tokio task asking a process that answers
+//! from a plain receive loop) and `only_process_to_task` (a process asking
+//! a tokio task) split a call's cost between the process machinery and the
+//! `gen_server` protocol;
 //! `--prefault` only touches and frees 2 GiB (the Erlang side runs it).
 
 use std::hint::black_box;
@@ -690,6 +694,47 @@ fn run_section(name: &str, secs: f64) {
                     .expect("task")
             });
             out("ergo_local_call_from_task", ns_per(n, d), "ns/op");
+        }
+        // Where a call's time goes, for profiling: a tokio task asking a
+        // bare process (a receive loop answering through a oneshot) and a
+        // process asking a tokio task.
+        "only_task_to_bare_process" => {
+            let (n, d) = run_task(&rt_mt(), async move {
+                let node = new_node("prof");
+                let server = node.spawn(|mut ctx| async move {
+                    loop {
+                        let m = ctx.receive().await;
+                        match m.downcast::<TokioReq>() {
+                            Ok((x, r)) => {
+                                let _ = r.send(x + 1);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                });
+                timed_async!(WARM, secs, 256, {
+                    let (rtx, rrx) = oneshot::channel::<u64>();
+                    node.send_message(server.into(), ergo::Message::local((1u64, rtx)))
+                        .expect("server");
+                    black_box(rrx.await.expect("reply"));
+                })
+            });
+            out("task_to_bare_process", ns_per(n, d), "ns/op");
+        }
+        "only_process_to_task" => {
+            let (n, d) = run_task(&rt_mt(), async move {
+                let node = new_node("prof");
+                let tx = tokio_server();
+                in_process(&node, move |_ctx| async move {
+                    timed_async!(WARM, secs, 256, {
+                        let (rtx, rrx) = oneshot::channel();
+                        tx.send((1, rtx)).expect("server");
+                        black_box(rrx.await.expect("reply"));
+                    })
+                })
+                .await
+            });
+            out("process_to_task", ns_per(n, d), "ns/op");
         }
         "only_ergo_cast" => {
             let (n, d) = run_task(&rt_mt(), async move {
