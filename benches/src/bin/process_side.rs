@@ -19,9 +19,9 @@
 //! `only_ergo_call_from_task`, `only_ergo_cast`, `only_ergo_send`,
 //! `only_par120_ergo`, `only_par120_ractor`) runs one figure alone;
 //! `only_task_to_bare_process` (a tokio task asking a process that answers
-//! from a plain receive loop) and `only_process_to_task` (a process asking
-//! a tokio task) split a call's cost between the process machinery and the
-//! `gen_server` protocol;
+//! from a plain receive loop), `only_process_to_task` (a process asking a
+//! tokio task) and `only_process_to_bare_process` split a call's cost
+//! between the process machinery and the `gen_server` protocol;
 //! `--prefault` only touches and frees 2 GiB (the Erlang side runs it).
 
 use std::hint::black_box;
@@ -720,6 +720,32 @@ fn run_section(name: &str, secs: f64) {
                 })
             });
             out("task_to_bare_process", ns_per(n, d), "ns/op");
+        }
+        "only_process_to_bare_process" => {
+            let (n, d) = run_task(&rt_mt(), async move {
+                let node = new_node("prof");
+                let server = node.spawn(|mut ctx| async move {
+                    loop {
+                        let m = ctx.receive().await;
+                        match m.downcast::<TokioReq>() {
+                            Ok((x, r)) => {
+                                let _ = r.send(x + 1);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                });
+                in_process(&node, move |ctx| async move {
+                    timed_async!(WARM, secs, 256, {
+                        let (rtx, rrx) = oneshot::channel::<u64>();
+                        ctx.send_message(server, ergo::Message::local((1u64, rtx)))
+                            .expect("server");
+                        black_box(rrx.await.expect("reply"));
+                    })
+                })
+                .await
+            });
+            out("process_to_bare_process", ns_per(n, d), "ns/op");
         }
         "only_process_to_task" => {
             let (n, d) = run_task(&rt_mt(), async move {
