@@ -87,16 +87,6 @@ pub trait ToTerm {
     }
 }
 
-/// How many terms `t` is made of, itself included.
-fn count_terms(t: &Term) -> usize {
-    1 + match t {
-        Term::Tuple(v) | Term::List(v) => v.iter().map(count_terms).sum(),
-        Term::ImproperList(v, tail) => v.iter().map(count_terms).sum::<usize>() + count_terms(tail),
-        Term::Map(m) => m.iter().map(|(k, v)| count_terms(k) + count_terms(v)).sum(),
-        _ => 0,
-    }
-}
-
 /// Makes a value from a [`Term`], or says why it cannot.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be made from an Erlang term",
@@ -194,7 +184,9 @@ impl ToTerm for Term {
     }
 
     fn term_count(&self) -> usize {
-        count_terms(self)
+        let mut n = 0;
+        self.count_terms_past(usize::MAX, &mut n);
+        n
     }
 }
 

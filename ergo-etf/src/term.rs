@@ -403,6 +403,44 @@ pub enum Term {
 }
 
 impl Term {
+    /// Counts the terms `self` is made of, itself included, into `n`, and
+    /// stops once `n` is past `limit`: `true` then. The elements of a tuple
+    /// or list are counted all at once and only those that hold terms are
+    /// looked into, so a long list of numbers costs a pass over its tags,
+    /// not a call per element. (How large a message is, for a sender that
+    /// encodes large ones before it takes a connection's lock.)
+    #[doc(hidden)]
+    pub fn count_terms_past(&self, limit: usize, n: &mut usize) -> bool {
+        *n += 1;
+        *n > limit || self.count_inside_past(limit, n)
+    }
+
+    /// [`Term::count_terms_past`] for the terms inside `self` only.
+    fn count_inside_past(&self, limit: usize, n: &mut usize) -> bool {
+        let elements = |v: &[Term], n: &mut usize| {
+            *n += v.len();
+            *n > limit
+                || v.iter()
+                    .any(|x| x.holds_terms() && x.count_inside_past(limit, n))
+        };
+        match self {
+            Term::Tuple(v) | Term::List(v) => elements(v, n),
+            Term::ImproperList(v, tail) => elements(v, n) || tail.count_terms_past(limit, n),
+            Term::Map(m) => m
+                .iter()
+                .any(|(k, v)| k.count_terms_past(limit, n) || v.count_terms_past(limit, n)),
+            _ => false,
+        }
+    }
+
+    /// `true` for the kinds of term that hold other terms.
+    fn holds_terms(&self) -> bool {
+        matches!(
+            self,
+            Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_)
+        )
+    }
+
     /// `[]`.
     pub const NIL: Term = Term::List(Vec::new());
 

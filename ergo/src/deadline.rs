@@ -112,16 +112,32 @@ impl Drop for PooledSleep {
     }
 }
 
-/// `fut` until `deadline` on a pooled timer: `None` if the deadline passed
-/// first.
-async fn pooled_timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
+/// `fut` until a deadline on a pooled timer: `None` if the deadline passed
+/// first. The deadline is made (and `*deadline_out` set to it) only if
+/// `fut` is not ready on its first poll, so that an answer already there
+/// costs no clock read.
+async fn pooled_wait<F: Future>(
+    deadline: impl FnOnce() -> Instant,
+    deadline_out: &mut Option<Instant>,
+    fut: F,
+) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
+    let mut make = Some(deadline);
     let mut timer: Option<PooledSleep> = None;
     std::future::poll_fn(|cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(v));
         }
-        let timer = timer.get_or_insert_with(|| PooledSleep::until(deadline));
+        let timer = match (&mut timer, make.take()) {
+            (Some(t), _) => t,
+            (None, Some(make)) => {
+                let at = make();
+                *deadline_out = Some(at);
+                timer.insert(PooledSleep::until(at))
+            }
+            // Made on the first poll that found `fut` pending.
+            (None, None) => return Poll::Ready(None),
+        };
         match timer.sleep().poll(cx) {
             Poll::Ready(()) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
@@ -182,9 +198,7 @@ pub(crate) async fn within<F: Future>(
     fut: F,
 ) -> Option<F::Output> {
     if !in_process() {
-        let deadline = Instant::now() + timeout;
-        *deadline_out = Some(deadline);
-        return pooled_timeout_at(deadline, fut).await;
+        return pooled_wait(|| Instant::now() + timeout, deadline_out, fut).await;
     }
     let mut fut = std::pin::pin!(fut);
     let mut deadline: Option<Instant> = None;
@@ -215,7 +229,7 @@ pub(crate) async fn within<F: Future>(
 /// Runs `fut` until `deadline`: `None` if the deadline passed first.
 pub(crate) async fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     if !in_process() {
-        return pooled_timeout_at(deadline, fut).await;
+        return pooled_wait(|| deadline, &mut None, fut).await;
     }
     let mut fut = std::pin::pin!(fut);
     let mut first = true;

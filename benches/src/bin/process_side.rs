@@ -129,11 +129,27 @@ fn tokio_server() -> tokio::sync::mpsc::UnboundedSender<TokioReq> {
     tx
 }
 
+/// A process answering [`TokioReq`]s from a plain receive loop: the tokio
+/// server's work, with a process's mailbox in place of the channel.
+fn bare_server(node: &Node) -> ergo::Pid {
+    node.spawn(|mut ctx| async move {
+        while let Ok((x, r)) = ctx.receive().await.downcast::<TokioReq>() {
+            let _ = r.send(x + 1);
+        }
+    })
+}
+
 async fn tokio_rr(secs: f64) -> (u64, Duration) {
     let tx = tokio_server();
+    oneshot_rr(secs, |req| tx.send(req).expect("server")).await
+}
+
+/// Round trips for `secs`: each request handed to `send`, its answer
+/// awaited on a oneshot.
+async fn oneshot_rr(secs: f64, mut send: impl FnMut(TokioReq)) -> (u64, Duration) {
     timed_async!(WARM, secs, 256, {
         let (rtx, rrx) = oneshot::channel();
-        tx.send((1, rtx)).expect("server");
+        send((1, rtx));
         black_box(rrx.await.expect("reply"));
     })
 }
@@ -701,47 +717,25 @@ fn run_section(name: &str, secs: f64) {
         "only_task_to_bare_process" => {
             let (n, d) = run_task(&rt_mt(), async move {
                 let node = new_node("prof");
-                let server = node.spawn(|mut ctx| async move {
-                    loop {
-                        let m = ctx.receive().await;
-                        match m.downcast::<TokioReq>() {
-                            Ok((x, r)) => {
-                                let _ = r.send(x + 1);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                });
-                timed_async!(WARM, secs, 256, {
-                    let (rtx, rrx) = oneshot::channel::<u64>();
-                    node.send_message(server.into(), ergo::Message::local((1u64, rtx)))
-                        .expect("server");
-                    black_box(rrx.await.expect("reply"));
+                let server = bare_server(&node);
+                oneshot_rr(secs, |req| {
+                    node.send_message(server.into(), ergo::Message::local(req))
+                        .expect("server")
                 })
+                .await
             });
             out("task_to_bare_process", ns_per(n, d), "ns/op");
         }
         "only_process_to_bare_process" => {
             let (n, d) = run_task(&rt_mt(), async move {
                 let node = new_node("prof");
-                let server = node.spawn(|mut ctx| async move {
-                    loop {
-                        let m = ctx.receive().await;
-                        match m.downcast::<TokioReq>() {
-                            Ok((x, r)) => {
-                                let _ = r.send(x + 1);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                });
+                let server = bare_server(&node);
                 in_process(&node, move |ctx| async move {
-                    timed_async!(WARM, secs, 256, {
-                        let (rtx, rrx) = oneshot::channel::<u64>();
-                        ctx.send_message(server, ergo::Message::local((1u64, rtx)))
-                            .expect("server");
-                        black_box(rrx.await.expect("reply"));
+                    oneshot_rr(secs, |req| {
+                        ctx.send_message(server, ergo::Message::local(req))
+                            .expect("server")
                     })
+                    .await
                 })
                 .await
             });
@@ -752,11 +746,7 @@ fn run_section(name: &str, secs: f64) {
                 let node = new_node("prof");
                 let tx = tokio_server();
                 in_process(&node, move |_ctx| async move {
-                    timed_async!(WARM, secs, 256, {
-                        let (rtx, rrx) = oneshot::channel();
-                        tx.send((1, rtx)).expect("server");
-                        black_box(rrx.await.expect("reply"));
-                    })
+                    oneshot_rr(secs, |req| tx.send(req).expect("server")).await
                 })
                 .await
             });

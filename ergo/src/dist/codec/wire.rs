@@ -539,33 +539,7 @@ const LARGE_TERMS: usize = 4096;
 
 /// Counts the terms of `t` into `n`; `true` once past [`LARGE_TERMS`].
 fn past_large(t: &Term, n: &mut usize) -> bool {
-    *n += 1;
-    *n > LARGE_TERMS || past_large_inside(t, n)
-}
-
-/// Counts the terms inside `t` (not `t` itself) into `n`; `true` once past
-/// [`LARGE_TERMS`]. The elements of a tuple or list are counted all at once
-/// and only those that hold terms are looked into, so a long list of
-/// numbers costs a pass over its tags, not a call per element.
-fn past_large_inside(t: &Term, n: &mut usize) -> bool {
-    let elements = |v: &[Term], n: &mut usize| {
-        *n += v.len();
-        *n > LARGE_TERMS || v.iter().any(|x| holds_terms(x) && past_large_inside(x, n))
-    };
-    match t {
-        Term::Tuple(v) | Term::List(v) => elements(v, n),
-        Term::ImproperList(v, tail) => elements(v, n) || past_large(tail, n),
-        Term::Map(m) => m.iter().any(|(k, v)| past_large(k, n) || past_large(v, n)),
-        _ => false,
-    }
-}
-
-/// `true` for the kinds of term that hold other terms.
-fn holds_terms(t: &Term) -> bool {
-    matches!(
-        t,
-        Term::Tuple(_) | Term::List(_) | Term::ImproperList(..) | Term::Map(_)
-    )
+    t.count_terms_past(LARGE_TERMS, n)
 }
 
 impl<'a> From<&'a Term> for Payload<'a> {
