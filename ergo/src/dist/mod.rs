@@ -153,6 +153,16 @@ pub struct DistOptions {
     /// suspended; check `send_nosuspend` from a process, or wait between
     /// sends, where such a sender may meet a frozen peer.
     pub dist_buf_busy_limit: usize,
+    /// How long a connection's reader keeps polling its socket after
+    /// the last data, before it lets its worker thread sleep (100 µs by
+    /// default; zero to sleep at once). As BEAM's schedulers busy-wait
+    /// before sleeping (`+sbwt`): a peer that answers within this time is
+    /// read without the thread being woken, which on a virtual machine
+    /// can take longer than the answer. While it polls, the reader yields
+    /// to every other task on its thread between polls, and only one
+    /// reader of the OS process polls at a time. The cost is that thread's
+    /// CPU time during the wait, and only after traffic.
+    pub busy_poll: Duration,
     /// How long setting up a connection may take.
     pub connect_timeout: Duration,
     /// What to do when no EPMD answers on `epmd_port`: host one in this
@@ -174,6 +184,7 @@ impl Default for DistOptions {
             max_fragmented_messages: codec::wire::DEFAULT_MAX_FRAGMENTED,
             max_new_atoms: codec::wire::DEFAULT_MAX_NEW_ATOMS,
             dist_buf_busy_limit: 1 << 20,
+            busy_poll: Duration::from_micros(100),
             connect_timeout: Duration::from_secs(7),
             when_no_epmd: epmd::WhenNoEpmd::Host,
         }
@@ -381,6 +392,7 @@ impl Distribution<'_> {
                 max_fragmented: options.max_fragmented_messages,
                 max_new_atoms: options.max_new_atoms,
                 busy_limit: options.dist_buf_busy_limit,
+                busy_poll: options.busy_poll,
             },
             port,
             epmd_port: options.epmd_port.unwrap_or(epmd::port_from_env()),

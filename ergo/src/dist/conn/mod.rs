@@ -495,6 +495,8 @@ pub(crate) struct ConnConfig {
     pub(crate) max_fragmented: usize,
     pub(crate) max_new_atoms: usize,
     pub(crate) busy_limit: usize,
+    /// [`crate::dist::DistOptions::busy_poll`].
+    pub(crate) busy_poll: Duration,
 }
 
 /// Makes `conn` live on `stream` after a handshake with `peer`: moves what
@@ -665,6 +667,71 @@ struct Source {
     buf: BytesMut,
     /// The connection's count of bytes read.
     counted: Arc<AtomicU64>,
+    /// How long a read keeps polling before it waits to be woken.
+    busy_poll: Duration,
+}
+
+/// Set while a connection's reader polls its socket in a busy wait: one
+/// reader at a time keeps its thread awake, and the others' data is read
+/// by that thread too (the driver it polls wakes their tasks there).
+static BUSY_POLLING: AtomicBool = AtomicBool::new(false);
+
+/// This reader's turn to busy-poll (the flag it holds), given back when
+/// dropped.
+struct BusyPolling(&'static AtomicBool);
+
+impl BusyPolling {
+    fn claim(flag: &'static AtomicBool) -> Option<BusyPolling> {
+        (!flag.swap(true, Ordering::Acquire)).then_some(BusyPolling(flag))
+    }
+}
+
+impl Drop for BusyPolling {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Polls `read` once: its output if it is ready.
+async fn poll_once<F: Future>(read: &mut std::pin::Pin<&mut F>) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+        std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+/// Runs the read `read`. When nothing has arrived, it is polled again,
+/// yielding to the thread's other tasks and its I/O driver in between,
+/// for up to `spin` (if no other reader is doing the same) before the
+/// task waits to be woken: data that comes within `spin` is read by a
+/// thread that never slept; `turn` is held meanwhile, and none polls so if
+/// another holds it. See [`crate::dist::DistOptions::busy_poll`].
+async fn busy_read<F: Future>(read: F, spin: Duration, turn: &'static AtomicBool) -> F::Output {
+    let mut read = std::pin::pin!(read);
+    if spin.is_zero() {
+        return read.await;
+    }
+    if let Some(out) = poll_once(&mut read).await {
+        return out;
+    }
+    let Some(_turn) = BusyPolling::claim(turn) else {
+        return read.await;
+    };
+    let until = std::time::Instant::now() + spin;
+    loop {
+        // Back once the thread has run its other tasks and polled its
+        // driver (which marks the socket readable if data came).
+        tokio::task::yield_now().await;
+        if let Some(out) = poll_once(&mut read).await {
+            return out;
+        }
+        if std::time::Instant::now() >= until {
+            break;
+        }
+    }
+    drop(_turn);
+    read.await
 }
 
 impl Source {
@@ -672,7 +739,12 @@ impl Source {
     async fn fill(&mut self, n: usize) -> std::io::Result<()> {
         while self.buf.len() < n {
             self.buf.reserve(READ_CHUNK.max(n - self.buf.len()));
-            let got = self.rd.read_buf(&mut self.buf).await?;
+            let got = busy_read(
+                self.rd.read_buf(&mut self.buf),
+                self.busy_poll,
+                &BUSY_POLLING,
+            )
+            .await?;
             if got == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
@@ -698,10 +770,12 @@ impl Source {
             // In steps, so that a length a peer claims reserves nothing
             // ahead of the bytes (the vector doubles as they come).
             out.reserve(left.min(GROW) + PEEK);
-            let got = self
-                .rd
-                .read_buf(&mut (&mut *out).limit(left + PEEK))
-                .await?;
+            let got = busy_read(
+                self.rd.read_buf(&mut (&mut *out).limit(left + PEEK)),
+                self.busy_poll,
+                &BUSY_POLLING,
+            )
+            .await?;
             if got == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
@@ -746,6 +820,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: ReadHalf, cfg: Co
         rd,
         buf: BytesMut::with_capacity(READ_CHUNK),
         counted: conn.bytes_in.clone(),
+        busy_poll: cfg.busy_poll,
     };
     let mut reader = Reader::with_limits(max_message, cfg.max_fragmented, cfg.max_new_atoms);
     let mut frames = conn.received.load(Ordering::Relaxed);
@@ -989,4 +1064,71 @@ pub(crate) async fn resolve(
             host: host.to_string(),
         })?;
     Ok((SocketAddr::new(ip.ip(), entry.port), entry.highest_version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Poll;
+
+    /// Ready on its `n`th poll, pending before without ever waking its
+    /// task: only a reader that polls again without being woken gets it.
+    fn ready_on_poll(n: u32) -> impl Future<Output = u32> {
+        let mut polls = 0;
+        std::future::poll_fn(move |_cx| {
+            polls += 1;
+            if polls >= n {
+                Poll::Ready(polls)
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_read_takes_what_comes_while_it_polls_without_being_woken() {
+        static TURN: AtomicBool = AtomicBool::new(false);
+        let got = tokio::time::timeout(
+            Duration::from_secs(5),
+            busy_read(ready_on_poll(10), Duration::from_secs(2), &TURN),
+        )
+        .await;
+        assert_eq!(got, Ok(10), "polled until ready, within the spin");
+        assert!(!TURN.load(Ordering::SeqCst), "the turn is given back");
+        // Without a spin the read waits to be woken, which never comes.
+        let got = tokio::time::timeout(
+            Duration::from_millis(100),
+            busy_read(ready_on_poll(10), Duration::ZERO, &TURN),
+        )
+        .await;
+        assert!(got.is_err(), "no spin: {got:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_one_reader_busy_polls_at_a_time_and_a_spin_ends() {
+        static TURN: AtomicBool = AtomicBool::new(false);
+        // A reader spinning on what never comes holds the turn...
+        let (woke_tx, woke_rx) = tokio::sync::oneshot::channel::<u32>();
+        let spinner = tokio::spawn(busy_read(
+            async { woke_rx.await.unwrap_or(0) },
+            Duration::from_millis(300),
+            &TURN,
+        ));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(TURN.load(Ordering::SeqCst), "the first reader spins");
+        // ...so a second one waits to be woken instead of spinning.
+        let second = tokio::time::timeout(
+            Duration::from_millis(100),
+            busy_read(ready_on_poll(10), Duration::from_secs(2), &TURN),
+        )
+        .await;
+        assert!(second.is_err(), "the second reader did not spin");
+        // Past its spin the first gives the turn back and waits to be
+        // woken, and is.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!TURN.load(Ordering::SeqCst), "the spin ended");
+        assert!(!spinner.is_finished());
+        woke_tx.send(7).unwrap();
+        assert_eq!(spinner.await.unwrap(), 7);
+    }
 }
