@@ -161,7 +161,9 @@ pub struct DistOptions {
     /// can take longer than the answer. While it polls, the reader yields
     /// to every other task on its thread between polls, and only one
     /// reader of the OS process polls at a time. The cost is that thread's
-    /// CPU time during the wait, and only after traffic.
+    /// CPU time during the wait, and only after traffic. Connections to a
+    /// node in the same OS process never poll: its answers come from this
+    /// process's own threads, which read them as soon as they look.
     pub busy_poll: Duration,
     /// How long setting up a connection may take.
     pub connect_timeout: Duration,

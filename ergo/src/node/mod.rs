@@ -161,6 +161,7 @@ impl NodeBuilder {
             dist: crate::dist::Dist::new(self.tls),
         };
         tracing::debug!(node = %name, creation, "node started");
+        *LOCAL_NODES.lock().entry((name, creation)).or_insert(0) += 1;
         let node = Node {
             inner: Arc::new(inner),
         };
@@ -209,6 +210,29 @@ pub(crate) struct NodeInner {
     /// The application controller.
     pub(crate) apps: crate::application::Controller,
     pub(crate) dist: crate::dist::Dist,
+}
+
+/// The nodes running in this OS process, by name and creation (with how
+/// many of each: tests may start the same name twice).
+static LOCAL_NODES: parking_lot::Mutex<FxHashMap<(Atom, u32), usize>> =
+    parking_lot::Mutex::new(FxHashMap::with_hasher(rustc_hash::FxBuildHasher));
+
+/// Whether the node `name` of `creation` runs in this OS process.
+pub(crate) fn in_this_process(name: Atom, creation: u32) -> bool {
+    LOCAL_NODES.lock().contains_key(&(name, creation))
+}
+
+impl Drop for NodeInner {
+    fn drop(&mut self) {
+        let mut local = LOCAL_NODES.lock();
+        let key = (self.name, self.creation);
+        if let Some(n) = local.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                local.remove(&key);
+            }
+        }
+    }
 }
 
 impl NodeInner {
@@ -599,5 +623,35 @@ impl Node {
     /// `true` once [`Node::stop`] has begun.
     pub fn is_stopping(&self) -> bool {
         self.inner.stopping.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_node_is_known_to_run_in_this_process_until_it_is_dropped() {
+        let node = Node::builder("here@localhost")
+            .creation(77)
+            .start()
+            .unwrap();
+        let twin = Node::builder("here@localhost")
+            .creation(77)
+            .start()
+            .unwrap();
+        let name = Atom::from("here@localhost");
+        assert!(in_this_process(name, 77));
+        assert!(
+            !in_this_process(name, 78),
+            "another creation is another node"
+        );
+        drop(node);
+        assert!(
+            in_this_process(name, 77),
+            "its twin of the same name runs on"
+        );
+        drop(twin);
+        assert!(!in_this_process(name, 77));
     }
 }

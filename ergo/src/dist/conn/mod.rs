@@ -551,12 +551,19 @@ pub(crate) fn start(
         conn.attempt.lock().take();
         let _ = conn.push_out(st);
     }
-    let reader = node.runtime().spawn(read_loop(
-        Arc::downgrade(node),
-        conn.clone(),
-        rd,
-        cfg.clone(),
-    ));
+    let mut read_cfg = cfg.clone();
+    if let Some(peer) = conn.info.get()
+        && let Ok(name) = Atom::try_new(&peer.name)
+        && crate::node::in_this_process(name, peer.creation)
+    {
+        // A peer in this OS process is answered by this process's own
+        // threads, which find its data as soon as they look: polling for
+        // it would only take their time.
+        read_cfg.busy_poll = Duration::ZERO;
+    }
+    let reader = node
+        .runtime()
+        .spawn(read_loop(Arc::downgrade(node), conn.clone(), rd, read_cfg));
     *conn.reader.lock() = Some(reader.abort_handle());
     node.runtime().spawn(write_loop(
         Arc::downgrade(node),
