@@ -993,11 +993,13 @@ fn list_items(term: &Term, shape: impl Fn() -> Cow<'static, str>) -> Result<&[Te
 impl<T: FromTerm> FromTerm for Vec<T> {
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         let items = list_items(term, Self::shape)?;
-        items
-            .iter()
-            .map(T::from_term)
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.within(Self::shape(), term))
+        // Sized once: collecting into a `Result` would grow the vector
+        // step by step.
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(T::from_term(item).map_err(|e| e.within(Self::shape(), term))?);
+        }
+        Ok(out)
     }
     fn shape() -> Cow<'static, str> {
         Cow::Owned(format!("[{}]", T::shape()))
