@@ -102,6 +102,19 @@ pub trait FromTerm: Sized {
         Self::from_term(&term)
     }
 
+    /// Converts the elements of a list, used up, in order: the first that
+    /// does not convert gives the error. Integer types take their
+    /// integers out without a call per element. (Hidden: for batches of
+    /// events and `Vec<T>`.)
+    #[doc(hidden)]
+    fn from_owned_terms(terms: Vec<Term>) -> Result<Vec<Self>, ConvertError> {
+        let mut out = Vec::with_capacity(terms.len());
+        for term in terms {
+            out.push(Self::from_owned_term(term)?);
+        }
+        Ok(out)
+    }
+
     /// The Erlang shape this type accepts, for error messages
     /// (`integer`, `{ok, binary}`, `[atom]` …).
     fn shape() -> Cow<'static, str> {
@@ -232,6 +245,19 @@ macro_rules! int_impls {
                     _ => return Err(ConvertError::new("integer", term)),
                 };
                 v.ok_or_else(|| ConvertError::new(Self::shape(), term))
+            }
+            fn from_owned_terms(terms: Vec<Term>) -> Result<Vec<Self>, ConvertError> {
+                let mut out = Vec::with_capacity(terms.len());
+                for term in &terms {
+                    match term {
+                        Term::Int(i) => match <$t>::try_from(*i) {
+                            Ok(v) => out.push(v),
+                            Err(_) => return Err(ConvertError::new(Self::shape(), term)),
+                        },
+                        other => out.push(Self::from_term(other)?),
+                    }
+                }
+                Ok(out)
             }
             fn shape() -> Cow<'static, str> {
                 let shape: Option<&'static str> = $shape;

@@ -1,9 +1,10 @@
 //! Values whose types write their term directly (`ToTerm::write_term_to`,
 //! used when a message leaves the node) give the bytes of the term they
-//! convert to, and count its terms exactly.
+//! convert to, and count its terms exactly; lists of terms convert to
+//! vectors at once as they do one by one.
 
 use bytes::Bytes;
-use ergo_etf::{Atom, EncodeOptions, Encoder, Term, ToTerm};
+use ergo_etf::{Atom, EncodeOptions, Encoder, FromTerm, Term, ToTerm};
 
 fn via_term<T: ToTerm + ?Sized>(v: &T) -> Vec<u8> {
     let mut out = Vec::new();
@@ -115,4 +116,62 @@ fn types_that_do_not_write_directly_still_write_their_terms() {
     same(&Some(5i64), "an option");
     assert!(!writes_directly::<Vec<String>>());
     assert!(!writes_directly::<(String, i64)>());
+}
+
+/// The batch conversion of a list's elements (`FromTerm::from_owned_terms`,
+/// which integer types do without a call per element) gives what
+/// converting them one by one gives, errors included.
+#[test]
+fn converting_a_list_of_terms_at_once_agrees_with_one_by_one() {
+    fn one_by_one<T: FromTerm>(terms: &[Term]) -> Result<Vec<T>, String> {
+        terms
+            .iter()
+            .map(|t| T::from_term(t).map_err(|e| e.to_string()))
+            .collect()
+    }
+    fn at_once<T: FromTerm>(terms: &[Term]) -> Result<Vec<T>, String> {
+        T::from_owned_terms(terms.to_vec()).map_err(|e| e.to_string())
+    }
+    let big = Term::from(i128::from(i64::MAX) + 1);
+    let cases: Vec<Vec<Term>> = vec![
+        vec![],
+        (0..1000).map(Term::Int).collect(),
+        vec![Term::Int(i64::MIN), Term::Int(-1), Term::Int(i64::MAX)],
+        vec![Term::Int(1), big.clone(), Term::Int(2)],
+        vec![Term::Int(1), Term::atom("two"), Term::Int(3)],
+        vec![Term::Int(255), Term::Int(256)],
+        vec![Term::Int(-1)],
+    ];
+    for terms in &cases {
+        assert_eq!(at_once::<i64>(terms), one_by_one::<i64>(terms), "{terms:?}");
+        assert_eq!(at_once::<u8>(terms), one_by_one::<u8>(terms), "{terms:?}");
+        assert_eq!(at_once::<u64>(terms), one_by_one::<u64>(terms), "{terms:?}");
+        assert_eq!(
+            at_once::<i128>(terms),
+            one_by_one::<i128>(terms),
+            "{terms:?}"
+        );
+        assert_eq!(
+            at_once::<Term>(terms),
+            one_by_one::<Term>(terms),
+            "{terms:?}"
+        );
+        assert_eq!(
+            at_once::<String>(terms),
+            one_by_one::<String>(terms),
+            "{terms:?}"
+        );
+    }
+    assert_eq!(
+        at_once::<u8>(&cases[5]).unwrap_err(),
+        one_by_one::<u8>(&cases[5]).unwrap_err()
+    );
+    assert!(
+        at_once::<u64>(&cases[3]).is_ok(),
+        "a big integer in range converts"
+    );
+    assert!(
+        at_once::<i64>(&cases[4]).is_err(),
+        "an atom is not an integer"
+    );
 }

@@ -848,22 +848,7 @@ impl<S: GenStage> Stage<S> {
         events: Vec<Term>,
         ctx: &mut Ctx<S>,
     ) -> Flow {
-        // Into a vector of the batch's length at once (collecting into a
-        // `Result` would grow it step by step).
-        let mut decoded: Result<Vec<S::In>, ConvertError> = Ok(Vec::with_capacity(events.len()));
-        for event in events {
-            match S::In::from_owned_term(event) {
-                Ok(e) => {
-                    if let Ok(v) = &mut decoded {
-                        v.push(e);
-                    }
-                }
-                Err(e) => {
-                    decoded = Err(e);
-                    break;
-                }
-            }
-        }
+        let decoded: Result<Vec<S::In>, ConvertError> = S::In::from_owned_terms(events);
         match decoded {
             Ok(events) => self.on_events(producer, tag, events, ctx).await,
             Err(e) if self.producers.contains_key(&tag) => {
