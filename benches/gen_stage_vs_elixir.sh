@@ -7,6 +7,8 @@
 # every figure, then the ratios against issue 18's targets.
 #
 #   benches/gen_stage_vs_elixir.sh [SECONDS_PER_FIGURE]     (default 2)
+#   GS_ROUNDS=5 benches/gen_stage_vs_elixir.sh ...   (rounds of the cross-node
+#                                                     pairs, median taken; 3)
 #
 # Elixir's GenStage is compiled from its unmodified sources, found at
 # $GEN_STAGE_SRC (default ../shared/third_party/gen_stage). Starts its own
@@ -54,14 +56,26 @@ wait_for "grep -qx ready '$WORK/p.log'" 30
 
 consumer_rs() { ./target/release/gen_stage_side consumer "$SECS" "$1" "$2" --epmd-port "$EPMD_PORT" --cookie "$COOKIE"; }
 consumer_ex() { ex --name "c$$@127.0.0.1" --cookie "$COOKIE" "$EXS" consumer "$SECS" "$1" "$2"; }
-{
+# The four pairs in turn, GS_ROUNDS times (3 by default), so that the
+# machine's drift falls on all of them alike; each figure is its median.
+ROUNDS="${GS_ROUNDS:-3}"
+for _ in $(seq "$ROUNDS"); do
   consumer_ex p@127.0.0.1 elixir_to_elixir_events_s
   consumer_ex r@127.0.0.1 ergo_to_elixir_events_s
-} | tee -a "$WORK/elixir.txt"
-{
   consumer_rs r@127.0.0.1 ergo_to_ergo_events_s
   consumer_rs p@127.0.0.1 elixir_to_ergo_events_s
-} | tee -a "$WORK/rust.txt"
+done | tee "$WORK/rounds.txt"
+median() {
+  grep "^$1 " "$WORK/rounds.txt" | awk '{print $2}' | sort -g |
+    awk '{v[NR] = $1} END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+echo "# across nodes: the median of $ROUNDS rounds"
+for k in elixir_to_elixir_events_s ergo_to_elixir_events_s; do
+  echo "$k $(median "$k") events/s"
+done | tee -a "$WORK/elixir.txt"
+for k in ergo_to_ergo_events_s elixir_to_ergo_events_s; do
+  echo "$k $(median "$k") events/s"
+done | tee -a "$WORK/rust.txt"
 
 echo
 echo "# ratios, measured in this run"
