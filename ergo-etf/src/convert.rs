@@ -248,14 +248,18 @@ macro_rules! int_impls {
             }
             fn from_owned_terms(terms: Vec<Term>) -> Result<Vec<Self>, ConvertError> {
                 let mut out = Vec::with_capacity(terms.len());
-                for term in &terms {
-                    match term {
-                        Term::Int(i) => match <$t>::try_from(*i) {
-                            Ok(v) => out.push(v),
-                            Err(_) => return Err(ConvertError::new(Self::shape(), term)),
-                        },
-                        other => out.push(Self::from_term(other)?),
+                for term in terms {
+                    let Term::Int(i) = term else {
+                        out.push(Self::from_owned_term(term)?);
+                        continue;
+                    };
+                    match <$t>::try_from(i) {
+                        Ok(v) => out.push(v),
+                        Err(_) => return Err(ConvertError::new(Self::shape(), &term)),
                     }
+                    // An integer holds nothing to free: forgetting it
+                    // saves a call to the drop of `Term` per element.
+                    std::mem::forget(term);
                 }
                 Ok(out)
             }
