@@ -115,11 +115,30 @@ pub trait FromTerm: Sized {
         Ok(out)
     }
 
+    /// Reads a proper list of this type straight from external-format
+    /// bytes, without building its [`Term`]s, for types that are also
+    /// [`Decode`]; `None` for those that are not (the caller then decodes
+    /// the list as terms and converts them). A list that is not of this
+    /// type is an `Err`, and `dec` is left somewhere inside it. (Hidden:
+    /// for batches of events that come from other nodes.)
+    #[doc(hidden)]
+    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
+        let _ = dec;
+        None
+    }
+
     /// The Erlang shape this type accepts, for error messages
     /// (`integer`, `{ok, binary}`, `[atom]` …).
     fn shape() -> Cow<'static, str> {
         Cow::Borrowed("term")
     }
+}
+
+/// [`FromTerm::decode_list`] for a type that is [`Decode`]. (Hidden: for
+/// the implementations `#[derive(Term)]` writes.)
+#[doc(hidden)]
+pub fn decode_list_of<T: Decode>(dec: &mut Decoder<'_>) -> Option<Result<Vec<T>, DecodeError>> {
+    Some(<Vec<T> as Decode>::decode(dec))
 }
 
 /// A list of Unicode code points: Erlang's `"text"` (a charlist), where a
@@ -211,6 +230,10 @@ impl FromTerm for Term {
     fn from_owned_term(term: Term) -> Result<Self, ConvertError> {
         Ok(term)
     }
+
+    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
+        decode_list_of(dec)
+    }
 }
 
 impl Decode for Term {
@@ -262,6 +285,9 @@ macro_rules! int_impls {
                     std::mem::forget(term);
                 }
                 Ok(out)
+            }
+            fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
+                decode_list_of(dec)
             }
             fn shape() -> Cow<'static, str> {
                 let shape: Option<&'static str> = $shape;
@@ -354,6 +380,9 @@ impl Encode for f64 {
 }
 
 impl FromTerm for f64 {
+    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
+        decode_list_of(dec)
+    }
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Float(f) => Ok(*f),
@@ -418,6 +447,9 @@ impl Encode for bool {
 }
 
 impl FromTerm for bool {
+    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
+        decode_list_of(dec)
+    }
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Atom(Atom::TRUE) => Ok(true),
@@ -518,6 +550,9 @@ pub(crate) fn string_from_chars(items: &[Term]) -> Option<String> {
 }
 
 impl FromTerm for String {
+    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
+        decode_list_of(dec)
+    }
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Binary(b) => std::str::from_utf8(b)
@@ -607,6 +642,9 @@ impl Encode for Bytes {
 }
 
 impl FromTerm for Bytes {
+    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
+        decode_list_of(dec)
+    }
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Binary(b) => Ok(b.clone()),
@@ -687,6 +725,9 @@ impl ToTerm for Atom {
 }
 
 impl FromTerm for Atom {
+    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
+        decode_list_of(dec)
+    }
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Atom(a) => Ok(*a),

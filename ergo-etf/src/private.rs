@@ -11,6 +11,8 @@ use crate::term::{Map, Term};
 pub use std::borrow::Cow as PrivateCow;
 pub use std::sync::OnceLock;
 
+pub use crate::convert::decode_list_of;
+
 /// Reads a map key as text: an atom, or a UTF-8 binary (Elixir maps often
 /// have string keys). Any other key is skipped along with nothing else and
 /// gives `None`; the caller then skips the value.

@@ -13,8 +13,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ergo_etf::{Atom, ConvertError, Encoder, FromTerm, Pid, Ref, Term, ToTerm};
+use ergo_etf::{Atom, ConvertError, Decoder, Encoder, FromTerm, Pid, Ref, Term, ToTerm};
 
+use crate::message::Message;
 use crate::process::Dest;
 
 /// The tag of messages to a producer.
@@ -352,6 +353,32 @@ pub(crate) struct EventsMsg<E> {
     pub producer: Pid,
     pub tag: Ref,
     pub events: Vec<E>,
+}
+
+/// Reads `{'$gen_consumer', {Producer, Ref}, Events}` from another node
+/// straight into the [`EventsMsg`] a stage of this node would have sent,
+/// each event read as an `E` without building its term. `None` for any
+/// other payload, for events that are not all `E`s, and for event types
+/// that cannot be read so: those come as terms, as before (and a batch
+/// that does not convert cancels its subscription).
+pub(crate) fn decode_remote_events<E: FromTerm + Send + 'static>(
+    d: &mut Decoder<'_>,
+) -> Option<Message> {
+    static TAG: std::sync::LazyLock<Atom> = std::sync::LazyLock::new(|| Atom::from(GEN_CONSUMER));
+    if d.read_tuple_header().ok()? != 3 || d.read_atom().ok()? != *TAG {
+        return None;
+    }
+    if d.read_tuple_header().ok()? != 2 {
+        return None;
+    }
+    let producer = d.read_pid_term().ok()?;
+    let tag = d.read_ref_term().ok()?;
+    let events = E::decode_list(d)?.ok()?;
+    Some(Message::local(EventsMsg {
+        producer,
+        tag,
+        events,
+    }))
 }
 
 impl<E: ToTerm> ToTerm for EventsMsg<E> {

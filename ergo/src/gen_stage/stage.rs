@@ -998,6 +998,10 @@ impl<S: GenStage> GenServer for Stage<S> {
             (None, StageKind::Producer) => Some(10_000),
             (None, _) => None,
         };
+        if kind != StageKind::Producer {
+            // Events from other nodes are read straight into `S::In`.
+            ctx.set_remote_decoder(protocol::decode_remote_events::<S::In>);
+        }
         let dispatcher = match kind {
             StageKind::Consumer => None,
             _ => Some(dispatcher.unwrap_or_else(|| Box::new(DemandDispatcher::new()))),

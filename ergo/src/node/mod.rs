@@ -155,6 +155,7 @@ impl NodeBuilder {
             next_pid: AtomicU64::new(1),
             next_ref: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
+            remote_decoders: AtomicBool::new(false),
             runtime,
             aliases: RwLock::new(FxHashMap::default()),
             apps: crate::application::Controller::default(),
@@ -203,6 +204,10 @@ pub(crate) struct NodeInner {
     next_pid: AtomicU64,
     next_ref: AtomicU64,
     stopping: AtomicBool,
+    /// Set once a process of this node has a
+    /// [`RemoteDecoder`](crate::process::RemoteDecoder): until then,
+    /// connections do not look their addressees up for one.
+    pub(crate) remote_decoders: AtomicBool,
     runtime: tokio::runtime::Handle,
     /// Active process aliases (`alias/0`), and the aliases of calls
     /// waiting for their reply without a process.

@@ -55,6 +55,17 @@ impl Context {
         self.pcb.state.lock().behaviour = Some(behaviour);
     }
 
+    /// Has connections read this process's messages from other nodes with
+    /// `decoder` (the first one set stays).
+    pub(crate) fn set_remote_decoder(&self, decoder: crate::process::RemoteDecoder) {
+        if self.pcb.inbound_remote_decoder_set(decoder) {
+            self.node
+                .inner()
+                .remote_decoders
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// The node this process runs on.
     pub fn node(&self) -> &Node {
         &self.node

@@ -160,6 +160,14 @@ pub(crate) struct Pcb {
     own: Own,
 }
 
+/// Reads the payload of a message that came from another node straight
+/// into the message its process takes it as, without building the payload's
+/// [`Term`](ergo_etf::Term); `None` when the payload is not of the shape it
+/// reads (it is then decoded as a term, as for any other process). The
+/// decoder may be left anywhere inside the payload. A process sets one with
+/// `Context::set_remote_decoder`.
+pub(crate) type RemoteDecoder = for<'a> fn(&mut ergo_etf::Decoder<'a>) -> Option<Message>;
+
 /// The side of a control block that senders write.
 struct Inbound {
     mailbox: Mutex<Mailbox>,
@@ -172,6 +180,9 @@ struct Inbound {
     /// a task's waker does not change, so the process need not hand it over
     /// again on every poll, and waking does not use it up.
     waker: Mutex<Option<Waker>>,
+    /// How connections read this process's messages from other nodes, if
+    /// not as terms.
+    remote_decoder: std::sync::OnceLock<RemoteDecoder>,
 }
 
 /// The side of a control block that the process writes.
@@ -185,6 +196,18 @@ struct Own {
 }
 
 impl Pcb {
+    /// How connections read this process's messages from other nodes, if
+    /// not as terms.
+    pub(crate) fn remote_decoder(&self) -> Option<RemoteDecoder> {
+        self.inbound.remote_decoder.get().copied()
+    }
+
+    /// Sets how connections read this process's messages from other
+    /// nodes; `false` if one was set already.
+    pub(crate) fn inbound_remote_decoder_set(&self, decoder: RemoteDecoder) -> bool {
+        self.inbound.remote_decoder.set(decoder).is_ok()
+    }
+
     /// Records that this process monitors `other` (named by `object`).
     pub(crate) fn add_monitor(&self, reference: Ref, other: Pid, object: Target) {
         let mut st = self.state.lock();
@@ -261,6 +284,7 @@ impl Pcb {
                 mailbox: Mutex::new(Mailbox::default()),
                 pending: AtomicBool::new(false),
                 waker: Mutex::new(None),
+                remote_decoder: std::sync::OnceLock::new(),
             },
             own: Own {
                 inbox_len: AtomicUsize::new(0),

@@ -54,6 +54,20 @@ pub(crate) fn derive(c: &Container) -> TokenStream {
         decode,
     } = body_tokens;
 
+    // A type without type parameters is `Decode` whenever it is
+    // `FromTerm`, so lists of it are read straight from bytes.
+    let decode_list = if c.generics.type_params().next().is_none() {
+        quote! {
+            fn decode_list(
+                __dec: &mut __etf::Decoder<'_>,
+            ) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<Self>, __etf::DecodeError>> {
+                __etf::__private::decode_list_of::<Self>(__dec)
+            }
+        }
+    } else {
+        quote!()
+    };
+
     quote! {
         #[allow(non_upper_case_globals, unused_variables, unused_mut, clippy::all, clippy::pedantic)]
         const _: () = {
@@ -75,6 +89,7 @@ pub(crate) fn derive(c: &Container) -> TokenStream {
                 fn from_term(__t: &__etf::Term) -> ::core::result::Result<Self, __etf::ConvertError> {
                     #from_term
                 }
+                #decode_list
                 fn shape() -> __etf::__private::PrivateCow<'static, str> {
                     __etf::__private::guard_shape(
                         ::core::any::type_name::<Self>(),

@@ -430,6 +430,9 @@ impl NodeInner {
 /// A message's payload as the body of its signal: a reply read in a
 /// call's shape stays apart from its tag.
 fn body(m: &mut Incoming, to: &dyn std::fmt::Display) -> Result<Body, String> {
+    if let Some(msg) = m.typed.take() {
+        return Ok(Body::Message(msg));
+    }
     let tag = m.reply_tag.take();
     let payload = m
         .payload

@@ -21,7 +21,8 @@ use ergo_etf::{
 };
 use rustc_hash::FxHashMap;
 
-use crate::message::Direct;
+use crate::message::{Direct, Message};
+use crate::process::RemoteDecoder;
 use crate::process::signal::CallTag;
 
 /// Slots in a connection's atom cache (8 segments of 256).
@@ -988,7 +989,14 @@ pub(crate) struct Reader {
     /// The message read last: read in place and handed out by reference,
     /// so that it is not moved on its way.
     msg: Incoming,
+    /// Finds the decoder of a process that reads its messages from other
+    /// nodes itself (see [`RemoteDecoder`]).
+    finder: Option<DecoderFinder>,
 }
+
+/// Finds, for the process a message is sent to, the decoder it reads its
+/// payload with, if it has one.
+pub(crate) type DecoderFinder = Box<dyn Fn(Pid) -> Option<RemoteDecoder> + Send>;
 
 /// A whole message read from a frame.
 #[derive(Debug)]
@@ -1001,6 +1009,9 @@ pub(crate) struct Incoming {
     /// `[alias | Ref]`: kept apart so that a reply handed straight to its
     /// call builds no tuple.
     pub(crate) reply_tag: Option<CallTag>,
+    /// The payload as its addressee's [`RemoteDecoder`] read it (`payload`
+    /// is then `None`).
+    pub(crate) typed: Option<Message>,
 }
 
 impl Incoming {
@@ -1110,8 +1121,16 @@ impl Reader {
                 control: Control::Other(Vec::new()),
                 payload: None,
                 reply_tag: None,
+                typed: None,
             },
+            finder: None,
         }
+    }
+
+    /// Has messages to processes with a [`RemoteDecoder`] (which `finder`
+    /// finds) read by that decoder.
+    pub(crate) fn set_finder(&mut self, finder: DecoderFinder) {
+        self.finder = Some(finder);
     }
 
     /// Lets go of the message read last, once it has been acted on; the
@@ -1119,6 +1138,7 @@ impl Reader {
     pub(crate) fn done(&mut self) {
         self.msg.payload = None;
         self.msg.reply_tag = None;
+        self.msg.typed = None;
         if let Control::Other(v) = &mut self.msg.control {
             let mut v = std::mem::take(v);
             if v.capacity() <= 16 {
@@ -1391,6 +1411,24 @@ impl Reader {
             Some(Envelope::Reply { tag }) => Some(tag),
             _ => None,
         };
+        // A plain message to a process that reads its messages itself.
+        if envelope.is_none()
+            && let (Control::Send { to }, Some(find)) = (&self.msg.control, &self.finder)
+            && let Some(decode) = find(*to)
+        {
+            let mut typed = d.clone();
+            let read = decode(&mut typed);
+            // Atoms the attempt added count whether or not it succeeded
+            // (the decode below finds them made).
+            self.count_atoms(typed.atoms_created())?;
+            if let Some(msg) = read
+                && typed.finish().is_ok()
+            {
+                self.msg.payload = None;
+                self.msg.typed = Some(msg);
+                return Ok(());
+            }
+        }
         self.msg.payload = match envelope {
             Some(Envelope::Call { from, tag }) => Some(Term::Tuple(vec![
                 Term::Atom(Atom::GEN_CALL),
@@ -1442,6 +1480,7 @@ impl Reader {
             control,
             payload,
             reply_tag: None,
+            typed: None,
         };
         Ok(())
     }
