@@ -42,7 +42,7 @@
 mod buffer;
 mod consumer_supervisor;
 mod dispatcher;
-mod protocol;
+pub(crate) mod protocol;
 mod stage;
 
 pub use buffer::BufferKeep;

@@ -1411,23 +1411,8 @@ impl Reader {
             Some(Envelope::Reply { tag }) => Some(tag),
             _ => None,
         };
-        // A plain message to a process that reads its messages itself.
-        if envelope.is_none()
-            && let (Control::Send { to }, Some(find)) = (&self.msg.control, &self.finder)
-            && let Some(decode) = find(*to)
-        {
-            let mut typed = d.clone();
-            let read = decode(&mut typed);
-            // Atoms the attempt added count whether or not it succeeded
-            // (the decode below finds them made).
-            self.count_atoms(typed.atoms_created())?;
-            if let Some(msg) = read
-                && typed.finish().is_ok()
-            {
-                self.msg.payload = None;
-                self.msg.typed = Some(msg);
-                return Ok(());
-            }
+        if envelope.is_none() && self.read_typed(&d)? {
+            return Ok(());
         }
         self.msg.payload = match envelope {
             Some(Envelope::Call { from, tag }) => Some(Term::Tuple(vec![
@@ -1442,6 +1427,33 @@ impl Reader {
         self.count_atoms(d.atoms_created())?;
         d.finish()
             .map_err(|e| bad(format!("after the message: {e}")))
+    }
+
+    /// For a plain message to a process that reads its messages itself
+    /// (see [`RemoteDecoder`]), reads the payload `d` is at the start of
+    /// with that process's decoder into `self.msg.typed`. `false` when
+    /// there is no such process or its decoder does not read this payload,
+    /// which is then read as a term.
+    fn read_typed(&mut self, d: &Decoder<'_>) -> Result<bool, WireError> {
+        let Control::Send { to } = self.msg.control else {
+            return Ok(false);
+        };
+        let Some(decode) = self.finder.as_ref().and_then(|find| find(to)) else {
+            return Ok(false);
+        };
+        let mut typed = d.clone();
+        let read = decode(&mut typed);
+        // Atoms the attempt added count whether or not it succeeded (the
+        // decode as a term then finds them made).
+        self.count_atoms(typed.atoms_created())?;
+        match read {
+            Some(msg) if typed.finish().is_ok() => {
+                self.msg.payload = None;
+                self.msg.typed = Some(msg);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// A frame of type 112: the control message and the payload, each with
@@ -1461,6 +1473,36 @@ impl Reader {
         let control = read_control(&mut d, &mut self.spare)?;
         self.count_atoms(d.atoms_created())?;
         let at = 2 + d.position();
+        // A payload that is not compressed may be read by its addressee's
+        // decoder.
+        if frame.get(at) == Some(&131) && frame.get(at + 1).is_some_and(|&b| b != tags::COMPRESSED)
+        {
+            self.msg.control = control;
+            self.msg.reply_tag = None;
+            let opts = self.budgeted();
+            let owner_here = owner_from(owner, at + 1);
+            let mut d = Decoder::new(&frame[at + 1..], &opts);
+            if let Some(o) = &owner_here {
+                d = d.with_owner(o);
+            }
+            if self.read_typed(&d)? {
+                return Ok(());
+            }
+            let control = std::mem::replace(&mut self.msg.control, Control::Other(Vec::new()));
+            return self.pass_through_payload(control, frame, owner, at);
+        }
+        self.pass_through_payload(control, frame, owner, at)
+    }
+
+    /// The rest of [`Reader::pass_through`]: the payload at `at`, if any,
+    /// read as a term.
+    fn pass_through_payload(
+        &mut self,
+        control: Control,
+        frame: &[u8],
+        owner: Option<&Bytes>,
+        at: usize,
+    ) -> Result<(), WireError> {
         let payload = if at < frame.len() {
             // (The payload's own version byte may say it is compressed:
             // decoded whole, its new atoms counted by the table's growth,
@@ -1819,6 +1861,73 @@ mod tests {
             }
             assert!(complete, "the message completes with its last frame");
             r.done();
+        }
+    }
+
+    /// A plain message to a process with a remote decoder is read by that
+    /// decoder (GenStage events straight into their type), with and
+    /// without the atom cache; a message it does not read, and a message
+    /// to another process, come as their terms.
+    #[test]
+    fn a_process_with_a_remote_decoder_has_its_messages_read_by_it() {
+        use crate::gen_stage::protocol::{EventsMsg, decode_remote_events};
+        let pid = |id| Pid {
+            node: Atom::from("remote_decoder@h"),
+            id,
+            serial: 0,
+            creation: 1,
+        };
+        let (from, to, other) = (pid(1), pid(2), pid(3));
+        let tag = Ref::new(Atom::from("remote_decoder@h"), 1, &[7, 8, 9]).unwrap();
+        let events = |list: Vec<Term>| {
+            Term::tuple([
+                Term::atom("$gen_consumer"),
+                Term::tuple([Term::Pid(from), Term::Ref(tag)]),
+                Term::List(list),
+            ])
+        };
+        let ints = events((0..300).map(Term::Int).collect());
+        let mixed = events(vec![Term::Int(1), Term::atom("two")]);
+        for peer in [flags::DIST_HDR_ATOM_CACHE, 0] {
+            let mut w = Writer::new(peer);
+            let mut r = Reader::new(1 << 30);
+            r.set_finder(Box::new(move |p| {
+                (p == to).then_some(decode_remote_events::<i64> as RemoteDecoder)
+            }));
+            let mut read = |dest: Pid, payload: &Term| {
+                let control = [
+                    Term::Int(crate::dist::codec::SEND_SENDER),
+                    Term::Pid(from),
+                    Term::Pid(dest),
+                ];
+                let mut out = OutBuf::default();
+                w.write(Ctl::Terms(&control), Some(Payload::from(payload)), &mut out);
+                let f = frames(&out.to_vec()).pop().unwrap();
+                let got = r.read(&f, Some(&f)).unwrap().unwrap();
+                assert_eq!(got.control, Control::Send { to: dest });
+                let got = (got.typed.take(), got.take_payload());
+                r.done();
+                got
+            };
+            // Twice: the second time with the atoms cached.
+            for _ in 0..2 {
+                let (typed, term) = read(to, &ints);
+                assert_eq!(term, None);
+                let msg = typed
+                    .expect("read by the decoder")
+                    .downcast::<EventsMsg<i64>>();
+                let msg = msg.ok().expect("as events of i64");
+                assert_eq!((msg.producer, msg.tag), (from, tag));
+                assert_eq!(msg.events, (0..300).collect::<Vec<i64>>());
+
+                let (typed, term) = read(to, &mixed);
+                assert!(typed.is_none());
+                assert_eq!(term.as_ref(), Some(&mixed));
+
+                let (typed, term) = read(other, &ints);
+                assert!(typed.is_none());
+                assert_eq!(term.as_ref(), Some(&ints));
+            }
         }
     }
 
