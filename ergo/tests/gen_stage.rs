@@ -1,10 +1,14 @@
 //! GenStage between Rust stages of one node: demand, each dispatcher,
 //! producer_consumer, cancel modes, manual demand, the buffer, demand
-//! modes, ConsumerSupervisor, and a producer that crashes mid-stream.
+//! modes, ConsumerSupervisor, and a producer that crashes mid-stream; and
+//! Rust stages of two nodes connected over TCP.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ergo::dist::DistOptions;
 use ergo::gen_server::{Flow, Reply};
 use ergo::gen_stage::{
     BroadcastDispatcher, BufferKeep, Cancel, CancelMode, ConsumerSupervisor,
@@ -577,4 +581,77 @@ async fn events_that_do_not_decode_cancel_the_subscription_saying_what_was_expec
     // Temporary: the consumer is still there, and the producer dropped the
     // subscription (its demand is gone).
     assert!(node.process_info(words.pid().unwrap()).is_some());
+}
+
+/// Two nodes of this OS process that talk over TCP, through an EPMD of
+/// their own on a free port.
+async fn two_nodes(a: &str, b: &str) -> (Node, Node) {
+    let epmd = common::free_port();
+    let mut nodes = Vec::new();
+    for name in [a, b] {
+        let node = Node::builder(format!("{name}@127.0.0.1"))
+            .cookie("gs_two_nodes")
+            .start()
+            .unwrap();
+        let opts = DistOptions {
+            epmd_port: Some(epmd),
+            ..DistOptions::default()
+        };
+        tokio::time::timeout(Duration::from_secs(30), node.dist().listen(opts))
+            .await
+            .expect("listening within 30 s")
+            .unwrap();
+        nodes.push(node);
+    }
+    let b = nodes.pop().unwrap();
+    (nodes.pop().unwrap(), b)
+}
+
+/// Events a producer sends to a consumer on another node are read from
+/// the connection straight into the consumer's event type: every one
+/// arrives, in order, over many batches. A batch that does not read as
+/// the consumer's type still comes as terms and cancels the subscription
+/// with the reason a local one gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_another_node_arrive_typed_in_order_and_a_wrong_type_cancels() {
+    let (a, b) = two_nodes("gs_remote_a", "gs_remote_b").await;
+    let numbers = a
+        .start_stage::<Numbers>(NumbersArgs::upto(20_000))
+        .await
+        .unwrap();
+    let (sink, seen) = sink(&b, false).await;
+    sink.subscribe(&numbers, SubscribeOptions::new().max_demand(700))
+        .await
+        .unwrap();
+    for _ in 0..1000 {
+        if seen.len() >= 20_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen.events(), (0..20_000).collect::<Vec<i64>>());
+
+    let more = a
+        .start_stage::<Numbers>(NumbersArgs::upto(10))
+        .await
+        .unwrap();
+    let cancels = Arc::new(Mutex::new(Vec::new()));
+    let words = b.start_stage::<Words>(cancels.clone()).await.unwrap();
+    words
+        .subscribe_to(
+            more.dest(),
+            SubscribeOptions::new().cancel(CancelMode::Temporary),
+        )
+        .await
+        .unwrap();
+    until("the cancel", || !cancels.lock().unwrap().is_empty()).await;
+    let cancel = cancels.lock().unwrap()[0].clone();
+    let text = cancel.reason().to_string();
+    assert!(
+        matches!(cancel, Cancel::Cancel(_))
+            && text.contains("bad_events")
+            && text.contains("binary"),
+        "{text}"
+    );
+    assert!(b.process_info(words.pid().unwrap()).is_some());
 }
