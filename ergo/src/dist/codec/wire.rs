@@ -1916,7 +1916,7 @@ mod tests {
                 let msg = typed
                     .expect("read by the decoder")
                     .downcast::<EventsMsg<i64>>();
-                let msg = msg.ok().expect("as events of i64");
+                let msg = msg.expect("as events of i64");
                 assert_eq!((msg.producer, msg.tag), (from, tag));
                 assert_eq!(msg.events, (0..300).collect::<Vec<i64>>());
 
