@@ -555,12 +555,23 @@ impl GenStage for Words {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_that_do_not_decode_cancel_the_subscription_saying_what_was_expected() {
     let node = node("gs_badevents");
-    let numbers = node
+    words_cancel_their_subscription_to_numbers(&node, &node).await;
+}
+
+/// Subscribes a `Words` consumer on `consumer_node`, by address, to a
+/// producer of integers on `producer_node`, temporarily: its subscription
+/// is cancelled with a reason that names the `binary` it expected, and the
+/// consumer stays.
+async fn words_cancel_their_subscription_to_numbers(producer_node: &Node, consumer_node: &Node) {
+    let numbers = producer_node
         .start_stage::<Numbers>(NumbersArgs::upto(10))
         .await
         .unwrap();
     let cancels = Arc::new(Mutex::new(Vec::new()));
-    let words = node.start_stage::<Words>(cancels.clone()).await.unwrap();
+    let words = consumer_node
+        .start_stage::<Words>(cancels.clone())
+        .await
+        .unwrap();
     // By address: `subscribe(&numbers, …)` would not compile.
     words
         .subscribe_to(
@@ -580,7 +591,7 @@ async fn events_that_do_not_decode_cancel_the_subscription_saying_what_was_expec
     );
     // Temporary: the consumer is still there, and the producer dropped the
     // subscription (its demand is gone).
-    assert!(node.process_info(words.pid().unwrap()).is_some());
+    assert!(consumer_node.process_info(words.pid().unwrap()).is_some());
 }
 
 /// Two nodes of this OS process that talk over TCP, through an EPMD of
@@ -631,27 +642,5 @@ async fn events_from_another_node_arrive_typed_in_order_and_a_wrong_type_cancels
     }
     assert_eq!(seen.events(), (0..20_000).collect::<Vec<i64>>());
 
-    let more = a
-        .start_stage::<Numbers>(NumbersArgs::upto(10))
-        .await
-        .unwrap();
-    let cancels = Arc::new(Mutex::new(Vec::new()));
-    let words = b.start_stage::<Words>(cancels.clone()).await.unwrap();
-    words
-        .subscribe_to(
-            more.dest(),
-            SubscribeOptions::new().cancel(CancelMode::Temporary),
-        )
-        .await
-        .unwrap();
-    until("the cancel", || !cancels.lock().unwrap().is_empty()).await;
-    let cancel = cancels.lock().unwrap()[0].clone();
-    let text = cancel.reason().to_string();
-    assert!(
-        matches!(cancel, Cancel::Cancel(_))
-            && text.contains("bad_events")
-            && text.contains("binary"),
-        "{text}"
-    );
-    assert!(b.process_info(words.pid().unwrap()).is_some());
+    words_cancel_their_subscription_to_numbers(&a, &b).await;
 }
