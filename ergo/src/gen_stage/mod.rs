@@ -20,9 +20,12 @@
 //!
 //! Between stages of one node events move as a `Vec` of the event type,
 //! never encoded. To and from other nodes they are the terms Elixir's
-//! GenStage sends, decoded into the consumer's event type; a batch that
-//! does not decode cancels that subscription with a reason naming what was
-//! expected.
+//! GenStage sends. The connection reads a batch for a consumer of this node
+//! straight into the consumer's event type, without building the events'
+//! terms, for event types that can be read so (integers, strings, binaries,
+//! atoms, floats, booleans, [`Term`] and `#[derive(Term)]` types); other
+//! types are decoded as terms and converted. A batch that does not decode
+//! cancels that subscription with a reason naming what was expected.
 //!
 //! # What lives here
 //!
