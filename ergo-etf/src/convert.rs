@@ -141,6 +141,15 @@ pub fn decode_list_of<T: Decode>(dec: &mut Decoder<'_>) -> Option<Result<Vec<T>,
     Some(<Vec<T> as Decode>::decode(dec))
 }
 
+/// [`FromTerm::decode_list`] for a type of this module that is [`Decode`].
+macro_rules! decode_list_via_decode {
+    () => {
+        fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
+            decode_list_of(dec)
+        }
+    };
+}
+
 /// A list of Unicode code points: Erlang's `"text"` (a charlist), where a
 /// plain `String` is a binary.
 ///
@@ -231,9 +240,7 @@ impl FromTerm for Term {
         Ok(term)
     }
 
-    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
-        decode_list_of(dec)
-    }
+    decode_list_via_decode!();
 }
 
 impl Decode for Term {
@@ -286,9 +293,7 @@ macro_rules! int_impls {
                 }
                 Ok(out)
             }
-            fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
-                decode_list_of(dec)
-            }
+            decode_list_via_decode!();
             fn shape() -> Cow<'static, str> {
                 let shape: Option<&'static str> = $shape;
                 match shape {
@@ -346,6 +351,7 @@ impl Encode for BigInt {
 }
 
 impl FromTerm for BigInt {
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Int(i) => Ok(BigInt::from(*i)),
@@ -380,9 +386,7 @@ impl Encode for f64 {
 }
 
 impl FromTerm for f64 {
-    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
-        decode_list_of(dec)
-    }
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Float(f) => Ok(*f),
@@ -400,6 +404,13 @@ impl Decode for f64 {
         match dec.peek_tag()? {
             tags::NEW_FLOAT | tags::FLOAT => dec.read_f64(),
             tags::SMALL_INTEGER | tags::INTEGER => Ok(dec.read_i64()? as f64),
+            // A big encoding of an integer that fits 64 bits (as Erlang
+            // writes those past 32) is the integer, as `from_term` sees it.
+            tags::SMALL_BIG | tags::LARGE_BIG => {
+                let at = dec.position();
+                let t = dec.read_integer()?;
+                Self::from_term(&t).map_err(|_| dec.mismatch("float", at))
+            }
             _ => Err(dec.mismatch("float", dec.position())),
         }
     }
@@ -418,6 +429,7 @@ impl Encode for f32 {
 }
 
 impl FromTerm for f32 {
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         f64::from_term(term).map(|f| f as f32)
     }
@@ -447,9 +459,7 @@ impl Encode for bool {
 }
 
 impl FromTerm for bool {
-    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
-        decode_list_of(dec)
-    }
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Atom(Atom::TRUE) => Ok(true),
@@ -489,6 +499,7 @@ impl Encode for () {
 }
 
 impl FromTerm for () {
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Atom(Atom::OK) => Ok(()),
@@ -550,9 +561,7 @@ pub(crate) fn string_from_chars(items: &[Term]) -> Option<String> {
 }
 
 impl FromTerm for String {
-    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
-        decode_list_of(dec)
-    }
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Binary(b) => std::str::from_utf8(b)
@@ -606,6 +615,7 @@ impl Encode for Charlist {
 }
 
 impl FromTerm for Charlist {
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::List(items) => string_from_chars(items)
@@ -642,9 +652,7 @@ impl Encode for Bytes {
 }
 
 impl FromTerm for Bytes {
-    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
-        decode_list_of(dec)
-    }
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Binary(b) => Ok(b.clone()),
@@ -670,6 +678,7 @@ macro_rules! id_impls {
             fn to_term(&self) -> Term { Term::$variant(*self) }
         }
         impl FromTerm for $t {
+            decode_list_via_decode!();
             fn from_term(term: &Term) -> Result<Self, ConvertError> {
                 match term {
                     Term::$variant(v) => Ok(*v),
@@ -725,9 +734,7 @@ impl ToTerm for Atom {
 }
 
 impl FromTerm for Atom {
-    fn decode_list(dec: &mut Decoder<'_>) -> Option<Result<Vec<Self>, DecodeError>> {
-        decode_list_of(dec)
-    }
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Atom(a) => Ok(*a),
@@ -758,6 +765,7 @@ impl ToTerm for Map {
 }
 
 impl FromTerm for Map {
+    decode_list_via_decode!();
     fn from_term(term: &Term) -> Result<Self, ConvertError> {
         match term {
             Term::Map(m) => Ok(m.clone()),

@@ -175,3 +175,94 @@ fn converting_a_list_of_terms_at_once_agrees_with_one_by_one() {
         "an atom is not an integer"
     );
 }
+
+/// A struct the derive writes `decode_list` for.
+#[derive(ergo_macros::Term, Debug, PartialEq)]
+struct Point {
+    x: i64,
+    y: i64,
+}
+
+/// Reading a list straight from its bytes (`FromTerm::decode_list`, which
+/// GenStage consumers use for events from other nodes) gives what decoding
+/// it as terms and converting them gives: the same values, and an error
+/// exactly where the conversion fails.
+#[test]
+fn reading_a_list_straight_from_bytes_agrees_with_decoding_terms_and_converting() {
+    fn straight<T: FromTerm>(list: &Term) -> Option<Result<Vec<T>, ()>> {
+        let bytes = ergo_etf::encode(list);
+        let opts = ergo_etf::DecodeOptions::new();
+        let mut d = ergo_etf::Decoder::new(&bytes[1..], &opts);
+        T::decode_list(&mut d).map(|r| r.map_err(|_| ()))
+    }
+    fn via_terms<T: FromTerm>(list: &Term) -> Result<Vec<T>, ()> {
+        Vec::<T>::from_term(list).map_err(|_| ())
+    }
+    fn agree<T: FromTerm + PartialEq + std::fmt::Debug>(list: &Term) {
+        let got = straight::<T>(list).expect("the type reads lists straight");
+        assert_eq!(
+            got,
+            via_terms::<T>(list),
+            "{} from {list}",
+            std::any::type_name::<T>()
+        );
+    }
+    let pid = ergo_etf::Pid {
+        node: Atom::from("a@h"),
+        id: 1,
+        serial: 2,
+        creation: 3,
+    };
+    let point = |x: i64, y: i64| Point { x, y }.to_term();
+    let cases: Vec<Term> = vec![
+        Term::NIL,
+        Term::List((0..1000).map(Term::Int).collect()),
+        Term::List((0..200).map(Term::Int).collect()),
+        Term::List(vec![
+            Term::Int(i64::MIN),
+            Term::Int(-1),
+            Term::Int(i64::MAX),
+        ]),
+        Term::List(vec![Term::Int(1), Term::from(i128::from(i64::MAX) + 1)]),
+        Term::List(vec![Term::Int(1), Term::atom("two"), Term::Int(3)]),
+        Term::List(vec![Term::Int(255), Term::Int(256)]),
+        Term::List(vec![Term::binary("one"), Term::charlist("two")]),
+        Term::List(vec![Term::Float(1.5), Term::Int(2)]),
+        Term::List(vec![Term::atom("true"), Term::atom("false")]),
+        Term::List(vec![Term::Pid(pid), Term::atom("x")]),
+        Term::List(vec![point(1, 2), point(-3, 4)]),
+        Term::List(vec![point(1, 2), Term::Int(5)]),
+        Term::ImproperList(vec![Term::Int(1)], Box::new(Term::Int(2))),
+        Term::Int(7),
+    ];
+    for list in &cases {
+        agree::<i64>(list);
+        agree::<u8>(list);
+        agree::<u64>(list);
+        agree::<i128>(list);
+        agree::<String>(list);
+        agree::<Bytes>(list);
+        agree::<Atom>(list);
+        agree::<f64>(list);
+        agree::<f32>(list);
+        agree::<bool>(list);
+        agree::<ergo_etf::Pid>(list);
+        agree::<Term>(list);
+        agree::<Point>(list);
+    }
+    // The cases are not all errors: each type reads some of them.
+    assert_eq!(straight::<u8>(&cases[2]).unwrap().unwrap().len(), 200);
+    assert!(straight::<String>(&cases[7]).unwrap().is_ok());
+    assert_eq!(
+        straight::<Point>(&cases[11]).unwrap().unwrap(),
+        vec![Point { x: 1, y: 2 }, Point { x: -3, y: 4 }]
+    );
+    // A type that is only `FromTerm` has no straight reading.
+    struct OnlyFromTerm;
+    impl FromTerm for OnlyFromTerm {
+        fn from_term(_: &Term) -> Result<Self, ergo_etf::ConvertError> {
+            Ok(OnlyFromTerm)
+        }
+    }
+    assert!(straight::<OnlyFromTerm>(&cases[1]).is_none());
+}

@@ -58,7 +58,7 @@ impl Context {
     /// Has connections read this process's messages from other nodes with
     /// `decoder` (the first one set stays).
     pub(crate) fn set_remote_decoder(&self, decoder: crate::process::RemoteDecoder) {
-        if self.pcb.inbound_remote_decoder_set(decoder) {
+        if self.pcb.set_remote_decoder(decoder) {
             self.node
                 .inner()
                 .remote_decoders

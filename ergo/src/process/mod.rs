@@ -204,7 +204,7 @@ impl Pcb {
 
     /// Sets how connections read this process's messages from other
     /// nodes; `false` if one was set already.
-    pub(crate) fn inbound_remote_decoder_set(&self, decoder: RemoteDecoder) -> bool {
+    pub(crate) fn set_remote_decoder(&self, decoder: RemoteDecoder) -> bool {
         self.inbound.remote_decoder.set(decoder).is_ok()
     }
 

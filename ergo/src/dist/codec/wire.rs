@@ -1473,12 +1473,18 @@ impl Reader {
         let control = read_control(&mut d, &mut self.spare)?;
         self.count_atoms(d.atoms_created())?;
         let at = 2 + d.position();
+        self.msg = Incoming {
+            control,
+            payload: None,
+            reply_tag: None,
+            typed: None,
+        };
+        if at == frame.len() {
+            return Ok(());
+        }
         // A payload that is not compressed may be read by its addressee's
         // decoder.
-        if frame.get(at) == Some(&131) && frame.get(at + 1).is_some_and(|&b| b != tags::COMPRESSED)
-        {
-            self.msg.control = control;
-            self.msg.reply_tag = None;
+        if frame[at] == 131 && frame.get(at + 1).is_some_and(|&b| b != tags::COMPRESSED) {
             let opts = self.budgeted();
             let owner_here = owner_from(owner, at + 1);
             let mut d = Decoder::new(&frame[at + 1..], &opts);
@@ -1488,42 +1494,18 @@ impl Reader {
             if self.read_typed(&d)? {
                 return Ok(());
             }
-            let control = std::mem::replace(&mut self.msg.control, Control::Other(Vec::new()));
-            return self.pass_through_payload(control, frame, owner, at);
         }
-        self.pass_through_payload(control, frame, owner, at)
-    }
-
-    /// The rest of [`Reader::pass_through`]: the payload at `at`, if any,
-    /// read as a term.
-    fn pass_through_payload(
-        &mut self,
-        control: Control,
-        frame: &[u8],
-        owner: Option<&Bytes>,
-        at: usize,
-    ) -> Result<(), WireError> {
-        let payload = if at < frame.len() {
-            // (The payload's own version byte may say it is compressed:
-            // decoded whole, its new atoms counted by the table's growth,
-            // which may include others' at the same moment.)
-            let before = Atom::count();
-            let opts = self.budgeted();
-            let p = match owner {
-                Some(o) => opts.decode_bytes(&o.slice(at..)),
-                None => opts.decode(&frame[at..]),
-            };
-            self.count_atoms(Atom::count().saturating_sub(before))?;
-            Some(p.map_err(|e| bad(format!("bad message payload: {e}")))?)
-        } else {
-            None
+        // (The payload's own version byte may say it is compressed: decoded
+        // whole, its new atoms counted by the table's growth, which may
+        // include others' at the same moment.)
+        let before = Atom::count();
+        let opts = self.budgeted();
+        let p = match owner {
+            Some(o) => opts.decode_bytes(&o.slice(at..)),
+            None => opts.decode(&frame[at..]),
         };
-        self.msg = Incoming {
-            control,
-            payload,
-            reply_tag: None,
-            typed: None,
-        };
+        self.count_atoms(Atom::count().saturating_sub(before))?;
+        self.msg.payload = Some(p.map_err(|e| bad(format!("bad message payload: {e}")))?);
         Ok(())
     }
 }
