@@ -1229,6 +1229,13 @@ impl<'a> Decoder<'a> {
                 self.pos += 5;
                 return Term::Int(i32::from_be_bytes([*b0, *b1, *b2, *b3]) as i64);
             }
+            [BINARY, l0, l1, l2, l3, tail @ ..] => {
+                let len = u32::from_be_bytes([*l0, *l1, *l2, *l3]) as usize;
+                if let Some(bytes) = tail.get(..len) {
+                    self.pos += 5 + len;
+                    return Term::Binary(self.share(bytes));
+                }
+            }
             [
                 SMALL_ATOM_UTF8 | ATOM_UTF8 | SMALL_ATOM | ATOM | ATOM_CACHE_REF,
                 ..,
@@ -1684,5 +1691,38 @@ mod tests {
         let t = decode_bytes(&input).unwrap();
         let b = t.as_binary().unwrap();
         assert_eq!(b.as_ptr(), input[6..].as_ptr());
+    }
+
+    #[test]
+    fn binaries_inside_tuples_and_lists_are_copied_when_short_shared_when_long_and_cut_ones_fail() {
+        // {<<"hi">>, [<<256 sevens>>]}
+        let mut v = vec![131, 104, 2, 109, 0, 0, 0, 2, b'h', b'i', 108, 0, 0, 0, 1];
+        v.extend([109, 0, 0, 1, 0]);
+        let long_at = v.len();
+        v.extend(std::iter::repeat_n(7u8, 256));
+        v.push(106);
+        let input = Bytes::from(v.clone());
+        let long = Term::binary(vec![7u8; 256]);
+        let want = Term::tuple([Term::binary(&b"hi"[..]), Term::list([long])]);
+        assert_eq!(decode(&v).unwrap(), want);
+        let shared = decode_bytes(&input).unwrap();
+        assert_eq!(shared, want);
+        let Term::Tuple(elems) = &shared else {
+            panic!("not a tuple")
+        };
+        let Term::List(items) = &elems[1] else {
+            panic!("not a list")
+        };
+        let b = items[0].as_binary().unwrap();
+        assert_eq!(b.as_ptr(), input[long_at..].as_ptr());
+        let short = elems[0].as_binary().unwrap();
+        assert!(!input.as_ptr_range().contains(&short.as_ptr()));
+        // A binary element whose bytes run past the end.
+        for cut in [9, long_at + 100] {
+            match decode(&v[..cut]).map_err(DecodeError::into_kind) {
+                Err(DecodeErrorKind::UnexpectedEnd { .. }) => {}
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
     }
 }
