@@ -176,9 +176,22 @@ pub(crate) fn recent_raw(raw: &[u8], latin1: bool) -> Option<Atom> {
     }
     let slot = recent_slot(raw);
     match RECENT.with(|r| r[slot].get()) {
-        Some((text, atom)) if text.as_bytes() == raw => Some(atom),
+        Some((text, atom)) if same_bytes(text.as_bytes(), raw) => Some(atom),
         _ => None,
     }
+}
+
+/// `a == b`, compared in place for the short names most atoms have (a
+/// call to `memcmp` costs more than comparing a few bytes).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    a == b
 }
 
 #[inline]

@@ -154,8 +154,15 @@ impl DecodeOptions {
         let mut d = Decoder::new(input, self);
         d.pos = 1;
         d.owner = owner;
-        let v = f(&mut d)?;
-        d.finish().map(|()| v)
+        // Returned as it came, not taken apart and rebuilt: the copy that
+        // rebuilding made stalled on the stores that had just written it.
+        let r = f(&mut d);
+        if r.is_ok()
+            && let Err(e) = d.finish()
+        {
+            return Err(e);
+        }
+        r
     }
 
     fn inflate(&self, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
@@ -1196,16 +1203,29 @@ impl<'a> Decoder<'a> {
     #[inline(never)]
     fn read_tuple(&mut self) -> Result<Term, DecodeError> {
         let n = self.read_tuple_header()?;
-        self.nested(|d| {
-            // Collected from an exact-size iterator so that each element is
-            // written in place (see `read_any_list_here`).
-            let mut failed = None;
-            let v: Vec<Term> = (0..n).map(|_| d.read_element(&mut failed)).collect();
-            match failed {
-                Some(e) => Err(e),
-                None => Ok(Term::Tuple(v)),
-            }
-        })
+        // `nested`, spelled out: a term returned through its closure was
+        // copied out of it, and on small tuples that copy stalled on the
+        // stores that had just written the term.
+        self.enter()?;
+        let elements = if self.depth.is_multiple_of(STACK_CHECK_EVERY) {
+            stacker::maybe_grow(STACK_RED_ZONE, STACK_GROW, || self.read_elements(n))
+        } else {
+            self.read_elements(n)
+        };
+        self.leave();
+        Ok(Term::Tuple(elements?))
+    }
+
+    /// `n` elements of a tuple. Collected from an exact-size iterator so
+    /// that each element is written in place (see `read_any_list_here`).
+    #[inline(always)]
+    fn read_elements(&mut self, n: usize) -> Result<Vec<Term>, DecodeError> {
+        let mut failed = None;
+        let v: Vec<Term> = (0..n).map(|_| self.read_element(&mut failed)).collect();
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(v),
+        }
     }
 
     /// Reads an element of a tuple or list, for collecting into the
