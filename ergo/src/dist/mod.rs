@@ -159,8 +159,9 @@ pub struct DistOptions {
     /// before sleeping (`+sbwt`): a peer that answers within this time is
     /// read without the thread being woken, which on a virtual machine
     /// can take longer than the answer. While it polls, the reader yields
-    /// to every other task on its thread between polls, and only one
-    /// reader of the OS process polls at a time. The cost is that thread's
+    /// to every other task on its thread between polls, every few polls
+    /// yields the core to other OS threads, and only one reader of the OS
+    /// process polls at a time. The cost is that thread's
     /// CPU time during the wait, and only after traffic. Connections to a
     /// node in the same OS process never poll: its answers come from this
     /// process's own threads, which read them as soon as they look.
