@@ -742,7 +742,7 @@ async fn busy_read<F: Future>(read: F, spin: Duration, turn: &'static AtomicBool
         if let Some(out) = poll_once(&mut read).await {
             return out;
         }
-        spins += 1;
+        spins = spins.wrapping_add(1);
         if spins.is_multiple_of(SPIN_YIELD_EVERY) {
             // Let the OS run another thread on this core for a moment.
             std::thread::yield_now();
