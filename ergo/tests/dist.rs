@@ -4,8 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Erl, free_port};
-use ergo::dist::DistOptions;
+use common::{Erl, dist_node as node, dist_node_with as node_with, free_port};
 use ergo::{Atom, Node, Term};
 
 /// `f`'s output, failing the test (naming `what`) if it takes longer than
@@ -14,29 +13,6 @@ async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(30), f)
         .await
         .unwrap_or_else(|_| panic!("{what}: not done within 30 s"))
-}
-
-async fn node(name: &str, cookie: &str, epmd: u16) -> Node {
-    node_with(name, cookie, epmd, |_| {}).await
-}
-
-async fn node_with(
-    name: &str,
-    cookie: &str,
-    epmd: u16,
-    tweak: impl FnOnce(&mut DistOptions),
-) -> Node {
-    let node = Node::builder(format!("{name}@127.0.0.1"))
-        .cookie(cookie)
-        .start()
-        .unwrap();
-    let mut opts = DistOptions {
-        epmd_port: Some(epmd),
-        ..DistOptions::default()
-    };
-    tweak(&mut opts);
-    within("listen", node.dist().listen(opts)).await.unwrap();
-    node
 }
 
 /// A process registered as `name` that answers `{From, T}` with `{echo, T}`.

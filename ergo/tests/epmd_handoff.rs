@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use common::{Erl, free_port};
 use ergo::Node;
-use ergo::dist::DistOptions;
 use ergo::dist::epmd::WhenNoEpmd;
 
 /// The log lines of this test binary, kept for the assertions.
@@ -40,19 +39,7 @@ fn capture() -> Log {
 }
 
 async fn node(name: &str, epmd: u16, when: WhenNoEpmd) -> Node {
-    let node = Node::builder(format!("{name}@127.0.0.1"))
-        .cookie("handoff")
-        .start()
-        .unwrap();
-    node.dist()
-        .listen(DistOptions {
-            epmd_port: Some(epmd),
-            when_no_epmd: when,
-            ..DistOptions::default()
-        })
-        .await
-        .unwrap();
-    node
+    common::dist_node_with(name, "handoff", epmd, |o| o.when_no_epmd = when).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

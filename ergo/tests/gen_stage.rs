@@ -8,7 +8,6 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ergo::dist::DistOptions;
 use ergo::gen_server::{Flow, Reply};
 use ergo::gen_stage::{
     BroadcastDispatcher, BufferKeep, Cancel, CancelMode, ConsumerSupervisor,
@@ -598,24 +597,10 @@ async fn words_cancel_their_subscription_to_numbers(producer_node: &Node, consum
 /// their own on a free port.
 async fn two_nodes(a: &str, b: &str) -> (Node, Node) {
     let epmd = common::free_port();
-    let mut nodes = Vec::new();
-    for name in [a, b] {
-        let node = Node::builder(format!("{name}@127.0.0.1"))
-            .cookie("gs_two_nodes")
-            .start()
-            .unwrap();
-        let opts = DistOptions {
-            epmd_port: Some(epmd),
-            ..DistOptions::default()
-        };
-        tokio::time::timeout(Duration::from_secs(30), node.dist().listen(opts))
-            .await
-            .expect("listening within 30 s")
-            .unwrap();
-        nodes.push(node);
-    }
-    let b = nodes.pop().unwrap();
-    (nodes.pop().unwrap(), b)
+    (
+        common::dist_node(a, "gs_two_nodes", epmd).await,
+        common::dist_node(b, "gs_two_nodes", epmd).await,
+    )
 }
 
 /// Events a producer sends to a consumer on another node are read from

@@ -10,7 +10,6 @@ mod common;
 use std::time::Duration;
 
 use common::{Erl, free_port};
-use ergo::dist::DistOptions;
 use ergo::{Node, Pid, Term};
 
 async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
@@ -20,16 +19,7 @@ async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
 }
 
 async fn node(name: &str, epmd: u16) -> Node {
-    let node = Node::builder(format!("{name}@127.0.0.1"))
-        .cookie("gc")
-        .start()
-        .unwrap();
-    let opts = DistOptions {
-        epmd_port: Some(epmd),
-        ..DistOptions::default()
-    };
-    within("listen", node.dist().listen(opts)).await.unwrap();
-    node
+    common::dist_node(name, "gc", epmd).await
 }
 
 /// Waits (up to 15 s) until `cond` holds.

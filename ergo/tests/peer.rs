@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Erl, example, free_port};
-use ergo::dist::DistOptions;
 use ergo::peer::{
     CallFailure, Connection, PeerDown, PeerError, PeerOptions, PeerState, Shutdown, WaitBoot,
 };
@@ -17,18 +16,7 @@ use ergo::{Atom, Node, Term};
 
 /// An ergo node in this process, distributed, with its EPMD on `epmd`.
 async fn origin(name: &str, epmd: u16) -> Node {
-    let node = Node::builder(format!("{name}@127.0.0.1"))
-        .cookie("peercookie")
-        .start()
-        .unwrap();
-    node.dist()
-        .listen(DistOptions {
-            epmd_port: Some(epmd),
-            ..DistOptions::default()
-        })
-        .await
-        .unwrap();
-    node
+    common::dist_node(name, "peercookie", epmd).await
 }
 
 /// Collects a peer's console output.

@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::{Erl, free_port};
-use ergo::dist::DistOptions;
 use ergo::dist::rpc::RpcFailure;
 use ergo::dist::spawn::{ErpcError, SpawnError, SpawnOptions};
 use ergo::gen_server::CallError;
@@ -50,18 +49,7 @@ impl Counter {
 }
 
 async fn node(name: &str, epmd: u16) -> Node {
-    let node = Node::builder(format!("{name}@127.0.0.1"))
-        .cookie("signals")
-        .start()
-        .unwrap();
-    node.dist()
-        .listen(DistOptions {
-            epmd_port: Some(epmd),
-            ..DistOptions::default()
-        })
-        .await
-        .unwrap();
-    node
+    common::dist_node(name, "signals", epmd).await
 }
 
 /// Runs `f` in a process of `node` and gives its result (within 20 s).

@@ -21,6 +21,36 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// An ergo node of this OS process named `name@127.0.0.1` with `cookie`,
+/// listening for other nodes, registered with the EPMD on `epmd` (within
+/// 30 s).
+pub(crate) async fn dist_node(name: &str, cookie: &str, epmd: u16) -> ergo::Node {
+    dist_node_with(name, cookie, epmd, |_| {}).await
+}
+
+/// [`dist_node`] with its distribution options changed by `tweak` first.
+pub(crate) async fn dist_node_with(
+    name: &str,
+    cookie: &str,
+    epmd: u16,
+    tweak: impl FnOnce(&mut ergo::dist::DistOptions),
+) -> ergo::Node {
+    let node = ergo::Node::builder(format!("{name}@127.0.0.1"))
+        .cookie(cookie)
+        .start()
+        .unwrap();
+    let mut opts = ergo::dist::DistOptions {
+        epmd_port: Some(epmd),
+        ..ergo::dist::DistOptions::default()
+    };
+    tweak(&mut opts);
+    tokio::time::timeout(Duration::from_secs(30), node.dist().listen(opts))
+        .await
+        .unwrap_or_else(|_| panic!("{name}: not listening within 30 s"))
+        .unwrap();
+    node
+}
+
 /// The host part of the tests' short node names (`erl -sname NAME@localhost`).
 /// Plain `-sname NAME` takes the machine's host name, which may resolve to
 /// an address where the tests' EPMD does not listen (127.0.1.1 on stock
