@@ -155,7 +155,7 @@ impl NodeBuilder {
             next_pid: AtomicU64::new(1),
             next_ref: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
-            remote_decoders: AtomicBool::new(false),
+            remote_decoders: Arc::new(AtomicBool::new(false)),
             runtime,
             aliases: RwLock::new(FxHashMap::default()),
             apps: crate::application::Controller::default(),
@@ -207,7 +207,7 @@ pub(crate) struct NodeInner {
     /// Set once a process of this node has a
     /// [`RemoteDecoder`](crate::process::RemoteDecoder): until then,
     /// connections do not look their addressees up for one.
-    pub(crate) remote_decoders: AtomicBool,
+    pub(crate) remote_decoders: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
     /// Active process aliases (`alias/0`), and the aliases of calls
     /// waiting for their reply without a process.

@@ -844,14 +844,20 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: ReadHalf, cfg: Co
         busy_poll: cfg.busy_poll,
     };
     let mut reader = Reader::with_limits(max_message, cfg.max_fragmented, cfg.max_new_atoms);
-    let finding = node.clone();
-    reader.set_finder(Box::new(move |pid| {
-        let node = finding.upgrade()?;
-        if !node.remote_decoders.load(Ordering::Relaxed) {
-            return None;
-        }
-        node.with_pcb(pid, |p| p.remote_decoder()).flatten()
-    }));
+    // Until a process of the node has a decoder, a message costs one
+    // load of the flag here (no look-up, no upgrade of the node).
+    if let Some(any) = node.upgrade().map(|n| n.remote_decoders.clone()) {
+        let finding = node.clone();
+        reader.set_finder(Box::new(move |pid| {
+            if !any.load(Ordering::Relaxed) {
+                return None;
+            }
+            finding
+                .upgrade()?
+                .with_pcb(pid, |p| p.remote_decoder())
+                .flatten()
+        }));
+    }
     let mut frames = conn.received.load(Ordering::Relaxed);
     let ended = |inside_frame: bool, e: std::io::Error| Disconnect::Closed {
         inside_frame,
