@@ -229,7 +229,22 @@ pub struct ServerContext<S: GenServer> {
     /// A behaviour's own data: the events a GenStage callback emitted (a
     /// type), taken by the stage after the callback.
     pub(crate) ext: Option<Box<dyn std::any::Any + Send>>,
+    /// Where the server's messages come from besides its mailbox: a
+    /// connection's socket, read by the process itself while it waits.
+    pub(crate) source: Option<Box<dyn Source>>,
     pending: Option<From<S::Reply>>,
+}
+
+/// Messages a server reads from something other than its mailbox (a
+/// socket), polled whenever the server waits for its next message and its
+/// mailbox is empty. The mailbox goes first, and the source is not read
+/// while a callback runs: it is read only as fast as the server handles
+/// what it gives.
+pub(crate) trait Source: Send {
+    /// The next message from the source, registering `cx`'s waker when
+    /// there is none yet. A source that has nothing more to give stays
+    /// `Pending`.
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Message>;
 }
 
 impl<S: GenServer> fmt::Debug for ServerContext<S> {
@@ -255,6 +270,28 @@ impl<S: GenServer> std::ops::DerefMut for ServerContext<S> {
 }
 
 impl<S: GenServer> ServerContext<S> {
+    /// The next message for the server loop: from the mailbox, or else
+    /// from the server's [`Source`] if it has one.
+    async fn next_message(&mut self) -> Message {
+        if self.source.is_none() {
+            return self.ctx.receive().await;
+        }
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(m) = self.ctx.poll_receive(cx) {
+                return Poll::Ready(m);
+            }
+            let Some(source) = self.source.as_mut() else {
+                return Poll::Pending;
+            };
+            let polled = source.poll_next(cx);
+            if polled.is_ready() {
+                self.ctx.mark_running();
+            }
+            polled
+        })
+        .await
+    }
+
     /// After the current callback, wait at most `timeout` for the next
     /// message; if none comes, `handle_info` gets the atom `timeout` (the
     /// `Timeout` of `{noreply, State, Timeout}`). Applies to one wait.
@@ -688,6 +725,7 @@ async fn serve<S: GenServer>(
         idle_timeout: None,
         next_continue: None,
         ext: None,
+        source: None,
         pending: None,
     };
     if let Some(name) = name
@@ -724,11 +762,11 @@ async fn serve<S: GenServer>(
             }
         }
         let msg = match sctx.idle_timeout.take() {
-            Some(d) => match sctx.receive_timeout(d).await {
+            Some(d) => match crate::deadline::within(d, &mut None, sctx.next_message()).await {
                 Some(m) => m,
                 None => Message::Term(Term::Atom(Atom::TIMEOUT)),
             },
-            None => sctx.receive().await,
+            None => sctx.next_message().await,
         };
         let flow = match classify::<S>(msg, &sctx) {
             None => Ok(Flow::Continue),

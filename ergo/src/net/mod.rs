@@ -53,10 +53,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use ergo_etf::{FromTerm, Term, ToTerm};
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::Notify;
+use std::pin::Pin;
+use std::task::Poll;
 
-use crate::gen_server::{Flow, GenServer, Reply, ServerContext};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+
+use crate::gen_server::{Flow, GenServer, Reply, ServerContext, Source};
 use crate::message::Message;
 use crate::reason::Reason;
 use crate::supervisor::Restart;
@@ -174,11 +176,9 @@ impl std::error::Error for WriteError {}
 pub(crate) struct Slot {
     /// Before the connection is up: the accepted TCP stream.
     fresh: Mutex<Option<tokio::net::TcpStream>>,
+    /// The reading half, while no process is reading it (between a
+    /// process's end and its restart).
     read: Mutex<Option<Reader>>,
-    /// A chunk the reader read ahead and had not handed over when its
-    /// process ended: the process that takes the connection over gets it
-    /// first.
-    ahead: Mutex<Option<Bytes>>,
     write: Arc<tokio::sync::Mutex<Option<Writer>>>,
     peer: SocketAddr,
     /// The daemon's count of open connections, which this one leaves when
@@ -196,7 +196,6 @@ impl Slot {
         Slot {
             fresh: Mutex::new(Some(tcp)),
             read: Mutex::new(None),
-            ahead: Mutex::new(None),
             write: Arc::new(tokio::sync::Mutex::new(None)),
             peer,
             open,
@@ -230,7 +229,7 @@ impl<H: Handler> std::fmt::Debug for ConnStart<H> {
     }
 }
 
-/// What the reader task tells the connection's process.
+/// What the connection's socket gives its process.
 enum Event {
     Data(Bytes),
     Closed,
@@ -243,11 +242,6 @@ pub struct Connection<H: Handler> {
     user: Option<H>,
     start: ConnStart<H>,
     slot: Arc<Slot>,
-    /// Set when the reader may read again (the last data was handled).
-    handled: Arc<Notify>,
-    /// Tells the reader task to stop and put the read half back.
-    stop_reader: Arc<Notify>,
-    reader: Option<tokio::task::JoinHandle<()>>,
     /// The connection is over for good: its socket may go.
     finished: bool,
 }
@@ -316,100 +310,103 @@ impl<H: Handler> ServerContext<Connection<H>> {
 const READ_BUF_MIN: usize = 4 * 1024;
 const READ_BUF_MAX: usize = 64 * 1024;
 
-/// Reads the socket for the process `pid`: one chunk at a time, handing
-/// the next over once the process has handled the last.
-///
-/// Without an idle timeout the next read starts as soon as a chunk is
-/// handed over, and the chunk it reads waits here until the process has
-/// handled the last: one chunk ahead at most, so the socket is still read
-/// only as fast as the process handles. The process's "handled" then does
-/// not wake this task (a chunk arriving does, once). With an idle timeout,
-/// the wait for the peer starts only once the process has handled the
-/// last chunk, as the timeout counts idle time from there.
-async fn read_loop(
-    node: crate::Node,
-    pid: crate::Pid,
+/// The connection's socket, read by its process itself (its server
+/// loop's [`Source`]) whenever the process waits for work and its mailbox
+/// is empty: one chunk per message, and the next read only once the
+/// process has handled the last chunk, so the peer sends only as fast as
+/// the process handles. No task of its own: a chunk reaches its handler
+/// with no hand-over between tasks.
+struct SocketSource {
+    reader: Option<Reader>,
+    /// Where the read half goes back when the process ends, for a process
+    /// that takes the connection over.
     slot: Arc<Slot>,
-    handled: Arc<Notify>,
-    stop: Arc<Notify>,
-    idle: Option<Duration>,
-) {
-    let Some(mut reader) = slot.read.lock().take() else {
-        let _ = node.send_message(pid.into(), Message::local(Event::Closed));
-        return;
-    };
-    // Small to begin with (a daemon may hold many idle connections), and
-    // doubled up to 64 KiB while reads fill it.
-    let mut buf = vec![0u8; READ_BUF_MIN];
-    // A chunk read ahead for the process before this one goes first.
-    let mut carried = slot.ahead.lock().take();
-    let mut first = true;
-    loop {
-        let event = match carried.take() {
-            Some(chunk) => Event::Data(chunk),
-            None => {
-                if idle.is_some() && !first {
-                    tokio::select! {
-                        _ = stop.notified() => break,
-                        _ = handled.notified() => {}
-                    }
-                }
-                let read = async {
-                    match idle {
-                        Some(d) => tokio::time::timeout(d, reader.read(&mut buf)).await.ok(),
-                        None => Some(reader.read(&mut buf).await),
-                    }
-                };
-                let event = tokio::select! {
-                    _ = stop.notified() => break,
-                    r = read => match r {
-                        None => Event::Idle,
-                        Some(Ok(0)) => Event::Closed,
-                        Some(Ok(n)) => Event::Data(Bytes::copy_from_slice(&buf[..n])),
-                        Some(Err(e)) => Event::Failed(e.to_string()),
-                    },
-                };
-                if matches!(&event, Event::Data(d) if d.len() == buf.len())
-                    && buf.len() < READ_BUF_MAX
-                {
-                    buf.resize(buf.len() * 2, 0);
-                }
-                if idle.is_none() && !first {
-                    // Read ahead: hand this over only once the last is
-                    // handled; kept for the next process if this one ends
-                    // first.
-                    tokio::select! {
-                        _ = stop.notified() => {
-                            if let Event::Data(chunk) = event {
-                                *slot.ahead.lock() = Some(chunk);
-                            }
-                            break;
-                        }
-                        _ = handled.notified() => {}
-                    }
-                }
-                event
-            }
-        };
-        first = false;
-        let last = !matches!(event, Event::Data(_));
-        if node
-            .send_message(pid.into(), Message::local(event))
-            .is_err()
-        {
-            break;
-        }
-        if last {
-            break;
+    /// Small to begin with (a daemon may hold many idle connections), and
+    /// doubled up to 64 KiB while reads fill it.
+    buf: Vec<u8>,
+    /// The idle timeout, and its timer.
+    idle: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+    /// A chunk was handed over since the timer was last set: the idle time
+    /// counts again from the next wait (the chunk has been handled then).
+    rearm: bool,
+    /// The stream ended, failed or idled out: nothing more to read.
+    done: bool,
+}
+
+impl SocketSource {
+    fn new(slot: Arc<Slot>, idle: Option<Duration>) -> Self {
+        let reader = slot.read.lock().take();
+        SocketSource {
+            done: reader.is_none(),
+            reader,
+            slot,
+            buf: vec![0u8; READ_BUF_MIN],
+            idle: idle.map(|d| (d, Box::pin(tokio::time::sleep(d)))),
+            rearm: false,
         }
     }
-    // Back in the slot, for a process that takes the connection over.
-    *slot.read.lock() = Some(reader);
+
+    /// The next event of the socket, registering `cx` when there is none.
+    fn poll_event(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Event> {
+        let Some(reader) = self.reader.as_mut() else {
+            // Restarted after the read half went: the peer is gone.
+            return Poll::Ready(Event::Closed);
+        };
+        let mut rb = ReadBuf::new(&mut self.buf);
+        match Pin::new(reader).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Event::Closed);
+                }
+                let chunk = Bytes::copy_from_slice(rb.filled());
+                if n == self.buf.len() && n < READ_BUF_MAX {
+                    self.buf.resize(n * 2, 0);
+                }
+                self.rearm = true;
+                Poll::Ready(Event::Data(chunk))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Event::Failed(e.to_string())),
+            Poll::Pending => {
+                let Some((d, timer)) = self.idle.as_mut() else {
+                    return Poll::Pending;
+                };
+                if std::mem::take(&mut self.rearm) {
+                    timer.as_mut().reset(tokio::time::Instant::now() + *d);
+                }
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Event::Idle),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl Source for SocketSource {
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Message> {
+        if self.done {
+            return Poll::Pending;
+        }
+        let event = std::task::ready!(self.poll_event(cx));
+        self.done = !matches!(event, Event::Data(_));
+        Poll::Ready(Message::local(event))
+    }
+}
+
+impl Drop for SocketSource {
+    fn drop(&mut self) {
+        // Back in the slot, for a process that takes the connection over
+        // (what TLS has buffered of the stream goes with it).
+        if let Some(reader) = self.reader.take() {
+            *self.slot.read.lock() = Some(reader);
+        }
+    }
 }
 
 impl<H: Handler> Connection<H> {
     /// Makes the connection usable: the TLS handshake if any, the halves
-    /// in the slot, the writer in the context, the reader task, and the
+    /// in the slot, the writer in the context, the socket as the process's source, and the
     /// handler's `init`.
     async fn come_up(&mut self, ctx: &mut ConnContext<H>) -> Result<(), Reason> {
         let fresh = self.slot.fresh.lock().take();
@@ -445,12 +442,8 @@ impl<H: Handler> Connection<H> {
         }));
         let handler = H::init(self.start.args.clone(), self.slot.peer, ctx).await?;
         self.user = Some(handler);
-        self.reader = Some(tokio::spawn(read_loop(
-            ctx.node().clone(),
-            ctx.pid(),
+        ctx.source = Some(Box::new(SocketSource::new(
             self.slot.clone(),
-            self.handled.clone(),
-            self.stop_reader.clone(),
             self.start.idle,
         )));
         Ok(())
@@ -469,7 +462,6 @@ impl<H: Handler> Connection<H> {
 
 impl<H: Handler> Drop for Connection<H> {
     fn drop(&mut self) {
-        self.stop_reader.notify_one();
         // Killed (no `terminate`): the supervisor restarts a transient
         // connection (killed is abnormal), never a temporary one.
         if self.finished || self.start.restart == Restart::Temporary {
@@ -502,9 +494,6 @@ impl<H: Handler> GenServer for Connection<H> {
             user: None,
             start,
             slot,
-            handled: Arc::new(Notify::new()),
-            stop_reader: Arc::new(Notify::new()),
-            reader: None,
             finished: false,
         })
     }
@@ -538,11 +527,7 @@ impl<H: Handler> GenServer for Connection<H> {
             return Flow::Continue;
         };
         match message.downcast::<Event>() {
-            Ok(Event::Data(data)) => {
-                let flow = h.handle_data(data, ctx).await;
-                self.handled.notify_one();
-                flow
-            }
+            Ok(Event::Data(data)) => h.handle_data(data, ctx).await,
             Ok(Event::Closed) => h.handle_closed(ctx).await,
             Ok(Event::Idle) => {
                 Flow::Stop(Reason::ShutdownWith(Arc::new(Term::atom("idle_timeout"))))
@@ -559,11 +544,9 @@ impl<H: Handler> GenServer for Connection<H> {
         if let Some(h) = self.user.as_mut() {
             h.terminate(reason, ctx).await;
         }
-        self.stop_reader.notify_one();
-        if let Some(reader) = self.reader.take() {
-            // It puts the read half back before it ends.
-            let _ = reader.await;
-        }
+        // The read half goes back to the slot now, before the supervisor
+        // hears of the end and starts a process that takes it over.
+        ctx.source = None;
         if !self.restarts_after(reason) {
             self.finished = true;
             if let Some(mut w) = self.slot.write.lock().await.take() {

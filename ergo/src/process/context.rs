@@ -15,7 +15,8 @@ use crate::message::Message;
 use crate::node::Node;
 use crate::process::signal::{Routed, Signal, next_unlink_id};
 use crate::process::{
-    Dest, IntoReason, Pcb, RegisterError, SendError, Start, Target, TimerRef, WAITING, start_timer,
+    Dest, IntoReason, Pcb, RUNNING, RegisterError, SendError, Start, Target, TimerRef, WAITING,
+    start_timer,
 };
 use crate::reason::Reason;
 
@@ -111,6 +112,12 @@ impl Context {
                 Poll::Pending
             }
         }
+    }
+
+    /// Marks the process running again after [`Context::poll_receive`]
+    /// found nothing but something else the process waits on gave it work.
+    pub(crate) fn mark_running(&self) {
+        self.pcb.own.status.store(RUNNING, Ordering::Relaxed);
     }
 
     /// The next message if one is waiting.
