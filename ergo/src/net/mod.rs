@@ -406,8 +406,8 @@ impl Drop for SocketSource {
 
 impl<H: Handler> Connection<H> {
     /// Makes the connection usable: the TLS handshake if any, the halves
-    /// in the slot, the writer in the context, the socket as the process's source, and the
-    /// handler's `init`.
+    /// in the slot, the writer in the context, the handler's `init`, and
+    /// the reading half as the process's source.
     async fn come_up(&mut self, ctx: &mut ConnContext<H>) -> Result<(), Reason> {
         let fresh = self.slot.fresh.lock().take();
         if let Some(tcp) = fresh {
