@@ -5,8 +5,10 @@
 # connection) and a bare tokio echo server (a task per connection, the
 # floor). 64-byte lines over 100 concurrent connections (one in flight per
 # connection, and 16), and 10,000
-# connections accepted in a burst. Prints every figure, then the ratios
-# against issue 21's targets.
+# connections accepted in a burst; and, for the one-in-flight echo, the
+# server's own CPU time per line (the load shares the two cores with every
+# server, so messages/s alone mixes its cost in). Prints every figure, then
+# the ratios against issue 21's targets.
 #
 #   benches/daemon_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
 set -euo pipefail
@@ -32,6 +34,9 @@ wait_ready() {
   echo "server did not start: $1" >&2; cat "$1" >&2; return 1
 }
 
+# User plus system CPU time of a process so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 # One server at a time, so that each has the machine to itself.
 measure() { # name start-command...
   local name=$1; shift
@@ -40,7 +45,16 @@ measure() { # name start-command...
   local pid=$!
   PIDS+=($pid)
   wait_ready "$WORK/$name.log"
-  "$SIDE" load "$port" "$SECS" "${name}_echo_msgs_s"
+  # The server's CPU time (user and system, from /proc) over the load's
+  # life, per line echoed: what a line costs the server itself, apart from
+  # the load that shares the two cores with it.
+  local t0 t1 lines
+  t0=$(cpu_ticks "$pid")
+  "$SIDE" load "$port" "$SECS" "${name}_echo_msgs_s" | tee "$WORK/$name.load"
+  t1=$(cpu_ticks "$pid")
+  lines=$(awk '$1 ~ /_lines$/ { print $2 }' "$WORK/$name.load")
+  awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$lines" -v k="${name}_echo_cpu_ns_per_line" \
+    'BEGIN { printf "%s %.0f ns\n", k, t * 1e9 / hz / n }'
   "$SIDE" load16 "$port" "$SECS" "${name}_echo16_msgs_s"
   "$SIDE" burst "$port" 10000 "${name}_accept_conns_s"
   kill "$pid" 2>/dev/null || true
@@ -62,6 +76,9 @@ awk "$(cat benches/ratios.awk)"'
     print "-- echo of 64-byte lines over 100 connections, msgs/s (higher is better)"
     row("ergo daemon / erlang gen_tcp", "ergo_echo_msgs_s", "erlang_echo_msgs_s", ">=", 2)
     row("ergo daemon / bare tokio", "ergo_echo_msgs_s", "tokio_echo_msgs_s", ">=", 0.667)
+    print "-- CPU time of the server per line echoed in that run, ns (lower is better)"
+    row("ergo daemon / erlang gen_tcp", "ergo_echo_cpu_ns_per_line", "erlang_echo_cpu_ns_per_line", "", "")
+    row("ergo daemon / bare tokio", "ergo_echo_cpu_ns_per_line", "tokio_echo_cpu_ns_per_line", "", "")
     print "-- the same with 16 lines in flight per connection, msgs/s"
     row("ergo daemon / erlang gen_tcp", "ergo_echo16_msgs_s", "erlang_echo16_msgs_s", ">=", 2)
     row("ergo daemon / bare tokio", "ergo_echo16_msgs_s", "tokio_echo16_msgs_s", ">=", 0.667)

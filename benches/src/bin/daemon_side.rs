@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Servers print `ready` once they listen; the loads print `name value
-//! unit` lines.
+//! unit` lines (`load` and `load16` also the lines of their whole life, as
+//! `LABEL_lines`, for the script's CPU time per line).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -136,6 +137,13 @@ async fn load(port: u16, secs: f64, label: &str, depth: usize) {
         let _ = t.await;
     }
     out(label, rate.round(), "msgs/s");
+    // Every line of the load's life, warm-up included: what the script
+    // divides the server's CPU time over the same life by.
+    out(
+        &format!("{label}_lines"),
+        count.load(Relaxed) as f64,
+        "lines",
+    );
 }
 
 /// `n` connections, 200 at a time: each connects, has one line echoed and
