@@ -331,20 +331,25 @@ pub struct From<R> {
 
 enum ReplyTo<R> {
     Local(oneshot::Sender<R>),
-    Term {
-        node: Node,
-        /// The server, which the reply comes from.
-        server: Pid,
-        pid: Pid,
-        tag: Term,
-    },
+    /// Boxed, so that a `From` is two words: a local call's is moved
+    /// through the server loop on every call.
+    Term(Box<TermCaller>),
+}
+
+/// A caller that is answered with a term: `{Tag, Reply}` to `pid`.
+struct TermCaller {
+    node: Node,
+    /// The server, which the reply comes from.
+    server: Pid,
+    pid: Pid,
+    tag: Term,
 }
 
 impl<R> fmt::Debug for From<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.to {
             ReplyTo::Local(_) => f.write_str("From(local)"),
-            ReplyTo::Term { pid, tag, .. } => write!(f, "From({pid}, {tag})"),
+            ReplyTo::Term(c) => write!(f, "From({}, {})", c.pid, c.tag),
         }
     }
 }
@@ -354,12 +359,15 @@ impl<R: ToTerm + Send + 'static> From<R> {
     pub fn reply(self, reply: R) -> bool {
         match self.to {
             ReplyTo::Local(tx) => tx.send(reply).is_ok(),
-            ReplyTo::Term {
-                node,
-                server,
-                pid,
-                tag,
-            } => send_reply(&node, server, pid, tag, reply.into_term()),
+            ReplyTo::Term(c) => {
+                let TermCaller {
+                    node,
+                    server,
+                    pid,
+                    tag,
+                } = *c;
+                send_reply(&node, server, pid, tag, reply.into_term())
+            }
         }
     }
 }
@@ -590,12 +598,12 @@ fn term_from<S: GenServer>(f: &mut Term, ctx: &ServerContext<S>) -> Option<From<
     let pid = f[0].as_pid()?;
     let tag = std::mem::take(&mut f[1]);
     Some(From {
-        to: ReplyTo::Term {
+        to: ReplyTo::Term(Box::new(TermCaller {
             node: ctx.node().clone(),
             server: ctx.pid(),
             pid,
             tag,
-        },
+        })),
     })
 }
 
@@ -657,13 +665,13 @@ impl<R> From<R> {
     /// Replies with a raw term (to a term caller; a local caller has a typed
     /// channel and is left to the drop).
     fn reply_term(self, t: Term) {
-        if let ReplyTo::Term {
-            node,
-            server,
-            pid,
-            tag,
-        } = self.to
-        {
+        if let ReplyTo::Term(c) = self.to {
+            let TermCaller {
+                node,
+                server,
+                pid,
+                tag,
+            } = *c;
             send_reply(&node, server, pid, tag, t);
         }
     }
@@ -753,7 +761,11 @@ async fn serve<S: GenServer>(
     };
     let _ = ready.send(Ok(()));
     loop {
-        if let Some(value) = sctx.next_continue.take() {
+        // Looked at before it is taken: most loops have none, and taking
+        // it would copy the whole (empty) message out each time.
+        if sctx.next_continue.is_some()
+            && let Some(value) = sctx.next_continue.take()
+        {
             match guarded(state.handle_continue(value, &mut sctx)).await {
                 Ok(Flow::Continue) => continue,
                 Ok(Flow::Stop(reason)) | Err(reason) => {
@@ -772,7 +784,12 @@ async fn serve<S: GenServer>(
             None => Ok(Flow::Continue),
             Some(Incoming::Call(request, from)) => {
                 sctx.pending = Some(from);
-                let outcome = guarded(state.handle_call(request, &mut sctx)).await;
+                // Pinned where it is made, so that the callback's future is
+                // not copied into the guard.
+                let outcome = {
+                    let call = std::pin::pin!(state.handle_call(request, &mut sctx));
+                    guarded(call).await
+                };
                 let from = sctx.pending.take();
                 match outcome {
                     Ok(Reply::Reply(r)) => {
