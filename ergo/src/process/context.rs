@@ -92,7 +92,8 @@ impl Context {
     /// Publishes how many messages wait in the inbox, for
     /// `message_queue_len`.
     fn sync_inbox_len(&mut self) {
-        let n = self.inbox.get_mut().len();
+        // Saturated: a count past four billion is not one anyone reads.
+        let n = u32::try_from(self.inbox.get_mut().len()).unwrap_or(u32::MAX);
         self.pcb.own.inbox_len.store(n, Ordering::Relaxed);
     }
 
@@ -296,7 +297,7 @@ impl Context {
                 // `{'EXIT', Pid, noproc}` and the call succeeds; one that
                 // does not gets the error (Erlang raises `noproc`), and
                 // lives on if it handles it.
-                if me.trap_exit.load(Ordering::Acquire) {
+                if me.own.trap_exit.load(Ordering::Acquire) {
                     me.deliver(Message::Exit {
                         from: pid,
                         reason: Reason::NoProc,
@@ -406,12 +407,12 @@ impl Context {
     /// Sets whether exit signals become `{'EXIT', From, Reason}` messages
     /// (`process_flag(trap_exit, Flag)`); returns the old setting.
     pub fn set_trap_exit(&self, trap: bool) -> bool {
-        self.pcb.trap_exit.swap(trap, Ordering::AcqRel)
+        self.pcb.own.trap_exit.swap(trap, Ordering::AcqRel)
     }
 
     /// Whether this process traps exits.
     pub fn trap_exit(&self) -> bool {
-        self.pcb.trap_exit.load(Ordering::Acquire)
+        self.pcb.own.trap_exit.load(Ordering::Acquire)
     }
 
     /// Sends an exit signal with `reason` to `pid` (`exit/2`).

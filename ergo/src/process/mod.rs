@@ -56,7 +56,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -110,9 +110,12 @@ pub(crate) struct ProcState {
     pub(crate) remote: bool,
     /// The connection (by its id) whose index this process was last put
     /// in: the usual case is one peer, put in once, not on every monitor.
-    pub(crate) indexed_on: Option<u64>,
-    /// Told the exit reason when the process has ended.
-    pub(crate) exit_watchers: Vec<tokio::sync::oneshot::Sender<Reason>>,
+    pub(crate) indexed_on: Option<std::num::NonZeroU64>,
+    /// Told the exit reason when the process has ended. Boxed: few
+    /// processes have any, and every control block carries the field (one
+    /// word where a `Vec` is three).
+    #[allow(clippy::box_collection)]
+    pub(crate) exit_watchers: Option<Box<Vec<tokio::sync::oneshot::Sender<Reason>>>>,
     /// Set when everything the end of the process brings about is done:
     /// its name is free, it is out of the process table, its links and
     /// monitors have been told.
@@ -153,8 +156,6 @@ pub(crate) struct Pcb {
     /// What senders write.
     inbound: Inbound,
     kill: Mutex<Option<Reason>>,
-    killed: AtomicBool,
-    pub(crate) trap_exit: AtomicBool,
     pub(crate) state: Mutex<ProcState>,
     /// What the process itself writes as it runs.
     own: Own,
@@ -176,6 +177,9 @@ struct Inbound {
     /// skips the lock, and a sender that finds it set need not wake the
     /// process (the sender that set it did).
     pending: AtomicBool,
+    /// Set once `kill` holds the reason the process is to end with: its
+    /// guard looks at this, not the lock, on every poll.
+    killed: AtomicBool,
     /// The process task's waker, kept from its first poll until it ends:
     /// a task's waker does not change, so the process need not hand it over
     /// again on every poll, and waking does not use it up.
@@ -190,8 +194,10 @@ struct Own {
     /// How many messages the process has taken from `mailbox` into its
     /// context's inbox and not yet received: they are still in its queue as
     /// `process_info(Pid, message_queue_len)` counts it.
-    inbox_len: AtomicUsize,
+    inbox_len: AtomicU32,
     status: AtomicU8,
+    /// Exit signals arrive as messages (`process_flag(trap_exit, true)`).
+    trap_exit: AtomicBool,
     handled: AtomicU64,
 }
 
@@ -248,10 +254,10 @@ impl Pcb {
     pub(crate) fn first_index(&self, conn: u64) -> bool {
         let mut st = self.state.lock();
         st.remote = true;
-        if st.indexed_on == Some(conn) {
+        if st.indexed_on.map(std::num::NonZeroU64::get) == Some(conn) {
             return false;
         }
-        st.indexed_on = Some(conn);
+        st.indexed_on = std::num::NonZeroU64::new(conn);
         true
     }
 
@@ -283,17 +289,17 @@ impl Pcb {
             inbound: Inbound {
                 mailbox: Mutex::new(Mailbox::default()),
                 pending: AtomicBool::new(false),
+                killed: AtomicBool::new(false),
                 waker: Mutex::new(None),
                 remote_decoder: std::sync::OnceLock::new(),
             },
             own: Own {
-                inbox_len: AtomicUsize::new(0),
+                inbox_len: AtomicU32::new(0),
                 status: AtomicU8::new(RUNNING),
+                trap_exit: AtomicBool::new(false),
                 handled: AtomicU64::new(0),
             },
             kill: Mutex::new(None),
-            killed: AtomicBool::new(false),
-            trap_exit: AtomicBool::new(false),
             state: Mutex::new(ProcState {
                 alive: true,
                 group_leader,
@@ -389,7 +395,7 @@ impl Pcb {
             (Some(r), true) => {
                 let _ = tx.send(r.clone());
             }
-            _ => st.exit_watchers.push(tx),
+            _ => st.exit_watchers.get_or_insert_default().push(tx),
         }
         rx
     }
@@ -398,16 +404,16 @@ impl Pcb {
     /// when it is already ending).
     pub(crate) fn kill(&self, reason: Reason) {
         let mut k = self.kill.lock();
-        if k.is_none() && !self.killed.load(Ordering::Relaxed) {
+        if k.is_none() && !self.inbound.killed.load(Ordering::Relaxed) {
             *k = Some(reason);
-            self.killed.store(true, Ordering::Release);
+            self.inbound.killed.store(true, Ordering::Release);
         }
         drop(k);
         self.wake();
     }
 
     fn take_kill(&self) -> Option<Reason> {
-        if !self.killed.load(Ordering::Acquire) {
+        if !self.inbound.killed.load(Ordering::Acquire) {
             return None;
         }
         self.kill.lock().take()
@@ -421,7 +427,7 @@ impl Pcb {
             self.kill(Reason::Killed);
             return;
         }
-        if self.trap_exit.load(Ordering::Acquire) {
+        if self.own.trap_exit.load(Ordering::Acquire) {
             self.deliver(Message::Exit { from, reason });
             return;
         }
@@ -435,7 +441,8 @@ impl Pcb {
     /// process has taken into its inbox but not read (a selective receive
     /// leaves the ones it skips there).
     pub(crate) fn message_queue_len(&self) -> usize {
-        self.inbound.mailbox.lock().queue.len() + self.own.inbox_len.load(Ordering::Relaxed)
+        self.inbound.mailbox.lock().queue.len()
+            + self.own.inbox_len.load(Ordering::Relaxed) as usize
     }
 }
 
@@ -510,7 +517,7 @@ impl ProcessInfo {
             links: st.links.iter().map(|(p, _)| *p).collect(),
             monitors: st.monitors.iter().map(|(r, m)| (*r, m.other)).collect(),
             monitored_by: st.monitored_by.iter().map(|(_, m)| m.other).collect(),
-            trap_exit: pcb.trap_exit.load(Ordering::Relaxed),
+            trap_exit: pcb.own.trap_exit.load(Ordering::Relaxed),
             group_leader: st.group_leader,
             messages_handled: pcb.own.handled.load(Ordering::Relaxed),
             behaviour: st.behaviour.map(|f| f()),
@@ -618,6 +625,98 @@ pub(crate) enum Start<'a> {
     },
 }
 
+/// What the guard around a process's future keeps between polls. Kept
+/// small, and reached through one reference: it is part of every
+/// process's task.
+struct Guard {
+    /// One timer for all the process's timed waits (see `crate::deadline`):
+    /// armed no later than the earliest deadline a wait asked for, re-armed
+    /// only when it fires. Made on the first timed wait: most processes
+    /// never have one, and an idle process should stay small.
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// The timer is set (for its `deadline()`) and has not fired yet.
+    armed: bool,
+    /// The guard is the task's own future, and a tokio task's waker stays
+    /// the same for its life: kept on the first poll.
+    waker_kept: bool,
+    /// The connection the process sent to while it was busy: the process
+    /// is not run again until it is not.
+    suspended: Option<Arc<crate::dist::conn::Conn>>,
+}
+
+impl Guard {
+    /// Polls the process's future `fut`: its end (returned, panicked, or
+    /// killed) as its exit reason.
+    fn poll<F: Future>(
+        &mut self,
+        pcb: &Pcb,
+        mut fut: std::pin::Pin<&mut F>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Reason>
+    where
+        F::Output: IntoReason,
+    {
+        if !self.waker_kept {
+            pcb.keep_waker(cx.waker());
+            self.waker_kept = true;
+        }
+        debug_assert!(
+            pcb.keeps_waker(cx.waker()),
+            "a process task's waker changed"
+        );
+        let mut fired = self.armed && self.timer.as_ref().is_some_and(|t| t.is_elapsed());
+        if fired {
+            self.armed = false;
+        }
+        loop {
+            if let Some(reason) = pcb.take_kill() {
+                return Poll::Ready(reason);
+            }
+            // Suspended after sending to a busy connection: not run again
+            // until it is not busy (an exit signal still ends the process
+            // meanwhile).
+            if let Some(conn) = &self.suspended {
+                if conn.wait_unbusy(cx.waker()) {
+                    return Poll::Pending;
+                }
+                self.suspended = None;
+            }
+            pcb.own.status.store(RUNNING, Ordering::Relaxed);
+            let saved = crate::deadline::enter(fired);
+            let held = crate::dist::conn::hold_begin();
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+            self.suspended = crate::dist::conn::hold_end(held);
+            let wanted = crate::deadline::exit(saved);
+            match polled {
+                Ok(Poll::Ready(out)) => return Poll::Ready(out.into_reason()),
+                Ok(Poll::Pending) => {}
+                Err(payload) => return Poll::Ready(Reason::from_panic(&*payload)),
+            }
+            let later = |t: &std::pin::Pin<Box<tokio::time::Sleep>>, at| t.deadline() > at;
+            if let Some(at) = wanted
+                && (!self.armed || self.timer.as_ref().is_none_or(|t| later(t, at)))
+            {
+                let t = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                t.as_mut().reset(at);
+                self.armed = true;
+                // Polled once to register this task's waker; after that a
+                // look at its state is enough.
+                if t.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            } else if !self.armed || !self.timer.as_ref().is_some_and(|t| t.is_elapsed()) {
+                return Poll::Pending;
+            }
+            // The timer fired: poll the process again so that the waits
+            // past their deadline see it.
+            self.armed = false;
+            fired = true;
+        }
+    }
+}
+
 /// Runs a process: creates its context, polls its future under the guard,
 /// and sends its exit notifications when it ends.
 pub(crate) async fn run<F, Fut>(node: Node, pcb: Arc<Pcb>, f: F)
@@ -634,79 +733,13 @@ where
             Err(payload) => Reason::from_panic(&*payload),
             Ok(fut) => {
                 let mut fut = std::pin::pin!(fut);
-                // One timer for all the process's timed waits (see
-                // `crate::deadline`): armed no later than the earliest
-                // deadline a wait asked for, re-armed only when it fires.
-                // Made on the first timed wait: most processes never have
-                // one, and an idle process should stay small.
-                let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-                let mut armed: Option<tokio::time::Instant> = None;
-                // The guard is the task's own future, and a tokio task's
-                // waker stays the same for its life: kept on the first poll.
-                let mut waker_kept = false;
-                let mut suspended: Option<std::sync::Arc<crate::dist::conn::Conn>> = None;
-                let reason = std::future::poll_fn(|cx| {
-                    if !waker_kept {
-                        pcb.keep_waker(cx.waker());
-                        waker_kept = true;
-                    }
-                    debug_assert!(
-                        pcb.keeps_waker(cx.waker()),
-                        "a process task's waker changed"
-                    );
-                    let mut fired =
-                        armed.is_some() && timer.as_ref().is_some_and(|t| t.is_elapsed());
-                    if fired {
-                        armed = None;
-                    }
-                    loop {
-                        if let Some(reason) = pcb.take_kill() {
-                            return Poll::Ready(reason);
-                        }
-                        // Suspended after sending to a busy connection:
-                        // not run again until it is not busy (an exit
-                        // signal still ends the process meanwhile).
-                        if let Some(conn) = &suspended {
-                            if conn.wait_unbusy(cx.waker()) {
-                                return Poll::Pending;
-                            }
-                            suspended = None;
-                        }
-                        pcb.own.status.store(RUNNING, Ordering::Relaxed);
-                        let saved = crate::deadline::enter(fired);
-                        let held = crate::dist::conn::hold_begin();
-                        let polled =
-                            std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
-                        suspended = crate::dist::conn::hold_end(held);
-                        let wanted = crate::deadline::exit(saved);
-                        match polled {
-                            Ok(Poll::Ready(out)) => return Poll::Ready(out.into_reason()),
-                            Ok(Poll::Pending) => {}
-                            Err(payload) => return Poll::Ready(Reason::from_panic(&*payload)),
-                        }
-                        if let Some(at) = wanted
-                            && armed.is_none_or(|a| a > at)
-                        {
-                            let t =
-                                timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                            t.as_mut().reset(at);
-                            armed = Some(at);
-                            // Polled once to register this task's waker; after
-                            // that a look at its state is enough.
-                            if t.as_mut().poll(cx).is_pending() {
-                                return Poll::Pending;
-                            }
-                        } else if armed.is_none() || !timer.as_ref().is_some_and(|t| t.is_elapsed())
-                        {
-                            return Poll::Pending;
-                        }
-                        // The timer fired: poll the process again so that the
-                        // waits past their deadline see it.
-                        armed = None;
-                        fired = true;
-                    }
-                })
-                .await;
+                let mut guard = Guard {
+                    timer: None,
+                    armed: false,
+                    waker_kept: false,
+                    suspended: None,
+                };
+                let reason = std::future::poll_fn(|cx| guard.poll(&pcb, fut.as_mut(), cx)).await;
                 pcb.state.lock().exit_reason = Some(reason.clone());
                 reason
             }
@@ -718,4 +751,38 @@ where
     pcb.own.status.store(EXITING, Ordering::Relaxed);
     pcb.drop_waker();
     node.inner().finish(&pcb, reason);
+}
+#[cfg(all(test, target_arch = "x86_64"))]
+mod size_tests {
+    //! What every process costs in memory, kept from growing by accident:
+    //! the control block and the task's future each sit just inside an
+    //! allocation size class (jemalloc's 320-byte class for the block with its `Arc`'s counts;
+    //! tokio's task cell, 128-byte aligned on x86-64, at 384 bytes while
+    //! its future is at most 280).
+
+    #[test]
+    fn a_control_block_fits_the_320_byte_size_class() {
+        // As allocated: behind an `Arc`'s two counts.
+        let size = std::mem::size_of::<super::Pcb>() + 2 * std::mem::size_of::<usize>();
+        assert!(
+            size <= 320,
+            "the control block grew to {size} bytes with its counts"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plain_process_task_future_leaves_its_task_cell_at_384_bytes() {
+        let node = crate::Node::builder("size@localhost").start().unwrap();
+        let pcb = std::sync::Arc::new(super::Pcb::new(node.system_pid(), None));
+        // The process the spawn benchmark starts: one that waits for a
+        // message.
+        let fut = super::run(node.clone(), pcb, |mut ctx: crate::Context| async move {
+            std::hint::black_box(ctx.receive().await);
+        });
+        let size = std::mem::size_of_val(&fut);
+        assert!(
+            size <= 280,
+            "a waiting process's task future grew to {size} bytes"
+        );
+    }
 }

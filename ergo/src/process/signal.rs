@@ -587,7 +587,7 @@ impl NodeInner {
             st.finished = true;
             std::mem::take(&mut st.exit_watchers)
         };
-        for w in watchers {
+        for w in watchers.into_iter().flat_map(|w| *w) {
             let _ = w.send(reason.clone());
         }
     }

@@ -90,7 +90,7 @@ pub(crate) struct Conn {
     /// monitors to the peer's processes (or from them). Its loss fires
     /// exactly these.
     index: Mutex<Index>,
-    /// An id no other connection of this OS process has.
+    /// An id no other connection of this OS process has (never 0).
     pub(crate) id: u64,
     /// The processes suspended until the connection is no longer busy.
     unbusy: Mutex<Vec<std::task::Waker>>,
