@@ -275,6 +275,23 @@ impl NodeInner {
         (pcb.pid == pid).then(|| f(pcb))
     }
 
+    /// Puts `msg` in the mailbox of `pid`, a process of this node; `false`
+    /// when there is no such process, with the message left in `refused`
+    /// for the caller to drop after the table's lock (a message's drop may
+    /// run any code, a spawn among it).
+    pub(crate) fn deliver_to(&self, pid: Pid, msg: Message, refused: &mut Option<Message>) -> bool {
+        if pid.node == self.name && pid.creation == self.creation {
+            let shard = self.shard(pid.id).read();
+            if let Some(pcb) = shard.get(&pid.id)
+                && pcb.pid == pid
+            {
+                return pcb.try_deliver(msg, refused);
+            }
+        }
+        *refused = Some(msg);
+        false
+    }
+
     pub(crate) fn remove(&self, pid: Pid) {
         self.shard(pid.id).write().remove(&pid.id);
     }
@@ -455,7 +472,8 @@ impl Node {
             // The most frequent signal, a message to a pid of this node,
             // applied where it is sent: into the mailbox, or dropped (after
             // the table's lock) when the process has ended, as in Erlang.
-            let _undelivered = self.inner.with_pcb(p, |pcb| pcb.try_deliver(msg));
+            let mut refused = None;
+            self.inner.deliver_to(p, msg, &mut refused);
             return Ok(());
         }
         let to = to.target(self.inner.name);

@@ -311,15 +311,20 @@ impl Pcb {
     /// Puts a message in the mailbox and wakes the process. Returns `false`
     /// (dropping the message) when the process has ended.
     pub(crate) fn deliver(&self, msg: Message) -> bool {
-        self.try_deliver(msg).is_ok()
+        let mut refused = None;
+        self.try_deliver(msg, &mut refused)
     }
 
-    /// Puts `msg` in the mailbox, or gives it back if the process has ended.
-    pub(crate) fn try_deliver(&self, msg: Message) -> Result<(), Message> {
+    /// Puts a message in the mailbox and wakes the process; `false` when
+    /// the process has ended, with the message left in `refused` for the
+    /// caller to drop once it holds no lock. (Not returned: a result the
+    /// size of a message is copied out on every delivery.)
+    pub(crate) fn try_deliver(&self, msg: Message, refused: &mut Option<Message>) -> bool {
         let wake = {
             let mut mb = self.inbound.mailbox.lock();
             if mb.closed {
-                return Err(msg);
+                *refused = Some(msg);
+                return false;
             }
             mb.queue.push_back(msg);
             // `pending` changes only under the mailbox lock: a load and a
@@ -333,7 +338,7 @@ impl Pcb {
         if wake {
             self.wake();
         }
-        Ok(())
+        true
     }
 
     /// Wakes the process's task (if it has been polled and not ended).

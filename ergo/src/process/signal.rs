@@ -302,9 +302,11 @@ impl NodeInner {
         };
         // A message that finds no process is dropped outside the table's
         // lock.
-        match self.with_pcb(pid, |pcb| pcb.try_deliver(body.into_message(from))) {
-            Some(Ok(())) => Routed::Done,
-            _ => Routed::NoProc,
+        let mut refused = None;
+        if self.deliver_to(pid, body.into_message(from), &mut refused) {
+            Routed::Done
+        } else {
+            Routed::NoProc
         }
     }
 
@@ -477,10 +479,11 @@ impl NodeInner {
         };
         match owner {
             Ok(pid) => {
-                let msg = body.into_message(from);
-                match self.with_pcb(pid, |p| p.try_deliver(msg).is_ok()) {
-                    Some(true) => Routed::Done,
-                    _ => Routed::NoProc,
+                let mut refused = None;
+                if self.deliver_to(pid, body.into_message(from), &mut refused) {
+                    Routed::Done
+                } else {
+                    Routed::NoProc
                 }
             }
             Err(Some(AliasOwner::Call { tx, .. })) => {
