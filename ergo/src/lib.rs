@@ -166,7 +166,7 @@ pub mod supervisor;
 pub use application::{AppError, AppInfo, AppSpec, Application, StartType};
 pub use gen_server::{CallError, Flow, GenServer, Reply, ServerContext, ServerRef};
 pub use gen_stage::{GenStage, StageContext, StageRef};
-pub use message::Message;
+pub use message::{Down, Message};
 pub use node::{Node, NodeBuilder, NodeError};
 pub use process::{
     Behaviour, Context, Dest, IntoReason, LookupName, ProcessInfo, RegisterError, SendError,

@@ -140,16 +140,22 @@ pub enum Message {
         /// Its reason.
         reason: Reason,
     },
-    /// A monitor fired: `{'DOWN', Ref, process, Object, Reason}`.
-    Down {
-        /// The monitor's reference.
-        reference: Ref,
-        /// What was monitored: the pid, or `{Name, Node}` for a monitor by
-        /// registered name.
-        object: Term,
-        /// Why it went down (`noproc` when it never existed).
-        reason: Reason,
-    },
+    /// A monitor fired: `{'DOWN', Ref, process, Object, Reason}`. Boxed,
+    /// so that every message is smaller: messages are moved into and out
+    /// of mailboxes, and this one is rare and the largest by far.
+    Down(Box<Down>),
+}
+
+/// What a [`Message::Down`] says: a monitor fired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Down {
+    /// The monitor's reference.
+    pub reference: Ref,
+    /// What was monitored: the pid, or `{Name, Node}` for a monitor by
+    /// registered name.
+    pub object: Term,
+    /// Why it went down (`noproc` when it never existed).
+    pub reason: Reason,
 }
 
 fn term_of<T: ToTerm + 'static>(v: &(dyn Any + Send)) -> Term {
@@ -158,6 +164,24 @@ fn term_of<T: ToTerm + 'static>(v: &(dyn Any + Send)) -> Term {
 }
 
 impl Message {
+    /// The notice of a monitor that fired.
+    pub fn down(reference: Ref, object: Term, reason: Reason) -> Message {
+        Message::Down(Box::new(Down {
+            reference,
+            object,
+            reason,
+        }))
+    }
+
+    /// What the message says if it is a monitor's notice: for selective
+    /// receives, `ctx.receive_match(|m| m.as_down().is_some_and(|d| d.reference == r))`.
+    pub fn as_down(&self) -> Option<&Down> {
+        match self {
+            Message::Down(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// A message holding `value`, which can also be read as a term (and so
     /// sent to another node).
     pub fn new<T: ToTerm + Send + 'static>(value: T) -> Message {
@@ -206,16 +230,12 @@ impl Message {
                 Term::Pid(*from),
                 reason.to_term(),
             ])),
-            Message::Down {
-                reference,
-                object,
-                reason,
-            } => Some(Term::tuple([
+            Message::Down(d) => Some(Term::tuple([
                 Term::Atom(Atom::DOWN),
-                Term::Ref(*reference),
+                Term::Ref(d.reference),
                 Term::Atom(Atom::PROCESS),
-                object.clone(),
-                reason.to_term(),
+                d.object.clone(),
+                d.reason.to_term(),
             ])),
         }
     }
@@ -296,5 +316,18 @@ mod tests {
         let m = Message::local(vec![1u8]);
         let m = m.downcast::<String>().unwrap_err();
         assert_eq!(m.downcast::<Vec<u8>>().unwrap(), vec![1]);
+    }
+
+    /// Messages are moved into mailboxes and out again on every send: the
+    /// rare monitor notice is boxed so that it does not make all of them
+    /// as large as itself.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_message_is_no_larger_than_a_term_and_its_tag() {
+        let size = std::mem::size_of::<Message>();
+        assert!(
+            size <= std::mem::size_of::<Term>() + 8,
+            "a message grew to {size} bytes"
+        );
     }
 }

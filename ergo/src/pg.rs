@@ -543,9 +543,7 @@ async fn run(mut ctx: crate::Context, name: Atom, shared: Arc<Shared>) {
     loop {
         match ctx.receive().await {
             Message::Term(Term::Tuple(t)) => scope.term(&ctx, &t),
-            Message::Down {
-                reference, object, ..
-            } => scope.down(&ctx, reference, &object),
+            Message::Down(d) => scope.down(&ctx, d.reference, &d.object),
             m @ Message::Local(_) => {
                 if let Ok(r) = m.downcast::<Request>() {
                     scope.request(&ctx, r);

@@ -696,7 +696,10 @@ impl Sup {
             waiting.insert(mref, pid);
         }
         let stopped: FxHashSet<Pid> = waiting.values().copied().collect();
-        let is_down = |waiting: &FxHashMap<Ref, Pid>, m: &Message| matches!(m, Message::Down { reference, .. } if waiting.contains_key(reference));
+        let is_down = |waiting: &FxHashMap<Ref, Pid>, m: &Message| {
+            m.as_down()
+                .is_some_and(|d| waiting.contains_key(&d.reference))
+        };
         let deadline = match shutdown {
             Shutdown::Timeout(t) => Some(Instant::now() + t),
             _ => None,
@@ -711,8 +714,8 @@ impl Sup {
                 None => Some(ctx.receive_match(|m| is_down(&waiting, m)).await),
             };
             match got {
-                Some(Message::Down { reference, .. }) => {
-                    waiting.remove(&reference);
+                Some(Message::Down(d)) => {
+                    waiting.remove(&d.reference);
                 }
                 Some(_) => {}
                 None => {
@@ -721,10 +724,9 @@ impl Sup {
                         ctx.exit(*pid, Reason::Kill);
                     }
                     while !waiting.is_empty() {
-                        if let Message::Down { reference, .. } =
-                            ctx.receive_match(|m| is_down(&waiting, m)).await
+                        if let Message::Down(d) = ctx.receive_match(|m| is_down(&waiting, m)).await
                         {
-                            waiting.remove(&reference);
+                            waiting.remove(&d.reference);
                         }
                     }
                 }

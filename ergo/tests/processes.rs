@@ -200,13 +200,9 @@ fn assert_exit(m: Message, from: Pid, reason: Reason) {
 #[track_caller]
 fn assert_down(m: Message, reference: Ref, object: Term, reason: Reason) {
     match m {
-        Message::Down {
-            reference: r,
-            object: o,
-            reason: why,
-        } => {
+        Message::Down(d) => {
             assert_eq!(
-                (r, o, why),
+                (d.reference, d.object, d.reason),
                 (reference, object, reason),
                 "the 'DOWN' message"
             );
@@ -676,7 +672,7 @@ async fn monitor_by_name_reports_name_node_object_when_target_dies() {
     srv.stop_with(boom());
     let object = Term::tuple([Term::Atom(name), Term::Atom(me)]);
     let mut downs = [watcher.next().await, watcher.next().await];
-    downs.sort_by_key(|m| matches!(m, Message::Down { reference, .. } if *reference == r2));
+    downs.sort_by_key(|m| m.as_down().is_some_and(|d| d.reference == r2));
     let [d1, d2] = downs;
     assert_down(d1, r1, object.clone(), boom());
     assert_down(d2, r2, object, boom());
@@ -833,13 +829,9 @@ async fn multiple_monitors_each_fire() {
     let mut seen = Vec::new();
     for _ in 0..2 {
         match w1.next().await {
-            Message::Down {
-                reference,
-                object,
-                reason,
-            } => {
-                assert_eq!((object, reason), (Term::Pid(t), boom()));
-                seen.push(reference);
+            Message::Down(d) => {
+                assert_eq!((d.object, d.reason), (Term::Pid(t), boom()));
+                seen.push(d.reference);
             }
             other => panic!("expected a 'DOWN', got {other:?}"),
         }
@@ -1050,7 +1042,7 @@ async fn registered_name_is_freed_at_exit() {
     node.spawn(move |mut ctx| async move {
         let r = ctx.monitor(a_pid);
         let _ = ctx.node().send(a_pid, Term::Int(0));
-        ctx.receive_match(|m| matches!(m, Message::Down { reference, .. } if *reference == r))
+        ctx.receive_match(|m| m.as_down().is_some_and(|d| d.reference == r))
             .await;
         // What the name resolves to when the 'DOWN' is in.
         let _ = tx.send(ctx.node().whereis(name));

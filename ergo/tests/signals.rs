@@ -347,11 +347,7 @@ async fn spawn_on_an_erlang_node_links_and_monitors_as_spawn_opt_does() {
         while exit.is_none() || down.is_none() {
             match ctx.receive_timeout(Duration::from_secs(5)).await {
                 Some(Message::Exit { from, reason }) => exit = Some((from, reason)),
-                Some(Message::Down {
-                    reference,
-                    object,
-                    reason,
-                }) => down = Some((reference, object, reason)),
+                Some(Message::Down(d)) => down = Some((d.reference, d.object, d.reason)),
                 Some(other) => panic!("unexpected {other}"),
                 None => panic!("no exit or down within 5 s"),
             }

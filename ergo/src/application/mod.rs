@@ -454,7 +454,7 @@ async fn master(
                 let mref = ctx.monitor(top);
                 ctx.unlink(top);
                 ctx.exit(top, Reason::Shutdown);
-                ctx.receive_match(|m| matches!(m, Message::Down { reference, .. } if *reference == mref)).await;
+                ctx.receive_match(|m| m.as_down().is_some_and(|d| d.reference == mref)).await;
                 return Reason::Normal;
             }
             m = ctx.receive() => {
@@ -467,7 +467,7 @@ async fn master(
                         let mref = ctx.monitor(top);
                         ctx.unlink(top);
                         ctx.exit(top, Reason::Shutdown);
-                        ctx.receive_match(|m| matches!(m, Message::Down { reference, .. } if *reference == mref)).await;
+                        ctx.receive_match(|m| m.as_down().is_some_and(|d| d.reference == mref)).await;
                         return Reason::Shutdown;
                     }
                 }

@@ -247,13 +247,20 @@ impl<E: Clone + FromTerm + ToTerm + Send + 'static> ConsumerSupervisor<E> {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let got = ctx
                 .receive_match_timeout(
-                    if killed { Duration::from_secs(60) } else { left },
-                    |m| matches!(m, Message::Down { reference, .. } if watching.contains_key(reference)),
+                    if killed {
+                        Duration::from_secs(60)
+                    } else {
+                        left
+                    },
+                    |m| {
+                        m.as_down()
+                            .is_some_and(|d| watching.contains_key(&d.reference))
+                    },
                 )
                 .await;
             match got {
-                Some(Message::Down { reference, .. }) => {
-                    watching.remove(&reference);
+                Some(Message::Down(d)) => {
+                    watching.remove(&d.reference);
                 }
                 Some(_) => {}
                 None if !killed => {

@@ -1117,10 +1117,8 @@ impl<S: GenStage> GenServer for Stage<S> {
             }
             Err(m) => m,
         };
-        if let Message::Down {
-            reference, reason, ..
-        } = &message
-        {
+        if let Message::Down(down) = &message {
+            let (reference, reason) = (&down.reference, &down.reason);
             if self.producers.contains_key(reference) {
                 return self
                     .consumer_cancel(*reference, Cancel::Down(reason.clone()), ctx)

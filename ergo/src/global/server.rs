@@ -146,7 +146,7 @@ async fn run(mut ctx: Context, shared: Arc<Shared>, locker: Pid) {
     loop {
         match ctx.receive().await {
             Message::Term(t) => s.term(&ctx, t),
-            Message::Down { reference, .. } => s.down(&ctx, reference),
+            Message::Down(d) => s.down(&ctx, d.reference),
             other => tracing::trace!("{SERVER} ignores {other}"),
         }
     }

@@ -360,11 +360,7 @@ impl Context {
             Routed::Unreachable => Reason::NoConnection,
         };
         if other.is_none() || me.state.lock().monitors.remove(&reference).is_some() {
-            me.deliver(Message::Down {
-                reference,
-                object: object.to_term(),
-                reason,
-            });
+            me.deliver(Message::down(reference, object.to_term(), reason));
         }
         reference
     }
@@ -399,7 +395,7 @@ impl Context {
         self.pcb.drain_into(self.inbox.get_mut());
         self.inbox
             .get_mut()
-            .retain(|m| !matches!(m, Message::Down { reference: r, .. } if *r == reference));
+            .retain(|m| m.as_down().is_none_or(|d| d.reference != reference));
         self.sync_inbox_len();
         was
     }

@@ -433,11 +433,7 @@ impl NodeInner {
                 // pid, or `{Name, Node}`).
                 let _ = watched;
                 if let Some(entry) = st.monitors.remove(&reference) {
-                    p.deliver(Message::Down {
-                        reference,
-                        object: entry.object.to_term(),
-                        reason,
-                    });
+                    p.deliver(Message::down(reference, entry.object.to_term(), reason));
                 }
                 Routed::Done
             }
@@ -624,11 +620,11 @@ impl NodeInner {
             .collect();
         for r in refs {
             if let Some(m) = st.monitors.remove(&r) {
-                pcb.deliver(Message::Down {
-                    reference: m.reference,
-                    object: m.object.to_term(),
-                    reason: Reason::NoConnection,
-                });
+                pcb.deliver(Message::down(
+                    m.reference,
+                    m.object.to_term(),
+                    Reason::NoConnection,
+                ));
             }
         }
         let gone: Vec<Ref> = st
