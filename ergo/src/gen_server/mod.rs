@@ -345,6 +345,13 @@ struct TermCaller {
     tag: Term,
 }
 
+impl TermCaller {
+    /// Sends the caller `reply`; `false` if it cannot be sent.
+    fn answer(self, reply: Term) -> bool {
+        send_reply(&self.node, self.server, self.pid, self.tag, reply)
+    }
+}
+
 impl<R> fmt::Debug for From<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.to {
@@ -359,15 +366,7 @@ impl<R: ToTerm + Send + 'static> From<R> {
     pub fn reply(self, reply: R) -> bool {
         match self.to {
             ReplyTo::Local(tx) => tx.send(reply).is_ok(),
-            ReplyTo::Term(c) => {
-                let TermCaller {
-                    node,
-                    server,
-                    pid,
-                    tag,
-                } = *c;
-                send_reply(&node, server, pid, tag, reply.into_term())
-            }
+            ReplyTo::Term(c) => c.answer(reply.into_term()),
         }
     }
 }
@@ -666,13 +665,7 @@ impl<R> From<R> {
     /// channel and is left to the drop).
     fn reply_term(self, t: Term) {
         if let ReplyTo::Term(c) = self.to {
-            let TermCaller {
-                node,
-                server,
-                pid,
-                tag,
-            } = *c;
-            send_reply(&node, server, pid, tag, t);
+            c.answer(t);
         }
     }
 }
