@@ -52,6 +52,31 @@ thread_local! {
     static SLEEPS: RefCell<SleepPool> = const { RefCell::new((None, Vec::new())) };
 }
 
+thread_local! {
+    /// The task that last borrowed a timer on this thread, and its runtime.
+    static LAST_TASK: Cell<Option<(tokio::task::Id, tokio::runtime::Id)>> =
+        const { Cell::new(None) };
+}
+
+/// The id of the runtime the caller runs on. A task stays on one runtime
+/// for its life and task ids are never reused, so a task waiting again on
+/// the same thread is answered from [`LAST_TASK`]: asking tokio for the
+/// current runtime takes and drops a reference to the runtime's handle,
+/// which every worker shares (about a tenth of a local call from a task).
+fn current_runtime() -> tokio::runtime::Id {
+    let task = tokio::task::try_id();
+    if let (Some(task), Some((last, runtime))) = (task, LAST_TASK.with(Cell::get))
+        && task == last
+    {
+        return runtime;
+    }
+    let runtime = tokio::runtime::Handle::current().id();
+    if let Some(task) = task {
+        LAST_TASK.with(|c| c.set(Some((task, runtime))));
+    }
+    runtime
+}
+
 /// A timer borrowed from this thread's pool, given back when dropped.
 struct PooledSleep {
     sleep: Option<Pin<Box<Sleep>>>,
@@ -61,7 +86,7 @@ struct PooledSleep {
 impl PooledSleep {
     /// A timer of the current runtime set to `deadline`.
     fn until(deadline: Instant) -> PooledSleep {
-        let runtime = tokio::runtime::Handle::current().id();
+        let runtime = current_runtime();
         let pooled = SLEEPS
             .try_with(|p| {
                 let mut p = p.borrow_mut();

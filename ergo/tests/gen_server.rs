@@ -238,7 +238,8 @@ async fn call_timeouts_from_a_plain_task_hold_when_timers_are_reused() {
 
 /// A thread that runs one runtime after another (a test thread, a
 /// `block_on` loop) does not carry pooled timers from a runtime that is gone
-/// into the next one.
+/// into the next one, whether the calls come from `block_on` or from
+/// spawned tasks.
 #[test]
 fn call_timeouts_from_a_plain_task_survive_a_new_runtime_on_the_same_thread() {
     for round in 0..3 {
@@ -260,6 +261,20 @@ fn call_timeouts_from_a_plain_task_survive_a_new_runtime_on_the_same_thread() {
             for _ in 0..50 {
                 assert_eq!(s.call(Req::Get).await.unwrap(), 1);
             }
+            // The same from a spawned task, on this thread too: the pool
+            // remembers a task's runtime, and a task of the next runtime
+            // is another task.
+            let task = tokio::spawn(async move {
+                let err = s
+                    .call_timeout(Req::Sleep(60), Duration::from_millis(30))
+                    .await
+                    .unwrap_err();
+                assert_eq!(err, CallError::Timeout(Duration::from_millis(30)));
+                for _ in 0..50 {
+                    assert_eq!(s.call(Req::Get).await.unwrap(), 1);
+                }
+            });
+            task.await.unwrap();
         });
         drop(rt);
     }
