@@ -16,11 +16,13 @@ use ergo::{Node, Reason, Restart, Strategy, SupervisorSpec, Term};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-/// Echoes each complete line; `crash` makes it panic, `slow` makes every
-/// chunk take 200 ms.
+/// Echoes each complete line; `crash` makes it panic, `flood` keeps its
+/// own mailbox from emptying (a message that sends itself again) until
+/// `calm`, `slow` makes every chunk take 200 ms.
 struct Lines {
     pending: BytesMut,
     slow: bool,
+    flooding: bool,
 }
 
 impl Handler for Lines {
@@ -37,6 +39,7 @@ impl Handler for Lines {
         Ok(Lines {
             pending: BytesMut::new(),
             slow,
+            flooding: false,
         })
     }
 
@@ -50,9 +53,27 @@ impl Handler for Lines {
             if &line[..] == b"crash\n" {
                 panic!("asked to crash");
             }
+            if &line[..] == b"flood\n" && !self.flooding {
+                self.flooding = true;
+                let _ = ctx.send(ctx.pid(), Term::atom("again"));
+            }
+            if &line[..] == b"calm\n" {
+                self.flooding = false;
+            }
             if ctx.write(&line).await.is_err() {
                 return Flow::Stop(Reason::Normal);
             }
+        }
+        Flow::Continue
+    }
+
+    async fn handle_info(&mut self, message: ergo::Message, ctx: &mut ConnContext<Self>) -> Flow {
+        if message.to_term() == Some(Term::atom("again")) && self.flooding {
+            // Gives the worker back each time (so that a starved socket
+            // fails the test on its timeout rather than hanging it), with
+            // the next message already sent before the loop looks again.
+            tokio::task::yield_now().await;
+            let _ = ctx.send(ctx.pid(), Term::atom("again"));
         }
         Flow::Continue
     }
@@ -344,6 +365,22 @@ async fn a_slow_handler_slows_its_client_instead_of_filling_memory() {
         done.is_err(),
         "the write must stall: the server reads only as fast as it handles"
     );
+}
+
+/// Socket data and messages share a connection process as they share a
+/// mailbox in Erlang: a process whose mailbox never empties still reads
+/// its socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_mailbox_never_empties_still_reads_its_socket() {
+    let node = node("d_flood");
+    let (d, _top) = daemon(&node, local()).await;
+    let mut c = connect(d.port().await.unwrap()).await;
+    assert_eq!(round(&mut c, "flood\n").await, "flood\n");
+    for i in 0..20 {
+        let line = format!("line {i}\n");
+        assert_eq!(round(&mut c, &line).await, line);
+    }
+    assert_eq!(round(&mut c, "calm\n").await, "calm\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

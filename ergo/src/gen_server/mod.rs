@@ -232,14 +232,17 @@ pub struct ServerContext<S: GenServer> {
     /// Where the server's messages come from besides its mailbox: a
     /// connection's socket, read by the process itself while it waits.
     pub(crate) source: Option<Box<dyn Source>>,
+    /// The source's turn to be looked at first (the last message came from
+    /// the mailbox).
+    source_next: bool,
     pending: Option<From<S::Reply>>,
 }
 
 /// Messages a server reads from something other than its mailbox (a
-/// socket), polled whenever the server waits for its next message and its
-/// mailbox is empty. The mailbox goes first, and the source is not read
-/// while a callback runs: it is read only as fast as the server handles
-/// what it gives.
+/// socket), polled whenever the server waits for its next message. The
+/// mailbox and the source take turns when both have something, and the
+/// source is not read while a callback runs: it is read only as fast as
+/// the server handles what it gives.
 pub(crate) trait Source: Send {
     /// The next message from the source, registering `cx`'s waker when
     /// there is none yet. A source that has nothing more to give stays
@@ -270,19 +273,32 @@ impl<S: GenServer> std::ops::DerefMut for ServerContext<S> {
 }
 
 impl<S: GenServer> ServerContext<S> {
-    /// The next message for the server loop: from the mailbox, or else
-    /// from the server's [`Source`] if it has one.
+    /// The next message for the server loop: from the mailbox, or from the
+    /// server's [`Source`] if it has one. When both have something, they
+    /// take turns, as messages and socket data share one mailbox in
+    /// Erlang: neither a stream of calls nor a busy socket starves the
+    /// other.
     async fn next_message(&mut self) -> Message {
         if self.source.is_none() {
             return self.ctx.receive().await;
         }
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(m) = self.ctx.poll_receive(cx) {
+            let Some(source) = self.source.as_mut() else {
+                return self.ctx.poll_receive(cx);
+            };
+            let source_first = self.source_next;
+            if source_first && let Poll::Ready(m) = source.poll_next(cx) {
+                self.source_next = false;
                 return Poll::Ready(m);
             }
-            let Some(source) = self.source.as_mut() else {
+            if let Poll::Ready(m) = self.ctx.poll_receive(cx) {
+                self.source_next = true;
+                return Poll::Ready(m);
+            }
+            if source_first {
+                // Looked at already this poll, its waker registered.
                 return Poll::Pending;
-            };
+            }
             let polled = source.poll_next(cx);
             if polled.is_ready() {
                 self.ctx.mark_running();
@@ -727,6 +743,7 @@ async fn serve<S: GenServer>(
         next_continue: None,
         ext: None,
         source: None,
+        source_next: false,
         pending: None,
     };
     if let Some(name) = name
