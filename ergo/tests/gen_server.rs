@@ -236,6 +236,19 @@ async fn call_timeouts_from_a_plain_task_hold_when_timers_are_reused() {
     within(task).await.unwrap();
 }
 
+/// One call that times out, then calls answered after a wait (which
+/// leave armed timers in the pool when the runtime goes).
+async fn timeout_then_answers(s: &ergo::ServerRef<Counter>) {
+    let err = s
+        .call_timeout(Req::Sleep(60), Duration::from_millis(30))
+        .await
+        .unwrap_err();
+    assert_eq!(err, CallError::Timeout(Duration::from_millis(30)));
+    for _ in 0..50 {
+        assert_eq!(s.call(Req::Get).await.unwrap(), 1);
+    }
+}
+
 /// A thread that runs one runtime after another (a test thread, a
 /// `block_on` loop) does not carry pooled timers from a runtime that is gone
 /// into the next one, whether the calls come from `block_on` or from
@@ -251,30 +264,13 @@ fn call_timeouts_from_a_plain_task_survive_a_new_runtime_on_the_same_thread() {
             let node = node(&format!("gs_rt_round{round}"));
             let (tx, _rx) = mpsc::unbounded_channel();
             let s = node.start_server::<Counter>((1, tx)).await.unwrap();
-            let err = s
-                .call_timeout(Req::Sleep(60), Duration::from_millis(30))
-                .await
-                .unwrap_err();
-            assert_eq!(err, CallError::Timeout(Duration::from_millis(30)));
-            // Calls answered after a wait leave armed timers in the pool
-            // when the runtime goes.
-            for _ in 0..50 {
-                assert_eq!(s.call(Req::Get).await.unwrap(), 1);
-            }
+            timeout_then_answers(&s).await;
             // The same from a spawned task, on this thread too: the pool
             // remembers a task's runtime, and a task of the next runtime
             // is another task.
-            let task = tokio::spawn(async move {
-                let err = s
-                    .call_timeout(Req::Sleep(60), Duration::from_millis(30))
-                    .await
-                    .unwrap_err();
-                assert_eq!(err, CallError::Timeout(Duration::from_millis(30)));
-                for _ in 0..50 {
-                    assert_eq!(s.call(Req::Get).await.unwrap(), 1);
-                }
-            });
-            task.await.unwrap();
+            tokio::spawn(async move { timeout_then_answers(&s).await })
+                .await
+                .unwrap();
         });
         drop(rt);
     }

@@ -46,16 +46,15 @@ pub use tls::TlsFiles;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use ergo_etf::{FromTerm, Term, ToTerm};
 use parking_lot::Mutex;
-use std::pin::Pin;
-use std::task::Poll;
-
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 
 use crate::gen_server::{Flow, GenServer, Reply, ServerContext, Source};

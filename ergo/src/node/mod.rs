@@ -276,19 +276,21 @@ impl NodeInner {
     }
 
     /// Puts `msg` in the mailbox of `pid`, a process of this node; `false`
-    /// when there is no such process, with the message left in `refused`
-    /// for the caller to drop after the table's lock (a message's drop may
-    /// run any code, a spawn among it).
-    pub(crate) fn deliver_to(&self, pid: Pid, msg: Message, refused: &mut Option<Message>) -> bool {
+    /// when there is no such process. A message that finds none is dropped
+    /// after the table's lock (a message's drop may run any code, a spawn
+    /// among it).
+    pub(crate) fn deliver_to(&self, pid: Pid, msg: Message) -> bool {
+        // Declared before the table's guard, so dropped after it.
+        let mut refused = None;
         if pid.node == self.name && pid.creation == self.creation {
             let shard = self.shard(pid.id).read();
             if let Some(pcb) = shard.get(&pid.id)
                 && pcb.pid == pid
             {
-                return pcb.try_deliver(msg, refused);
+                return pcb.try_deliver(msg, &mut refused);
             }
         }
-        *refused = Some(msg);
+        drop(msg);
         false
     }
 
@@ -472,8 +474,7 @@ impl Node {
             // The most frequent signal, a message to a pid of this node,
             // applied where it is sent: into the mailbox, or dropped (after
             // the table's lock) when the process has ended, as in Erlang.
-            let mut refused = None;
-            self.inner.deliver_to(p, msg, &mut refused);
+            self.inner.deliver_to(p, msg);
             return Ok(());
         }
         let to = to.target(self.inner.name);

@@ -302,8 +302,7 @@ impl NodeInner {
         };
         // A message that finds no process is dropped outside the table's
         // lock.
-        let mut refused = None;
-        if self.deliver_to(pid, body.into_message(from), &mut refused) {
+        if self.deliver_to(pid, body.into_message(from)) {
             Routed::Done
         } else {
             Routed::NoProc
@@ -475,8 +474,7 @@ impl NodeInner {
         };
         match owner {
             Ok(pid) => {
-                let mut refused = None;
-                if self.deliver_to(pid, body.into_message(from), &mut refused) {
+                if self.deliver_to(pid, body.into_message(from)) {
                     Routed::Done
                 } else {
                     Routed::NoProc
