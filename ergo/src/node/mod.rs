@@ -414,8 +414,8 @@ impl Node {
         let pcb = Arc::new(Pcb::new(pid, group_leader));
         match start {
             Some(Start::Link(parent)) => {
-                pcb.state.lock().links.insert_new(parent.pid, ());
-                parent.state.lock().links.insert_new(pid, ());
+                pcb.state.lock().ties().links.insert_new(parent.pid, ());
+                parent.state.lock().ties().links.insert_new(pid, ());
             }
             Some(Start::Monitor(parent, reference)) => {
                 let object = Target::Pid(pid);
@@ -529,14 +529,14 @@ impl Node {
         if !st.alive {
             return Err(RegisterError::NoProc);
         }
-        if let Some(old) = st.name {
+        if let Some(old) = st.name() {
             return Err(RegisterError::AlreadyNamed(old));
         }
         if names.contains_key(&name) {
             return Err(RegisterError::NameTaken(name));
         }
         names.insert(name, pid);
-        st.name = Some(name);
+        st.ties().name = Some(name);
         Ok(())
     }
 
@@ -550,8 +550,10 @@ impl Node {
             .ok_or(RegisterError::NotRegistered(name))?;
         if let Some(pcb) = self.inner.lookup(pid) {
             let mut st = pcb.state.lock();
-            if st.name == Some(name) {
-                st.name = None;
+            if let Some(ties) = st.ties_mut()
+                && ties.name == Some(name)
+            {
+                ties.name = None;
             }
         }
         Ok(())

@@ -47,13 +47,13 @@ impl Context {
 
     /// The name this process is registered under, if any.
     pub fn registered_name(&self) -> Option<Atom> {
-        self.pcb.state.lock().name
+        self.pcb.state.lock().name()
     }
 
     /// Names the behaviour this process runs (for `process_info`, observer
     /// and the dashboard). The behaviours' own loops call it.
     pub(crate) fn set_behaviour(&self, behaviour: fn() -> crate::process::Behaviour) {
-        self.pcb.state.lock().behaviour = Some(behaviour);
+        self.pcb.state.lock().ties().behaviour = Some(behaviour);
     }
 
     /// Has connections read this process's messages from other nodes with
@@ -286,13 +286,13 @@ impl Context {
             Routed::Unreachable => {
                 // No way to the node: the link breaks at once, as Erlang
                 // reports it.
-                if me.state.lock().links.remove(&pid).is_some() {
+                if me.state.lock().remove_link(&pid).is_some() {
                     me.exit_signal(pid, Reason::NoConnection, false);
                 }
                 Ok(())
             }
             Routed::NoProc => {
-                me.state.lock().links.remove(&pid);
+                me.state.lock().remove_link(&pid);
                 // As `link/1` does: a process that traps exits gets
                 // `{'EXIT', Pid, noproc}` and the call succeeds; one that
                 // does not gets the error (Erlang raises `noproc`), and
@@ -311,7 +311,7 @@ impl Context {
 
     /// Removes the link to `pid`, if any (`unlink/1`).
     pub fn unlink(&self, pid: Pid) {
-        if self.pcb.state.lock().links.remove(&pid).is_none() {
+        if self.pcb.state.lock().remove_link(&pid).is_none() {
             return;
         }
         self.node.inner().route(Signal::Unlink {
@@ -359,7 +359,7 @@ impl Context {
             Routed::NoProc => Reason::NoProc,
             Routed::Unreachable => Reason::NoConnection,
         };
-        if other.is_none() || me.state.lock().monitors.remove(&reference).is_some() {
+        if other.is_none() || me.state.lock().remove_monitor(&reference).is_some() {
             me.deliver(Message::down(reference, object.to_term(), reason));
         }
         reference
@@ -368,7 +368,7 @@ impl Context {
     /// Removes a monitor (`demonitor/1`). Returns `false` when it was not
     /// active (it fired already, or never was this process's).
     pub fn demonitor(&self, reference: Ref) -> bool {
-        let Some(entry) = self.pcb.state.lock().monitors.remove(&reference) else {
+        let Some(entry) = self.pcb.state.lock().remove_monitor(&reference) else {
             return false;
         };
         let inner = self.node.inner();
@@ -432,7 +432,7 @@ impl Context {
 
     /// Removes this process's registered name.
     pub fn unregister(&self) -> Option<Atom> {
-        let name = self.pcb.state.lock().name?;
+        let name = self.pcb.state.lock().name()?;
         self.node.unregister(name).ok()?;
         Some(name)
     }

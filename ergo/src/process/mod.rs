@@ -94,34 +94,89 @@ pub(crate) struct MonitorEntry {
     pub(crate) object: Target,
 }
 
+/// What a process's lock guards: its life and its ties to others.
 #[derive(Default)]
 pub(crate) struct ProcState {
-    pub(crate) alive: bool,
+    /// Set once the process has ended.
     pub(crate) exit_reason: Option<Reason>,
+    pub(crate) group_leader: Option<Pid>,
+    /// Everything most processes never have, made on first use: a process
+    /// that waits for messages is a control block and a task, nothing more.
+    ties: Option<Box<Ties>>,
+    pub(crate) alive: bool,
+    /// The process has had links or monitors across nodes, aliases or
+    /// node monitors: its end has more to clean up than its own state.
+    pub(crate) remote: bool,
+    /// Set when everything the end of the process brings about is done:
+    /// its name is free, it is out of the process table, its links and
+    /// monitors have been told.
+    pub(crate) finished: bool,
+}
+
+/// A process's links, monitors, name and the rest of what only some
+/// processes have. Boxed in [`ProcState`]: a supervised or monitored process
+/// pays for it, a plain one does not.
+#[derive(Default)]
+pub(crate) struct Ties {
     pub(crate) links: SmallMap<Pid, ()>,
     /// Keyed by the monitor reference.
     pub(crate) monitors: SmallMap<Ref, MonitorEntry>,
     /// Keyed by the monitor reference.
     pub(crate) monitored_by: SmallMap<Ref, MonitorEntry>,
+    /// Told the exit reason when the process has ended.
+    pub(crate) exit_watchers: Vec<tokio::sync::oneshot::Sender<Reason>>,
     pub(crate) name: Option<Atom>,
-    pub(crate) group_leader: Option<Pid>,
-    /// The process has had links or monitors across nodes, aliases or
-    /// node monitors: its end has more to clean up than its own state.
-    pub(crate) remote: bool,
     /// The connection (by its id) whose index this process was last put
     /// in: the usual case is one peer, put in once, not on every monitor.
     pub(crate) indexed_on: Option<std::num::NonZeroU64>,
-    /// Told the exit reason when the process has ended. Boxed: few
-    /// processes have any, and every control block carries the field (one
-    /// word where a `Vec` is three).
-    #[allow(clippy::box_collection)]
-    pub(crate) exit_watchers: Option<Box<Vec<tokio::sync::oneshot::Sender<Reason>>>>,
-    /// Set when everything the end of the process brings about is done:
-    /// its name is free, it is out of the process table, its links and
-    /// monitors have been told.
-    pub(crate) finished: bool,
+    /// How connections read this process's messages from other nodes, if
+    /// not as terms.
+    pub(crate) remote_decoder: Option<RemoteDecoder>,
     /// The behaviour the process runs, set by the behaviour's loop.
     pub(crate) behaviour: Option<fn() -> Behaviour>,
+}
+
+impl ProcState {
+    /// The process's ties, made now if it had none.
+    pub(crate) fn ties(&mut self) -> &mut Ties {
+        self.ties.get_or_insert_default()
+    }
+
+    /// The process's ties, if it has any.
+    pub(crate) fn ties_ref(&self) -> Option<&Ties> {
+        self.ties.as_deref()
+    }
+
+    /// The process's ties to change, if it has any (`None` for a removal
+    /// from a process that has none: nothing to remove).
+    pub(crate) fn ties_mut(&mut self) -> Option<&mut Ties> {
+        self.ties.as_deref_mut()
+    }
+
+    /// Lets go of the ties the process had.
+    pub(crate) fn take_ties(&mut self) -> Option<Box<Ties>> {
+        self.ties.take()
+    }
+
+    /// Removes the link to `pid`; `Some` if there was one.
+    pub(crate) fn remove_link(&mut self, pid: &Pid) -> Option<()> {
+        self.ties_mut()?.links.remove(pid)
+    }
+
+    /// Removes this process's monitor `reference` of another process.
+    pub(crate) fn remove_monitor(&mut self, reference: &Ref) -> Option<MonitorEntry> {
+        self.ties_mut()?.monitors.remove(reference)
+    }
+
+    /// Removes another process's monitor `reference` of this one.
+    pub(crate) fn remove_watcher(&mut self, reference: &Ref) -> Option<MonitorEntry> {
+        self.ties_mut()?.monitored_by.remove(reference)
+    }
+
+    /// The name the process is registered under.
+    pub(crate) fn name(&self) -> Option<Atom> {
+        self.ties_ref()?.name
+    }
 }
 
 /// The OTP behaviour a process runs and the Rust type running it, as
@@ -135,11 +190,20 @@ pub struct Behaviour {
     pub module: &'static str,
 }
 
-/// The queue of messages not yet taken by the process. Closed when the
-/// process ends, under the same lock, so that nothing enters after.
+/// What senders reach under the mailbox lock: the queue of messages not
+/// yet taken by the process (closed when the process ends, under the same
+/// lock, so that nothing enters after), the task's waker, and the reason an
+/// exit signal ends the process with.
 #[derive(Default)]
 struct Mailbox {
     queue: VecDeque<Message>,
+    /// The process task's waker, kept from its first poll until it ends:
+    /// a task's waker does not change, so the process need not hand it over
+    /// again on every poll, and waking does not use it up.
+    waker: Option<Waker>,
+    /// The reason the process is to end with, once an exit signal has
+    /// killed it (until its guard takes it).
+    kill: Option<Reason>,
     closed: bool,
 }
 
@@ -150,12 +214,15 @@ struct Mailbox {
 /// the process writes as it runs are far apart (the state in between), not
 /// on the same cache lines: a busy sender and a busy receiver would
 /// otherwise keep taking the lines from each other.
+///
+/// 176 bytes, 192 with the `Arc`'s counts (a jemalloc size class): what
+/// only some processes have is boxed in [`Ties`], and the waker and a kill's
+/// reason share the mailbox's lock, which every sender takes anyway.
 #[repr(C)]
 pub(crate) struct Pcb {
     pub(crate) pid: Pid,
     /// What senders write.
     inbound: Inbound,
-    kill: Mutex<Option<Reason>>,
     pub(crate) state: Mutex<ProcState>,
     /// What the process itself writes as it runs.
     own: Own,
@@ -177,16 +244,9 @@ struct Inbound {
     /// skips the lock, and a sender that finds it set need not wake the
     /// process (the sender that set it did).
     pending: AtomicBool,
-    /// Set once `kill` holds the reason the process is to end with: its
-    /// guard looks at this, not the lock, on every poll.
+    /// Set once the mailbox's `kill` holds the reason the process is to
+    /// end with: its guard looks at this, not the lock, on every poll.
     killed: AtomicBool,
-    /// The process task's waker, kept from its first poll until it ends:
-    /// a task's waker does not change, so the process need not hand it over
-    /// again on every poll, and waking does not use it up.
-    waker: Mutex<Option<Waker>>,
-    /// How connections read this process's messages from other nodes, if
-    /// not as terms.
-    remote_decoder: std::sync::OnceLock<RemoteDecoder>,
 }
 
 /// The side of a control block that the process writes.
@@ -205,20 +265,27 @@ impl Pcb {
     /// How connections read this process's messages from other nodes, if
     /// not as terms.
     pub(crate) fn remote_decoder(&self) -> Option<RemoteDecoder> {
-        self.inbound.remote_decoder.get().copied()
+        self.state.lock().ties_ref()?.remote_decoder
     }
 
     /// Sets how connections read this process's messages from other
     /// nodes; `false` if one was set already.
     pub(crate) fn set_remote_decoder(&self, decoder: RemoteDecoder) -> bool {
-        self.inbound.remote_decoder.set(decoder).is_ok()
+        let mut st = self.state.lock();
+        let ties = st.ties();
+        if ties.remote_decoder.is_some() {
+            return false;
+        }
+        ties.remote_decoder = Some(decoder);
+        true
     }
 
     /// Records that this process monitors `other` (named by `object`).
     pub(crate) fn add_monitor(&self, reference: Ref, other: Pid, object: Target) {
         let mut st = self.state.lock();
         st.remote |= other.node != self.pid.node;
-        st.monitors
+        st.ties()
+            .monitors
             .insert_new(reference, MonitorEntry::new(reference, other, object));
     }
 
@@ -228,7 +295,7 @@ impl Pcb {
         let mut st = self.state.lock();
         if st.alive {
             st.remote |= other.node != self.pid.node;
-            st.monitors.insert_new(
+            st.ties().monitors.insert_new(
                 reference,
                 MonitorEntry::new(reference, other, Target::Pid(other)),
             );
@@ -242,7 +309,8 @@ impl Pcb {
         let mut st = self.state.lock();
         if st.alive {
             st.remote |= watcher.node != self.pid.node;
-            st.monitored_by
+            st.ties()
+                .monitored_by
                 .insert_new(reference, MonitorEntry::new(reference, watcher, object));
         }
         st.alive
@@ -254,10 +322,11 @@ impl Pcb {
     pub(crate) fn first_index(&self, conn: u64) -> bool {
         let mut st = self.state.lock();
         st.remote = true;
-        if st.indexed_on.map(std::num::NonZeroU64::get) == Some(conn) {
+        let ties = st.ties();
+        if ties.indexed_on.map(std::num::NonZeroU64::get) == Some(conn) {
             return false;
         }
-        st.indexed_on = std::num::NonZeroU64::new(conn);
+        ties.indexed_on = std::num::NonZeroU64::new(conn);
         true
     }
 
@@ -267,7 +336,7 @@ impl Pcb {
         let mut st = self.state.lock();
         if st.alive {
             st.remote |= other.node != self.pid.node;
-            st.links.insert_new(other, ());
+            st.ties().links.insert_new(other, ());
         }
         st.alive
     }
@@ -290,8 +359,6 @@ impl Pcb {
                 mailbox: Mutex::new(Mailbox::default()),
                 pending: AtomicBool::new(false),
                 killed: AtomicBool::new(false),
-                waker: Mutex::new(None),
-                remote_decoder: std::sync::OnceLock::new(),
             },
             own: Own {
                 inbox_len: AtomicU32::new(0),
@@ -299,7 +366,6 @@ impl Pcb {
                 trap_exit: AtomicBool::new(false),
                 handled: AtomicU64::new(0),
             },
-            kill: Mutex::new(None),
             state: Mutex::new(ProcState {
                 alive: true,
                 group_leader,
@@ -320,7 +386,7 @@ impl Pcb {
     /// caller to drop once it holds no lock. (Not returned: a result the
     /// size of a message is copied out on every delivery.)
     pub(crate) fn try_deliver(&self, msg: Message, refused: &mut Option<Message>) -> bool {
-        let wake = {
+        let waker = {
             let mut mb = self.inbound.mailbox.lock();
             if mb.closed {
                 *refused = Some(msg);
@@ -329,42 +395,39 @@ impl Pcb {
             mb.queue.push_back(msg);
             // `pending` changes only under the mailbox lock: a load and a
             // store will do, no read-modify-write.
-            let was_pending = self.inbound.pending.load(Ordering::Relaxed);
-            if !was_pending {
-                self.inbound.pending.store(true, Ordering::Release);
+            if self.inbound.pending.load(Ordering::Relaxed) {
+                return true;
             }
-            !was_pending
+            self.inbound.pending.store(true, Ordering::Release);
+            mb.waker.clone()
         };
-        if wake {
-            self.wake();
+        // Woken after the lock: waking may schedule the task, or unpark a
+        // worker for it.
+        if let Some(w) = waker {
+            w.wake();
         }
         true
     }
 
-    /// Wakes the process's task (if it has been polled and not ended).
-    fn wake(&self) {
-        if let Some(w) = &*self.inbound.waker.lock() {
-            w.wake_by_ref();
-        }
-    }
-
     /// Keeps `waker` as the one to wake the process with.
     fn keep_waker(&self, waker: &Waker) {
-        *self.inbound.waker.lock() = Some(waker.clone());
+        self.inbound.mailbox.lock().waker = Some(waker.clone());
     }
 
     /// `true` if `waker` wakes the same task as the one kept.
     fn keeps_waker(&self, waker: &Waker) -> bool {
         self.inbound
-            .waker
+            .mailbox
             .lock()
+            .waker
             .as_ref()
             .is_some_and(|w| w.will_wake(waker))
     }
 
     /// Lets go of the task's waker once the process has ended.
     fn drop_waker(&self) {
-        self.inbound.waker.lock().take();
+        let waker = self.inbound.mailbox.lock().waker.take();
+        drop(waker);
     }
 
     /// Moves everything in the mailbox to the end of `inbox` (nothing,
@@ -400,7 +463,7 @@ impl Pcb {
             (Some(r), true) => {
                 let _ = tx.send(r.clone());
             }
-            _ => st.exit_watchers.get_or_insert_default().push(tx),
+            _ => st.ties().exit_watchers.push(tx),
         }
         rx
     }
@@ -408,20 +471,24 @@ impl Pcb {
     /// Ends the process with `reason` the next time it is polled (a no-op
     /// when it is already ending).
     pub(crate) fn kill(&self, reason: Reason) {
-        let mut k = self.kill.lock();
-        if k.is_none() && !self.inbound.killed.load(Ordering::Relaxed) {
-            *k = Some(reason);
-            self.inbound.killed.store(true, Ordering::Release);
+        let waker = {
+            let mut mb = self.inbound.mailbox.lock();
+            if mb.kill.is_none() && !self.inbound.killed.load(Ordering::Relaxed) {
+                mb.kill = Some(reason);
+                self.inbound.killed.store(true, Ordering::Release);
+            }
+            mb.waker.clone()
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
-        drop(k);
-        self.wake();
     }
 
     fn take_kill(&self) -> Option<Reason> {
         if !self.inbound.killed.load(Ordering::Acquire) {
             return None;
         }
-        self.kill.lock().take()
+        self.inbound.mailbox.lock().kill.take()
     }
 
     /// Applies an exit signal from `from` with `reason` as Erlang does.
@@ -510,22 +577,27 @@ pub struct ProcessInfo {
 impl ProcessInfo {
     pub(crate) fn of(pcb: &Pcb) -> ProcessInfo {
         let st = pcb.state.lock();
+        let ties = st.ties_ref();
         ProcessInfo {
             pid: pcb.pid,
-            registered_name: st.name,
+            registered_name: st.name(),
             status: match pcb.own.status.load(Ordering::Relaxed) {
                 WAITING => Status::Waiting,
                 EXITING => Status::Exiting,
                 _ => Status::Running,
             },
             message_queue_len: pcb.message_queue_len(),
-            links: st.links.iter().map(|(p, _)| *p).collect(),
-            monitors: st.monitors.iter().map(|(r, m)| (*r, m.other)).collect(),
-            monitored_by: st.monitored_by.iter().map(|(_, m)| m.other).collect(),
+            links: ties.map_or_else(Vec::new, |t| t.links.iter().map(|(p, _)| *p).collect()),
+            monitors: ties.map_or_else(Vec::new, |t| {
+                t.monitors.iter().map(|(r, m)| (*r, m.other)).collect()
+            }),
+            monitored_by: ties.map_or_else(Vec::new, |t| {
+                t.monitored_by.iter().map(|(_, m)| m.other).collect()
+            }),
             trap_exit: pcb.own.trap_exit.load(Ordering::Relaxed),
             group_leader: st.group_leader,
             messages_handled: pcb.own.handled.load(Ordering::Relaxed),
-            behaviour: st.behaviour.map(|f| f()),
+            behaviour: ties.and_then(|t| t.behaviour).map(|f| f()),
         }
     }
 }
@@ -826,16 +898,16 @@ where
 mod size_tests {
     //! What every process costs in memory, kept from growing by accident:
     //! the control block and the task's future each sit just inside an
-    //! allocation size class (jemalloc's 320-byte class for the block with its `Arc`'s counts;
+    //! allocation size class (jemalloc's 192-byte class for the block with its `Arc`'s counts;
     //! tokio's task cell, 128-byte aligned on x86-64, at 256 bytes while
     //! its future is at most 152: 104 bytes of the cell are tokio's own).
 
     #[test]
-    fn a_control_block_fits_the_320_byte_size_class() {
+    fn a_control_block_fits_the_192_byte_size_class() {
         // As allocated: behind an `Arc`'s two counts.
         let size = std::mem::size_of::<super::Pcb>() + 2 * std::mem::size_of::<usize>();
         assert!(
-            size <= 320,
+            size <= 192,
             "the control block grew to {size} bytes with its counts"
         );
     }

@@ -335,7 +335,7 @@ impl NodeInner {
                 Routed::NoProc
             }
             Signal::Unlink { id, from, to } => {
-                self.with_pcb(to, |p| p.state.lock().links.remove(&from));
+                self.with_pcb(to, |p| p.state.lock().remove_link(&from));
                 if from.node != self.name {
                     self.route(Signal::UnlinkAck {
                         id,
@@ -358,7 +358,7 @@ impl NodeInner {
                 if link {
                     // Only through a link still there.
                     let mut st = p.state.lock();
-                    if st.links.remove(&from).is_some() {
+                    if st.remove_link(&from).is_some() {
                         p.exit_signal(from, reason, false);
                     }
                 } else {
@@ -407,7 +407,7 @@ impl NodeInner {
                     Target::Name(n, _) => self.whereis(n),
                 };
                 if let Some(p) = pid {
-                    self.with_pcb(p, |p| p.state.lock().monitored_by.remove(&reference));
+                    self.with_pcb(p, |p| p.state.lock().remove_watcher(&reference));
                 }
                 Routed::Done
             }
@@ -431,7 +431,7 @@ impl NodeInner {
                 // The `'DOWN'` names the process as it was asked for (by
                 // pid, or `{Name, Node}`).
                 let _ = watched;
-                if let Some(entry) = st.monitors.remove(&reference) {
+                if let Some(entry) = st.remove_monitor(&reference) {
                     p.deliver(Message::down(reference, entry.object.to_term(), reason));
                 }
                 Routed::Done
@@ -520,13 +520,17 @@ impl NodeInner {
             let mut st = pcb.state.lock();
             st.alive = false;
             st.exit_reason = Some(reason.clone());
-            (
-                st.links.take_all(),
-                st.monitors.take_all(),
-                st.monitored_by.take_all(),
-                st.name.take(),
-                st.remote,
-            )
+            let remote = st.remote;
+            match st.ties_mut() {
+                Some(t) => (
+                    t.links.take_all(),
+                    t.monitors.take_all(),
+                    t.monitored_by.take_all(),
+                    t.name.take(),
+                    remote,
+                ),
+                None => (Vec::new(), Vec::new(), Vec::new(), None, remote),
+            }
         };
         if let Some(name) = name {
             self.unregister_if(name, pcb.pid);
@@ -579,12 +583,12 @@ impl NodeInner {
         // Last, those waiting for the end: by now it is no longer alive, its
         // name is free, and its links and monitors have been told, so what
         // they do next sees it gone (as after a `'DOWN'`).
-        let watchers = {
+        let ties = {
             let mut st = pcb.state.lock();
             st.finished = true;
-            std::mem::take(&mut st.exit_watchers)
+            st.take_ties()
         };
-        for w in watchers.into_iter().flat_map(|w| *w) {
+        for w in ties.into_iter().flat_map(|t| t.exit_watchers) {
             let _ = w.send(reason.clone());
         }
     }
@@ -599,6 +603,9 @@ impl NodeInner {
             return;
         };
         let mut st = pcb.state.lock();
+        let Some(st) = st.ties_mut() else {
+            return;
+        };
         st.indexed_on = None;
         let links: Vec<Pid> = st
             .links

@@ -229,8 +229,8 @@ impl NodeInner {
             };
         if !set_up {
             if let Some(me) = &requester {
-                me.state.lock().links.remove(&pid);
-                me.state.lock().monitors.remove(&id);
+                me.state.lock().remove_link(&pid);
+                me.state.lock().remove_monitor(&id);
             }
             if linked {
                 self.route(Signal::Exit {
