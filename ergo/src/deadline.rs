@@ -225,30 +225,67 @@ pub(crate) async fn within<F: Future>(
     if !in_process() {
         return pooled_wait(|| Instant::now() + timeout, deadline_out, fut).await;
     }
-    let mut fut = std::pin::pin!(fut);
-    let mut deadline: Option<Instant> = None;
-    let out = std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        let at = match deadline {
-            // Only the process's timer firing can take a wait past its
-            // deadline.
-            Some(at) if TIMER_FIRED.with(Cell::get) && Instant::now() >= at => {
-                return Poll::Ready(None);
+    within_process(timeout, deadline_out, fut).await
+}
+
+/// [`within`] for a caller that runs in a process (a behaviour's own
+/// loop). Written out rather than as an `async fn`: its future is the
+/// waited one and three words, where the compiler's layout kept the waited
+/// future twice and each local apart, and a `gen_server` holds it in every
+/// process's task.
+pub(crate) fn within_process<F: Future>(
+    timeout: Duration,
+    deadline_out: &mut Option<Instant>,
+    fut: F,
+) -> Within<'_, F> {
+    debug_assert!(in_process(), "a process-only wait outside a process");
+    Within {
+        fut,
+        timeout,
+        deadline: None,
+        deadline_out,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The wait [`within_process`] returns.
+    pub(crate) struct Within<'a, F> {
+        #[pin]
+        fut: F,
+        timeout: Duration,
+        deadline: Option<Instant>,
+        deadline_out: &'a mut Option<Instant>,
+    }
+}
+
+impl<F: Future> Future for Within<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = match this.fut.poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => {
+                let at = match *this.deadline {
+                    // Only the process's timer firing can take a wait past
+                    // its deadline.
+                    Some(at) if TIMER_FIRED.with(Cell::get) && Instant::now() >= at => None,
+                    Some(at) => Some(at),
+                    // `after 0` gives up at once rather than waiting for
+                    // the timer wheel's next tick.
+                    None if this.timeout.is_zero() => None,
+                    None => Some(*this.deadline.insert(Instant::now() + *this.timeout)),
+                };
+                if let Some(at) = at {
+                    wake_at(at);
+                    return Poll::Pending;
+                }
+                None
             }
-            Some(at) => at,
-            // `after 0` gives up at once rather than waiting for the timer
-            // wheel's next tick.
-            None if timeout.is_zero() => return Poll::Ready(None),
-            None => *deadline.insert(Instant::now() + timeout),
         };
-        wake_at(at);
-        Poll::Pending
-    })
-    .await;
-    *deadline_out = deadline;
-    out
+        **this.deadline_out = *this.deadline;
+        Poll::Ready(out)
+    }
 }
 
 /// Runs `fut` until `deadline`: `None` if the deadline passed first.

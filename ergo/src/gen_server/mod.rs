@@ -784,10 +784,12 @@ async fn serve<S: GenServer>(
             }
         }
         let msg = match sctx.idle_timeout.take() {
-            Some(d) => match crate::deadline::within(d, &mut None, sctx.next_message()).await {
-                Some(m) => m,
-                None => Message::Term(Term::Atom(Atom::TIMEOUT)),
-            },
+            Some(d) => {
+                match crate::deadline::within_process(d, &mut None, sctx.next_message()).await {
+                    Some(m) => m,
+                    None => Message::Term(Term::Atom(Atom::TIMEOUT)),
+                }
+            }
             None => sctx.next_message().await,
         };
         let flow = match classify::<S>(msg, &sctx) {
@@ -851,5 +853,43 @@ async fn stop<S: GenServer>(state: &mut S, sctx: &mut ServerContext<S>, reason: 
     match guarded(state.terminate(&reason, sctx)).await {
         Ok(()) => reason,
         Err(panic) => panic,
+    }
+}
+#[cfg(all(test, target_arch = "x86_64"))]
+mod size_tests {
+    //! What a `gen_server` costs in memory, kept from growing by accident:
+    //! its task's future sits inside tokio's task cell of 768 bytes (the
+    //! cell is 128-byte aligned on x86-64, 104 bytes of it tokio's own).
+    use super::*;
+
+    struct Counter(i64);
+
+    impl GenServer for Counter {
+        type Args = i64;
+        type Call = i64;
+        type Reply = i64;
+        type Cast = ();
+
+        async fn init(start: i64, _ctx: &mut ServerContext<Self>) -> Result<Self, Reason> {
+            Ok(Counter(start))
+        }
+
+        async fn handle_call(&mut self, n: i64, _ctx: &mut ServerContext<Self>) -> Reply<i64> {
+            self.0 += n;
+            Reply::Reply(self.0)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_servers_task_future_leaves_its_task_cell_at_768_bytes() {
+        let node = crate::Node::builder("size@localhost").start().unwrap();
+        let pcb = std::sync::Arc::new(crate::process::Pcb::new(node.system_pid(), None));
+        let (ready, _) = oneshot::channel();
+        let body = move |ctx: Context| serve::<Counter>(ctx, 1, None, None, ready);
+        let size = std::mem::size_of_val(&crate::process::run(node.clone(), pcb, body));
+        assert!(
+            size <= 768 - 104,
+            "a small gen_server's task future grew to {size} bytes"
+        );
     }
 }
