@@ -40,12 +40,16 @@ const SHARDS: usize = 64;
 /// One shard of the process table: process number to control block.
 type Shard = RwLock<HashMap<u32, Arc<Pcb>, BuildPidHasher>>;
 
-/// Hashes a process number for its shard of the process table as Erlang
-/// lays out its own table: consecutive numbers of a shard land in
-/// consecutive buckets (the hash's low bits are the number's place in its
-/// shard), so a burst of spawns writes each shard's table in order instead
-/// of at random places of a table too large for the cache. The top seven
-/// bits, which the table compares before the keys, are a mix of it.
+/// Hashes a process number for its shard of the process table so that a
+/// burst of spawns writes each shard's table in order, as Erlang's own
+/// table is laid out, instead of at a random place of a table too large for
+/// the cache: the numbers of a shard go sixteen at a time (one of the
+/// table's groups) to consecutive buckets. The groups themselves are
+/// spread over the table (an odd multiplier, so no two collide), which
+/// keeps the runs of full buckets short: looking up a process that has
+/// ended stops at the first group with an empty bucket. The tag the table
+/// compares before the keys (the top seven bits, or bits 25 to 31 where
+/// `usize` is 32 bits) mixes the whole number.
 #[derive(Clone, Copy, Default)]
 struct BuildPidHasher;
 
@@ -56,6 +60,10 @@ impl std::hash::BuildHasher for BuildPidHasher {
         PidHasher(0)
     }
 }
+
+/// The bits of a process number's hash that pick its bucket: tables of
+/// up to 2^25 buckets a shard (two billion processes a node).
+const PID_BUCKET_BITS: u64 = (1 << 25) - 1;
 
 /// See [`BuildPidHasher`].
 struct PidHasher(u64);
@@ -70,8 +78,10 @@ impl std::hash::Hasher for PidHasher {
 
     fn write_u32(&mut self, n: u32) {
         let place = u64::from(n) / SHARDS as u64;
-        let tag = place.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (0x7F << 57);
-        self.0 = place | tag;
+        let group = (place >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let bucket = ((group << 4) | (place & 15)) & PID_BUCKET_BITS;
+        let tag = place.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 57;
+        self.0 = bucket | (tag << 25) | (tag << 57);
     }
 
     fn finish(&self) -> u64 {
@@ -334,20 +344,32 @@ impl NodeInner {
         false
     }
 
+    /// Takes `pid` out of the process table (not a later process that has
+    /// its number).
     pub(crate) fn remove(&self, pid: Pid) {
-        self.shard(pid.id).write().remove(&pid.id);
+        let mut shard = self.shard(pid.id).write();
+        if shard.get(&pid.id).is_some_and(|p| p.pid == pid) {
+            shard.remove(&pid.id);
+        }
     }
 
     fn new_pid(&self) -> Pid {
         // 28 bits of id and the rest as serial, as an Erlang node numbers
         // its processes; id 0 is left out (`<0.0.0>` is init's in Erlang).
-        let n = self.next_pid.fetch_add(1, Ordering::Relaxed);
-        Pid::new(
-            self.name,
-            (n & 0x0FFF_FFFF) as u32,
-            (n >> 28) as u32,
-            self.creation,
-        )
+        loop {
+            let n = self.next_pid.fetch_add(1, Ordering::Relaxed);
+            let id = (n & 0x0FFF_FFFF) as u32;
+            if id == 0 {
+                continue;
+            }
+            // Once the numbers have gone round, one may still be a live
+            // process's: like Erlang, never give it out again while it is.
+            // (Two spawns racing for one number are 2^28 spawns apart.)
+            if n >> 28 != 0 && self.shard(id).read().contains_key(&id) {
+                continue;
+            }
+            return Pid::new(self.name, id, (n >> 28) as u32, self.creation);
+        }
     }
 
     pub(crate) fn make_ref(&self) -> Ref {
@@ -697,20 +719,65 @@ mod tests {
     use super::*;
 
     #[test]
-    fn consecutive_process_numbers_of_a_shard_hash_to_consecutive_buckets() {
+    fn a_shards_process_numbers_hash_sixteen_at_a_time_to_consecutive_buckets() {
         use std::hash::BuildHasher;
-        let hash = |n: u32| BuildPidHasher.hash_one(n);
-        let low = |h: u64| h & ((1 << 57) - 1);
+        let hash = |place: u32| BuildPidHasher.hash_one(place * SHARDS as u32 + 3);
+        let bucket = |h: u64| h & PID_BUCKET_BITS;
         let tag = |h: u64| h >> 57;
-        let first = 7 * SHARDS as u32 + 3;
+        // One group: consecutive buckets, tags that tell them apart.
+        let base = bucket(hash(32));
         let mut tags = std::collections::HashSet::new();
-        for k in 0..64u32 {
-            let h = hash(first + k * SHARDS as u32);
-            assert_eq!(low(h), 7 + u64::from(k), "bucket of the {k}th next number");
+        for k in 0..16 {
+            let h = hash(32 + k);
+            assert_eq!(
+                bucket(h),
+                base + u64::from(k),
+                "bucket of the {k}th next number"
+            );
+            assert_eq!(tag(h), (h >> 25) & 0x7F, "the tag for 32-bit tables");
             tags.insert(tag(h));
         }
-        // The tag the table compares first still tells most of them apart.
-        assert!(tags.len() > 32, "only {} distinct tags", tags.len());
+        assert!(
+            tags.len() > 8,
+            "only {} distinct tags in a group",
+            tags.len()
+        );
+        // The next groups are elsewhere, and no two share a place in a
+        // table of 2^15 buckets.
+        let places: std::collections::HashSet<u64> = (0..2048)
+            .map(|g| bucket(hash(g * 16)) & ((1 << 15) - 1))
+            .collect();
+        assert_eq!(places.len(), 2048, "two groups in one place");
+        assert!(
+            bucket(hash(48)).abs_diff(base) > 16,
+            "the next group is adjacent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_number_still_in_use_is_not_given_again_when_the_numbers_go_round() {
+        let node = Node::builder("wrap@localhost").start().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let old = node.spawn(|mut ctx| async move {
+            let m = ctx.receive().await;
+            let _ = tx.send(m.into_typed::<i64>().ok());
+        });
+        // The counter goes round to the old process's number, serial 1.
+        node.inner
+            .next_pid
+            .store((1 << 28) + u64::from(old.id), Ordering::Relaxed);
+        let new = node.spawn(|mut ctx| async move {
+            ctx.receive().await;
+        });
+        assert_ne!(new.id, old.id, "a live process's number was given again");
+        assert_eq!(new.serial, 1);
+        assert!(node.is_alive(old) && node.is_alive(new));
+        // A stale pid with the number of a live one takes nothing out.
+        node.inner
+            .remove(Pid::new(old.node, new.id, 0, old.creation));
+        assert!(node.is_alive(new));
+        node.send(old, 7i64).unwrap();
+        assert_eq!(rx.await.unwrap(), Some(7));
     }
 
     #[tokio::test]

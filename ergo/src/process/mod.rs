@@ -321,6 +321,11 @@ impl Pcb {
     /// Marks the process as having something across nodes, for its end.
     pub(crate) fn first_index(&self, conn: u64) -> bool {
         let mut st = self.state.lock();
+        // An ended process is past the clean-up that would take it out of
+        // the index again.
+        if !st.alive {
+            return false;
+        }
         st.remote = true;
         let ties = st.ties();
         if ties.indexed_on.map(std::num::NonZeroU64::get) == Some(conn) {
