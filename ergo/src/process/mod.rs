@@ -823,11 +823,8 @@ pin_project_lite::pin_project! {
     #[project = StageProj]
     #[project_replace = StageOwned]
     enum Stage<F, Fut> {
-        /// Not polled yet: the function is still to be called, with the
-        /// context made when the process was spawned (its handles taken on
-        /// the spawning thread, where the spawn took the same ones just
-        /// before, not on the worker that runs it).
-        Start { f: F, ctx: Context },
+        /// Not polled yet: the function is still to be called.
+        Start { f: F },
         /// The function's future.
         Running { #[pin] fut: Fut },
         /// Ended and notified.
@@ -849,10 +846,7 @@ where
             waker_kept: false,
             suspended: None,
         },
-        stage: Stage::Start {
-            f,
-            ctx: Context::new(pcb.clone(), node.clone()),
-        },
+        stage: Stage::Start { f },
         node,
         pcb,
     }
@@ -871,11 +865,11 @@ where
         let reason = loop {
             match this.stage.as_mut().project() {
                 StageProj::Start { .. } => {
-                    let StageOwned::Start { f, ctx } =
-                        this.stage.as_mut().project_replace(Stage::Done)
+                    let StageOwned::Start { f } = this.stage.as_mut().project_replace(Stage::Done)
                     else {
                         unreachable!("the stage was Start")
                     };
+                    let ctx = Context::new(this.pcb.clone(), this.node.clone());
                     // A panic in the function itself (before its future
                     // exists) is an exit like any other.
                     match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
