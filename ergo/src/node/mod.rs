@@ -70,10 +70,12 @@ struct PidHasher(u64);
 
 impl std::hash::Hasher for PidHasher {
     fn write(&mut self, bytes: &[u8]) {
-        // Only `u32` keys are hashed here; any other input folds in.
-        for b in bytes {
-            self.write_u32(u32::from(*b) ^ (self.0 as u32).rotate_left(8));
-        }
+        // The table's keys are `u32`s, hashed by `write_u32`; bytes (which
+        // no key here gives) are folded into one number first.
+        let n = bytes
+            .iter()
+            .fold(0u32, |n, b| n.rotate_left(8) ^ u32::from(*b));
+        self.write_u32(n);
     }
 
     fn write_u32(&mut self, n: u32) {

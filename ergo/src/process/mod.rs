@@ -899,13 +899,15 @@ where
         Poll::Ready(())
     }
 }
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod size_tests {
     //! What every process costs in memory, kept from growing by accident:
     //! the control block and the task's future each sit just inside an
-    //! allocation size class (jemalloc's 192-byte class for the block with its `Arc`'s counts;
-    //! tokio's task cell, 128-byte aligned on x86-64, at 256 bytes while
-    //! its future is at most 152: 104 bytes of the cell are tokio's own).
+    //! allocation size class (jemalloc's 192-byte class for the block with
+    //! its `Arc`'s counts; tokio's task cell, 128-byte aligned on x86-64,
+    //! at 256 bytes while its future is at most 152: 104 bytes of the cell
+    //! are tokio's own).
 
     #[test]
     fn a_control_block_fits_the_192_byte_size_class() {
