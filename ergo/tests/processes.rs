@@ -1459,3 +1459,43 @@ async fn several_nodes_in_one_os_process_are_independent() {
     assert_eq!(two.whereis(name), Some(p2.pid));
     assert!(p2.quiet().await);
 }
+
+/// Erlang preempts a process whose reductions run out, however full its
+/// mailbox. Here each message a process takes spends its task's tokio
+/// budget, so a process whose mailbox never runs dry yields its thread
+/// before it has drained the mailbox, and what waits behind it runs.
+#[tokio::test(flavor = "current_thread")]
+async fn a_process_with_a_full_mailbox_yields_its_thread_to_others() {
+    const N: u64 = 100_000;
+    let node = start("preempt");
+    let taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (done_tx, done_rx) = oneshot::channel();
+    let counter = taken.clone();
+    let pid = node.spawn(move |mut ctx| async move {
+        for i in 0..N {
+            let m = ctx.receive().await;
+            assert_eq!(term_of(&m), Term::from(i as i64), "messages in order");
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = done_tx.send(());
+    });
+    // The whole stream is in the mailbox before the process first runs
+    // (one thread, and this task has not yielded yet).
+    for i in 0..N {
+        node.send(pid, i as i64).unwrap();
+    }
+    // Queued behind the process on the one thread.
+    let seen = tokio::spawn({
+        let taken = taken.clone();
+        async move { taken.load(Ordering::Relaxed) }
+    });
+    let seen = within("the task behind the process", seen).await.unwrap();
+    within("the process to take every message", done_rx)
+        .await
+        .unwrap();
+    assert_eq!(taken.load(Ordering::Relaxed), N);
+    assert!(
+        seen < N / 10,
+        "the task behind the process ran only after it had taken {seen} of {N} messages"
+    );
+}

@@ -105,13 +105,21 @@ impl Context {
     /// Polls for the next message. The process's task waker is registered
     /// by the process guard on every poll, so `Pending` here is always woken
     /// by the next delivery.
-    pub fn poll_receive(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Message> {
-        match self.try_receive() {
-            Some(m) => Poll::Ready(m),
-            None => {
-                self.pcb.own.status.store(WAITING, Ordering::Relaxed);
-                Poll::Pending
-            }
+    ///
+    /// Each message taken spends a unit of the task's tokio budget, as
+    /// receiving from a tokio channel does: a process whose mailbox never
+    /// runs dry yields its worker once the budget is spent (`Pending`, and
+    /// woken again at once), as Erlang preempts a process whose reductions
+    /// run out, so that the other processes and tasks there get their turn.
+    pub fn poll_receive(&mut self, cx: &mut TaskContext<'_>) -> Poll<Message> {
+        if !self.fill_inbox() {
+            self.pcb.own.status.store(WAITING, Ordering::Relaxed);
+            return Poll::Pending;
+        }
+        std::task::ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
+        match self.inbox.get_mut().pop_front() {
+            Some(m) => Poll::Ready(self.took(m)),
+            None => Poll::Pending,
         }
     }
 
@@ -137,10 +145,12 @@ impl Context {
     }
 
     /// The first message, in arrival order, that `wanted` accepts; the others
-    /// stay in the mailbox in their order (Erlang's selective receive).
+    /// stay in the mailbox in their order (Erlang's selective receive). A
+    /// message taken spends the task's budget, as [`Context::poll_receive`]
+    /// says.
     pub async fn receive_match(&mut self, mut wanted: impl FnMut(&Message) -> bool) -> Message {
         let mut checked = 0;
-        std::future::poll_fn(|_cx| {
+        std::future::poll_fn(|cx| {
             loop {
                 if checked == self.inbox.get_mut().len() {
                     // Append what has arrived since, keeping the order.
@@ -150,10 +160,13 @@ impl Context {
                     }
                     self.sync_inbox_len();
                 }
-                if wanted(&self.inbox.get_mut()[checked])
-                    && let Some(m) = self.inbox.get_mut().remove(checked)
-                {
-                    return Poll::Ready(self.took(m));
+                if wanted(&self.inbox.get_mut()[checked]) {
+                    // Looked at again on the next poll if the budget is
+                    // spent.
+                    std::task::ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
+                    if let Some(m) = self.inbox.get_mut().remove(checked) {
+                        return Poll::Ready(self.took(m));
+                    }
                 }
                 checked += 1;
             }

@@ -20,13 +20,16 @@
 //!
 //! Scheduling is cooperative, as everywhere on tokio: a process runs on its
 //! worker thread until it awaits. Erlang preempts a process after a budget
-//! of work; here, a process that sends or casts in a long loop without
-//! awaiting keeps its worker, and a process it has just spawned or woken
-//! may wait for it there (tokio runs the task woken last on the same
-//! worker next, and other workers cannot take it). Such a loop should call
-//! `tokio::task::yield_now().await` now and then (every thousand messages
-//! is plenty); the processes it feeds then run beside it on the other
-//! workers.
+//! of work (reductions). Here receiving spends the task's tokio budget, a
+//! unit a message, as receiving from a tokio channel does: a process whose
+//! mailbox never runs dry yields its worker every so often (128 messages),
+//! and what waits there runs. Sending spends none: a process that sends or
+//! casts in a long loop without awaiting keeps its worker, and a process
+//! it has just spawned or woken may wait for it there (tokio runs the task
+//! woken last on the same worker next, and other workers cannot take it).
+//! Such a loop should call `tokio::task::yield_now().await` now and then
+//! (every thousand messages is plenty); the processes it feeds then run
+//! beside it on the other workers.
 //!
 //! # What lives here, and what it may touch
 //!
