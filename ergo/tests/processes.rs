@@ -1461,11 +1461,21 @@ async fn several_nodes_in_one_os_process_are_independent() {
 }
 
 /// Erlang preempts a process whose reductions run out, however full its
-/// mailbox. Here each message a process takes spends its task's tokio
-/// budget, so a process whose mailbox never runs dry yields its thread
-/// before it has drained the mailbox, and what waits behind it runs.
+/// mailbox. Here a process that has taken a slice of messages without once
+/// waiting yields its thread, so what waits behind it runs before it has
+/// drained its mailbox.
 #[tokio::test(flavor = "current_thread")]
 async fn a_process_with_a_full_mailbox_yields_its_thread_to_others() {
+    full_mailbox_yields(false).await;
+}
+
+/// The same for a selective receive.
+#[tokio::test(flavor = "current_thread")]
+async fn a_selective_receive_over_a_full_mailbox_yields_its_thread_to_others() {
+    full_mailbox_yields(true).await;
+}
+
+async fn full_mailbox_yields(selective: bool) {
     const N: u64 = 100_000;
     let node = start("preempt");
     let taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -1473,7 +1483,12 @@ async fn a_process_with_a_full_mailbox_yields_its_thread_to_others() {
     let counter = taken.clone();
     let pid = node.spawn(move |mut ctx| async move {
         for i in 0..N {
-            let m = ctx.receive().await;
+            let m = if selective {
+                ctx.receive_match(|m| term_of(m) == Term::from(i as i64))
+                    .await
+            } else {
+                ctx.receive().await
+            };
             assert_eq!(term_of(&m), Term::from(i as i64), "messages in order");
             counter.fetch_add(1, Ordering::Relaxed);
         }

@@ -20,6 +20,9 @@ use crate::process::{
 };
 use crate::reason::Reason;
 
+/// Messages a process takes without waiting before it yields its worker.
+const SLICE: u16 = 256;
+
 /// The handle a process's code uses to act as that process: receive, send,
 /// link, monitor, trap exits, spawn.
 pub struct Context {
@@ -83,8 +86,11 @@ impl Context {
     fn took(&mut self, m: Message) -> Message {
         // Only the process itself counts, so a load and a store will do (no
         // read-modify-write).
-        let handled = &self.pcb.own.handled;
-        handled.store(handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let own = &self.pcb.own;
+        own.handled
+            .store(own.handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        own.taken
+            .store(own.taken.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         self.sync_inbox_len();
         m
     }
@@ -106,21 +112,50 @@ impl Context {
     /// by the process guard on every poll, so `Pending` here is always woken
     /// by the next delivery.
     ///
-    /// Each message taken spends a unit of the task's tokio budget, as
-    /// receiving from a tokio channel does: a process whose mailbox never
-    /// runs dry yields its worker once the budget is spent (`Pending`, and
-    /// woken again at once), as Erlang preempts a process whose reductions
-    /// run out, so that the other processes and tasks there get their turn.
+    /// A process that has taken [`SLICE`] (256) messages without waiting
+    /// for one yields its worker (`Pending`, woken again once what else is
+    /// queued on the worker has run), as Erlang preempts a process whose
+    /// reductions run out: a process whose mailbox never runs dry does not
+    /// keep the other processes and tasks there from their turn.
     pub fn poll_receive(&mut self, cx: &mut TaskContext<'_>) -> Poll<Message> {
-        if !self.fill_inbox() {
-            self.pcb.own.status.store(WAITING, Ordering::Relaxed);
+        if self.must_yield(cx) {
             return Poll::Pending;
         }
-        std::task::ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
-        match self.inbox.get_mut().pop_front() {
-            Some(m) => Poll::Ready(self.took(m)),
-            None => Poll::Pending,
+        match self.try_receive() {
+            Some(m) => Poll::Ready(m),
+            None => {
+                self.waits();
+                Poll::Pending
+            }
         }
+    }
+
+    /// `true`, with the task's wake arranged, once the process has taken
+    /// [`SLICE`] messages without waiting: it then yields its worker, to be
+    /// polled again once everything else queued there has run, as after
+    /// `tokio::task::yield_now`.
+    fn must_yield(&mut self, cx: &mut TaskContext<'_>) -> bool {
+        if self.pcb.own.taken.load(Ordering::Relaxed) < SLICE {
+            return false;
+        }
+        self.yield_now(cx);
+        true
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn yield_now(&mut self, cx: &mut TaskContext<'_>) {
+        self.pcb.own.taken.store(0, Ordering::Relaxed);
+        // Polled once and let go: the wake is arranged by then.
+        let yielded = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+        debug_assert!(yielded.is_pending(), "a first poll of yield_now waits");
+    }
+
+    /// Notes that the process waits for a message: it is `waiting`, and
+    /// its slice starts again.
+    fn waits(&self) {
+        self.pcb.own.taken.store(0, Ordering::Relaxed);
+        self.pcb.own.status.store(WAITING, Ordering::Relaxed);
     }
 
     /// Marks the process running again after [`Context::poll_receive`]
@@ -145,28 +180,28 @@ impl Context {
     }
 
     /// The first message, in arrival order, that `wanted` accepts; the others
-    /// stay in the mailbox in their order (Erlang's selective receive). A
-    /// message taken spends the task's budget, as [`Context::poll_receive`]
-    /// says.
+    /// stay in the mailbox in their order (Erlang's selective receive). It
+    /// counts toward yielding the worker as [`Context::poll_receive`] says.
     pub async fn receive_match(&mut self, mut wanted: impl FnMut(&Message) -> bool) -> Message {
         let mut checked = 0;
         std::future::poll_fn(|cx| {
+            // Carries on where it left off on the next poll.
+            if self.must_yield(cx) {
+                return Poll::Pending;
+            }
             loop {
                 if checked == self.inbox.get_mut().len() {
                     // Append what has arrived since, keeping the order.
                     if !self.pcb.drain_into(self.inbox.get_mut()) {
-                        self.pcb.own.status.store(WAITING, Ordering::Relaxed);
+                        self.waits();
                         return Poll::Pending;
                     }
                     self.sync_inbox_len();
                 }
-                if wanted(&self.inbox.get_mut()[checked]) {
-                    // Looked at again on the next poll if the budget is
-                    // spent.
-                    std::task::ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
-                    if let Some(m) = self.inbox.get_mut().remove(checked) {
-                        return Poll::Ready(self.took(m));
-                    }
+                if wanted(&self.inbox.get_mut()[checked])
+                    && let Some(m) = self.inbox.get_mut().remove(checked)
+                {
+                    return Poll::Ready(self.took(m));
                 }
                 checked += 1;
             }

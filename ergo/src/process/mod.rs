@@ -20,10 +20,10 @@
 //!
 //! Scheduling is cooperative, as everywhere on tokio: a process runs on its
 //! worker thread until it awaits. Erlang preempts a process after a budget
-//! of work (reductions). Here receiving spends the task's tokio budget, a
-//! unit a message, as receiving from a tokio channel does: a process whose
-//! mailbox never runs dry yields its worker every so often (128 messages),
-//! and what waits there runs. Sending spends none: a process that sends or
+//! of work (reductions). Here a process that has taken 256 messages
+//! without once waiting for one yields its worker, as `yield_now` does, so
+//! a process whose mailbox never runs dry does not keep what else is queued
+//! there from running. Sending counts for nothing: a process that sends or
 //! casts in a long loop without awaiting keeps its worker, and a process
 //! it has just spawned or woken may wait for it there (tokio runs the task
 //! woken last on the same worker next, and other workers cannot take it).
@@ -59,7 +59,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -261,6 +261,10 @@ struct Own {
     status: AtomicU8,
     /// Exit signals arrive as messages (`process_flag(trap_exit, true)`).
     trap_exit: AtomicBool,
+    /// Messages taken since the process last waited for one or yielded
+    /// (`Context::poll_receive`). Only the process touches it; it sits here,
+    /// in room the fields around it leave, rather than in the context.
+    taken: AtomicU16,
     handled: AtomicU64,
 }
 
@@ -372,6 +376,7 @@ impl Pcb {
                 inbox_len: AtomicU32::new(0),
                 status: AtomicU8::new(RUNNING),
                 trap_exit: AtomicBool::new(false),
+                taken: AtomicU16::new(0),
                 handled: AtomicU64::new(0),
             },
             state: Mutex::new(ProcState {
