@@ -7,8 +7,11 @@
 # connection, and 16), and 10,000
 # connections accepted in a burst; and, for the one-in-flight echo, the
 # server's own CPU time per line (the load shares the two cores with every
-# server, so messages/s alone mixes its cost in). Prints every figure, then
-# the ratios against issue 21's targets.
+# server, so messages/s alone mixes its cost in). Then the two echoes again
+# with the server pinned to one core and the load to the other (`taskset`),
+# so that the load takes nothing from the server under test: each server
+# starts as many schedulers or workers as the cores it may use, one. Prints
+# every figure, then the ratios against issue 21's targets.
 #
 #   benches/daemon_vs_erlang.sh [SECONDS_PER_FIGURE]     (default 2)
 set -euo pipefail
@@ -61,11 +64,36 @@ measure() { # name start-command...
   wait "$pid" 2>/dev/null || true
 }
 
+# The echoes with the server on core 0 and the load on core 1.
+measure_pinned() { # name start-command...
+  local name=$1; shift
+  local port; port=$(free_port)
+  taskset -c 0 "$@" "$port" >"$WORK/$name.pinned.log" 2>&1 &
+  local pid=$!
+  PIDS+=($pid)
+  wait_ready "$WORK/$name.pinned.log"
+  taskset -c 1 "$SIDE" load "$port" "$SECS" "${name}_pinned_echo_msgs_s" | grep -v _lines
+  taskset -c 1 "$SIDE" load16 "$port" "$SECS" "${name}_pinned_echo16_msgs_s" | grep -v _lines
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+PINNED=yes
+if ! command -v taskset >/dev/null || [ "$(nproc --all)" -lt 2 ]; then
+  PINNED=no
+  echo "# no taskset or fewer than 2 cores: the pinned echoes are not measured"
+fi
+
 echo "# $(erl -noshell -eval 'io:format("Erlang/OTP ~s", [erlang:system_info(otp_release)]), halt().'); 2 cores, all on 127.0.0.1"
 {
   measure ergo "$SIDE" serve-ergo
   measure erlang erl -noshell -pa "$WORK" -run echo_bench server
   measure tokio "$SIDE" serve-tokio
+  if [ "$PINNED" = yes ]; then
+    measure_pinned ergo "$SIDE" serve-ergo
+    measure_pinned erlang erl -noshell -pa "$WORK" -run echo_bench server
+    measure_pinned tokio "$SIDE" serve-tokio
+  fi
 } | tee "$WORK/all.txt"
 
 echo
@@ -82,6 +110,12 @@ awk "$(cat benches/ratios.awk)"'
     print "-- the same with 16 lines in flight per connection, msgs/s"
     row("ergo daemon / erlang gen_tcp", "ergo_echo16_msgs_s", "erlang_echo16_msgs_s", ">=", 2)
     row("ergo daemon / bare tokio", "ergo_echo16_msgs_s", "tokio_echo16_msgs_s", ">=", 0.667)
+    print "-- the server on one core, the load on the other: one line in flight, msgs/s"
+    row("ergo daemon / erlang gen_tcp", "ergo_pinned_echo_msgs_s", "erlang_pinned_echo_msgs_s", ">=", 2)
+    row("ergo daemon / bare tokio", "ergo_pinned_echo_msgs_s", "tokio_pinned_echo_msgs_s", ">=", 0.667)
+    print "-- the same, 16 lines in flight per connection, msgs/s"
+    row("ergo daemon / erlang gen_tcp", "ergo_pinned_echo16_msgs_s", "erlang_pinned_echo16_msgs_s", ">=", 2)
+    row("ergo daemon / bare tokio", "ergo_pinned_echo16_msgs_s", "tokio_pinned_echo16_msgs_s", ">=", 0.667)
     print "-- 10,000 connections accepted in a burst, conns/s (higher is better)"
     row("ergo daemon / erlang gen_tcp", "ergo_accept_conns_s", "erlang_accept_conns_s", "", "")
     row("ergo daemon / bare tokio", "ergo_accept_conns_s", "tokio_accept_conns_s", "", "")

@@ -174,7 +174,9 @@ async fn burst(port: u16, n: usize, label: &str) {
     );
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+// As many workers as the CPUs it may run on (two here; one when the script
+// pins it to a core), as `erl` starts as many schedulers.
+#[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let port = |i: usize| {
