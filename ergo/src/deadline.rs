@@ -32,6 +32,15 @@ use tokio::time::{Instant, Sleep};
 thread_local! {
     /// Set while a process guard polls its process on this thread.
     static IN_PROCESS: Cell<bool> = const { Cell::new(false) };
+    /// Set while a process guard polls a process of a node on a
+    /// multi-thread runtime, whose clock cannot be paused (tokio pauses
+    /// only current-thread runtimes' clocks): its long waits may take their
+    /// deadlines from the coarse clock.
+    static COARSE_OK: Cell<bool> = const { Cell::new(false) };
+    /// Set when the process being polled yielded its worker (it took a
+    /// slice of messages without waiting): a wait that is `Pending` then
+    /// has not waited at all, so no timeout is judged on it.
+    static YIELDED: Cell<bool> = const { Cell::new(false) };
     /// The earliest deadline the process asked to be woken at during the
     /// current poll.
     static WAKE_AT: Cell<Option<Instant>> = const { Cell::new(None) };
@@ -54,7 +63,7 @@ thread_local! {
 
 thread_local! {
     /// The task that last borrowed a timer on this thread, and its runtime.
-    static LAST_TASK: Cell<Option<(tokio::task::Id, tokio::runtime::Id)>> =
+    static LAST_TASK: Cell<Option<(tokio::task::Id, (tokio::runtime::Id, bool))>> =
         const { Cell::new(None) };
 }
 
@@ -62,19 +71,35 @@ thread_local! {
 /// clock (see [`deadline_after`]).
 const COARSE_FROM: Duration = Duration::from_secs(1);
 
-/// The deadline of a wait of `timeout` starting now: never earlier than
-/// `now + timeout`. A long timeout (a call's 5 seconds, say) reads the
-/// kernel's coarse monotonic clock, which costs a quarter of the precise
-/// one (about 6 against 24 ns here: a tenth of a local call), and may then
-/// end a few ticks late, a few milliseconds in seconds. Shorter timeouts,
-/// and systems without the coarse clock, read the precise one.
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    if timeout >= COARSE_FROM
+/// The deadline of a wait of `timeout` starting now. With `coarse` (a
+/// wait on a multi-thread runtime, whose clock tokio cannot pause), a long
+/// timeout (a call's 5 seconds, say) reads the kernel's coarse monotonic
+/// clock, which costs a quarter of the precise one (about 6 against 24 ns
+/// here: a tenth of a local call); the deadline is then a few of the
+/// kernel's ticks late at most (1 to 4 ms a tick), and early only if the
+/// kernel's timekeeping itself stalled for more than two ticks when it was
+/// read (a virtual CPU held off by its host, say), by that stall beyond
+/// two ticks. Shorter timeouts, waits on a current-thread runtime, and
+/// systems without the coarse clock read the precise one, and are never
+/// early.
+fn deadline_after(timeout: Duration, coarse: bool) -> Instant {
+    if coarse
+        && timeout >= COARSE_FROM
         && let Some(now) = coarse::now_or_later()
     {
         return now + timeout;
     }
     Instant::now() + timeout
+}
+
+/// Called when the process being polled yields its worker, so that the
+/// waits it is inside do not take the yield for the end of a wait.
+pub(crate) fn yielded() {
+    YIELDED.with(|c| c.set(true));
+}
+
+fn has_yielded() -> bool {
+    YIELDED.with(Cell::get)
 }
 
 #[cfg(target_os = "linux")]
@@ -103,15 +128,18 @@ mod coarse {
         ))
     }
 
-    /// An instant no earlier than now, and at most three ticks of the
-    /// kernel's clock later (4 ms a tick on most kernels); `None` where the
-    /// coarse clock is missing or too coarse to be worth it.
+    /// An instant at most three ticks of the kernel's clock after now (1
+    /// to 4 ms a tick), and no earlier than now while the kernel's
+    /// timekeeping keeps up (see `deadline_after`); `None` where the coarse
+    /// clock is missing or too coarse to be worth it.
     ///
     /// The coarse clock is the precise one as the kernel last stored it,
-    /// at most a tick behind and on the same base. `base.coarse` was read
-    /// before `base.precise`, so `base.precise - base.coarse` is at least
-    /// the clocks' true difference then, and a later reading plus the
-    /// slack is at least the precise time now.
+    /// on the same base and normally less than a tick behind. `base.coarse`
+    /// was read before `base.precise`, with no tick between it and a
+    /// second coarse reading after, so `base.precise - base.coarse` is at
+    /// least the clocks' true difference then and at most a tick more; a
+    /// later reading plus the slack of two ticks is at least the precise
+    /// time now.
     pub(super) fn now_or_later() -> Option<tokio::time::Instant> {
         let base = BASE
             .get_or_init(|| {
@@ -119,12 +147,22 @@ mod coarse {
                 if tick.is_zero() || tick > Duration::from_millis(10) {
                     return None;
                 }
-                let coarse = duration(clock_gettime(ClockId::MonotonicCoarse))?;
-                Some(Base {
-                    precise: std::time::Instant::now(),
-                    coarse,
-                    slack: 2 * tick,
-                })
+                // The pair read with no tick of the coarse clock between
+                // its two readings around the precise one, so that a
+                // preemption between them cannot make every deadline after
+                // it late.
+                for _ in 0..100 {
+                    let coarse = duration(clock_gettime(ClockId::MonotonicCoarse))?;
+                    let precise = std::time::Instant::now();
+                    if duration(clock_gettime(ClockId::MonotonicCoarse))? == coarse {
+                        return Some(Base {
+                            precise,
+                            coarse,
+                            slack: 2 * tick,
+                        });
+                    }
+                }
+                None
             })
             .as_ref()?;
         let now = duration(clock_gettime(ClockId::MonotonicCoarse))?;
@@ -145,14 +183,20 @@ mod coarse {
 /// the same thread is answered from [`LAST_TASK`]: asking tokio for the
 /// current runtime takes and drops a reference to the runtime's handle,
 /// which every worker shares (about a tenth of a local call from a task).
-fn current_runtime() -> tokio::runtime::Id {
+/// Also whether it is a multi-thread runtime (whose clock tokio cannot
+/// pause).
+fn current_runtime() -> (tokio::runtime::Id, bool) {
     let task = tokio::task::try_id();
     if let (Some(task), Some((last, runtime))) = (task, LAST_TASK.with(Cell::get))
         && task == last
     {
         return runtime;
     }
-    let runtime = tokio::runtime::Handle::current().id();
+    let handle = tokio::runtime::Handle::current();
+    let runtime = (
+        handle.id(),
+        handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread,
+    );
     if let Some(task) = task {
         LAST_TASK.with(|c| c.set(Some((task, runtime))));
     }
@@ -167,8 +211,7 @@ struct PooledSleep {
 
 impl PooledSleep {
     /// A timer of the current runtime set to `deadline`.
-    fn until(deadline: Instant) -> PooledSleep {
-        let runtime = current_runtime();
+    fn until(deadline: Instant, runtime: tokio::runtime::Id) -> PooledSleep {
         let pooled = SLEEPS
             .try_with(|p| {
                 let mut p = p.borrow_mut();
@@ -220,11 +263,12 @@ impl Drop for PooledSleep {
 }
 
 /// `fut` until a deadline on a pooled timer: `None` if the deadline passed
-/// first. The deadline is made (and `*deadline_out` set to it) only if
+/// first. `deadline` makes it, told whether the runtime is a multi-thread
+/// one. The deadline is made (and `*deadline_out` set to it) only if
 /// `fut` is not ready on its first poll, so that an answer already there
 /// costs no clock read.
 async fn pooled_wait<F: Future>(
-    deadline: impl FnOnce() -> Instant,
+    deadline: impl FnOnce(bool) -> Instant,
     deadline_out: &mut Option<Instant>,
     fut: F,
 ) -> Option<F::Output> {
@@ -238,9 +282,10 @@ async fn pooled_wait<F: Future>(
         let timer = match (&mut timer, make.take()) {
             (Some(t), _) => t,
             (None, Some(make)) => {
-                let at = make();
+                let (runtime, multi_thread) = current_runtime();
+                let at = make(multi_thread);
                 *deadline_out = Some(at);
-                timer.insert(PooledSleep::until(at))
+                timer.insert(PooledSleep::until(at, runtime))
             }
             // Made on the first poll that found `fut` pending.
             (None, None) => return Poll::Ready(None),
@@ -256,15 +301,20 @@ async fn pooled_wait<F: Future>(
 /// What [`enter`] replaced, for [`exit`] to put back.
 pub(crate) struct Saved {
     in_process: bool,
+    coarse_ok: bool,
+    yielded: bool,
     wake_at: Option<Instant>,
     fired: bool,
 }
 
 /// Called by the process guard before it polls the process; `fired` when it
-/// polls because the process's timer fired.
-pub(crate) fn enter(fired: bool) -> Saved {
+/// polls because the process's timer fired, `multi_thread` when the
+/// process's node runs on a multi-thread runtime.
+pub(crate) fn enter(fired: bool, multi_thread: bool) -> Saved {
     Saved {
         in_process: IN_PROCESS.with(|c| c.replace(true)),
+        coarse_ok: COARSE_OK.with(|c| c.replace(multi_thread)),
+        yielded: YIELDED.with(|c| c.replace(false)),
         wake_at: WAKE_AT.with(|c| c.replace(None)),
         fired: TIMER_FIRED.with(|c| c.replace(fired)),
     }
@@ -274,6 +324,8 @@ pub(crate) fn enter(fired: bool) -> Saved {
 /// asked for during the poll.
 pub(crate) fn exit(saved: Saved) -> Option<Instant> {
     IN_PROCESS.with(|c| c.set(saved.in_process));
+    COARSE_OK.with(|c| c.set(saved.coarse_ok));
+    YIELDED.with(|c| c.set(saved.yielded));
     TIMER_FIRED.with(|c| c.set(saved.fired));
     WAKE_AT.with(|c| c.replace(saved.wake_at))
 }
@@ -305,7 +357,8 @@ pub(crate) async fn within<F: Future>(
     fut: F,
 ) -> Option<F::Output> {
     if !in_process() {
-        return pooled_wait(|| deadline_after(timeout), deadline_out, fut).await;
+        let at = |multi_thread| deadline_after(timeout, multi_thread);
+        return pooled_wait(at, deadline_out, fut).await;
     }
     within_process(timeout, deadline_out, fut).await
 }
@@ -347,6 +400,13 @@ impl<F: Future> Future for Within<'_, F> {
         let this = self.project();
         let out = match this.fut.poll(cx) {
             Poll::Ready(v) => Some(v),
+            // The process yielded its worker: it has not waited yet.
+            Poll::Pending if has_yielded() => {
+                if let Some(at) = *this.deadline {
+                    wake_at(at);
+                }
+                return Poll::Pending;
+            }
             Poll::Pending => {
                 let at = match *this.deadline {
                     // Only the process's timer firing can take a wait past
@@ -356,7 +416,10 @@ impl<F: Future> Future for Within<'_, F> {
                     // `after 0` gives up at once rather than waiting for
                     // the timer wheel's next tick.
                     None if this.timeout.is_zero() => None,
-                    None => Some(*this.deadline.insert(deadline_after(*this.timeout))),
+                    None => {
+                        let coarse = COARSE_OK.with(Cell::get);
+                        Some(*this.deadline.insert(deadline_after(*this.timeout, coarse)))
+                    }
                 };
                 if let Some(at) = at {
                     wake_at(at);
@@ -373,13 +436,18 @@ impl<F: Future> Future for Within<'_, F> {
 /// Runs `fut` until `deadline`: `None` if the deadline passed first.
 pub(crate) async fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     if !in_process() {
-        return pooled_wait(|| deadline, &mut None, fut).await;
+        return pooled_wait(|_| deadline, &mut None, fut).await;
     }
     let mut fut = std::pin::pin!(fut);
     let mut first = true;
     std::future::poll_fn(|cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(v));
+        }
+        // The process yielded its worker: it has not waited yet.
+        if has_yielded() {
+            wake_at(deadline);
+            return Poll::Pending;
         }
         // Only the process's timer firing can take a wait past its
         // deadline; the first poll comes right after the deadline was set.
@@ -406,7 +474,7 @@ mod tests {
     fn a_long_timeouts_deadline_is_never_early_and_at_most_a_few_ticks_late() {
         for _ in 0..10_000 {
             let before = Instant::now();
-            let at = deadline_after(Duration::from_secs(5));
+            let at = deadline_after(Duration::from_secs(5), true);
             let after = Instant::now();
             assert!(
                 at >= before + Duration::from_secs(5),
@@ -425,7 +493,7 @@ mod tests {
     #[test]
     fn a_short_timeouts_deadline_reads_the_precise_clock() {
         let before = Instant::now();
-        let at = deadline_after(Duration::from_millis(10));
+        let at = deadline_after(Duration::from_millis(10), true);
         let after = Instant::now();
         assert!(at >= before + Duration::from_millis(10));
         assert!(at <= after + Duration::from_millis(10));

@@ -506,3 +506,42 @@ async fn a_second_start_under_a_taken_name_is_already_started_with_the_holders_p
         Term::tuple([Term::atom("already_started"), Term::Pid(s.pid().unwrap())])
     );
 }
+
+/// tokio pauses only a current-thread runtime's clock (`start_paused`), and
+/// calls on such a runtime time out by that clock however far it has been
+/// advanced, from a plain task and from a process alike (the deadlines
+/// read from the kernel's coarse clock are for multi-thread runtimes only).
+#[tokio::test(start_paused = true)]
+async fn calls_time_out_by_a_paused_clock_however_far_it_was_advanced() {
+    let node = node("gs_paused");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    assert_eq!(s.call(Req::Get).await, Ok(1), "from a task");
+    let (rtx, rrx) = tokio::sync::oneshot::channel();
+    let from_process = s.clone();
+    node.spawn(move |_ctx| async move {
+        let _ = rtx.send(from_process.call(Req::Get).await);
+    });
+    assert_eq!(rrx.await.unwrap(), Ok(1), "from a process");
+    // A call that does time out does so after 5 s of the paused clock.
+    for in_process in [false, true] {
+        let t0 = tokio::time::Instant::now();
+        let err = if in_process {
+            let (rtx, rrx) = tokio::sync::oneshot::channel();
+            let s = s.clone();
+            node.spawn(move |_ctx| async move {
+                let _ = rtx.send(s.call(Req::Sleep(60_000)).await);
+            });
+            rrx.await.unwrap().unwrap_err()
+        } else {
+            s.call(Req::Sleep(60_000)).await.unwrap_err()
+        };
+        assert_eq!(err, CallError::Timeout(Duration::from_secs(5)));
+        let waited = t0.elapsed();
+        assert!(
+            waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+            "timed out after {waited:?} of the paused clock (in a process: {in_process})"
+        );
+    }
+}

@@ -248,7 +248,7 @@ impl<S: GenServer> ServerRef<S> {
                 // ending (a callback crashed, say), say why; a server that
                 // lives on and dropped it leaves the caller to its timeout,
                 // as in OTP.
-                let deadline = deadline.unwrap_or_else(|| crate::deadline::deadline_after(timeout));
+                let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + timeout);
                 match crate::deadline::timeout_at(deadline, pcb.on_exit()).await {
                     Some(Ok(reason)) => Err(CallError::Exited(reason)),
                     _ => Err(CallError::NoReply),

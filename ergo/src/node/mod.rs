@@ -208,6 +208,7 @@ impl NodeBuilder {
             next_ref: AtomicU64::new(1),
             stopping: AtomicBool::new(false),
             remote_decoders: Arc::new(AtomicBool::new(false)),
+            multi_thread: runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread,
             runtime,
             aliases: RwLock::new(FxHashMap::default()),
             apps: crate::application::Controller::default(),
@@ -261,6 +262,10 @@ pub(crate) struct NodeInner {
     /// connections do not look their addressees up for one.
     pub(crate) remote_decoders: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
+    /// The runtime is a multi-thread one, whose clock tokio cannot pause:
+    /// the processes' long waits may take their deadlines from the coarse
+    /// clock (`crate::deadline`).
+    pub(crate) multi_thread: bool,
     /// Active process aliases (`alias/0`), and the aliases of calls
     /// waiting for their reply without a process.
     pub(crate) aliases: RwLock<FxHashMap<Ref, AliasOwner>>,

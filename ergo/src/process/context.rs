@@ -89,8 +89,10 @@ impl Context {
         let own = &self.pcb.own;
         own.handled
             .store(own.handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        own.taken
-            .store(own.taken.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        own.taken.store(
+            own.taken.load(Ordering::Relaxed).saturating_add(1),
+            Ordering::Relaxed,
+        );
         self.sync_inbox_len();
         m
     }
@@ -108,15 +110,21 @@ impl Context {
         std::future::poll_fn(|cx| self.poll_receive(cx)).await
     }
 
-    /// Polls for the next message. The process's task waker is registered
-    /// by the process guard on every poll, so `Pending` here is always woken
-    /// by the next delivery.
+    /// Polls for the next message. The process guard keeps the task's waker
+    /// from its first poll, so a `Pending` for an empty mailbox is woken by
+    /// the next delivery.
     ///
-    /// A process that has taken [`SLICE`] (256) messages without waiting
-    /// for one yields its worker (`Pending`, woken again once what else is
-    /// queued on the worker has run), as Erlang preempts a process whose
-    /// reductions run out: a process whose mailbox never runs dry does not
-    /// keep the other processes and tasks there from their turn.
+    /// A process that has taken [`SLICE`] (256) messages since it last
+    /// found its mailbox empty yields its worker: `Pending`, woken again
+    /// once what else is queued on the worker has run, as Erlang preempts a
+    /// process whose reductions run out. A process whose mailbox never runs
+    /// dry then does not keep the other processes and tasks there from
+    /// their turn. (Waiting on anything else, a call's reply or a timer,
+    /// does not start the count again; messages a `gen_server` reads from
+    /// its socket are not counted. A process that polls something else
+    /// beside its mailbox and finds it ready carries on through the yield,
+    /// as after any spurious wake.) Timed receives take the yield for what
+    /// it is, not for a wait: `after 0` still gets a message waiting.
     pub fn poll_receive(&mut self, cx: &mut TaskContext<'_>) -> Poll<Message> {
         if self.must_yield(cx) {
             return Poll::Pending;
@@ -131,7 +139,7 @@ impl Context {
     }
 
     /// `true`, with the task's wake arranged, once the process has taken
-    /// [`SLICE`] messages without waiting: it then yields its worker, to be
+    /// [`SLICE`] messages since its mailbox was last empty: it then yields its worker, to be
     /// polled again once everything else queued there has run, as after
     /// `tokio::task::yield_now`.
     fn must_yield(&mut self, cx: &mut TaskContext<'_>) -> bool {
@@ -146,6 +154,9 @@ impl Context {
     #[inline(never)]
     fn yield_now(&mut self, cx: &mut TaskContext<'_>) {
         self.pcb.own.taken.store(0, Ordering::Relaxed);
+        // The timed waits around this receive take the `Pending` for a
+        // yield, not a wait (`after 0` still gets the message).
+        crate::deadline::yielded();
         // Polled once and let go: the wake is arranged by then.
         let yielded = std::pin::pin!(tokio::task::yield_now()).poll(cx);
         debug_assert!(yielded.is_pending(), "a first poll of yield_now waits");

@@ -20,8 +20,8 @@
 //!
 //! Scheduling is cooperative, as everywhere on tokio: a process runs on its
 //! worker thread until it awaits. Erlang preempts a process after a budget
-//! of work (reductions). Here a process that has taken 256 messages
-//! without once waiting for one yields its worker, as `yield_now` does, so
+//! of work (reductions). Here a process that has taken 256 messages since
+//! it last found its mailbox empty yields its worker, as `yield_now` does, so
 //! a process whose mailbox never runs dry does not keep what else is queued
 //! there from running. Sending counts for nothing: a process that sends or
 //! casts in a long loop without awaiting keeps its worker, and a process
@@ -261,8 +261,8 @@ struct Own {
     status: AtomicU8,
     /// Exit signals arrive as messages (`process_flag(trap_exit, true)`).
     trap_exit: AtomicBool,
-    /// Messages taken since the process last waited for one or yielded
-    /// (`Context::poll_receive`). Only the process touches it; it sits here,
+    /// Messages taken since the process last found its mailbox empty or
+    /// yielded (`Context::poll_receive`). Only the process touches it; it sits here,
     /// in room the fields around it leave, rather than in the context.
     taken: AtomicU16,
     handled: AtomicU64,
@@ -740,6 +740,7 @@ impl Guard {
     fn poll<F: Future>(
         &mut self,
         pcb: &Pcb,
+        node_multi_thread: bool,
         mut fut: std::pin::Pin<&mut F>,
         cx: &mut std::task::Context<'_>,
     ) -> Poll<Reason>
@@ -772,7 +773,7 @@ impl Guard {
                 self.suspended = None;
             }
             pcb.own.status.store(RUNNING, Ordering::Relaxed);
-            let saved = crate::deadline::enter(fired);
+            let saved = crate::deadline::enter(fired, node_multi_thread);
             let held = crate::dist::conn::hold_begin();
             let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
             self.suspended = crate::dist::conn::hold_end(held);
@@ -885,18 +886,23 @@ where
                         Err(payload) => break Reason::from_panic(&*payload),
                     }
                 }
-                StageProj::Running { fut } => match this.guard.poll(this.pcb, fut, cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(reason) => {
-                        this.pcb.state.lock().exit_reason = Some(reason.clone());
-                        // The process's future is dropped here, before
-                        // anyone hears of its end; the reason is recorded
-                        // first, so that a caller whose reply handle goes
-                        // with the future can tell why.
-                        this.stage.set(Stage::Done);
-                        break reason;
+                StageProj::Running { fut } => {
+                    match this
+                        .guard
+                        .poll(this.pcb, this.node.inner().multi_thread, fut, cx)
+                    {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(reason) => {
+                            this.pcb.state.lock().exit_reason = Some(reason.clone());
+                            // The process's future is dropped here, before
+                            // anyone hears of its end; the reason is recorded
+                            // first, so that a caller whose reply handle goes
+                            // with the future can tell why.
+                            this.stage.set(Stage::Done);
+                            break reason;
+                        }
                     }
-                },
+                }
                 StageProj::Done => return Poll::Ready(()),
             }
         };
