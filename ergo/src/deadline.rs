@@ -30,24 +30,30 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 thread_local! {
-    /// Set while a process guard polls its process on this thread.
-    static IN_PROCESS: Cell<bool> = const { Cell::new(false) };
-    /// Set while a process guard polls a process of a node on a
-    /// multi-thread runtime, whose clock cannot be paused (tokio pauses
-    /// only current-thread runtimes' clocks): its long waits may take their
-    /// deadlines from the coarse clock.
-    static COARSE_OK: Cell<bool> = const { Cell::new(false) };
-    /// Set when the process being polled yielded its worker (it took a
-    /// slice of messages without waiting): a wait that is `Pending` then
-    /// has not waited at all, so no timeout is judged on it.
-    static YIELDED: Cell<bool> = const { Cell::new(false) };
+    /// What is true of the poll of a process going on on this thread
+    /// (the `POLL_` bits; none outside processes).
+    static POLL: Cell<u8> = const { Cell::new(0) };
     /// The earliest deadline the process asked to be woken at during the
     /// current poll.
     static WAKE_AT: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// Set when the guard polls because the process's timer fired: only
-    /// then can a wait have passed its deadline (so only then is the clock
-    /// read).
-    static TIMER_FIRED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A process guard polls its process on this thread.
+const POLL_IN_PROCESS: u8 = 1;
+/// The process's node runs on a multi-thread runtime, whose clock cannot be
+/// paused (tokio pauses only current-thread runtimes' clocks): its long
+/// waits may take their deadlines from the coarse clock.
+const POLL_COARSE_OK: u8 = 2;
+/// The guard polls because the process's timer fired: only then can a wait
+/// have passed its deadline (so only then is the clock read).
+const POLL_TIMER_FIRED: u8 = 4;
+/// The process yielded its worker during this poll (it took a slice of
+/// messages without finding its mailbox empty): a wait that is `Pending`
+/// then has not waited at all, so no timeout is judged on it.
+const POLL_YIELDED: u8 = 8;
+
+fn poll_is(bit: u8) -> bool {
+    POLL.with(Cell::get) & bit != 0
 }
 
 /// How many idle timers a thread keeps for waits outside processes.
@@ -95,11 +101,11 @@ fn deadline_after(timeout: Duration, coarse: bool) -> Instant {
 /// Called when the process being polled yields its worker, so that the
 /// waits it is inside do not take the yield for the end of a wait.
 pub(crate) fn yielded() {
-    YIELDED.with(|c| c.set(true));
+    POLL.with(|c| c.set(c.get() | POLL_YIELDED));
 }
 
 fn has_yielded() -> bool {
-    YIELDED.with(Cell::get)
+    poll_is(POLL_YIELDED)
 }
 
 #[cfg(target_os = "linux")]
@@ -300,38 +306,36 @@ async fn pooled_wait<F: Future>(
 
 /// What [`enter`] replaced, for [`exit`] to put back.
 pub(crate) struct Saved {
-    in_process: bool,
-    coarse_ok: bool,
-    yielded: bool,
+    poll: u8,
     wake_at: Option<Instant>,
-    fired: bool,
 }
 
 /// Called by the process guard before it polls the process; `fired` when it
 /// polls because the process's timer fired, `multi_thread` when the
 /// process's node runs on a multi-thread runtime.
 pub(crate) fn enter(fired: bool, multi_thread: bool) -> Saved {
+    let mut poll = POLL_IN_PROCESS;
+    if fired {
+        poll |= POLL_TIMER_FIRED;
+    }
+    if multi_thread {
+        poll |= POLL_COARSE_OK;
+    }
     Saved {
-        in_process: IN_PROCESS.with(|c| c.replace(true)),
-        coarse_ok: COARSE_OK.with(|c| c.replace(multi_thread)),
-        yielded: YIELDED.with(|c| c.replace(false)),
+        poll: POLL.with(|c| c.replace(poll)),
         wake_at: WAKE_AT.with(|c| c.replace(None)),
-        fired: TIMER_FIRED.with(|c| c.replace(fired)),
     }
 }
 
 /// Called by the process guard after polling: the earliest deadline a wait
 /// asked for during the poll.
 pub(crate) fn exit(saved: Saved) -> Option<Instant> {
-    IN_PROCESS.with(|c| c.set(saved.in_process));
-    COARSE_OK.with(|c| c.set(saved.coarse_ok));
-    YIELDED.with(|c| c.set(saved.yielded));
-    TIMER_FIRED.with(|c| c.set(saved.fired));
+    POLL.with(|c| c.set(saved.poll));
     WAKE_AT.with(|c| c.replace(saved.wake_at))
 }
 
 fn in_process() -> bool {
-    IN_PROCESS.with(Cell::get)
+    poll_is(POLL_IN_PROCESS)
 }
 
 fn wake_at(deadline: Instant) {
@@ -411,13 +415,13 @@ impl<F: Future> Future for Within<'_, F> {
                 let at = match *this.deadline {
                     // Only the process's timer firing can take a wait past
                     // its deadline.
-                    Some(at) if TIMER_FIRED.with(Cell::get) && Instant::now() >= at => None,
+                    Some(at) if poll_is(POLL_TIMER_FIRED) && Instant::now() >= at => None,
                     Some(at) => Some(at),
                     // `after 0` gives up at once rather than waiting for
                     // the timer wheel's next tick.
                     None if this.timeout.is_zero() => None,
                     None => {
-                        let coarse = COARSE_OK.with(Cell::get);
+                        let coarse = poll_is(POLL_COARSE_OK);
                         Some(*this.deadline.insert(deadline_after(*this.timeout, coarse)))
                     }
                 };
@@ -451,7 +455,7 @@ pub(crate) async fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F
         }
         // Only the process's timer firing can take a wait past its
         // deadline; the first poll comes right after the deadline was set.
-        if !first && TIMER_FIRED.with(Cell::get) && Instant::now() >= deadline {
+        if !first && poll_is(POLL_TIMER_FIRED) && Instant::now() >= deadline {
             return Poll::Ready(None);
         }
         // A deadline that has already passed gives up at once rather than
