@@ -1520,43 +1520,36 @@ async fn full_mailbox_yields(selective: bool) {
 /// finding its mailbox empty is not taken for "nothing there".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_zero_takes_every_waiting_message_across_yields() {
+    after_zero_takes_every_message(false).await;
+}
+
+/// The same for a selective receive with `after 0`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selective_after_zero_takes_every_matching_message_across_yields() {
+    after_zero_takes_every_message(true).await;
+}
+
+async fn after_zero_takes_every_message(selective: bool) {
     const N: i64 = 2_000;
     let node = start("after_zero");
     let (go_tx, go_rx) = oneshot::channel::<()>();
     let (done_tx, done_rx) = oneshot::channel();
     let pid = node.spawn(move |mut ctx| async move {
         let _ = go_rx.await;
-        let mut plain = 0;
-        while ctx.receive_timeout(Duration::ZERO).await.is_some() {
-            plain += 1;
+        let mut taken = 0;
+        loop {
+            let m = if selective {
+                let int = |m: &Message| matches!(term_of(m), Term::Int(_));
+                ctx.receive_match_timeout(Duration::ZERO, int).await
+            } else {
+                ctx.receive_timeout(Duration::ZERO).await
+            };
+            if m.is_none() {
+                break;
+            }
+            taken += 1;
         }
-        let _ = done_tx.send(plain);
-    });
-    for i in 0..N {
-        node.send(pid, i).unwrap();
-    }
-    go_tx.send(()).unwrap();
-    assert_eq!(within("the receives", done_rx).await.unwrap(), N);
-}
-
-/// The same for a selective receive with `after 0`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_selective_after_zero_takes_every_matching_message_across_yields() {
-    const N: i64 = 2_000;
-    let node = start("after_zero_match");
-    let (go_tx, go_rx) = oneshot::channel::<()>();
-    let (done_tx, done_rx) = oneshot::channel();
-    let pid = node.spawn(move |mut ctx| async move {
-        let _ = go_rx.await;
-        let mut matched = 0;
-        while ctx
-            .receive_match_timeout(Duration::ZERO, |m| matches!(term_of(m), Term::Int(_)))
-            .await
-            .is_some()
-        {
-            matched += 1;
-        }
-        let _ = done_tx.send(matched);
+        let _ = done_tx.send(taken);
     });
     for i in 0..N {
         node.send(pid, i).unwrap();
