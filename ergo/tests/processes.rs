@@ -1477,7 +1477,11 @@ async fn a_selective_receive_over_a_full_mailbox_yields_its_thread_to_others() {
 
 async fn full_mailbox_yields(selective: bool) {
     const N: u64 = 100_000;
-    let node = start("preempt");
+    let node = start(if selective {
+        "preempt_match"
+    } else {
+        "preempt"
+    });
     let taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (done_tx, done_rx) = oneshot::channel();
     let counter = taken.clone();
@@ -1531,7 +1535,11 @@ async fn a_selective_after_zero_takes_every_matching_message_across_yields() {
 
 async fn after_zero_takes_every_message(selective: bool) {
     const N: i64 = 2_000;
-    let node = start("after_zero");
+    let node = start(if selective {
+        "after_zero_match"
+    } else {
+        "after_zero"
+    });
     let (go_tx, go_rx) = oneshot::channel::<()>();
     let (done_tx, done_rx) = oneshot::channel();
     let pid = node.spawn(move |mut ctx| async move {
