@@ -139,9 +139,9 @@ impl Context {
     }
 
     /// `true`, with the task's wake arranged, once the process has taken
-    /// [`SLICE`] messages since its mailbox was last empty: it then yields its worker, to be
-    /// polled again once everything else queued there has run, as after
-    /// `tokio::task::yield_now`.
+    /// [`SLICE`] messages since its mailbox was last empty: it then yields
+    /// its worker, to be polled again once everything else queued there
+    /// has run, as after `tokio::task::yield_now`.
     fn must_yield(&mut self, cx: &mut TaskContext<'_>) -> bool {
         if self.pcb.own.taken.load(Ordering::Relaxed) < SLICE {
             return false;
@@ -178,6 +178,8 @@ impl Context {
     /// The next message if one is waiting.
     pub fn try_receive(&mut self) -> Option<Message> {
         if !self.fill_inbox() {
+            // Found empty: the slice starts again (`Context::poll_receive`).
+            self.pcb.own.taken.store(0, Ordering::Relaxed);
             return None;
         }
         let m = self.inbox.get_mut().pop_front()?;

@@ -262,8 +262,8 @@ struct Own {
     /// Exit signals arrive as messages (`process_flag(trap_exit, true)`).
     trap_exit: AtomicBool,
     /// Messages taken since the process last found its mailbox empty or
-    /// yielded (`Context::poll_receive`). Only the process touches it; it sits here,
-    /// in room the fields around it leave, rather than in the context.
+    /// yielded (`Context::poll_receive`). Only the process touches it; it
+    /// sits here, in room the fields around it leave, not in the context.
     taken: AtomicU16,
     handled: AtomicU64,
 }
