@@ -507,6 +507,60 @@ async fn a_second_start_under_a_taken_name_is_already_started_with_the_holders_p
     );
 }
 
+/// A plain task's calls borrow armed timers from a pool of the thread's. A
+/// timer set for an earlier call of the same task, due before the new
+/// call's deadline, is kept as it is rather than re-armed: it fires early,
+/// and the call then waits out its own deadline, never less.
+#[tokio::test(start_paused = true)]
+async fn a_task_call_on_a_timer_kept_from_an_earlier_call_waits_out_its_own_deadline() {
+    let node = node("gs_pooled");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    let ten = Duration::from_secs(10);
+    // Answered: its timer, due in 10 s, goes back to the pool armed.
+    assert_eq!(s.call_timeout(Req::Get, ten).await, Ok(1));
+    tokio::time::advance(Duration::from_secs(4)).await;
+    let t0 = tokio::time::Instant::now();
+    let err = s.call_timeout(Req::Sleep(60_000), ten).await.unwrap_err();
+    assert_eq!(err, CallError::Timeout(ten));
+    let waited = t0.elapsed();
+    assert!(
+        waited >= ten && waited < Duration::from_secs(11),
+        "timed out after {waited:?} of the paused clock, on a timer due after 6 s"
+    );
+}
+
+/// A pooled timer wakes the waker it was last polled with: a call of
+/// another task that borrows it registers its own, and still times out.
+#[tokio::test(start_paused = true)]
+async fn a_task_call_on_a_timer_another_task_left_in_the_pool_still_times_out() {
+    let node = node("gs_pooled_other");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    let ten = Duration::from_secs(10);
+    let first = s.clone();
+    tokio::spawn(async move { first.call_timeout(Req::Get, ten).await })
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(4)).await;
+    let t0 = tokio::time::Instant::now();
+    let second = s.clone();
+    let got = timeout(
+        Duration::from_secs(100),
+        tokio::spawn(async move { second.call_timeout(Req::Sleep(60_000), ten).await }),
+    )
+    .await
+    .expect("the call of the second task was never woken at its deadline")
+    .unwrap();
+    assert_eq!(got, Err(CallError::Timeout(ten)));
+    let waited = t0.elapsed();
+    assert!(
+        waited >= ten && waited < Duration::from_secs(11),
+        "timed out after {waited:?} of the paused clock"
+    );
+}
+
 /// tokio pauses only a current-thread runtime's clock (`start_paused`), and
 /// calls on such a runtime time out by that clock however far it has been
 /// advanced, from a plain task and from a process alike (the deadlines
