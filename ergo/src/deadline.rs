@@ -64,7 +64,7 @@ fn poll_is(bit: u8) -> bool {
 const POOLED_SLEEPS: usize = 16;
 
 /// Idle armed timers of one runtime (the one whose id is kept).
-type SleepPool = (Option<tokio::runtime::Id>, Vec<Idle>);
+type SleepPool = (Option<tokio::runtime::Id>, Vec<Pin<Box<Idle>>>);
 
 thread_local! {
     /// Idle armed timers for waits outside processes on this thread.
@@ -213,11 +213,16 @@ fn current_runtime() -> (tokio::runtime::Id, bool) {
     runtime
 }
 
-/// An idle armed timer in a thread's pool, with the waker it last
-/// registered: until the timer fires, it wakes that waker.
-struct Idle {
-    sleep: Pin<Box<Sleep>>,
-    waker: Option<Waker>,
+pin_project_lite::pin_project! {
+    /// An armed timer of a thread's pool, with the waker it last
+    /// registered (until the timer fires, it wakes that waker) and its
+    /// runtime.
+    struct Idle {
+        #[pin]
+        sleep: Sleep,
+        waker: Option<Waker>,
+        runtime: tokio::runtime::Id,
+    }
 }
 
 /// A timer borrowed from this thread's pool, given back when dropped.
@@ -229,12 +234,9 @@ struct Idle {
 /// for its own deadline. Re-arming and registering a timer on every wait
 /// took about a fifth of a local call from a task.
 struct PooledSleep {
-    sleep: Option<Idle>,
-    runtime: tokio::runtime::Id,
-    /// The wait's own deadline: the timer may be set earlier.
-    deadline: Instant,
+    idle: Option<Pin<Box<Idle>>>,
     /// The timer holds the waker of the current poll and is set no later
-    /// than `deadline`.
+    /// than the wait's deadline.
     registered: bool,
 }
 
@@ -255,35 +257,35 @@ impl PooledSleep {
             })
             .ok()
             .flatten();
-        let (sleep, registered) = match pooled {
+        let (idle, registered) = match pooled {
             Some(mut idle) => {
                 let keeps = idle.sleep.deadline() <= deadline
                     && idle.waker.as_ref().is_some_and(|w| w.will_wake(waker))
                     && !idle.sleep.is_elapsed();
                 if !keeps {
-                    idle.sleep.as_mut().reset(deadline);
+                    idle.as_mut().project().sleep.reset(deadline);
                 }
                 (idle, keeps)
             }
             None => (
-                Idle {
-                    sleep: Box::pin(tokio::time::sleep_until(deadline)),
+                Box::pin(Idle {
+                    sleep: tokio::time::sleep_until(deadline),
                     waker: None,
-                },
+                    runtime,
+                }),
                 false,
             ),
         };
         PooledSleep {
-            sleep: Some(sleep),
-            runtime,
-            deadline,
+            idle: Some(idle),
             registered,
         }
     }
 
-    /// `Ready` once the wait's deadline has passed.
-    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let idle = self.sleep.as_mut().expect("taken only on drop");
+    /// `Ready` once `deadline`, the wait's own, has passed.
+    fn poll(&mut self, deadline: Instant, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let idle = self.idle.as_mut().expect("taken only on drop");
+        let mut idle = idle.as_mut().project();
         loop {
             // A wait's waker does not change in a task, but may under a
             // combinator that hands each future a waker of its own.
@@ -295,7 +297,7 @@ impl PooledSleep {
                     Poll::Ready(()) => true,
                     Poll::Pending => {
                         if !same {
-                            idle.waker = Some(cx.waker().clone());
+                            *idle.waker = Some(cx.waker().clone());
                         }
                         self.registered = true;
                         false
@@ -305,12 +307,12 @@ impl PooledSleep {
             if !fired {
                 return Poll::Pending;
             }
-            if idle.sleep.deadline() >= self.deadline || Instant::now() >= self.deadline {
+            if idle.sleep.deadline() >= deadline || Instant::now() >= deadline {
                 return Poll::Ready(());
             }
             // Fired early for this wait: set for its own deadline, and
             // registered again.
-            idle.sleep.as_mut().reset(self.deadline);
+            idle.sleep.as_mut().reset(deadline);
             self.registered = false;
         }
     }
@@ -318,7 +320,7 @@ impl PooledSleep {
 
 impl Drop for PooledSleep {
     fn drop(&mut self) {
-        let Some(idle) = self.sleep.take() else {
+        let Some(idle) = self.idle.take() else {
             return;
         };
         if idle.sleep.is_elapsed() {
@@ -326,7 +328,7 @@ impl Drop for PooledSleep {
         }
         let _ = SLEEPS.try_with(|p| {
             if let Ok(mut p) = p.try_borrow_mut()
-                && p.0 == Some(self.runtime)
+                && p.0 == Some(idle.runtime)
                 && p.1.len() < POOLED_SLEEPS
             {
                 p.1.push(idle);
@@ -335,38 +337,19 @@ impl Drop for PooledSleep {
     }
 }
 
-/// `fut` until a deadline on a pooled timer: `None` if the deadline passed
-/// first. `deadline` makes it, told whether the runtime is a multi-thread
-/// one. The deadline is made (and `*deadline_out` set to it) only if
-/// `fut` is not ready on its first poll, so that an answer already there
-/// costs no clock read.
-async fn pooled_wait<F: Future>(
-    deadline: impl FnOnce(bool) -> Instant,
-    deadline_out: &mut Option<Instant>,
-    fut: F,
-) -> Option<F::Output> {
+/// `fut` until `deadline` on a pooled timer: `None` if the deadline
+/// passed first.
+async fn pooled_until<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
-    let mut make = Some(deadline);
     let mut timer: Option<PooledSleep> = None;
     std::future::poll_fn(|cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(v));
         }
-        let timer = match (&mut timer, make.take()) {
-            (Some(t), _) => t,
-            (None, Some(make)) => {
-                let (runtime, multi_thread) = current_runtime();
-                let at = make(multi_thread);
-                *deadline_out = Some(at);
-                timer.insert(PooledSleep::until(at, runtime, cx.waker()))
-            }
-            // Made on the first poll that found `fut` pending.
-            (None, None) => return Poll::Ready(None),
-        };
-        match timer.poll(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
+        let timer = timer.get_or_insert_with(|| {
+            PooledSleep::until(deadline, current_runtime().0, cx.waker())
+        });
+        timer.poll(deadline, cx).map(|()| None)
     })
     .await
 }
@@ -422,16 +405,93 @@ fn wake_at(deadline: Instant) {
 /// runs from that poll. When the clock was read, `*deadline_out` is set to
 /// the deadline, so that a caller can wait for something else up to the
 /// same moment.
-pub(crate) async fn within<F: Future>(
+///
+/// Written out rather than as an `async fn` choosing between a process's
+/// wait and a pooled timer: that one kept the futures of both, and the
+/// layer cost a local call from a process about 18 ns.
+pub(crate) fn within<F: Future>(
     timeout: Duration,
     deadline_out: &mut Option<Instant>,
     fut: F,
-) -> Option<F::Output> {
-    if !in_process() {
-        let at = |multi_thread| deadline_after(timeout, multi_thread);
-        return pooled_wait(at, deadline_out, fut).await;
+) -> Timed<'_, F> {
+    Timed {
+        fut,
+        timeout,
+        deadline: None,
+        deadline_out,
+        timer: None,
     }
-    within_process(timeout, deadline_out, fut).await
+}
+
+pin_project_lite::pin_project! {
+    /// The wait [`within`] returns: in a process, on the process's timer;
+    /// elsewhere, on a pooled one.
+    pub(crate) struct Timed<'a, F> {
+        #[pin]
+        fut: F,
+        timeout: Duration,
+        deadline: Option<Instant>,
+        deadline_out: &'a mut Option<Instant>,
+        // Outside processes, once a poll found `fut` pending.
+        timer: Option<PooledSleep>,
+    }
+}
+
+impl<F: Future> Future for Timed<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = match this.fut.poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending if in_process() => {
+                std::task::ready!(process_wait(this.deadline, *this.timeout));
+                None
+            }
+            Poll::Pending => {
+                let timer = match this.timer {
+                    Some(timer) => timer,
+                    None => {
+                        let (runtime, multi_thread) = current_runtime();
+                        let at = *this
+                            .deadline
+                            .insert(deadline_after(*this.timeout, multi_thread));
+                        this.timer
+                            .insert(PooledSleep::until(at, runtime, cx.waker()))
+                    }
+                };
+                std::task::ready!(timer.poll(this.deadline.expect("set with the timer"), cx));
+                None
+            }
+        };
+        **this.deadline_out = *this.deadline;
+        Poll::Ready(out)
+    }
+}
+
+/// What a process's timed wait does when what it waits for is pending:
+/// `Pending`, with the process's timer asked for the deadline (made now,
+/// on the first such poll), or `Ready` once the deadline has passed.
+fn process_wait(deadline: &mut Option<Instant>, timeout: Duration) -> Poll<()> {
+    // The process yielded its worker: it has not waited yet.
+    if has_yielded() {
+        if let Some(at) = *deadline {
+            wake_at(at);
+        }
+        return Poll::Pending;
+    }
+    let at = match *deadline {
+        // Only the process's timer firing can take a wait past its
+        // deadline.
+        Some(at) if poll_is(POLL_TIMER_FIRED) && Instant::now() >= at => return Poll::Ready(()),
+        Some(at) => at,
+        // `after 0` gives up at once rather than waiting for the timer
+        // wheel's next tick.
+        None if timeout.is_zero() => return Poll::Ready(()),
+        None => *deadline.insert(deadline_after(timeout, poll_is(POLL_COARSE_OK))),
+    };
+    wake_at(at);
+    Poll::Pending
 }
 
 /// [`within`] for a caller that runs in a process (a behaviour's own
@@ -471,31 +531,8 @@ impl<F: Future> Future for Within<'_, F> {
         let this = self.project();
         let out = match this.fut.poll(cx) {
             Poll::Ready(v) => Some(v),
-            // The process yielded its worker: it has not waited yet.
-            Poll::Pending if has_yielded() => {
-                if let Some(at) = *this.deadline {
-                    wake_at(at);
-                }
-                return Poll::Pending;
-            }
             Poll::Pending => {
-                let at = match *this.deadline {
-                    // Only the process's timer firing can take a wait past
-                    // its deadline.
-                    Some(at) if poll_is(POLL_TIMER_FIRED) && Instant::now() >= at => None,
-                    Some(at) => Some(at),
-                    // `after 0` gives up at once rather than waiting for
-                    // the timer wheel's next tick.
-                    None if this.timeout.is_zero() => None,
-                    None => {
-                        let coarse = poll_is(POLL_COARSE_OK);
-                        Some(*this.deadline.insert(deadline_after(*this.timeout, coarse)))
-                    }
-                };
-                if let Some(at) = at {
-                    wake_at(at);
-                    return Poll::Pending;
-                }
+                std::task::ready!(process_wait(this.deadline, *this.timeout));
                 None
             }
         };
@@ -507,7 +544,7 @@ impl<F: Future> Future for Within<'_, F> {
 /// Runs `fut` until `deadline`: `None` if the deadline passed first.
 pub(crate) async fn timeout_at<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
     if !in_process() {
-        return pooled_wait(|_| deadline, &mut None, fut).await;
+        return pooled_until(deadline, fut).await;
     }
     let mut fut = std::pin::pin!(fut);
     let mut first = true;

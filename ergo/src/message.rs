@@ -243,7 +243,9 @@ impl Message {
     /// Takes the local value out if it is a `T`.
     pub fn downcast<T: 'static>(self) -> Result<T, Message> {
         match self {
-            Message::Local(l) if l.value.is::<T>() => match l.value.downcast::<T>() {
+            // One look at the type (`Box::downcast` makes it): the value
+            // goes back into a message when it is not a `T`.
+            Message::Local(l) => match l.value.downcast::<T>() {
                 Ok(v) => Ok(*v),
                 Err(value) => Err(Message::Local(Local { value, ..l })),
             },
