@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -222,9 +223,17 @@ impl<S: GenServer> ServerRef<S> {
                     Route::Missing => return Err(CallError::NoProc),
                     Route::Remote => {
                         let inner = self.node.inner();
-                        let reply = inner
-                            .call_term(inner.system_pid(), self.dest, request.into_term(), timeout)
-                            .await?;
+                        // Boxed, so that a local call's future is not the
+                        // size of a remote one's (it was 696 bytes, written
+                        // and moved on every call).
+                        let remote: Pin<Box<dyn Future<Output = _> + Send + '_>> =
+                            Box::pin(inner.call_term(
+                                inner.system_pid(),
+                                self.dest,
+                                request.into_term(),
+                                timeout,
+                            ));
+                        let reply = remote.await?;
                         return T::from_owned_term(reply)
                             .map_err(|e| CallError::BadReply(e.to_string()));
                     }
@@ -249,7 +258,9 @@ impl<S: GenServer> ServerRef<S> {
                 // lives on and dropped it leaves the caller to its timeout,
                 // as in OTP.
                 let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + timeout);
-                match crate::deadline::timeout_at(deadline, pcb.on_exit()).await {
+                let exited: Pin<Box<dyn Future<Output = _> + Send>> =
+                    Box::pin(crate::deadline::timeout_at(deadline, pcb.on_exit()));
+                match exited.await {
                     Some(Ok(reason)) => Err(CallError::Exited(reason)),
                     _ => Err(CallError::NoReply),
                 }

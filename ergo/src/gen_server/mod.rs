@@ -896,6 +896,19 @@ mod size_tests {
         }
     }
 
+    /// A call's future is made and polled on every call, and kept by
+    /// every caller waiting on one: the remote branch, several times the
+    /// size of the local one, is boxed.
+    #[tokio::test]
+    async fn a_calls_future_is_the_size_of_a_local_call() {
+        let node = crate::Node::builder("size_call@localhost").start().unwrap();
+        let server = node.start_server::<Counter>(1).await.unwrap();
+        let call = server.call(1);
+        let size = std::mem::size_of_val(&call);
+        assert!(size <= 192, "a call's future grew to {size} bytes");
+        assert_eq!(call.await, Ok(2));
+    }
+
     #[tokio::test]
     async fn a_small_servers_task_future_leaves_its_task_cell_at_640_bytes() {
         let node = crate::Node::builder("size@localhost").start().unwrap();
