@@ -797,11 +797,14 @@ impl Guard {
                 if t.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-            } else if !self.armed || !self.timer.as_ref().is_some_and(|t| t.is_elapsed()) {
+            } else {
+                // An armed timer that fires from now on (even one that
+                // fired during this poll) wakes the task, and the next poll
+                // sees it fired.
                 return Poll::Pending;
             }
-            // The timer fired: poll the process again so that the waits
-            // past their deadline see it.
+            // The timer fired as it was set: poll the process again so
+            // that the waits past their deadline see it.
             self.armed = false;
             fired = true;
         }

@@ -7,6 +7,7 @@
 //! A connection touches no process: it hands what it reads to the node's
 //! codec, and what processes send reaches it as frames from the codec.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
@@ -261,7 +262,7 @@ impl Conn {
     /// whichever comes first; elsewhere, at once. One system call instead
     /// of two, and order is kept either way.
     pub(crate) fn send_deferred(self: &Arc<Self>, control: Ctl<'_>) -> Result<(), Closed> {
-        if !HELD.with(|h| h.borrow().active) {
+        if HOLD.with(Cell::get) & HOLD_ACTIVE == 0 {
             return self.send_frames(&[(control, None)]);
         }
         let mut st = self.state.lock();
@@ -286,6 +287,7 @@ impl Conn {
                             h.conns.push(self.clone());
                         }
                     });
+                    HOLD.with(|c| c.set(c.get() | HOLD_HELD));
                 }
                 Ok(())
             }
@@ -443,10 +445,14 @@ impl Conn {
     /// process's poll ends, it is suspended until the connection is not
     /// busy (see [`hold_end`]). Outside a process, nothing waits.
     fn sent_while_busy(self: &Arc<Self>) {
+        if HOLD.with(Cell::get) & HOLD_ACTIVE == 0 {
+            return;
+        }
         HELD.with(|h| {
             let mut h = h.borrow_mut();
-            if h.active && !h.nosuspend && h.busy.is_none() {
+            if !h.nosuspend && h.busy.is_none() {
                 h.busy = Some(self.clone());
+                HOLD.with(|c| c.set(c.get() | HOLD_HELD));
             }
         });
     }
@@ -595,8 +601,6 @@ const READ_CHUNK: usize = 64 * 1024;
 /// The connections holding frames deferred during the process poll under
 /// way on this thread.
 struct Held {
-    /// A process is being polled on this thread.
-    active: bool,
     conns: Vec<Arc<Conn>>,
     /// A busy connection the process sent to.
     busy: Option<Arc<Conn>>,
@@ -608,7 +612,6 @@ struct Held {
 thread_local! {
     static HELD: std::cell::RefCell<Held> = const {
         std::cell::RefCell::new(Held {
-            active: false,
             conns: Vec::new(),
             busy: None,
             nosuspend: false,
@@ -616,10 +619,26 @@ thread_local! {
     };
 }
 
+thread_local! {
+    /// The `HOLD_` bits: looked at on every poll of every process, kept
+    /// apart from [`HELD`] (whose list and connection need a destructor,
+    /// and so a check on every access) and its borrow count.
+    static HOLD: Cell<u8> = const { Cell::new(0) };
+}
+
+/// A process is being polled on this thread.
+const HOLD_ACTIVE: u8 = 1;
+/// [`HELD`] holds a connection (deferred frames, or a busy connection).
+const HOLD_HELD: u8 = 2;
+
 /// Called by the process guard before it polls its process: deferred frames
 /// may wait until [`hold_end`]. Returns what to give `hold_end`.
 pub(crate) fn hold_begin() -> bool {
-    HELD.with(|h| std::mem::replace(&mut h.borrow_mut().active, true))
+    HOLD.with(|c| {
+        let was = c.get();
+        c.set(was | HOLD_ACTIVE);
+        was & HOLD_ACTIVE != 0
+    })
 }
 
 /// Runs `f` (a send) without suspending the process if the send makes a
@@ -640,9 +659,11 @@ pub(crate) fn hold_end(was_active: bool) -> Option<Arc<Conn>> {
     if was_active {
         return None;
     }
+    if HOLD.with(|c| c.replace(0)) & HOLD_HELD == 0 {
+        return None;
+    }
     let (conns, busy) = HELD.with(|h| {
         let mut h = h.borrow_mut();
-        h.active = false;
         // An empty list stays, with its memory.
         let conns = (!h.conns.is_empty()).then(|| std::mem::take(&mut h.conns));
         (conns, h.busy.take())
