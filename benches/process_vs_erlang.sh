@@ -39,6 +39,8 @@ awk "$(cat benches/ratios.awk)"'
     row("ergo_local_call / ractor_call", "ergo_local_call", "ractor_call", "", "")
     row("ergo_local_call / erlang local_call_int", "ergo_local_call", "local_call_int", "", "")
     row("ergo_local_call_from_task / tokio floor", "ergo_local_call_from_task", "tokio_rr_unbounded_oneshot", "<=", 1.5)
+    row("ergo_local_call / tokio floor with timeout", "ergo_local_call", "tokio_rr_oneshot_timeout", "", "")
+    row("ergo_local_call_from_task / tokio floor with timeout", "ergo_local_call_from_task", "tokio_rr_oneshot_timeout", "", "")
     row("ergo_local_call_ct / tokio floor ct", "ergo_local_call_ct", "tokio_rr_unbounded_oneshot_ct", "<=", 1.5)
     row("ergo_local_call_ct / ractor_call_ct", "ergo_local_call_ct", "ractor_call_ct", "", "")
     print "-- 120 parallel pairs, calls/s (higher a/b is better)"

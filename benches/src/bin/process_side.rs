@@ -154,9 +154,24 @@ async fn oneshot_rr(secs: f64, mut send: impl FnMut(TokioReq)) -> (u64, Duration
     })
 }
 
+/// [`tokio_rr`] with each reply awaited under `tokio::time::timeout` of 5 s,
+/// the default of a `gen_server` call: what tokio itself charges for a
+/// request and reply that give up, as every OTP call can.
+async fn tokio_rr_timeout(secs: f64) -> (u64, Duration) {
+    let tx = tokio_server();
+    timed_async!(WARM, secs, 256, {
+        let (rtx, rrx) = oneshot::channel();
+        tx.send((1, rtx)).expect("server");
+        let reply = tokio::time::timeout(Duration::from_secs(5), rrx).await;
+        black_box(reply.expect("in time").expect("reply"));
+    })
+}
+
 fn sec_tokio(secs: f64) {
     let (n, d) = run_task(&rt_mt(), tokio_rr(secs));
     out("tokio_rr_unbounded_oneshot", ns_per(n, d), "ns/op");
+    let (n, d) = run_task(&rt_mt(), tokio_rr_timeout(secs));
+    out("tokio_rr_oneshot_timeout", ns_per(n, d), "ns/op");
     let (n, d) = run_task(&rt_ct(), tokio_rr(secs));
     out("tokio_rr_unbounded_oneshot_ct", ns_per(n, d), "ns/op");
 }
