@@ -346,9 +346,8 @@ async fn pooled_until<F: Future>(deadline: Instant, fut: F) -> Option<F::Output>
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(v));
         }
-        let timer = timer.get_or_insert_with(|| {
-            PooledSleep::until(deadline, current_runtime().0, cx.waker())
-        });
+        let timer = timer
+            .get_or_insert_with(|| PooledSleep::until(deadline, current_runtime().0, cx.waker()));
         timer.poll(deadline, cx).map(|()| None)
     })
     .await
