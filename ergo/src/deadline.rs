@@ -293,7 +293,10 @@ impl PooledSleep {
             let fired = if self.registered && same {
                 idle.sleep.is_elapsed()
             } else {
-                match idle.sleep.as_mut().poll(cx) {
+                // Outside tokio's task budget: a `Sleep` polled on a spent
+                // budget answers `Pending` without registering the waker,
+                // and a timer kept as registered would then never fire.
+                match std::pin::pin!(tokio::task::unconstrained(idle.sleep.as_mut())).poll(cx) {
                     Poll::Ready(()) => true,
                     Poll::Pending => {
                         if !same {

@@ -530,6 +530,33 @@ async fn a_task_call_on_a_timer_kept_from_an_earlier_call_waits_out_its_own_dead
     );
 }
 
+/// A task that spent tokio's budget for its poll still gets its call's
+/// timer registered: a call made then times out, and so do its later ones.
+#[tokio::test(start_paused = true)]
+async fn a_task_call_made_on_a_spent_tokio_budget_still_times_out() {
+    let node = node("gs_budget");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = node.start_server::<Counter>((1, tx)).await.unwrap();
+    let ten = Duration::from_secs(10);
+    let got = timeout(
+        Duration::from_secs(100),
+        tokio::spawn(async move {
+            let mut errs = Vec::new();
+            for _ in 0..2 {
+                while tokio::task::coop::has_budget_remaining() {
+                    tokio::task::coop::consume_budget().await;
+                }
+                errs.push(s.call_timeout(Req::Sleep(60_000), ten).await);
+            }
+            errs
+        }),
+    )
+    .await
+    .expect("a call made on a spent budget never timed out")
+    .unwrap();
+    assert_eq!(got, vec![Err(CallError::Timeout(ten)); 2]);
+}
+
 /// A pooled timer wakes the waker it was last polled with: a call of
 /// another task that borrows it registers its own, and still times out.
 #[tokio::test(start_paused = true)]

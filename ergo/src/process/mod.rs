@@ -792,9 +792,14 @@ impl Guard {
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
                 t.as_mut().reset(at);
                 self.armed = true;
-                // Polled once to register this task's waker; after that a
-                // look at its state is enough.
-                if t.as_mut().poll(cx).is_pending() {
+                // Polled once to register this task's waker (outside tokio's
+                // task budget, which would otherwise answer `Pending`
+                // without registering it); after that a look at its state
+                // is enough.
+                if std::pin::pin!(tokio::task::unconstrained(t.as_mut()))
+                    .poll(cx)
+                    .is_pending()
+                {
                     return Poll::Pending;
                 }
             } else {
