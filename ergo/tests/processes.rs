@@ -1090,6 +1090,69 @@ async fn send_to_dead_pid_is_silently_dropped() {
     assert!(node.process_info(dead).is_none());
 }
 
+/// Sends to one pid again and again (which a node's thread remembers, to
+/// reach the process without its table) still follow the rule above once the
+/// process has ended: a message sent after its end is dropped when sent,
+/// not kept for an ended process. On one thread, so that every send is
+/// made where the earlier ones were.
+#[tokio::test(flavor = "current_thread")]
+async fn a_message_streamed_to_a_process_after_its_end_is_dropped_when_sent() {
+    struct Tracked(Arc<AtomicBool>);
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let node = start("rule_send_stream_dead");
+    let mut p = Probe::start(&node, false).await;
+    let ended = watch_exit(&node, p.pid).await;
+    for i in 0..4i64 {
+        node.send(p.pid, i).unwrap();
+    }
+    for i in 0..4i64 {
+        assert_eq!(p.next().await.into_typed::<i64>().unwrap(), i);
+    }
+    p.stop_with(Reason::Normal);
+    assert_eq!(within("the probe's end", ended).await, Reason::Normal);
+    let dropped = Arc::new(AtomicBool::new(false));
+    node.send_message(Dest::Pid(p.pid), Message::local(Tracked(dropped.clone())))
+        .unwrap();
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the message to the ended process was kept"
+    );
+}
+
+/// Two nodes of one OS process may share a name and a creation (tests start
+/// them so), and so a pid: a message goes to the process of the node it is
+/// sent on, even right after a stream of sends to the same pid on the other.
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_reaches_the_process_of_its_own_node_when_two_nodes_share_a_name() {
+    let a = Node::builder("rule_send_twin@localhost")
+        .creation(7)
+        .start()
+        .unwrap();
+    let b = Node::builder("rule_send_twin@localhost")
+        .creation(7)
+        .start()
+        .unwrap();
+    let mut on_a = Probe::start(&a, false).await;
+    let mut on_b = Probe::start(&b, false).await;
+    assert_eq!(on_a.pid, on_b.pid, "the test needs one pid on both nodes");
+    for i in 0..4i64 {
+        a.send(on_a.pid, i).unwrap();
+    }
+    b.send(on_b.pid, 100i64).unwrap();
+    assert_eq!(on_b.next().await.into_typed::<i64>().unwrap(), 100);
+    for i in 0..4i64 {
+        assert_eq!(on_a.next().await.into_typed::<i64>().unwrap(), i);
+    }
+    assert!(
+        on_a.quiet().await,
+        "a message for the other node's process arrived here"
+    );
+}
+
 // --- Receive, timers --------------------------------------------------------
 
 /// Selective receive takes the first message that matches, in arrival

@@ -196,9 +196,11 @@ impl NodeBuilder {
                 .map_or(1, |d| d.as_secs() as u32);
             t.max(1)
         });
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let inner = NodeInner {
             name,
             creation,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             cookie: self.cookie,
             shards: (0..SHARDS)
                 .map(|_| RwLock::new(HashMap::default()))
@@ -251,6 +253,10 @@ impl fmt::Debug for Node {
 pub(crate) struct NodeInner {
     pub(crate) name: Atom,
     creation: u32,
+    /// A number no other node started in this OS process has (two nodes
+    /// may share a name and a creation): what a thread's send cache knows
+    /// its node by.
+    id: u64,
     cookie: String,
     shards: Box<[Shard]>,
     names: RwLock<FxHashMap<Atom, Pid>>,
@@ -339,13 +345,22 @@ impl NodeInner {
     pub(crate) fn deliver_to(&self, pid: Pid, msg: Message) -> bool {
         // Declared before the table's guard, so dropped after it.
         let mut refused = None;
+        let mut _replaced = None;
         if pid.node == self.name && pid.creation == self.creation {
+            let msg = match send_cache::deliver(self.id, pid, msg, &mut refused) {
+                Ok(delivered) => return delivered,
+                Err(msg) => msg,
+            };
             let shard = self.shard(pid.id).read();
             if let Some(pcb) = shard.get(&pid.id)
                 && pcb.pid == pid
             {
+                _replaced = send_cache::missed(self.id, pcb);
                 return pcb.try_deliver(msg, &mut refused);
             }
+            drop(shard);
+            drop(msg);
+            return false;
         }
         drop(msg);
         false
@@ -810,5 +825,87 @@ mod tests {
         );
         drop(twin);
         assert!(!in_this_process(name, 77));
+    }
+}
+
+/// Each thread's memory of the process it last sent to again and again, so
+/// that a stream of messages to one process (the most frequent sending
+/// there is) goes straight to its control block, past the process table's
+/// lock and lookup.
+///
+/// A cached control block is as good as the table's: a process takes
+/// itself out of the table and then closes its mailbox, so a message that
+/// reaches an ended process's block through the cache is refused, as one
+/// that finds no process in the table is dropped. The cache holds the
+/// block of an ended process (192 bytes, its mailbox emptied) only until
+/// the thread sends elsewhere.
+mod send_cache {
+    use std::cell::Cell;
+    use std::sync::Arc;
+
+    use ergo_etf::Pid;
+
+    use crate::message::Message;
+    use crate::process::Pcb;
+
+    struct Cached {
+        node: u64,
+        pcb: Arc<Pcb>,
+    }
+
+    thread_local! {
+        static LAST: Cell<Option<Cached>> = const { Cell::new(None) };
+        /// The process that the last send that missed went to: cached once
+        /// a second send in a row goes there too, so that a thread sending
+        /// in turn to several processes does not keep replacing the entry.
+        static MISSED: Cell<Option<(u64, Pid)>> = const { Cell::new(None) };
+    }
+
+    /// What a send to a process not cached put out of the cache, to be
+    /// dropped once the caller holds no lock.
+    pub(super) struct Replaced(#[allow(dead_code)] Cached);
+
+    /// Delivers `msg` to `pid` of the node `node` if it is the process
+    /// cached (as [`Pcb::try_deliver`] does); the message back if it is not.
+    #[inline]
+    pub(super) fn deliver(
+        node: u64,
+        pid: Pid,
+        msg: Message,
+        refused: &mut Option<Message>,
+    ) -> Result<bool, Message> {
+        // Taken out while in use: a message's drop can send again.
+        let cached = LAST.try_with(Cell::take).ok().flatten();
+        match cached {
+            Some(c) if c.node == node && c.pcb.pid == pid => {
+                let delivered = c.pcb.try_deliver(msg, refused);
+                let _ = LAST.try_with(|l| l.set(Some(c)));
+                Ok(delivered)
+            }
+            other => {
+                let _ = LAST.try_with(|l| l.set(other));
+                Err(msg)
+            }
+        }
+    }
+
+    /// Notes a send to `pcb` that the cache missed; caches `pcb` if the
+    /// last miss was a send to it too, and returns what it replaced.
+    #[inline]
+    pub(super) fn missed(node: u64, pcb: &Arc<Pcb>) -> Option<Replaced> {
+        let again = MISSED
+            .try_with(|m| m.replace(Some((node, pcb.pid))) == Some((node, pcb.pid)))
+            .unwrap_or(false);
+        if !again {
+            return None;
+        }
+        let cached = Cached {
+            node,
+            pcb: pcb.clone(),
+        };
+        LAST.try_with(|l| l.replace(Some(cached)))
+            .ok()
+            .flatten()
+            .map(Replaced)
     }
 }
