@@ -15,7 +15,7 @@ END {
   printf "| … from a plain tokio task | %s | | | |\n", ns("ergo_local_call_from_task")
   printf "| 120 pairs calling in parallel | %s | %s | %s | %s |\n", m("par120_ergo", " calls/s"), m("par120_tokio", ""), m("par120_ractor", ""), m("parallel120_local_rate", "")
   printf "| one-way cast | %s | | %s | %s |\n", m("ergo_cast_rate", " msgs/s"), m("ractor_cast_rate", ""), m("cast_local_rate", "")
-  printf "| one-way send | %s | | | %s |\n", m("ergo_send_rate", " msgs/s"), m("send_local_rate", "")
+  printf "| one-way send | %s | %s | | %s |\n", m("ergo_send_rate", " msgs/s"), m("tokio_send_rate", ""), m("send_local_rate", "")
   printf "| spawn 1,000,000 idle processes | %s (%s warm) | | %s | %s |\n", m("ergo_spawn_rate", "/s"), m("ergo_spawn_rate_warm", "/s"), m("ractor_spawn_rate", "/s"), m("spawn_1M_rate", "/s")
   printf "| memory per idle process | %s | | %s | %s |\n", bytes("ergo_mem_per_process"), bytes("ractor_mem_per_actor"), bytes("spawn_1M_mem_per_process")
 }

@@ -51,6 +51,7 @@ awk "$(cat benches/ratios.awk)"'
     print "-- one-way, msgs/s (higher a/b is better)"
     row("ergo_cast_rate / erlang cast_local_rate", "ergo_cast_rate", "cast_local_rate", ">=", 2.0)
     row("ergo_send_rate / erlang send_local_rate", "ergo_send_rate", "send_local_rate", ">=", 3.0)
+    row("ergo_send_rate / tokio floor (mpsc, same loop)", "ergo_send_rate", "tokio_send_rate", "", "")
     row("ergo_cast_rate / ractor_cast_rate", "ergo_cast_rate", "ractor_cast_rate", "", "")
     print "-- spawn (rate: higher is better; memory: lower is better)"
     absolute("ergo_spawn_rate, spawns/s", "ergo_spawn_rate", ">=", 1500000)

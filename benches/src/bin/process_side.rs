@@ -16,7 +16,7 @@
 //! `_ct` ones on a current-thread runtime.
 //!
 //! For profiling, `--section only_ergo_call SECONDS` (and
-//! `only_ergo_call_from_task`, `only_ergo_cast`, `only_ergo_send`,
+//! `only_ergo_call_from_task`, `only_ergo_cast`, `only_ergo_send`, `only_tokio_send`,
 //! `only_par120_ergo`, `only_par120_ractor`) runs one figure alone;
 //! `only_task_to_bare_process` (a tokio task asking a process that answers
 //! from a plain receive loop), `only_process_to_task` (a process asking a
@@ -174,6 +174,43 @@ fn sec_tokio(secs: f64) {
     out("tokio_rr_oneshot_timeout", ns_per(n, d), "ns/op");
     let (n, d) = run_task(&rt_ct(), tokio_rr(secs));
     out("tokio_rr_unbounded_oneshot_ct", ns_per(n, d), "ns/op");
+    let (n, d) = run_task(&rt_mt(), tokio_send((secs / 3.0).max(1.0)));
+    out("tokio_send_rate", per_sec(n, d), "msgs/s");
+}
+
+/// The floor of the one-way figure: [`ergo_send`]'s loop between two plain
+/// tokio tasks over an unbounded mpsc channel (the same messages, the same
+/// yield every [`YIELD_EVERY`]). Returns (messages, time until the count
+/// came back).
+async fn tokio_send(secs: f64) -> (u64, Duration) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Stream>();
+    let (count_tx, count_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut n = 0i64;
+        while let Some(m) = rx.recv().await {
+            match black_box(m) {
+                Stream::Seq(_) => n += 1,
+                Stream::Stop => break,
+            }
+        }
+        let _ = count_tx.send(n);
+    });
+    let t0 = Instant::now();
+    let mut n = 0i64;
+    loop {
+        for i in 0..YIELD_EVERY as i64 {
+            tx.send(Stream::Seq(n + i)).expect("send");
+        }
+        n += YIELD_EVERY as i64;
+        tokio::task::yield_now().await;
+        if t0.elapsed().as_secs_f64() >= secs {
+            break;
+        }
+    }
+    tx.send(Stream::Stop).expect("send");
+    let count = count_rx.await.expect("the count");
+    assert_eq!(count, n, "every message arrived");
+    (n as u64, t0.elapsed())
 }
 
 // ------------------------------------------------------------------- ergo
@@ -774,6 +811,10 @@ fn run_section(name: &str, secs: f64) {
                 in_process(&node, move |_ctx| ergo_cast_loop(server, secs)).await
             });
             out("ergo_cast_rate", per_sec(n, d), "msgs/s");
+        }
+        "only_tokio_send" => {
+            let (n, d) = run_task(&rt_mt(), tokio_send(secs));
+            out("tokio_send_rate", per_sec(n, d), "msgs/s");
         }
         "only_ergo_send" => {
             let (n, total, _) =
