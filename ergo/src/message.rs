@@ -210,6 +210,17 @@ impl Message {
         })
     }
 
+    /// [`Message::local`] for a value already in its box (one the caller
+    /// allocated before making the value, so that the value is written
+    /// straight into it rather than made on the stack and copied in).
+    pub(crate) fn local_boxed<T: Send + 'static>(value: Box<T>) -> Message {
+        Message::Local(Local {
+            value,
+            form: None,
+            type_name: std::any::type_name::<T>(),
+        })
+    }
+
     /// The message as a term, like [`Message::to_term`], without copying
     /// a message that is a term already.
     pub fn into_term(self) -> Option<Term> {

@@ -241,9 +241,13 @@ impl<S: GenServer> ServerRef<S> {
                 &routed
             }
         };
-        // Moved as Rust values.
+        // Moved as Rust values. The request's box is allocated before the
+        // reply channel is made, so that the two are written straight into
+        // it: made first, they were stored to the stack around the
+        // allocation's call and read back in one wider load, which stalls.
+        let slot = Box::<LocalCall<S::Call, S::Reply>>::new_uninit();
         let (tx, rx) = oneshot::channel();
-        let msg = Message::local(LocalCall::<S::Call, S::Reply> { request, reply: tx });
+        let msg = Message::local_boxed(Box::write(slot, LocalCall { request, reply: tx }));
         if !pcb.deliver(msg) {
             // Ended before the call: `noproc`, whatever it ended with, as
             // `gen_server:call/2` exits.

@@ -506,7 +506,11 @@ pub(crate) async fn guarded<T>(fut: impl Future<Output = T>) -> Result<T, Reason
 
 /// What the server loop does with one incoming message.
 enum Incoming<S: GenServer> {
-    Call(S::Call, From<S::Reply>),
+    /// A call, its reply handle put in the context's `pending` already
+    /// (written there where it is made: moved out with the request and in
+    /// again, its two words were stored and read back in one wider load,
+    /// which stalls, on every call).
+    Call(S::Call),
     Cast(S::Cast),
     Info(Message),
     /// `{system, From, Request}`, as `sys` sends it.
@@ -519,16 +523,17 @@ enum Incoming<S: GenServer> {
 
 /// Sorts a message out; `None` for a request refused here (answered or
 /// logged already).
-fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incoming<S>> {
+fn classify<S: GenServer>(msg: Message, ctx: &mut ServerContext<S>) -> Option<Incoming<S>> {
     if let Message::Term(_) | Message::Exit { .. } = msg {
         return classify_other(msg, ctx);
     }
     let msg = match msg.downcast::<LocalCall<S::Call, S::Reply>>() {
         Ok(c) => {
-            let from = From {
-                to: ReplyTo::Local(c.reply),
-            };
-            return Some(Incoming::Call(c.request, from));
+            let LocalCall { request, reply } = c;
+            ctx.pending = Some(From {
+                to: ReplyTo::Local(reply),
+            });
+            return Some(Incoming::Call(request));
         }
         Err(m) => m,
     };
@@ -548,7 +553,7 @@ fn classify<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incomi
 }
 
 /// [`classify`] for a message that is not a Rust value of this server's.
-fn classify_other<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incoming<S>> {
+fn classify_other<S: GenServer>(msg: Message, ctx: &mut ServerContext<S>) -> Option<Incoming<S>> {
     match &msg {
         Message::Exit { from, reason }
             if Some(*from) == ctx.parent || *from == ctx.node().system_pid() =>
@@ -587,13 +592,19 @@ fn classify_other<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<
 
 /// `{'$gen_call', {Pid, Tag}, Request}` (checked by the caller), the
 /// request moved out of the message.
-fn classify_term_call<S: GenServer>(msg: Message, ctx: &ServerContext<S>) -> Option<Incoming<S>> {
+fn classify_term_call<S: GenServer>(
+    msg: Message,
+    ctx: &mut ServerContext<S>,
+) -> Option<Incoming<S>> {
     let Message::Term(Term::Tuple(mut t)) = msg else {
         return None;
     };
     let from = term_from(&mut t[1], ctx)?;
     match S::Call::from_owned_term(std::mem::take(&mut t[2])) {
-        Ok(request) => Some(Incoming::Call(request, from)),
+        Ok(request) => {
+            ctx.pending = Some(from);
+            Some(Incoming::Call(request))
+        }
         Err(e) => {
             tracing::warn!(server = %ctx.pid(), name = ?ctx.registered_name(), error = %e, "refused a call");
             from.reply_term(Term::tuple([
@@ -805,10 +816,9 @@ fn serve<S: GenServer>(
                 }
                 None => sctx.next_message().await,
             };
-            let flow = match classify::<S>(msg, &sctx) {
+            let flow = match classify::<S>(msg, &mut sctx) {
                 None => Ok(Flow::Continue),
-                Some(Incoming::Call(request, from)) => {
-                    sctx.pending = Some(from);
+                Some(Incoming::Call(request)) => {
                     // Pinned where it is made, so that the callback's future is
                     // not copied into the guard.
                     let outcome = {
