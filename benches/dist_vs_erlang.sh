@@ -2,7 +2,8 @@
 # The distribution layer side by side, in one run, all on 127.0.0.1:
 # Erlang <-> Erlang (two erl nodes), ergo <-> ergo (two nodes in one OS
 # process, over real TCP), a plain tokio TCP ping-pong (the floor), and an
-# Erlang client calling the Rust interop_node's echo. Sequential call round
+# Erlang client calling the Rust interop_node's echo (small, 1 MB, and from
+# 120 processes at once). Sequential call round
 # trips for four payloads, 120 parallel client/server pairs, Erlang client
 # to Rust server versus to Erlang server, 1 MB echo throughput, a typed
 # client against the untyped Node::call, the time to set up a connection,
@@ -67,6 +68,8 @@ awk "$(cat benches/ratios.awk)"'
     row("ergo_par120_rate / erlang_par120_rate", "ergo_par120_rate", "erlang_par120_rate", ">=", 2)
     print "-- an Erlang client, Rust server vs Erlang server, calls/s (higher is better)"
     row("erlang_client_to_rust / _to_erlang", "erlang_client_to_rust_rate", "erlang_client_to_erlang_rate", ">=", 1.0)
+    row("erlang_client_to_rust / _to_erlang, 1 MB", "erlang_client_to_rust_bin1mb_rate", "erlang_client_to_erlang_bin1mb_rate", ">=", 1.0)
+    row("erlang_client120_to_rust / _to_erlang", "erlang_client120_to_rust_rate", "erlang_client120_to_erlang_rate", ">=", 1.0)
     print "-- 1 MB echo throughput, payload MB/s (higher is better)"
     row("ergo_bin1mb_mbps / tcp_bin1mb_mbps", "ergo_bin1mb_mbps", "tcp_bin1mb_mbps", ">=", 0.6)
     row("ergo_bin1mb_mbps / erlang_bin1mb_mbps", "ergo_bin1mb_mbps", "erlang_bin1mb_mbps", "", "")

@@ -23,6 +23,11 @@
 %% - erlang_client_to_rust_rate and erlang_client_to_erlang_rate (calls/s):
 %%   this node calling {echo, R} and {echo, B} with 42, alternating in
 %%   rounds, so that both see the same conditions;
+%%   erlang_client_to_rust_bin1mb_rate and erlang_client_to_erlang_bin1mb_rate
+%%   the same with the 1,000,000-byte binary (sent in fragments, echoed
+%%   back whole); erlang_client120_to_rust_rate and
+%%   erlang_client120_to_erlang_rate the same with 120 client processes on
+%%   this node calling the one echo at once (calls/s of all of them);
 %% - erlang_handshake_us (us): connecting to b anew (after
 %%   erlang:disconnect_node/1) until the first call's reply, the median of
 %%   ?HANDSHAKES rounds.
@@ -168,26 +173,57 @@ pair_loop(Parent, S, Deadline, N) ->
     end.
 
 %% ------------------------------------------------- Erlang client, two servers
-%% The same client calls the Rust echo on R and the Erlang echo on B with
-%% 42, in ?ROUNDS alternating rounds of Secs / ?ROUNDS each.
+%% The same client calls the Rust echo on R and the Erlang echo on B, in
+%% ?ROUNDS alternating rounds of Secs / ?ROUNDS each, so that both see the
+%% same conditions: with 42, with the 1 MB binary, and from ?PAIRS client
+%% processes at once (with 42).
 interop_figure(Secs, B, R) ->
     SR = {echo, R},
     SB = {echo, B},
-    FR = fun(K) -> calls(K, SR, 42) end,
-    FB = fun(K) -> calls(K, SB, 42) end,
+    Big = rand:bytes(?BIG),
     42 = gen_server:call(SR, 42),
-    _ = run_for(FR, ?WARM),
-    _ = run_for(FB, ?WARM),
+    Big = gen_server:call(SR, Big),
+    Big = gen_server:call(SB, Big),
+    Seq = fun(P) -> fun(S, Slice) -> run_for(fun(K) -> calls(K, S, P) end, Slice) end end,
+    alternate("erlang_client_to", Seq(42), Secs, SR, SB),
+    alternate("erlang_client_to_bin1mb", Seq(Big), Secs, SR, SB),
+    Par = fun(S, Slice) -> clients_at_once(S, Slice) end,
+    alternate("erlang_client120_to", Par, Secs, SR, SB),
+    ok.
+
+%% Runs Fig(Server, Slice) -> {Ops, Ns} on SR and SB in turn, warmed first,
+%% and prints Prefix_rust_rate and Prefix_erlang_rate (the 1 MB figure's
+%% names put the payload after the side: erlang_client_to_rust_bin1mb_rate).
+alternate(Prefix, Fig, Secs, SR, SB) ->
+    _ = Fig(SR, ?WARM),
+    _ = Fig(SB, ?WARM),
     Slice = Secs / ?ROUNDS,
     {OR, TR, OB, TB} =
         lists:foldl(fun(_, {Or, Tr, Ob, Tb}) ->
-                            {O1, T1} = run_for(FR, Slice),
-                            {O2, T2} = run_for(FB, Slice),
+                            {O1, T1} = Fig(SR, Slice),
+                            {O2, T2} = Fig(SB, Slice),
                             {Or + O1, Tr + T1, Ob + O2, Tb + T2}
                     end, {0, 0, 0, 0}, lists:seq(1, ?ROUNDS)),
-    out("erlang_client_to_rust_rate", OR / (TR / 1.0e9), "calls/s"),
-    out("erlang_client_to_erlang_rate", OB / (TB / 1.0e9), "calls/s"),
+    {Rust, Erl} = case Prefix of
+                      "erlang_client_to_bin1mb" ->
+                          {"erlang_client_to_rust_bin1mb_rate",
+                           "erlang_client_to_erlang_bin1mb_rate"};
+                      _ -> {Prefix ++ "_rust_rate", Prefix ++ "_erlang_rate"}
+                  end,
+    out(Rust, OR / (TR / 1.0e9), "calls/s"),
+    out(Erl, OB / (TB / 1.0e9), "calls/s"),
     ok.
+
+%% ?PAIRS processes calling Server with 42 for Secs, all at once: {all
+%% their calls, the time until the last of them stopped}.
+clients_at_once(Server, Secs) ->
+    Parent = self(),
+    T0 = now_ns(),
+    Deadline = T0 + round(Secs * 1.0e9),
+    Clients = [spawn_link(fun() -> pair_loop(Parent, Server, Deadline, 0) end)
+               || _ <- lists:seq(1, ?PAIRS)],
+    Results = [receive {done, C, N, T} -> {N, T} end || C <- Clients],
+    {lists:sum([N || {N, _} <- Results]), lists:max([T || {_, T} <- Results]) - T0}.
 
 %% ------------------------------------------------- connection set-up
 %% Disconnects from B, then times a call that has to connect first.
