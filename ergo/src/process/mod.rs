@@ -406,25 +406,27 @@ impl Pcb {
     /// stall on every delivery (8-10 ns of a local call, alternated).
     #[inline(always)]
     pub(crate) fn try_deliver(&self, msg: Message, refused: &mut Option<Message>) -> bool {
-        let waker = {
-            let mut mb = self.inbound.mailbox.lock();
-            if mb.closed {
-                *refused = Some(msg);
-                return false;
-            }
-            mb.queue.push_back(msg);
-            // `pending` changes only under the mailbox lock: a load and a
-            // store will do, no read-modify-write.
-            if self.inbound.pending.load(Ordering::Relaxed) {
-                return true;
-            }
-            self.inbound.pending.store(true, Ordering::Release);
-            mb.waker.clone()
-        };
-        // Woken after the lock: waking may schedule the task, or unpark a
-        // worker for it.
-        if let Some(w) = waker {
-            w.wake();
+        let mut mb = self.inbound.mailbox.lock();
+        if mb.closed {
+            *refused = Some(msg);
+            return false;
+        }
+        mb.queue.push_back(msg);
+        // `pending` changes only under the mailbox lock: a load and a
+        // store will do, no read-modify-write.
+        if self.inbound.pending.load(Ordering::Relaxed) {
+            return true;
+        }
+        self.inbound.pending.store(true, Ordering::Release);
+        // Woken by reference, under the lock that keeps the waker in place:
+        // a clone to wake after the lock is one more atomic operation on
+        // the task's counts and a drop (8-16 ns of a local call,
+        // alternated). Waking only schedules the task (tokio never
+        // polls it here, and the waker kept holds a count, so no future is
+        // dropped here either); at most it unparks an idle worker, and only
+        // the sender that found the mailbox without pending messages wakes.
+        if let Some(w) = &mb.waker {
+            w.wake_by_ref();
         }
         true
     }
