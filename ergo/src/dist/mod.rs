@@ -158,10 +158,13 @@ pub struct DistOptions {
     /// default; zero to sleep at once). As BEAM's schedulers busy-wait
     /// before sleeping (`+sbwt`): a peer that answers within this time is
     /// read without the thread being woken, which on a virtual machine
-    /// can take longer than the answer. While it polls, the reader yields
-    /// to every other task on its thread between polls, every few polls
-    /// yields the core to other OS threads, and only one reader of the OS
-    /// process polls at a time. The cost is that thread's
+    /// can take longer than the answer. While it polls, a plain TCP
+    /// reader (on Linux) reads its socket itself, taken off the runtime's
+    /// I/O driver so that what arrives wakes no other thread; it lets the
+    /// thread's other tasks, its driver and its timers run every 25 µs
+    /// (a TLS reader, between every two polls), every few polls yields the
+    /// core to other OS threads, and only one reader of the OS process
+    /// polls at a time. The cost is that thread's
     /// CPU time during the wait, and only after traffic. Connections to a
     /// node in the same OS process never poll: its answers come from this
     /// process's own threads, which read them as soon as they look.

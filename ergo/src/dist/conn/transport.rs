@@ -1,13 +1,26 @@
 //! What a connection runs on once both handshakes are done: a plain TCP
 //! socket, or TLS over one. Both halves hide which.
+//!
+//! On Linux a plain TCP socket is read and written with non-blocking
+//! system calls of this module's own, and is registered with the runtime's
+//! I/O driver only while one of its halves waits for it: a reader that
+//! busy-polls its socket (see [`crate::dist::DistOptions::busy_poll`]) takes
+//! it off the driver meanwhile. Registered, every packet that arrives wakes
+//! whichever idle worker thread sits in the driver's `epoll_wait`, only to
+//! find that the spinning reader already has the data (and, marking the
+//! reader to be polled again, to move it to the other thread): with an
+//! Erlang node calling a Rust `echo` from 120 processes on two cores, such a
+//! spin made 44–49k calls/s, this one 79–83k.
 
 use std::io;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, ReadBuf};
+#[cfg(target_os = "linux")]
+use raw::{TcpRead, TcpWrite};
+use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+#[cfg(not(target_os = "linux"))]
+use tokio::net::tcp::{OwnedReadHalf as TcpRead, OwnedWriteHalf as TcpWrite};
 
 use crate::dist::codec::wire::OutBuf;
 use crate::dist::tls::{self, TlsReader, TlsWriter};
@@ -40,6 +53,9 @@ impl Stream {
         match self {
             Stream::Tcp(s) => {
                 drop(kick);
+                #[cfg(target_os = "linux")]
+                let (r, w) = raw::split(s);
+                #[cfg(not(target_os = "linux"))]
                 let (r, w) = s.into_split();
                 (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
             }
@@ -53,7 +69,7 @@ impl Stream {
 
 /// The half that senders and the writer task write to.
 pub(crate) enum WriteHalf {
-    Tcp(OwnedWriteHalf),
+    Tcp(TcpWrite),
     Tls(TlsWriter),
 }
 
@@ -96,19 +112,370 @@ impl WriteHalf {
 
 /// The half the reader task reads.
 pub(crate) enum ReadHalf {
-    Tcp(OwnedReadHalf),
+    Tcp(TcpRead),
     Tls(Box<TlsReader>),
 }
 
-impl AsyncRead for ReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl ReadHalf {
+    /// Reads what has arrived into `dst`, or registers the task to be woken
+    /// when more does.
+    pub(crate) fn poll_read_into<B: bytes::BufMut>(
+        &mut self,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
-            ReadHalf::Tls(r) => Pin::new(&mut **r).poll_read(cx, buf),
+        dst: &mut B,
+    ) -> Poll<io::Result<usize>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            ReadHalf::Tcp(r) => r.poll_read_into(cx, dst),
+            #[cfg(not(target_os = "linux"))]
+            ReadHalf::Tcp(r) => poll_read_buf(r, cx, dst),
+            ReadHalf::Tls(r) => poll_read_buf(&mut **r, cx, dst),
         }
+    }
+
+    /// Reads what has arrived into `dst` straight from the socket, without
+    /// waiting and without asking the runtime: `None` where the half has no
+    /// such read (TLS, or not Linux), `WouldBlock` when nothing has come.
+    pub(crate) fn read_now<B: bytes::BufMut>(&mut self, dst: &mut B) -> Option<io::Result<usize>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            ReadHalf::Tcp(r) => Some(r.read_now(dst)),
+            _ => {
+                let _ = dst;
+                None
+            }
+        }
+    }
+
+    /// Takes the socket off the runtime's I/O driver until the next
+    /// [`ReadHalf::poll_read_into`] that finds nothing: for a reader about
+    /// to poll it with [`ReadHalf::read_now`].
+    pub(crate) fn leave_driver(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let ReadHalf::Tcp(r) = self {
+            r.leave_driver();
+        }
+    }
+}
+
+/// `read_buf` as a poll: reads into `dst`'s free space.
+fn poll_read_buf<R: AsyncRead + Unpin, B: bytes::BufMut>(
+    r: &mut R,
+    cx: &mut Context<'_>,
+    dst: &mut B,
+) -> Poll<io::Result<usize>> {
+    use tokio::io::AsyncReadExt;
+    let read = r.read_buf(dst);
+    std::pin::pin!(read).poll(cx)
+}
+
+/// Plain TCP on Linux: system calls of this module's own, and the driver
+/// only while waiting.
+#[cfg(target_os = "linux")]
+mod raw {
+    use std::io;
+    use std::task::{Context, Poll};
+
+    use tokio::net::TcpStream;
+
+    use rustix::net::{RecvFlags, SendFlags};
+
+    /// The halves of `s`, each with its own descriptor of the socket (so
+    /// that both may be registered with the driver at once).
+    pub(crate) fn split(s: TcpStream) -> (TcpRead, TcpWrite) {
+        // Off the driver until a half waits; non-blocking, as the runtime
+        // made it.
+        let fd = s.into_std();
+        let wfd = fd.as_ref().ok().and_then(|s| s.try_clone().ok());
+        (
+            TcpRead {
+                socket: match fd {
+                    Ok(s) => Socket::Idle(s),
+                    Err(e) => Socket::Failed(Some(e)),
+                },
+                scratch: Vec::new(),
+            },
+            TcpWrite { socket: wfd },
+        )
+    }
+
+    /// A descriptor of the socket, off or on the driver.
+    enum Socket {
+        Idle(std::net::TcpStream),
+        Registered(TcpStream),
+        /// Could not be made or moved (the error is reported once).
+        Failed(Option<io::Error>),
+    }
+
+    impl Socket {
+        fn fd(&mut self) -> io::Result<std::os::fd::BorrowedFd<'_>> {
+            use std::os::fd::AsFd;
+            if let Socket::Failed(e) = self {
+                return Err(e
+                    .take()
+                    .unwrap_or_else(|| io::ErrorKind::NotConnected.into()));
+            }
+            match &*self {
+                Socket::Idle(s) => Ok(s.as_fd()),
+                Socket::Registered(s) => Ok(s.as_fd()),
+                Socket::Failed(_) => unreachable!("returned above"),
+            }
+        }
+
+        fn register(&mut self) -> io::Result<&mut TcpStream> {
+            if let Socket::Idle(_) = self {
+                let Socket::Idle(s) = std::mem::replace(self, Socket::Failed(None)) else {
+                    unreachable!("matched above")
+                };
+                match TcpStream::from_std(s) {
+                    Ok(s) => *self = Socket::Registered(s),
+                    Err(e) => *self = Socket::Failed(Some(e)),
+                }
+            }
+            match self {
+                Socket::Registered(s) => Ok(s),
+                Socket::Idle(_) => unreachable!("registered above"),
+                Socket::Failed(e) => Err(e
+                    .take()
+                    .unwrap_or_else(|| io::ErrorKind::NotConnected.into())),
+            }
+        }
+
+        fn deregister(&mut self) {
+            if let Socket::Registered(_) = self {
+                let Socket::Registered(s) = std::mem::replace(self, Socket::Failed(None)) else {
+                    unreachable!("matched above")
+                };
+                *self = match s.into_std() {
+                    Ok(s) => Socket::Idle(s),
+                    Err(e) => Socket::Failed(Some(e)),
+                };
+            }
+        }
+    }
+
+    /// The reading half.
+    pub(crate) struct TcpRead {
+        socket: Socket,
+        /// Where a read into memory that may not be initialized lands first.
+        scratch: Vec<u8>,
+    }
+
+    impl TcpRead {
+        /// One non-blocking `recv` into `dst`.
+        pub(crate) fn read_now<B: bytes::BufMut>(&mut self, dst: &mut B) -> io::Result<usize> {
+            let fd = self.socket.fd()?;
+            if self.scratch.capacity() == 0 {
+                self.scratch.reserve_exact(super::super::READ_CHUNK);
+            }
+            let room = dst.remaining_mut().min(self.scratch.capacity());
+            let spare = &mut self.scratch.spare_capacity_mut()[..room];
+            let ((got, _), _) = rustix::net::recv(fd, spare, RecvFlags::DONTWAIT)?;
+            dst.put_slice(got);
+            Ok(got.len())
+        }
+
+        pub(crate) fn poll_read_into<B: bytes::BufMut>(
+            &mut self,
+            cx: &mut Context<'_>,
+            dst: &mut B,
+        ) -> Poll<io::Result<usize>> {
+            // On the driver, ask it first (no system call while it has
+            // seen nothing); off it, read directly and register only if
+            // nothing has come.
+            if !matches!(self.socket, Socket::Registered(_)) {
+                match self.read_now(dst) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    done => return Poll::Ready(done),
+                }
+            }
+            match self.socket.register() {
+                // Tokio's own read: it also takes a short read to mean the
+                // socket is drained, and asks it nothing more until the
+                // driver sees more.
+                Ok(socket) => super::poll_read_buf(socket, cx, dst),
+                Err(e) => Poll::Ready(Err(e)),
+            }
+        }
+
+        pub(crate) fn leave_driver(&mut self) {
+            self.socket.deregister();
+        }
+    }
+
+    /// The writing half: `shutdown(SHUT_WR)` when dropped, as tokio's does.
+    pub(crate) struct TcpWrite {
+        socket: Option<std::net::TcpStream>,
+    }
+
+    impl TcpWrite {
+        fn socket(&self) -> io::Result<&std::net::TcpStream> {
+            self.socket
+                .as_ref()
+                .ok_or_else(|| io::ErrorKind::NotConnected.into())
+        }
+
+        /// One non-blocking `send`.
+        pub(crate) fn try_write(&self, b: &[u8]) -> io::Result<usize> {
+            Ok(rustix::net::send(
+                self.socket()?,
+                b,
+                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            )?)
+        }
+
+        /// One non-blocking `sendmsg` of the slices.
+        pub(crate) fn try_write_vectored(&self, slices: &[io::IoSlice<'_>]) -> io::Result<usize> {
+            Ok(rustix::net::sendmsg(
+                self.socket()?,
+                slices,
+                &mut rustix::net::SendAncillaryBuffer::default(),
+                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            )?)
+        }
+
+        /// Waits until the socket takes bytes, registered with the driver
+        /// meanwhile (through a descriptor of its own).
+        pub(crate) async fn writable(&self) -> io::Result<()> {
+            let waiting = TcpStream::from_std(self.socket()?.try_clone()?)?;
+            waiting.writable().await
+        }
+    }
+
+    impl Drop for TcpWrite {
+        fn drop(&mut self) {
+            if let Some(s) = &self.socket {
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A connected pair on 127.0.0.1: ours split into halves, and the peer.
+    async fn pair() -> (ReadHalf, WriteHalf, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap());
+        let (ours, peer) = tokio::join!(ours, listener.accept());
+        let (rd, wr) = Stream::Tcp(ours.unwrap()).split(Box::new(|| {}));
+        (rd, wr, peer.unwrap().0)
+    }
+
+    async fn woken(wakes: &Wakes, more_than: usize) -> bool {
+        for _ in 0..200 {
+            if wakes.0.load(Ordering::SeqCst) > more_than {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_tcp_read_half_off_the_driver_is_read_directly_and_registers_again_to_wait() {
+        let (mut rd, _wr, mut peer) = pair().await;
+        let wakes = Arc::new(Wakes::default());
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = bytes::BytesMut::with_capacity(64);
+        // Waiting, it is on the driver, which wakes it when data comes.
+        assert!(rd.poll_read_into(&mut cx, &mut buf).is_pending());
+        peer.write_all(b"one").await.unwrap();
+        assert!(woken(&wakes, 0).await, "woken by the driver");
+        assert!(matches!(
+            rd.poll_read_into(&mut cx, &mut buf),
+            Poll::Ready(Ok(3))
+        ));
+        assert_eq!(&buf[..], b"one");
+        // Off the driver, what comes wakes no one, not even a reader that
+        // was waiting: it is read directly.
+        assert!(rd.poll_read_into(&mut cx, &mut buf).is_pending());
+        rd.leave_driver();
+        let seen = wakes.0.load(Ordering::SeqCst);
+        peer.write_all(b"two").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            seen,
+            "no wake off the driver"
+        );
+        assert!(matches!(rd.read_now(&mut buf), Some(Ok(3))));
+        assert_eq!(&buf[..], b"onetwo");
+        match rd.read_now(&mut buf) {
+            Some(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+            other => panic!("nothing more has come: {other:?}"),
+        }
+        // Waiting again puts it back on the driver.
+        assert!(rd.poll_read_into(&mut cx, &mut buf).is_pending());
+        peer.write_all(b"three").await.unwrap();
+        assert!(woken(&wakes, seen).await, "woken by the driver again");
+        assert!(matches!(
+            rd.poll_read_into(&mut cx, &mut buf),
+            Poll::Ready(Ok(5))
+        ));
+        assert_eq!(&buf[..], b"onetwothree");
+        // The end of the stream reads as 0.
+        drop(peer);
+        let n = std::future::poll_fn(|cx| rd.poll_read_into(cx, &mut buf)).await;
+        assert_eq!(n.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_tcp_write_half_waits_for_room_and_ends_the_stream_when_dropped() {
+        let (_rd, wr, mut peer) = pair().await;
+        let WriteHalf::Tcp(raw) = &wr else {
+            panic!("a plain TCP half")
+        };
+        // Fill the socket until it takes no more.
+        let chunk = vec![7u8; 64 * 1024];
+        let mut sent = 0usize;
+        loop {
+            match raw.try_write(&chunk) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let full = tokio::time::timeout(Duration::from_millis(100), wr.writable()).await;
+        assert!(full.is_err(), "no room yet");
+        // Once the peer reads, there is room again.
+        let reading = tokio::spawn(async move {
+            let mut got = vec![0u8; sent];
+            peer.read_exact(&mut got).await.unwrap();
+            assert!(got.iter().all(|&b| b == 7));
+            peer
+        });
+        tokio::time::timeout(Duration::from_secs(10), wr.writable())
+            .await
+            .expect("room once the peer read")
+            .unwrap();
+        let slices = [io::IoSlice::new(b"ab"), io::IoSlice::new(b"cd")];
+        assert_eq!(raw.try_write_vectored(&slices).unwrap(), 4);
+        let mut peer = reading.await.unwrap();
+        // Dropped, the half ends the stream (the read half still open).
+        drop(wr);
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), peer.read_to_end(&mut rest))
+            .await
+            .expect("the stream ended")
+            .unwrap();
+        assert_eq!(rest, b"abcd");
     }
 }
