@@ -662,13 +662,16 @@ impl NodeInner {
             )
             .await
             .unwrap_or(Err(ConnectError::TimedOut(timeout)));
-            if let Err(ConnectError::Handshake(handshake::HandshakeError::Refused(status))) =
-                &attempt
-                && status == "nok"
-            {
+            let refused_nok = matches!(
+                &attempt,
+                Err(ConnectError::Handshake(handshake::HandshakeError::Refused(status)))
+                    if status == "nok"
+            );
+            if attempt.is_err() && (refused_nok || c.is_superseded()) {
                 // Both nodes connected at once and the other's attempt goes
-                // on: what waits here leaves on that connection once it is
-                // accepted.
+                // on (the peer said `nok`, or this node accepted the peer's
+                // with `ok_simultaneous`): what waits here leaves on that
+                // connection once it is accepted.
                 let up = tokio::time::timeout(timeout, async {
                     loop {
                         let changed = c.changed.notified();
@@ -710,10 +713,14 @@ impl NodeInner {
             .map_err(|error| ConnectError::Connect { addr, error })?;
         let _ = stream.set_nodelay(true);
         // Asked `alive`: a new incarnation unless this node is connected to
-        // it (its attempt, accepted here meanwhile) or this attempt's
-        // connection was closed (a stale attempt).
-        let new_incarnation =
-            || !conn.is_closed() && !self.dist.conns.read().get(&node).is_some_and(|c| c.is_up());
+        // it, or is about to be (its attempt, accepted here meanwhile with
+        // `ok_simultaneous`, and the peer already counts it up), or this
+        // attempt's connection was closed (a stale attempt).
+        let new_incarnation = || {
+            !conn.is_closed()
+                && !conn.is_superseded()
+                && !self.dist.conns.read().get(&node).is_some_and(|c| c.is_up())
+        };
         let (stream, peer) = match &cfg.tls {
             None => {
                 let peer = handshake::initiate_framed(
@@ -788,6 +795,11 @@ impl NodeInner {
                     if self.name.as_str() > peer {
                         handshake::Status::Nok
                     } else {
+                        // The pending connection is this handshake's now:
+                        // if it fails, what waited goes as a failed
+                        // connection's would.
+                        c.supersede_attempt();
+                        *placeholder.lock() = Some(c.clone());
                         handshake::Status::OkSimultaneous
                     }
                 }

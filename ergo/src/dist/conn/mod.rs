@@ -79,6 +79,11 @@ pub(crate) struct Conn {
     /// The task setting the connection up, while it does: a connection
     /// closed meanwhile stops it, so no stale attempt reaches the peer.
     attempt: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The peer's own attempt, met while this node's was under way, was
+    /// answered `ok_simultaneous`: the accepting side owns the pending
+    /// connection now, and this node's attempt is no longer the one
+    /// pending (`dist_util:is_pending/2` answers `false` for it).
+    superseded: AtomicBool,
     /// Woken when the connection comes up or goes down.
     pub(crate) changed: tokio::sync::Notify,
     /// The buffer holds deferred frames, and the connection is on the list
@@ -125,6 +130,7 @@ impl Conn {
             info: OnceLock::new(),
             reader: Mutex::new(None),
             attempt: Mutex::new(None),
+            superseded: AtomicBool::new(false),
             changed: tokio::sync::Notify::new(),
             deferred: AtomicBool::new(false),
             index: Mutex::new(Index::default()),
@@ -176,6 +182,18 @@ impl Conn {
         } else {
             *self.attempt.lock() = Some(task);
         }
+    }
+
+    /// Hands the pending connection to the peer's attempt, accepted here
+    /// with `ok_simultaneous`: this node's own attempt gives way.
+    pub(crate) fn supersede_attempt(&self) {
+        self.superseded.store(true, Ordering::SeqCst);
+    }
+
+    /// `true` once an accepted attempt of the peer's owns the pending
+    /// connection (see [`Conn::supersede_attempt`]).
+    pub(crate) fn is_superseded(&self) -> bool {
+        self.superseded.load(Ordering::SeqCst)
     }
 
     /// `true` once the connection has closed.
@@ -862,14 +880,11 @@ async fn busy_read<S: SpinRead, B: BufMut>(
                     if std::time::Instant::now() >= until {
                         break 'rounds;
                     }
+                    spun(&mut spins);
                     break;
                 }
             }
-            spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(SPIN_YIELD_EVERY) {
-                // Let the OS run another thread on this core for a moment.
-                std::thread::yield_now();
-            }
+            spun(&mut spins);
             let now = std::time::Instant::now();
             if now >= until {
                 break 'rounds;
@@ -885,6 +900,15 @@ async fn busy_read<S: SpinRead, B: BufMut>(
     }
     drop(_turn);
     std::future::poll_fn(|cx| src.poll_read_into(cx, dst)).await
+}
+
+/// Counts one poll of a busy read; every [`SPIN_YIELD_EVERY`] polls, lets
+/// the OS run another thread on this core for a moment.
+fn spun(spins: &mut u32) {
+    *spins = spins.wrapping_add(1);
+    if spins.is_multiple_of(SPIN_YIELD_EVERY) {
+        std::thread::yield_now();
+    }
 }
 
 impl Source {
@@ -1302,6 +1326,7 @@ mod tests {
         assert_eq!(n.ok().and_then(|r| r.ok()), Some(1));
         assert_eq!(got, [2], "the direct read's data");
         assert_eq!(stub.directs, 50, "read directly until the data came");
+        assert_eq!(stub.polls, 0, "the runtime was not asked meanwhile");
         assert!(
             stub.left_driver,
             "the socket left the driver while spinning"
@@ -1320,6 +1345,8 @@ mod tests {
         .await;
         assert!(n.is_err(), "no spin: {n:?}");
         assert_eq!(stub.directs, 0);
+        // (Polled once, and once more by the timeout as it ended.)
+        assert!(stub.polls <= 2, "it waited, not spun: {} polls", stub.polls);
         assert!(!stub.left_driver);
     }
 

@@ -185,14 +185,18 @@ mod raw {
     pub(crate) fn split(s: TcpStream) -> (TcpRead, TcpWrite) {
         // Off the driver until a half waits; non-blocking, as the runtime
         // made it.
-        let fd = s.into_std();
-        let wfd = fd.as_ref().ok().and_then(|s| s.try_clone().ok());
+        // A half that cannot be made fails its reader's first read, which
+        // takes the connection down with the error.
+        let (socket, wfd) = match s.into_std() {
+            Ok(s) => match s.try_clone() {
+                Ok(w) => (Socket::Idle(s), Some(w)),
+                Err(e) => (Socket::Failed(Some(e)), None),
+            },
+            Err(e) => (Socket::Failed(Some(e)), None),
+        };
         (
             TcpRead {
-                socket: match fd {
-                    Ok(s) => Socket::Idle(s),
-                    Err(e) => Socket::Failed(Some(e)),
-                },
+                socket,
                 scratch: Vec::new(),
             },
             TcpWrite { socket: wfd },
