@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 mod transport;
 pub(crate) use transport::Stream;
-use transport::{ReadHalf, WriteHalf};
+use transport::{ReadHalf, RecvBuf, WriteHalf};
 
 use crate::dist::codec::wire::{Ctl, Incoming, OutBuf, PEEK, Payload, Reader, WireError, Writer};
 use crate::dist::error::{ConnectError, Disconnect};
@@ -741,7 +741,7 @@ impl Drop for BusyPolling {
 trait SpinRead {
     /// Reads what the runtime knows has arrived into `dst`, or registers
     /// the task to be woken when more does.
-    fn poll_read_into<B: BufMut>(
+    fn poll_read_into<B: RecvBuf>(
         &mut self,
         cx: &mut std::task::Context<'_>,
         dst: &mut B,
@@ -752,7 +752,7 @@ trait SpinRead {
     /// driver sets, and only where that driver is polled): `None` where
     /// there is no such read (TLS, or not Linux), `WouldBlock` when nothing
     /// has come.
-    fn read_now<B: BufMut>(&mut self, dst: &mut B) -> Option<std::io::Result<usize>>;
+    fn read_now<B: RecvBuf>(&mut self, dst: &mut B) -> Option<std::io::Result<usize>>;
 
     /// Stops the runtime's I/O driver watching the socket until the next
     /// [`SpinRead::poll_read_into`] that finds nothing (a reader that polls
@@ -761,7 +761,7 @@ trait SpinRead {
 }
 
 impl SpinRead for ReadHalf {
-    fn poll_read_into<B: BufMut>(
+    fn poll_read_into<B: RecvBuf>(
         &mut self,
         cx: &mut std::task::Context<'_>,
         dst: &mut B,
@@ -769,7 +769,7 @@ impl SpinRead for ReadHalf {
         ReadHalf::poll_read_into(self, cx, dst)
     }
 
-    fn read_now<B: BufMut>(&mut self, dst: &mut B) -> Option<std::io::Result<usize>> {
+    fn read_now<B: RecvBuf>(&mut self, dst: &mut B) -> Option<std::io::Result<usize>> {
         ReadHalf::read_now(self, dst)
     }
 
@@ -779,7 +779,7 @@ impl SpinRead for ReadHalf {
 }
 
 /// Polls a read once: what it read if the runtime knew of data.
-async fn read_ready<S: SpinRead, B: BufMut>(
+async fn read_ready<S: SpinRead, B: RecvBuf>(
     src: &mut S,
     dst: &mut B,
 ) -> Option<std::io::Result<usize>> {
@@ -795,7 +795,7 @@ async fn read_ready<S: SpinRead, B: BufMut>(
 /// during the spin then does not mark the reader, which finds the data
 /// itself, to be polled again (which would send it to the back of the
 /// queue and have an idle worker woken to take it).
-fn read_quietly<S: SpinRead, B: BufMut>(
+fn read_quietly<S: SpinRead, B: RecvBuf>(
     src: &mut S,
     dst: &mut B,
 ) -> Option<std::io::Result<usize>> {
@@ -836,7 +836,7 @@ const SPIN_ROUND: Duration = Duration::from_micros(25);
 /// spin that went round it between every two polls, as this one did
 /// before, made 63–65k calls/s where this one makes 75–79k (an Erlang node
 /// calling a Rust `echo` from 120 processes, two cores, alternated runs).
-async fn busy_read<S: SpinRead, B: BufMut>(
+async fn busy_read<S: SpinRead, B: RecvBuf>(
     src: &mut S,
     dst: &mut B,
     spin: Duration,
@@ -1276,7 +1276,7 @@ mod tests {
     }
 
     impl SpinRead for Stub {
-        fn poll_read_into<B: BufMut>(
+        fn poll_read_into<B: RecvBuf>(
             &mut self,
             cx: &mut std::task::Context<'_>,
             dst: &mut B,
@@ -1295,7 +1295,7 @@ mod tests {
             Poll::Pending
         }
 
-        fn read_now<B: BufMut>(&mut self, dst: &mut B) -> Option<std::io::Result<usize>> {
+        fn read_now<B: RecvBuf>(&mut self, dst: &mut B) -> Option<std::io::Result<usize>> {
             let n = self.direct_ready_on?;
             self.directs += 1;
             if self.directs >= n {
@@ -1317,14 +1317,14 @@ mod tests {
             direct_ready_on: Some(50),
             ..Stub::default()
         };
-        let mut got = Vec::new();
+        let mut got = BytesMut::new();
         let n = tokio::time::timeout(
             Duration::from_secs(5),
             busy_read(&mut stub, &mut got, Duration::from_secs(2), &TURN),
         )
         .await;
         assert_eq!(n.ok().and_then(|r| r.ok()), Some(1));
-        assert_eq!(got, [2], "the direct read's data");
+        assert_eq!(&got[..], [2], "the direct read's data");
         assert_eq!(stub.directs, 50, "read directly until the data came");
         assert_eq!(stub.polls, 0, "the runtime was not asked meanwhile");
         assert!(
@@ -1358,14 +1358,14 @@ mod tests {
             polled_ready_on: Some(10),
             ..Stub::default()
         };
-        let mut got = Vec::new();
+        let mut got = BytesMut::new();
         let n = tokio::time::timeout(
             Duration::from_secs(5),
             busy_read(&mut stub, &mut got, Duration::from_secs(2), &TURN),
         )
         .await;
         assert_eq!(n.ok().and_then(|r| r.ok()), Some(1));
-        assert_eq!((got.as_slice(), stub.polls), (&[1u8][..], 10));
+        assert_eq!((&got[..], stub.polls), (&[1u8][..], 10));
         assert!(!TURN.load(Ordering::SeqCst), "the turn is given back");
     }
 
@@ -1380,9 +1380,9 @@ mod tests {
                 woken_by: Some(woke_rx),
                 ..Stub::default()
             };
-            let mut got = Vec::new();
+            let mut got = BytesMut::new();
             let n = busy_read(&mut stub, &mut got, Duration::from_millis(300), &TURN).await;
-            (n.ok(), got)
+            (n.ok(), got.to_vec())
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(TURN.load(Ordering::SeqCst), "the first reader spins");
@@ -1391,7 +1391,7 @@ mod tests {
             direct_ready_on: Some(3),
             ..Stub::default()
         };
-        let mut got = Vec::new();
+        let mut got = BytesMut::new();
         let n = tokio::time::timeout(
             Duration::from_millis(100),
             busy_read(&mut second, &mut got, Duration::from_secs(2), &TURN),

@@ -110,6 +110,55 @@ impl WriteHalf {
     }
 }
 
+/// A buffer that a direct read (see [`ReadHalf::read_now`]) receives into.
+pub(crate) trait RecvBuf: bytes::BufMut {
+    /// One non-blocking `recv` from `fd` into the free space, through
+    /// `scratch` where that space cannot be handed to the kernel as it is.
+    #[cfg(target_os = "linux")]
+    fn recv_now(
+        &mut self,
+        fd: std::os::fd::BorrowedFd<'_>,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<usize>;
+}
+
+impl RecvBuf for bytes::BytesMut {
+    #[cfg(target_os = "linux")]
+    fn recv_now(
+        &mut self,
+        fd: std::os::fd::BorrowedFd<'_>,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        raw::recv_copied(fd, self, scratch)
+    }
+}
+
+/// A large frame's own buffer: received into where the bytes stay, when
+/// its free space is within the limit (as the reader reserves it), so that
+/// a megabyte is not copied once more on its way in.
+impl RecvBuf for bytes::buf::Limit<&mut Vec<u8>> {
+    #[cfg(target_os = "linux")]
+    fn recv_now(
+        &mut self,
+        fd: std::os::fd::BorrowedFd<'_>,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        let limit = self.limit();
+        let v = &mut **self.get_mut();
+        let spare = v.capacity() - v.len();
+        if spare == 0 || spare > limit {
+            return raw::recv_copied(fd, self, scratch);
+        }
+        let (got, _) = rustix::net::recv(
+            fd,
+            rustix::buffer::spare_capacity(v),
+            rustix::net::RecvFlags::DONTWAIT,
+        )?;
+        self.set_limit(limit - got);
+        Ok(got)
+    }
+}
+
 /// The half the reader task reads.
 pub(crate) enum ReadHalf {
     Tcp(TcpRead),
@@ -119,7 +168,7 @@ pub(crate) enum ReadHalf {
 impl ReadHalf {
     /// Reads what has arrived into `dst`, or registers the task to be woken
     /// when more does.
-    pub(crate) fn poll_read_into<B: bytes::BufMut>(
+    pub(crate) fn poll_read_into<B: RecvBuf>(
         &mut self,
         cx: &mut Context<'_>,
         dst: &mut B,
@@ -136,7 +185,7 @@ impl ReadHalf {
     /// Reads what has arrived into `dst` straight from the socket, without
     /// waiting and without asking the runtime: `None` where the half has no
     /// such read (TLS, or not Linux), `WouldBlock` when nothing has come.
-    pub(crate) fn read_now<B: bytes::BufMut>(&mut self, dst: &mut B) -> Option<io::Result<usize>> {
+    pub(crate) fn read_now<B: RecvBuf>(&mut self, dst: &mut B) -> Option<io::Result<usize>> {
         match self {
             #[cfg(target_os = "linux")]
             ReadHalf::Tcp(r) => Some(r.read_now(dst)),
@@ -179,6 +228,23 @@ mod raw {
     use tokio::net::TcpStream;
 
     use rustix::net::{RecvFlags, SendFlags};
+
+    /// One non-blocking `recv` into `dst` through `scratch` (memory that
+    /// may not be initialized cannot be written to safely otherwise).
+    pub(super) fn recv_copied<B: bytes::BufMut>(
+        fd: std::os::fd::BorrowedFd<'_>,
+        dst: &mut B,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        if scratch.capacity() == 0 {
+            scratch.reserve_exact(super::super::READ_CHUNK);
+        }
+        let room = dst.remaining_mut().min(scratch.capacity());
+        let spare = &mut scratch.spare_capacity_mut()[..room];
+        let ((got, _), _) = rustix::net::recv(fd, spare, RecvFlags::DONTWAIT)?;
+        dst.put_slice(got);
+        Ok(got.len())
+    }
 
     /// The halves of `s`, each with its own descriptor of the socket (so
     /// that both may be registered with the driver at once).
@@ -261,25 +327,19 @@ mod raw {
     /// The reading half.
     pub(crate) struct TcpRead {
         socket: Socket,
-        /// Where a read into memory that may not be initialized lands first.
+        /// Where a read into memory that may not be initialized lands
+        /// first (see [`recv_copied`]).
         scratch: Vec<u8>,
     }
 
     impl TcpRead {
         /// One non-blocking `recv` into `dst`.
-        pub(crate) fn read_now<B: bytes::BufMut>(&mut self, dst: &mut B) -> io::Result<usize> {
+        pub(crate) fn read_now<B: super::RecvBuf>(&mut self, dst: &mut B) -> io::Result<usize> {
             let fd = self.socket.fd()?;
-            if self.scratch.capacity() == 0 {
-                self.scratch.reserve_exact(super::super::READ_CHUNK);
-            }
-            let room = dst.remaining_mut().min(self.scratch.capacity());
-            let spare = &mut self.scratch.spare_capacity_mut()[..room];
-            let ((got, _), _) = rustix::net::recv(fd, spare, RecvFlags::DONTWAIT)?;
-            dst.put_slice(got);
-            Ok(got.len())
+            dst.recv_now(fd, &mut self.scratch)
         }
 
-        pub(crate) fn poll_read_into<B: bytes::BufMut>(
+        pub(crate) fn poll_read_into<B: super::RecvBuf>(
             &mut self,
             cx: &mut Context<'_>,
             dst: &mut B,
@@ -304,6 +364,12 @@ mod raw {
 
         pub(crate) fn leave_driver(&mut self) {
             self.socket.deregister();
+        }
+
+        /// Whether a read has gone through the scratch buffer yet.
+        #[cfg(test)]
+        pub(crate) fn copied(&self) -> bool {
+            self.scratch.capacity() > 0
         }
     }
 
@@ -439,6 +505,61 @@ mod tests {
         drop(peer);
         let n = std::future::poll_fn(|cx| rd.poll_read_into(cx, &mut buf)).await;
         assert_eq!(n.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_direct_read_lands_a_large_frame_in_its_own_buffer_and_keeps_to_the_limit() {
+        use bytes::BufMut;
+        let (mut rd, _wr, mut peer) = pair().await;
+        rd.leave_driver();
+        let sent: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        peer.write_all(&sent).await.unwrap();
+        // A frame's buffer reserved for exactly what is left of it: read
+        // into where the bytes stay, and the vector never moved.
+        let mut frame: Vec<u8> = Vec::with_capacity(150_000);
+        let at = frame.as_ptr();
+        let mut got = 0;
+        while got < 150_000 {
+            match rd.read_now(&mut (&mut frame).limit(150_000 - got)) {
+                Some(Ok(n)) => got += n,
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::task::yield_now().await
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((got, frame.as_ptr()), (150_000, at));
+        assert_eq!(frame, sent[..150_000]);
+        let copied = |rd: &ReadHalf| match rd {
+            ReadHalf::Tcp(r) => r.copied(),
+            ReadHalf::Tls(_) => unreachable!("a plain TCP half"),
+        };
+        assert!(!copied(&rd), "received in place, not through the scratch");
+        // Free space beyond the limit: no more than the limit is taken.
+        let mut tail: Vec<u8> = Vec::with_capacity(100_000);
+        let mut got = 0;
+        while got < 10 {
+            match rd.read_now(&mut (&mut tail).limit(10 - got)) {
+                Some(Ok(n)) => got += n,
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::task::yield_now().await
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(tail, sent[150_000..150_010]);
+        assert!(copied(&rd), "through the scratch, to keep to the limit");
+        let mut rest = bytes::BytesMut::new();
+        while rest.len() < 49_990 {
+            match rd.read_now(&mut rest) {
+                Some(Ok(_)) => {}
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::task::yield_now().await
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(&rest[..], &sent[150_010..]);
     }
 
     #[tokio::test]
