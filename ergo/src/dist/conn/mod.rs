@@ -1202,8 +1202,20 @@ async fn write_loop(node: Weak<NodeInner>, conn: Arc<Conn>, half: Arc<WriteHalf>
                 State::Down => return,
                 _ => break,
             }
-            if half.writable().await.is_err() {
-                break;
+            if let Err(e) = half.writable().await {
+                // Nothing more can be written (the wait itself failed: no
+                // descriptor left to register, say): the connection goes
+                // down with what was said, rather than stall to its tick.
+                if let Some(node) = node.upgrade() {
+                    node.connection_lost(
+                        &conn,
+                        Disconnect::Closed {
+                            inside_frame: false,
+                            error: Some(e),
+                        },
+                    );
+                }
+                return;
             }
             let mut st = conn.state.lock();
             match &mut *st {
