@@ -507,6 +507,26 @@ mod tests {
         assert_eq!(n.unwrap(), 0);
     }
 
+    /// Reads directly until `want` bytes have come, `read` making each
+    /// read (given how many have come so far).
+    async fn read_directly(
+        rd: &mut ReadHalf,
+        want: usize,
+        mut read: impl FnMut(&mut ReadHalf, usize) -> Option<io::Result<usize>>,
+    ) -> usize {
+        let mut got = 0;
+        while got < want {
+            match read(rd, got) {
+                Some(Ok(n)) => got += n,
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::task::yield_now().await
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        got
+    }
+
     #[tokio::test]
     async fn a_direct_read_lands_a_large_frame_in_its_own_buffer_and_keeps_to_the_limit() {
         use bytes::BufMut;
@@ -514,51 +534,31 @@ mod tests {
         rd.leave_driver();
         let sent: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
         peer.write_all(&sent).await.unwrap();
-        // A frame's buffer reserved for exactly what is left of it: read
-        // into where the bytes stay, and the vector never moved.
-        let mut frame: Vec<u8> = Vec::with_capacity(150_000);
-        let at = frame.as_ptr();
-        let mut got = 0;
-        while got < 150_000 {
-            match rd.read_now(&mut (&mut frame).limit(150_000 - got)) {
-                Some(Ok(n)) => got += n,
-                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::task::yield_now().await
-                }
-                other => panic!("{other:?}"),
-            }
-        }
-        assert_eq!((got, frame.as_ptr()), (150_000, at));
-        assert_eq!(frame, sent[..150_000]);
         let copied = |rd: &ReadHalf| match rd {
             ReadHalf::Tcp(r) => r.copied(),
             ReadHalf::Tls(_) => unreachable!("a plain TCP half"),
         };
+        // A frame's buffer reserved for exactly what is left of it: read
+        // into where the bytes stay, and the vector never moved.
+        let mut frame: Vec<u8> = Vec::with_capacity(150_000);
+        let at = frame.as_ptr();
+        let got = read_directly(&mut rd, 150_000, |rd, got| {
+            rd.read_now(&mut (&mut frame).limit(150_000 - got))
+        })
+        .await;
+        assert_eq!((got, frame.as_ptr()), (150_000, at));
+        assert_eq!(frame, sent[..150_000]);
         assert!(!copied(&rd), "received in place, not through the scratch");
         // Free space beyond the limit: no more than the limit is taken.
         let mut tail: Vec<u8> = Vec::with_capacity(100_000);
-        let mut got = 0;
-        while got < 10 {
-            match rd.read_now(&mut (&mut tail).limit(10 - got)) {
-                Some(Ok(n)) => got += n,
-                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::task::yield_now().await
-                }
-                other => panic!("{other:?}"),
-            }
-        }
+        read_directly(&mut rd, 10, |rd, got| {
+            rd.read_now(&mut (&mut tail).limit(10 - got))
+        })
+        .await;
         assert_eq!(tail, sent[150_000..150_010]);
         assert!(copied(&rd), "through the scratch, to keep to the limit");
         let mut rest = bytes::BytesMut::new();
-        while rest.len() < 49_990 {
-            match rd.read_now(&mut rest) {
-                Some(Ok(_)) => {}
-                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::task::yield_now().await
-                }
-                other => panic!("{other:?}"),
-            }
-        }
+        read_directly(&mut rd, 49_990, |rd, _| rd.read_now(&mut rest)).await;
         assert_eq!(&rest[..], &sent[150_010..]);
     }
 
