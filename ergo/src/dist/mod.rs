@@ -667,7 +667,7 @@ impl NodeInner {
                 Err(ConnectError::Handshake(handshake::HandshakeError::Refused(status)))
                     if status == "nok"
             );
-            if attempt.is_err() && (refused_nok || c.is_superseded()) {
+            if attempt.is_err() && (refused_nok || c.is_claimed()) {
                 // Both nodes connected at once and the other's attempt goes
                 // on (the peer said `nok`, or this node accepted the peer's
                 // with `ok_simultaneous`): what waits here leaves on that
@@ -718,7 +718,7 @@ impl NodeInner {
         // attempt's connection was closed (a stale attempt).
         let new_incarnation = || {
             !conn.is_closed()
-                && !conn.is_superseded()
+                && !conn.is_claimed()
                 && !self.dist.conns.read().get(&node).is_some_and(|c| c.is_up())
         };
         let (stream, peer) = match &cfg.tls {
@@ -761,8 +761,8 @@ impl NodeInner {
                 found: peer.name,
             });
         }
-        let started =
-            conn::start(&self, &conn, stream, peer, &cfg.conn).map_err(|_| ConnectError::Closed)?;
+        let started = conn::start(&self, &conn, stream, peer, &cfg.conn, true)
+            .map_err(|_| ConnectError::Closed)?;
         if started {
             self.node_up(&conn);
         }
@@ -795,17 +795,19 @@ impl NodeInner {
                     if self.name.as_str() > peer {
                         handshake::Status::Nok
                     } else {
-                        // The pending connection is this handshake's now:
-                        // if it fails, what waited goes as a failed
-                        // connection's would.
-                        c.supersede_attempt();
-                        *placeholder.lock() = Some(c.clone());
+                        // The pending connection is this handshake's now
+                        // (unless another accept has it): if it fails,
+                        // what waited goes as a failed connection's would.
+                        if c.claim_for_accept() {
+                            *placeholder.lock() = Some(c.clone());
+                        }
                         handshake::Status::OkSimultaneous
                     }
                 }
                 _ => {
                     let c = Conn::new(name);
                     conns.insert(name, c.clone());
+                    c.claim_for_accept();
                     *placeholder.lock() = Some(c);
                     handshake::Status::Ok
                 }
@@ -877,7 +879,12 @@ impl NodeInner {
                 };
                 // What waited on the connection marked pending for it goes
                 // as a failed connection's would.
-                if let Some(c) = placeholder.lock().take() {
+                // (Only while it is still pending: nothing else can
+                // bring a claimed connection up, but a connection that is
+                // up is not this failure's to end.)
+                if let Some(c) = placeholder.lock().take()
+                    && c.info.get().is_none()
+                {
                     self.connection_lost(
                         &c,
                         Disconnect::ConnectFailed(ConnectError::Handshake(
@@ -929,7 +936,7 @@ impl NodeInner {
         if let Some(raced) = raced {
             self.lost_links(&raced, Disconnect::Replaced);
         }
-        if let Ok(true) = conn::start(&self, &conn, stream, peer, &cfg.conn) {
+        if let Ok(true) = conn::start(&self, &conn, stream, peer, &cfg.conn, false) {
             tracing::debug!(node = %name, "accepted a connection");
             self.node_up(&conn);
         }

@@ -79,11 +79,13 @@ pub(crate) struct Conn {
     /// The task setting the connection up, while it does: a connection
     /// closed meanwhile stops it, so no stale attempt reaches the peer.
     attempt: Mutex<Option<tokio::task::AbortHandle>>,
-    /// The peer's own attempt, met while this node's was under way, was
-    /// answered `ok_simultaneous`: the accepting side owns the pending
-    /// connection now, and this node's attempt is no longer the one
-    /// pending (`dist_util:is_pending/2` answers `false` for it).
-    superseded: AtomicBool,
+    /// An accepted handshake owns the pending connection: one that made
+    /// it as it answered `ok`, or the peer's attempt, met while this
+    /// node's was under way and answered `ok_simultaneous`. This node's
+    /// own attempt is then no longer the one pending
+    /// (`dist_util:is_pending/2` answers `false` for it) and cannot bring
+    /// the connection up. Set under the state lock, once.
+    claimed: AtomicBool,
     /// Woken when the connection comes up or goes down.
     pub(crate) changed: tokio::sync::Notify,
     /// The buffer holds deferred frames, and the connection is on the list
@@ -130,7 +132,7 @@ impl Conn {
             info: OnceLock::new(),
             reader: Mutex::new(None),
             attempt: Mutex::new(None),
-            superseded: AtomicBool::new(false),
+            claimed: AtomicBool::new(false),
             changed: tokio::sync::Notify::new(),
             deferred: AtomicBool::new(false),
             index: Mutex::new(Index::default()),
@@ -184,16 +186,18 @@ impl Conn {
         }
     }
 
-    /// Hands the pending connection to the peer's attempt, accepted here
-    /// with `ok_simultaneous`: this node's own attempt gives way.
-    pub(crate) fn supersede_attempt(&self) {
-        self.superseded.store(true, Ordering::SeqCst);
+    /// Hands the pending connection to an accepted handshake (see
+    /// [`Conn::claimed`]); `false` if it is not pending, or another accept
+    /// has it already.
+    pub(crate) fn claim_for_accept(&self) -> bool {
+        let st = self.state.lock();
+        matches!(*st, State::Pending(_)) && !self.claimed.swap(true, Ordering::SeqCst)
     }
 
-    /// `true` once an accepted attempt of the peer's owns the pending
-    /// connection (see [`Conn::supersede_attempt`]).
-    pub(crate) fn is_superseded(&self) -> bool {
-        self.superseded.load(Ordering::SeqCst)
+    /// `true` once an accepted handshake owns the pending connection (see
+    /// [`Conn::claim_for_accept`]).
+    pub(crate) fn is_claimed(&self) -> bool {
+        self.claimed.load(Ordering::SeqCst)
     }
 
     /// `true` once the connection has closed.
@@ -523,13 +527,17 @@ pub(crate) struct ConnConfig {
 }
 
 /// Makes `conn` live on `stream` after a handshake with `peer`: moves what
-/// waited into the stream, and starts the reader and the writer.
+/// waited into the stream, and starts the reader and the writer. An
+/// attempt of this node's (`by_attempt`) does not when an accepted
+/// handshake has claimed the connection (see [`Conn::claim_for_accept`]):
+/// `Err(Closed)`, and the stream is dropped.
 pub(crate) fn start(
     node: &Arc<NodeInner>,
     conn: &Arc<Conn>,
     stream: Stream,
     peer: Peer,
     cfg: &ConnConfig,
+    by_attempt: bool,
 ) -> Result<bool, Closed> {
     let weak = Arc::downgrade(conn);
     let (rd, wr) = stream.split(Box::new(move || {
@@ -540,6 +548,9 @@ pub(crate) fn start(
     let half = Arc::new(wr);
     {
         let mut st = conn.state.lock();
+        if by_attempt && conn.is_claimed() && matches!(*st, State::Pending(_)) {
+            return Err(Closed);
+        }
         let queued = match std::mem::replace(&mut *st, State::Down) {
             State::Pending(q) => q,
             State::Down => return Err(Closed),
@@ -1203,9 +1214,14 @@ async fn write_loop(node: Weak<NodeInner>, conn: Arc<Conn>, half: Arc<WriteHalf>
                 _ => break,
             }
             if let Err(e) = half.writable().await {
-                // Nothing more can be written (the wait itself failed: no
-                // descriptor left to register, say): the connection goes
-                // down with what was said, rather than stall to its tick.
+                // The wait registers a descriptor of its own: with none
+                // left for the moment, it waits a little and tries again.
+                if transport::out_of_descriptors(&e) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                // Nothing more can be written: the connection goes down
+                // with what was said, rather than stall to its tick.
                 if let Some(node) = node.upgrade() {
                     node.connection_lost(
                         &conn,

@@ -110,6 +110,21 @@ impl WriteHalf {
     }
 }
 
+/// The process or the system has no file descriptor left (`EMFILE`,
+/// `ENFILE`): a wait that needed one may succeed a moment later.
+pub(crate) fn out_of_descriptors(e: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::io::Errno;
+        matches!(Errno::from_io_error(e), Some(Errno::MFILE | Errno::NFILE))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = e;
+        false
+    }
+}
+
 /// A buffer that a direct read (see [`ReadHalf::read_now`]) receives into.
 pub(crate) trait RecvBuf: bytes::BufMut {
     /// One non-blocking `recv` from `fd` into the free space, through
@@ -240,6 +255,13 @@ mod raw {
             scratch.reserve_exact(super::super::READ_CHUNK);
         }
         let room = dst.remaining_mut().min(scratch.capacity());
+        if room == 0 {
+            // A receive of nothing would read as the end of the stream.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a direct read with no room to read into",
+            ));
+        }
         let spare = &mut scratch.spare_capacity_mut()[..room];
         let ((got, _), _) = rustix::net::recv(fd, spare, RecvFlags::DONTWAIT)?;
         dst.put_slice(got);
