@@ -127,26 +127,23 @@ pub(crate) fn out_of_descriptors(e: &io::Error) -> bool {
 
 /// A buffer that a direct read (see [`ReadHalf::read_now`]) receives into.
 pub(crate) trait RecvBuf: bytes::BufMut {
-    /// One non-blocking `recv` from `fd` into the free space, through
-    /// `scratch` where that space cannot be handed to the kernel as it is.
+    /// One non-blocking `recv` from `fd` into the free space; unless a
+    /// buffer knows better, through `scratch`, since free space that may
+    /// not be initialized cannot be handed to the kernel without `unsafe`.
     #[cfg(target_os = "linux")]
     fn recv_now(
         &mut self,
         fd: std::os::fd::BorrowedFd<'_>,
         scratch: &mut Vec<u8>,
-    ) -> io::Result<usize>;
-}
-
-impl RecvBuf for bytes::BytesMut {
-    #[cfg(target_os = "linux")]
-    fn recv_now(
-        &mut self,
-        fd: std::os::fd::BorrowedFd<'_>,
-        scratch: &mut Vec<u8>,
-    ) -> io::Result<usize> {
+    ) -> io::Result<usize>
+    where
+        Self: Sized,
+    {
         raw::recv_copied(fd, self, scratch)
     }
 }
+
+impl RecvBuf for bytes::BytesMut {}
 
 /// A large frame's own buffer: received into where the bytes stay, when
 /// its free space is within the limit (as the reader reserves it), so that
