@@ -953,8 +953,35 @@ fn empty_slot(slot: usize) -> WireError {
 /// A message put together from fragments so far.
 struct Partial {
     atoms: Vec<Atom>,
+    /// The message's bytes: `filled` of them have arrived. Made ahead
+    /// (zeroed) to the size the first fragment claims, or, where that
+    /// claim was not taken, grown as the fragments come (then `filled` is
+    /// its length).
     body: Vec<u8>,
+    filled: usize,
     next_id: u64,
+}
+
+/// Where a following fragment's data goes (see
+/// [`Reader::fragment_buffer`]).
+pub(crate) enum FragmentRoom<'a> {
+    /// Appended to the message's buffer, which grows as the data comes.
+    Append(&'a mut Vec<u8>),
+    /// Written over the start of the part of the message's buffer made
+    /// ahead, the data and nothing else (what lies past it may take the
+    /// bytes a read brings along with the data, which are not the
+    /// message's).
+    Fill(&'a mut [u8]),
+}
+
+impl FragmentRoom<'_> {
+    /// Puts `data`, all of the fragment's, in its place.
+    pub(crate) fn put(self, data: &[u8]) {
+        match self {
+            FragmentRoom::Append(v) => v.extend_from_slice(data),
+            FragmentRoom::Fill(s) => s[..data.len()].copy_from_slice(data),
+        }
+    }
 }
 
 /// Messages a peer may have being put together from fragments at once,
@@ -973,6 +1000,9 @@ pub(crate) struct Reader {
     partial: FxHashMap<u64, Partial>,
     /// Bytes held in `partial`, bounded by `max_message`.
     held: usize,
+    /// Bytes of `partial`'s buffers made ahead of the data: with `held`,
+    /// at most `max_message`.
+    ahead: usize,
     max_message: usize,
     /// Messages being put together from fragments at once, at most.
     max_fragmented: usize,
@@ -1110,6 +1140,7 @@ impl Reader {
             slots: Box::new([None; CACHE_SLOTS]),
             partial: FxHashMap::default(),
             held: 0,
+            ahead: 0,
             max_message,
             max_fragmented,
             max_new_atoms,
@@ -1253,20 +1284,18 @@ impl Reader {
                     )));
                 }
                 self.hold(data.len())?;
-                // Memory for what has arrived, not for what the peer says
-                // will come: the buffer grows (doubling) as fragments do.
-                let mut body = Vec::with_capacity(data.len() + PEEK);
-                body.extend_from_slice(data);
+                let body = self.first_body(data, id);
                 let atoms = std::mem::take(&mut self.atoms);
                 if let Some(old) = self.partial.insert(
                     sequence,
                     Partial {
                         atoms,
                         body,
+                        filled: data.len(),
                         next_id: id - 1,
                     },
                 ) {
-                    self.held -= old.body.len();
+                    self.let_go(&old);
                     return Err(bad(format!("fragment sequence {sequence} started twice")));
                 }
                 Ok(None)
@@ -1275,24 +1304,64 @@ impl Reader {
                 let sequence = c.u64("a sequence id")?;
                 let id = c.u64("a fragment id")?;
                 let data = &frame[c.pos..];
-                self.fragment_buffer(sequence, id, data.len())?
-                    .extend_from_slice(data);
+                self.fragment_buffer(sequence, id, data.len())?.put(data);
                 self.fragment_done(sequence)
             }
             other => Err(bad(format!("unknown distribution header type {other}"))),
         }
     }
 
-    /// For a following fragment (`131 70`) of `len` bytes of data: the
-    /// buffer its data is to be appended to, once it is checked to continue
-    /// a message being put together and to stay within the size limit. Call
+    /// The buffer of a message whose first fragment brought `data` and
+    /// says the message has `count` fragments.
+    ///
+    /// A peer's fragments but the last are as large as the first, so the
+    /// claim gives the message's size to within one fragment. Where it fits
+    /// in what this peer may hold, the buffer is made at once, zeroed (the
+    /// allocator takes a large one from the system as fresh pages, zero
+    /// already and backed only as they are written), so that each fragment
+    /// is received straight into its place and the buffer never moves. A
+    /// claim past the limit (a hostile peer's 2^40 fragments) gets memory
+    /// only for what has arrived, and the buffer grows (doubling) as
+    /// fragments do.
+    fn first_body(&mut self, data: &[u8], count: u64) -> Vec<u8> {
+        let claimed = usize::try_from(count)
+            .ok()
+            .and_then(|n| n.checked_mul(data.len()))
+            .and_then(|n| n.checked_add(PEEK));
+        match claimed {
+            Some(size)
+                if size > data.len() + PEEK
+                    && self.held + self.ahead + (size - data.len()) <= self.max_message =>
+            {
+                let mut body = vec![0u8; size];
+                body[..data.len()].copy_from_slice(data);
+                self.ahead += size - data.len();
+                body
+            }
+            _ => {
+                let mut body = Vec::with_capacity(data.len() + PEEK);
+                body.extend_from_slice(data);
+                body
+            }
+        }
+    }
+
+    /// No longer counts `p`'s memory against the limits.
+    fn let_go(&mut self, p: &Partial) {
+        self.held -= p.filled;
+        self.ahead -= p.body.len() - p.filled;
+    }
+
+    /// For a following fragment (`131 70`) of `len` bytes of data: where
+    /// its data goes, once it is checked to continue a message being put
+    /// together and to stay within the size limit. Call
     /// [`fragment_done`](Self::fragment_done) once the data is in.
     pub(crate) fn fragment_buffer(
         &mut self,
         sequence: u64,
         id: u64,
         len: usize,
-    ) -> Result<&mut Vec<u8>, WireError> {
+    ) -> Result<FragmentRoom<'_>, WireError> {
         self.hold(len)?;
         let Some(p) = self.partial.get_mut(&sequence) else {
             return Err(bad(format!(
@@ -1305,7 +1374,20 @@ impl Reader {
                 p.next_id
             )));
         }
-        Ok(&mut p.body)
+        let at = p.filled;
+        p.filled += len;
+        let made = p.body.len();
+        if made > at && p.filled <= made {
+            self.ahead -= len;
+            return Ok(FragmentRoom::Fill(&mut p.body[at..]));
+        }
+        if made > at {
+            // More than the first fragment claimed: the rest grows as it
+            // comes.
+            self.ahead -= made - at;
+            p.body.truncate(at);
+        }
+        Ok(FragmentRoom::Append(&mut p.body))
     }
 
     /// A following fragment's data is in: the whole message if that was the
@@ -1322,8 +1404,11 @@ impl Reader {
             return Ok(None);
         }
         let p = self.partial.remove(&sequence).expect("present above");
-        self.held -= p.body.len();
-        let body = Bytes::from(p.body);
+        self.let_go(&p);
+        let mut body = p.body;
+        // What the claim overshot (the last fragment is the smaller).
+        body.truncate(p.filled);
+        let body = Bytes::from(body);
         self.terms(&body, Some(&body), &p.atoms)?;
         Ok(Some(&mut self.msg))
     }
@@ -2389,6 +2474,100 @@ mod tests {
             .into_iter()
             .try_for_each(|f| r.read(&f, Some(&f)).map(|_| ()));
         assert!(err.unwrap_err().0.contains("limit"));
+    }
+
+    #[test]
+    fn a_fragmented_message_is_made_ahead_to_its_claimed_size_and_never_moves() {
+        let big: Vec<u8> = (0..3 * FRAGMENT_SIZE + 10).map(|i| i as u8).collect();
+        let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS);
+        let mut out = OutBuf::default();
+        w.write(
+            Ctl::Terms(&[Term::Int(1)]),
+            Some(Payload::Term(&Term::binary(big.clone()))),
+            &mut out,
+        );
+        let fs = frames(&out.to_vec());
+        assert_eq!(fs.len(), 4);
+        let mut r = Reader::new(16 * FRAGMENT_SIZE);
+        assert!(matches!(r.read(&fs[0], Some(&fs[0])), Ok(None)));
+        let p = r
+            .partial
+            .values()
+            .next()
+            .expect("a message being put together");
+        let at = p.body.as_ptr();
+        assert!(p.body.len() >= 3 * FRAGMENT_SIZE + 10, "made to the claim");
+        assert_eq!(r.ahead, p.body.len() - p.filled);
+        for f in &fs[1..3] {
+            assert!(matches!(r.read(f, Some(f)), Ok(None)));
+            let p = r.partial.values().next().expect("still being put together");
+            assert_eq!(p.body.as_ptr(), at, "the buffer did not move");
+        }
+        let msg = r.read(&fs[3], Some(&fs[3])).unwrap().expect("whole");
+        assert_eq!(
+            msg.payload
+                .as_ref()
+                .and_then(|t| t.as_binary())
+                .map(|b| &b[..]),
+            Some(&big[..])
+        );
+        assert_eq!((r.held, r.ahead), (0, 0), "nothing counted once whole");
+    }
+
+    #[test]
+    fn fragments_larger_than_the_first_claimed_still_arrive_and_claims_past_the_limit_are_not_made_ahead()
+     {
+        // A whole message, then cut into a first fragment of 10 bytes that
+        // claims 2 fragments, and a second fragment with all the rest.
+        let big: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE);
+        let mut out = OutBuf::default();
+        w.write(
+            Ctl::Terms(&[Term::Int(1)]),
+            Some(Payload::Term(&Term::binary(big.clone()))),
+            &mut out,
+        );
+        let whole = &frames(&out.to_vec())[0];
+        assert_eq!(&whole[..3], &[131, 68, 0], "no atoms in the header");
+        let body = &whole[3..];
+        let mut second = vec![131, 70];
+        second.extend_from_slice(&9u64.to_be_bytes());
+        second.extend_from_slice(&1u64.to_be_bytes());
+        second.extend_from_slice(&body[10..]);
+        let second = Bytes::from(second);
+        let mut r = Reader::new(1 << 20);
+        assert!(matches!(
+            r.read(&first_fragment(9, 2, &body[..10]), None),
+            Ok(None)
+        ));
+        assert_eq!(r.ahead, 10 + PEEK, "the claim of 2 x 10 bytes, made ahead");
+        let msg = r.read(&second, Some(&second)).unwrap().expect("whole");
+        assert_eq!(
+            msg.payload
+                .as_ref()
+                .and_then(|t| t.as_binary())
+                .map(|b| &b[..]),
+            Some(&big[..])
+        );
+        assert_eq!((r.held, r.ahead), (0, 0));
+        // A claim the limit cannot hold gets memory for what came only,
+        // and one made ahead counts against the limit for the next claim.
+        let mut r = Reader::new(1000);
+        assert!(matches!(
+            r.read(&first_fragment(1, 200, &[7; 10]), None),
+            Ok(None)
+        ));
+        assert_eq!(r.ahead, 0, "2000 bytes claimed, 1000 allowed");
+        assert!(matches!(
+            r.read(&first_fragment(2, 60, &[7; 10]), None),
+            Ok(None)
+        ));
+        assert_eq!(r.ahead, 590 + PEEK);
+        assert!(matches!(
+            r.read(&first_fragment(3, 60, &[7; 10]), None),
+            Ok(None)
+        ));
+        assert_eq!(r.ahead, 590 + PEEK, "no room left for a second claim");
     }
 
     /// A first fragment (`131 69`) of `sequence` claiming `id` fragments,

@@ -21,7 +21,9 @@ mod transport;
 pub(crate) use transport::Stream;
 use transport::{ReadHalf, RecvBuf, WriteHalf};
 
-use crate::dist::codec::wire::{Ctl, Incoming, OutBuf, PEEK, Payload, Reader, WireError, Writer};
+use crate::dist::codec::wire::{
+    Ctl, FragmentRoom, Incoming, OutBuf, PEEK, Payload, Reader, WireError, Writer,
+};
 use crate::dist::error::{ConnectError, Disconnect};
 use crate::dist::handshake::{self, Peer};
 use crate::node::NodeInner;
@@ -937,6 +939,44 @@ impl Source {
         Ok(())
     }
 
+    /// Puts the next `n` bytes, a following fragment's data, where
+    /// `room` says.
+    async fn read_to(&mut self, room: FragmentRoom<'_>, n: usize) -> std::io::Result<()> {
+        match room {
+            FragmentRoom::Append(out) => self.read_into(out, n).await,
+            FragmentRoom::Fill(out) => self.fill_into(out, n).await,
+        }
+    }
+
+    /// Writes the next `n` bytes over the start of `out`: what the buffer
+    /// holds, then straight from the socket, reading on into the rest of
+    /// `out` for at most [`PEEK`] bytes of what follows (which go back to
+    /// the buffer).
+    async fn fill_into(&mut self, out: &mut [u8], n: usize) -> std::io::Result<()> {
+        let have = self.buf.len().min(n);
+        out[..have].copy_from_slice(&self.buf[..have]);
+        self.buf.advance(have);
+        let end = out.len().min(n + PEEK);
+        let mut at = have;
+        while at < n {
+            let got = busy_read(
+                &mut self.rd,
+                &mut &mut out[at..end],
+                self.busy_poll,
+                &BUSY_POLLING,
+            )
+            .await?;
+            if got == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            BYTES_IN.fetch_add(got as u64, Relaxed);
+            self.counted.fetch_add(got as u64, Relaxed);
+            at += got;
+        }
+        self.buf.extend_from_slice(&out[n..at]);
+        Ok(())
+    }
+
     /// Appends the next `n` bytes to `out`: what the buffer holds, then
     /// straight from the socket, along with at most [`PEEK`] bytes of what
     /// follows (which go back to the buffer), so that a run of fragments
@@ -1081,7 +1121,7 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: ReadHalf, cfg: Co
                 Ok(body) => body,
                 Err(e) => break Disconnect::BadFrame(e.to_string()),
             };
-            if let Err(e) = src.read_into(body, data).await {
+            if let Err(e) = src.read_to(body, data).await {
                 break closed_inside(e);
             }
             let why = deliver(&node, &conn, reader.fragment_done(sequence));

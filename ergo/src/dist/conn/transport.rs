@@ -171,6 +171,25 @@ impl RecvBuf for bytes::buf::Limit<&mut Vec<u8>> {
     }
 }
 
+/// A slice of memory already written (a fragment's place in its
+/// message's buffer, made ahead): received into directly.
+impl RecvBuf for &mut [u8] {
+    #[cfg(target_os = "linux")]
+    fn recv_now(
+        &mut self,
+        fd: std::os::fd::BorrowedFd<'_>,
+        _scratch: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        if self.is_empty() {
+            return Err(raw::no_room());
+        }
+        let (got, _) = rustix::net::recv(fd, &mut **self, rustix::net::RecvFlags::DONTWAIT)?;
+        let rest = std::mem::take(self);
+        *self = &mut rest[got..];
+        Ok(got)
+    }
+}
+
 /// The half the reader task reads.
 pub(crate) enum ReadHalf {
     Tcp(TcpRead),
@@ -253,16 +272,21 @@ mod raw {
         }
         let room = dst.remaining_mut().min(scratch.capacity());
         if room == 0 {
-            // A receive of nothing would read as the end of the stream.
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a direct read with no room to read into",
-            ));
+            return Err(no_room());
         }
         let spare = &mut scratch.spare_capacity_mut()[..room];
         let ((got, _), _) = rustix::net::recv(fd, spare, RecvFlags::DONTWAIT)?;
         dst.put_slice(got);
         Ok(got.len())
+    }
+
+    /// A direct read given nothing to read into: refused, since a receive
+    /// of nothing would read as the end of the stream.
+    pub(super) fn no_room() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a direct read with no room to read into",
+        )
     }
 
     /// The halves of `s`, each with its own descriptor of the socket (so
@@ -579,6 +603,35 @@ mod tests {
         let mut rest = bytes::BytesMut::new();
         read_directly(&mut rd, 49_990, |rd, _| rd.read_now(&mut rest)).await;
         assert_eq!(&rest[..], &sent[150_010..]);
+    }
+
+    #[tokio::test]
+    async fn a_direct_read_into_a_fragments_place_lands_there_and_keeps_to_the_slice() {
+        let (mut rd, _wr, mut peer) = pair().await;
+        rd.leave_driver();
+        let sent: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        peer.write_all(&sent).await.unwrap();
+        // A message's buffer made ahead: a fragment's place within it.
+        let mut body = vec![0u8; 120_000];
+        let got = read_directly(&mut rd, 80_000, |rd, got| {
+            rd.read_now(&mut &mut body[10_000 + got..90_000])
+        })
+        .await;
+        assert_eq!(got, 80_000, "no more than the slice");
+        assert_eq!(&body[10_000..90_000], &sent[..80_000]);
+        assert!(
+            body[..10_000]
+                .iter()
+                .chain(&body[90_000..])
+                .all(|&b| b == 0)
+        );
+        let ReadHalf::Tcp(r) = &rd else {
+            panic!("a plain TCP half")
+        };
+        assert!(!r.copied(), "received in place, not through the scratch");
+        let empty: &mut [u8] = &mut [];
+        let err = rd.read_now(&mut &mut *empty).expect("a direct read");
+        assert_eq!(err.unwrap_err().kind(), io::ErrorKind::InvalidInput);
     }
 
     #[tokio::test]
