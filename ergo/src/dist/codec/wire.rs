@@ -958,6 +958,9 @@ struct Partial {
     /// claim was not taken, grown as the fragments come (then `filled` is
     /// its length).
     body: Vec<u8>,
+    /// Where in `body` the message starts (past the first frame's header,
+    /// where that frame was received into `body`).
+    start: usize,
     filled: usize,
     next_id: u64,
 }
@@ -1265,40 +1268,27 @@ impl Reader {
                 Ok(Some(&mut self.msg))
             }
             69 => {
-                let sequence = c.u64("a sequence id")?;
-                let id = c.u64("a fragment id")?;
-                self.header(&mut c)?;
+                let (sequence, id) = self.first_head(&mut c)?;
                 let data = &frame[c.pos..];
-                if id == 0 {
-                    return Err(bad("fragment id 0"));
-                }
                 if id == 1 {
                     let owner = owner_from(owner, c.pos);
                     self.terms_here(data, owner.as_ref())?;
                     return Ok(Some(&mut self.msg));
                 }
-                if self.partial.len() >= self.max_fragmented {
-                    return Err(bad(format!(
-                        "more than {} fragmented messages being put together at once",
-                        self.max_fragmented
-                    )));
-                }
+                self.may_begin()?;
                 self.hold(data.len())?;
-                let body = self.first_body(data, id);
-                let atoms = std::mem::take(&mut self.atoms);
-                if let Some(old) = self.partial.insert(
-                    sequence,
-                    Partial {
-                        atoms,
-                        body,
-                        filled: data.len(),
-                        next_id: id - 1,
-                    },
-                ) {
-                    self.let_go(&old);
-                    return Err(bad(format!("fragment sequence {sequence} started twice")));
-                }
-                Ok(None)
+                let body = match self.made_ahead(id, frame.len()) {
+                    Some(mut body) => {
+                        body[..data.len()].copy_from_slice(data);
+                        body
+                    }
+                    None => {
+                        let mut body = Vec::with_capacity(data.len() + PEEK);
+                        body.extend_from_slice(data);
+                        body
+                    }
+                };
+                self.begin(sequence, id, body, 0, data.len())
             }
             70 => {
                 let sequence = c.u64("a sequence id")?;
@@ -1311,44 +1301,120 @@ impl Reader {
         }
     }
 
-    /// The buffer of a message whose first fragment brought `data` and
-    /// says the message has `count` fragments.
+    /// A first fragment's sequence and fragment count, and its atom cache
+    /// header (read into `atoms`).
+    fn first_head(&mut self, c: &mut Cursor<'_>) -> Result<(u64, u64), WireError> {
+        let sequence = c.u64("a sequence id")?;
+        let id = c.u64("a fragment id")?;
+        self.header(c)?;
+        if id == 0 {
+            return Err(bad("fragment id 0"));
+        }
+        Ok((sequence, id))
+    }
+
+    /// Refuses a message more than `max_fragmented` being put together.
+    fn may_begin(&self) -> Result<(), WireError> {
+        if self.partial.len() >= self.max_fragmented {
+            return Err(bad(format!(
+                "more than {} fragmented messages being put together at once",
+                self.max_fragmented
+            )));
+        }
+        Ok(())
+    }
+
+    /// The buffer, made at once, of a message of `count` fragments whose
+    /// first frame is `len` bytes, where the claim fits in what this peer
+    /// may hold.
     ///
-    /// A peer's fragments but the last are as large as the first, so the
-    /// claim gives the message's size to within one fragment. Where it fits
-    /// in what this peer may hold, the buffer is made at once, zeroed (the
+    /// A peer's frames but the last are as large as the first (or, past the
+    /// first's atom cache header, as large as its data), so the claim gives
+    /// the message's size to within one fragment. The buffer is zeroed (the
     /// allocator takes a large one from the system as fresh pages, zero
     /// already and backed only as they are written), so that each fragment
     /// is received straight into its place and the buffer never moves. A
-    /// claim past the limit (a hostile peer's 2^40 fragments) gets memory
-    /// only for what has arrived, and the buffer grows (doubling) as
+    /// claim past the limit (a hostile peer's 2^40 fragments) gets `None`:
+    /// memory only for what has arrived, the buffer growing (doubling) as
     /// fragments do.
-    fn first_body(&mut self, data: &[u8], count: u64) -> Vec<u8> {
-        let claimed = usize::try_from(count)
-            .ok()
-            .and_then(|n| n.checked_mul(data.len()))
-            .and_then(|n| n.checked_add(PEEK));
-        match claimed {
-            Some(size)
-                if size > data.len() + PEEK
-                    && self.held + self.ahead + (size - data.len()) <= self.max_message =>
-            {
-                let mut body = vec![0u8; size];
-                body[..data.len()].copy_from_slice(data);
-                self.ahead += size - data.len();
-                body
-            }
-            _ => {
-                let mut body = Vec::with_capacity(data.len() + PEEK);
-                body.extend_from_slice(data);
-                body
-            }
+    fn made_ahead(&self, count: u64, len: usize) -> Option<Vec<u8>> {
+        let size = usize::try_from(count)
+            .ok()?
+            .checked_mul(len)?
+            .checked_add(PEEK)?;
+        (count > 1 && self.held + self.ahead + size <= self.max_message).then(|| vec![0u8; size])
+    }
+
+    /// Starts putting together message `sequence` of `count` fragments, in
+    /// `body`, whose first `filled` bytes have arrived; the message starts
+    /// at `start`.
+    fn begin(
+        &mut self,
+        sequence: u64,
+        count: u64,
+        body: Vec<u8>,
+        start: usize,
+        filled: usize,
+    ) -> Result<Option<&mut Incoming>, WireError> {
+        self.ahead += body.len() - filled;
+        let atoms = std::mem::take(&mut self.atoms);
+        let p = Partial {
+            atoms,
+            body,
+            start,
+            filled,
+            next_id: count - 1,
+        };
+        if let Some(old) = self.partial.insert(sequence, p) {
+            self.let_go(&old);
+            return Err(bad(format!("fragment sequence {sequence} started twice")));
         }
+        Ok(None)
+    }
+
+    /// For a first fragment (`131 69`) of `len` bytes whose header claims
+    /// `count` fragments: a buffer made ahead for the whole message, to
+    /// receive the frame into (see [`Reader::first_fragment_in`]), where
+    /// the claim fits in what this peer may hold.
+    pub(crate) fn first_frame_buffer(&self, count: u64, len: usize) -> Option<Vec<u8>> {
+        if self.partial.len() >= self.max_fragmented {
+            return None;
+        }
+        self.made_ahead(count, len)
+    }
+
+    /// [`Reader::read`] of a first fragment received into the start of
+    /// `body`, a buffer from [`Reader::first_frame_buffer`]: the message is
+    /// put together in that buffer, after the frame's header.
+    pub(crate) fn first_fragment_in(
+        &mut self,
+        body: Vec<u8>,
+        len: usize,
+    ) -> Result<Option<&mut Incoming>, WireError> {
+        let mut c = Cursor {
+            b: &body[..len],
+            pos: 0,
+        };
+        if (c.u8("the frame type")?, c.u8("the header type")?) != (131, 69) {
+            return Err(bad("not a first fragment"));
+        }
+        let (sequence, id) = self.first_head(&mut c)?;
+        let start = c.pos;
+        if id == 1 {
+            let mut body = body;
+            body.truncate(len);
+            let owner = Bytes::from(body).slice(start..);
+            self.terms_here(&owner, Some(&owner))?;
+            return Ok(Some(&mut self.msg));
+        }
+        self.may_begin()?;
+        self.hold(len - start)?;
+        self.begin(sequence, id, body, start, len)
     }
 
     /// No longer counts `p`'s memory against the limits.
     fn let_go(&mut self, p: &Partial) {
-        self.held -= p.filled;
+        self.held -= p.filled - p.start;
         self.ahead -= p.body.len() - p.filled;
     }
 
@@ -1408,7 +1474,7 @@ impl Reader {
         let mut body = p.body;
         // What the claim overshot (the last fragment is the smaller).
         body.truncate(p.filled);
-        let body = Bytes::from(body);
+        let body = Bytes::from(body).slice(p.start..);
         self.terms(&body, Some(&body), &p.atoms)?;
         Ok(Some(&mut self.msg))
     }
@@ -2515,6 +2581,50 @@ mod tests {
     }
 
     #[test]
+    fn a_first_fragment_received_into_the_buffer_made_ahead_is_put_together_there() {
+        let big: Vec<u8> = (0..3 * FRAGMENT_SIZE + 10)
+            .map(|i| (i % 249) as u8)
+            .collect();
+        let mut w = Writer::new(flags::DIST_HDR_ATOM_CACHE | flags::FRAGMENTS);
+        let mut out = OutBuf::default();
+        w.write(
+            Ctl::Terms(&[Term::atom("first"), Term::Int(1)]),
+            Some(Payload::Term(&Term::binary(big.clone()))),
+            &mut out,
+        );
+        let fs = frames(&out.to_vec());
+        let mut r = Reader::new(16 * FRAGMENT_SIZE);
+        let count = u64::from_be_bytes(fs[0][10..18].try_into().unwrap());
+        assert_eq!(count, 4);
+        let mut body = r
+            .first_frame_buffer(count, fs[0].len())
+            .expect("room for the claim");
+        assert!(body.len() >= 4 * fs[0].len());
+        // As the socket reader does: the frame lands at the buffer's start.
+        body[..fs[0].len()].copy_from_slice(&fs[0]);
+        let at = body.as_ptr();
+        assert!(matches!(r.first_fragment_in(body, fs[0].len()), Ok(None)));
+        for f in &fs[1..3] {
+            assert!(matches!(r.read(f, Some(f)), Ok(None)));
+        }
+        assert_eq!(
+            r.partial.values().next().map(|p| p.body.as_ptr()),
+            Some(at),
+            "put together where the first frame was received"
+        );
+        let msg = r.read(&fs[3], Some(&fs[3])).unwrap().expect("whole");
+        let got = msg.payload.as_ref().and_then(|t| t.as_binary()).unwrap();
+        assert_eq!(&got[..], &big[..]);
+        assert_eq!((r.held, r.ahead), (0, 0));
+        // A buffer holding something else is refused, not misread; a claim
+        // past the limit gets no buffer.
+        let err = r.first_fragment_in(vec![131, 68, 0, 0], 4).unwrap_err();
+        assert!(err.0.contains("not a first fragment"), "{}", err.0);
+        assert!(r.first_frame_buffer(1 << 40, 1000).is_none());
+        assert!(Reader::new(1000).first_frame_buffer(2, 600).is_none());
+    }
+
+    #[test]
     fn fragments_larger_than_the_first_claimed_still_arrive_and_claims_past_the_limit_are_not_made_ahead()
      {
         // A whole message, then cut into a first fragment of 10 bytes that
@@ -2540,7 +2650,8 @@ mod tests {
             r.read(&first_fragment(9, 2, &body[..10]), None),
             Ok(None)
         ));
-        assert_eq!(r.ahead, 10 + PEEK, "the claim of 2 x 10 bytes, made ahead");
+        // Claimed: 2 frames of 29 bytes (the header's 19 and 10 of data).
+        assert_eq!(r.ahead, 2 * 29 + PEEK - 10, "the claim, made ahead");
         let msg = r.read(&second, Some(&second)).unwrap().expect("whole");
         assert_eq!(
             msg.payload
@@ -2557,17 +2668,21 @@ mod tests {
             r.read(&first_fragment(1, 200, &[7; 10]), None),
             Ok(None)
         ));
-        assert_eq!(r.ahead, 0, "2000 bytes claimed, 1000 allowed");
+        assert_eq!(r.ahead, 0, "5800 bytes claimed, 1000 allowed");
         assert!(matches!(
-            r.read(&first_fragment(2, 60, &[7; 10]), None),
+            r.read(&first_fragment(2, 20, &[7; 10]), None),
             Ok(None)
         ));
-        assert_eq!(r.ahead, 590 + PEEK);
+        assert_eq!(r.ahead, 20 * 29 + PEEK - 10);
         assert!(matches!(
-            r.read(&first_fragment(3, 60, &[7; 10]), None),
+            r.read(&first_fragment(3, 20, &[7; 10]), None),
             Ok(None)
         ));
-        assert_eq!(r.ahead, 590 + PEEK, "no room left for a second claim");
+        assert_eq!(
+            r.ahead,
+            20 * 29 + PEEK - 10,
+            "no room left for a second claim"
+        );
     }
 
     /// A first fragment (`131 69`) of `sequence` claiming `id` fragments,

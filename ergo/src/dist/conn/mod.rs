@@ -1111,6 +1111,23 @@ async fn read_loop(node: Weak<NodeInner>, conn: Arc<Conn>, rd: ReadHalf, cfg: Co
         if let Err(e) = src.fill(FRAGMENT_HEAD).await {
             break closed_inside(e);
         }
+        // A first fragment whose message the limit has room for: received
+        // into the message's buffer, made ahead.
+        if src.buf[4..6] == [131, 69] {
+            let count = u64::from_be_bytes(src.buf[14..22].try_into().expect("8 bytes"));
+            if let Some(mut body) = reader.first_frame_buffer(count, len) {
+                src.buf.advance(4);
+                if let Err(e) = src.fill_into(&mut body, len).await {
+                    break closed_inside(e);
+                }
+                let why = deliver(&node, &conn, reader.first_fragment_in(body, len));
+                reader.done();
+                if let Some(why) = why {
+                    break why;
+                }
+                continue;
+            }
+        }
         if src.buf[4..6] == [131, 70] {
             let word =
                 |at: usize| u64::from_be_bytes(src.buf[at..at + 8].try_into().expect("8 bytes"));
