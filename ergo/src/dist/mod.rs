@@ -131,6 +131,12 @@ pub struct DistOptions {
     pub net_ticktime: Duration,
     /// The largest message accepted from a peer, whole or reassembled from
     /// fragments (256 MiB by default). A larger one closes the connection.
+    /// A buffer made ahead for a fragmented message (to the size its first
+    /// fragment claims, so that its fragments are received in place) is
+    /// made only while it fits within this limit with what the peer's
+    /// messages being put together already hold; a message whose claim
+    /// does not fit gets no buffer ahead, and its buffer grows as its
+    /// fragments come.
     pub max_message: usize,
     /// How many messages one peer may have being put together from
     /// fragments at once (1,024 by default); more closes the connection.

@@ -1003,8 +1003,8 @@ pub(crate) struct Reader {
     partial: FxHashMap<u64, Partial>,
     /// Bytes held in `partial`, bounded by `max_message`.
     held: usize,
-    /// Bytes of `partial`'s buffers made ahead of the data: with `held`,
-    /// at most `max_message`.
+    /// Bytes of `partial`'s buffers made ahead of the data: a buffer is
+    /// made ahead only while, with `held`, it fits in `max_message`.
     ahead: usize,
     max_message: usize,
     /// Messages being put together from fragments at once, at most.
