@@ -2561,13 +2561,16 @@ mod tests {
             .values()
             .next()
             .expect("a message being put together");
-        let at = p.body.as_ptr();
-        assert!(p.body.len() >= 3 * FRAGMENT_SIZE + 10, "made to the claim");
-        assert_eq!(r.ahead, p.body.len() - p.filled);
+        let (at, made) = (p.body.as_ptr(), p.body.len());
+        assert!(made >= 3 * FRAGMENT_SIZE + 10, "made to the claim");
+        assert_eq!(r.ahead, made - p.filled);
         for f in &fs[1..3] {
             assert!(matches!(r.read(f, Some(f)), Ok(None)));
             let p = r.partial.values().next().expect("still being put together");
             assert_eq!(p.body.as_ptr(), at, "the buffer did not move");
+            // Written in place: the part made ahead is still there.
+            assert_eq!(p.body.len(), made, "filled in place, not appended");
+            assert_eq!(r.ahead, made - p.filled);
         }
         let msg = r.read(&fs[3], Some(&fs[3])).unwrap().expect("whole");
         assert_eq!(
