@@ -2573,13 +2573,7 @@ mod tests {
             assert_eq!(r.ahead, made - p.filled);
         }
         let msg = r.read(&fs[3], Some(&fs[3])).unwrap().expect("whole");
-        assert_eq!(
-            msg.payload
-                .as_ref()
-                .and_then(|t| t.as_binary())
-                .map(|b| &b[..]),
-            Some(&big[..])
-        );
+        assert_eq!(binary_payload(msg), Some(&big[..]));
         assert_eq!((r.held, r.ahead), (0, 0), "nothing counted once whole");
     }
 
@@ -2656,13 +2650,7 @@ mod tests {
         // Claimed: 2 frames of 29 bytes (the header's 19 and 10 of data).
         assert_eq!(r.ahead, 2 * 29 + PEEK - 10, "the claim, made ahead");
         let msg = r.read(&second, Some(&second)).unwrap().expect("whole");
-        assert_eq!(
-            msg.payload
-                .as_ref()
-                .and_then(|t| t.as_binary())
-                .map(|b| &b[..]),
-            Some(&big[..])
-        );
+        assert_eq!(binary_payload(msg), Some(&big[..]));
         assert_eq!((r.held, r.ahead), (0, 0));
         // A claim the limit cannot hold gets memory for what came only,
         // and one made ahead counts against the limit for the next claim.
@@ -2686,6 +2674,14 @@ mod tests {
             20 * 29 + PEEK - 10,
             "no room left for a second claim"
         );
+    }
+
+    /// The bytes of a message's payload, if it is a binary.
+    fn binary_payload(msg: &Incoming) -> Option<&[u8]> {
+        msg.payload
+            .as_ref()
+            .and_then(|t| t.as_binary())
+            .map(|b| &b[..])
     }
 
     /// A first fragment (`131 69`) of `sequence` claiming `id` fragments,

@@ -929,14 +929,27 @@ impl Source {
     async fn fill(&mut self, n: usize) -> std::io::Result<()> {
         while self.buf.len() < n {
             self.buf.reserve(READ_CHUNK.max(n - self.buf.len()));
-            let got = busy_read(&mut self.rd, &mut self.buf, self.busy_poll, &BUSY_POLLING).await?;
-            if got == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            BYTES_IN.fetch_add(got as u64, Relaxed);
-            self.counted.fetch_add(got as u64, Relaxed);
+            let buf = &mut self.buf;
+            Self::recv(&mut self.rd, buf, self.busy_poll, &self.counted).await?;
         }
         Ok(())
+    }
+
+    /// One read into `dst` (see [`busy_read`]), counted: the end of the
+    /// stream is an error, since the caller waits for more.
+    async fn recv<B: RecvBuf>(
+        rd: &mut ReadHalf,
+        dst: &mut B,
+        busy_poll: Duration,
+        counted: &AtomicU64,
+    ) -> std::io::Result<usize> {
+        let got = busy_read(rd, dst, busy_poll, &BUSY_POLLING).await?;
+        if got == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        BYTES_IN.fetch_add(got as u64, Relaxed);
+        counted.fetch_add(got as u64, Relaxed);
+        Ok(got)
     }
 
     /// Puts the next `n` bytes, a following fragment's data, where
@@ -959,19 +972,8 @@ impl Source {
         let end = out.len().min(n + PEEK);
         let mut at = have;
         while at < n {
-            let got = busy_read(
-                &mut self.rd,
-                &mut &mut out[at..end],
-                self.busy_poll,
-                &BUSY_POLLING,
-            )
-            .await?;
-            if got == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            BYTES_IN.fetch_add(got as u64, Relaxed);
-            self.counted.fetch_add(got as u64, Relaxed);
-            at += got;
+            let window = &mut &mut out[at..end];
+            at += Self::recv(&mut self.rd, window, self.busy_poll, &self.counted).await?;
         }
         self.buf.extend_from_slice(&out[n..at]);
         Ok(())
@@ -993,18 +995,8 @@ impl Source {
             // In steps, so that a length a peer claims reserves nothing
             // ahead of the bytes (the vector doubles as they come).
             out.reserve(left.min(GROW) + PEEK);
-            let got = busy_read(
-                &mut self.rd,
-                &mut (&mut *out).limit(left + PEEK),
-                self.busy_poll,
-                &BUSY_POLLING,
-            )
-            .await?;
-            if got == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            BYTES_IN.fetch_add(got as u64, Relaxed);
-            self.counted.fetch_add(got as u64, Relaxed);
+            let window = &mut (&mut *out).limit(left + PEEK);
+            let got = Self::recv(&mut self.rd, window, self.busy_poll, &self.counted).await?;
             if got > left {
                 let end = out.len() - (got - left);
                 self.buf.extend_from_slice(&out[end..]);
