@@ -1377,9 +1377,8 @@ impl Reader {
     /// receive the frame into (see [`Reader::first_fragment_in`]), where
     /// the claim fits in what this peer may hold.
     pub(crate) fn first_frame_buffer(&self, count: u64, len: usize) -> Option<Vec<u8>> {
-        if self.partial.len() >= self.max_fragmented {
-            return None;
-        }
+        // One more message refused: read the usual way, which says why.
+        self.may_begin().ok()?;
         self.made_ahead(count, len)
     }
 
