@@ -404,23 +404,17 @@ fn wake_at(deadline: Instant) {
 ///
 /// The clock is read only if `fut` is not ready on its first poll (a call
 /// answered at once, a message already waiting), and then once: the time
-/// runs from that poll. When the clock was read, `*deadline_out` is set to
-/// the deadline, so that a caller can wait for something else up to the
-/// same moment.
+/// runs from that poll. [`Timed::deadline`] then gives the deadline, so
+/// that a caller can wait for something else up to the same moment.
 ///
 /// Written out rather than as an `async fn` choosing between a process's
 /// wait and a pooled timer: that one kept the futures of both, and the
 /// layer cost a local call from a process about 18 ns.
-pub(crate) fn within<F: Future>(
-    timeout: Duration,
-    deadline_out: &mut Option<Instant>,
-    fut: F,
-) -> Timed<'_, F> {
+pub(crate) fn within<F: Future>(timeout: Duration, fut: F) -> Timed<F> {
     Timed {
         fut,
         timeout,
         deadline: None,
-        deadline_out,
         timer: None,
     }
 }
@@ -428,27 +422,34 @@ pub(crate) fn within<F: Future>(
 pin_project_lite::pin_project! {
     /// The wait [`within`] returns: in a process, on the process's timer;
     /// elsewhere, on a pooled one.
-    pub(crate) struct Timed<'a, F> {
+    pub(crate) struct Timed<F> {
         #[pin]
         fut: F,
         timeout: Duration,
         deadline: Option<Instant>,
-        deadline_out: &'a mut Option<Instant>,
         // Outside processes, once a poll found `fut` pending.
         timer: Option<PooledSleep>,
     }
 }
 
-impl<F: Future> Future for Timed<'_, F> {
+impl<F> Timed<F> {
+    /// The wait's deadline, once a poll found `fut` pending (the clock is
+    /// not read before).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
     type Output = Option<F::Output>;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let out = match this.fut.poll(cx) {
-            Poll::Ready(v) => Some(v),
+        match this.fut.poll(cx) {
+            Poll::Ready(v) => Poll::Ready(Some(v)),
             Poll::Pending if in_process() => {
                 std::task::ready!(process_wait(this.deadline, *this.timeout));
-                None
+                Poll::Ready(None)
             }
             Poll::Pending => {
                 let timer = match this.timer {
@@ -463,11 +464,9 @@ impl<F: Future> Future for Timed<'_, F> {
                     }
                 };
                 std::task::ready!(timer.poll(this.deadline.expect("set with the timer"), cx));
-                None
+                Poll::Ready(None)
             }
-        };
-        **this.deadline_out = *this.deadline;
-        Poll::Ready(out)
+        }
     }
 }
 
@@ -501,45 +500,37 @@ fn process_wait(deadline: &mut Option<Instant>, timeout: Duration) -> Poll<()> {
 /// waited one and three words, where the compiler's layout kept the waited
 /// future twice and each local apart, and a `gen_server` holds it in every
 /// process's task.
-pub(crate) fn within_process<F: Future>(
-    timeout: Duration,
-    deadline_out: &mut Option<Instant>,
-    fut: F,
-) -> Within<'_, F> {
+pub(crate) fn within_process<F: Future>(timeout: Duration, fut: F) -> Within<F> {
     debug_assert!(in_process(), "a process-only wait outside a process");
     Within {
         fut,
         timeout,
         deadline: None,
-        deadline_out,
     }
 }
 
 pin_project_lite::pin_project! {
     /// The wait [`within_process`] returns.
-    pub(crate) struct Within<'a, F> {
+    pub(crate) struct Within<F> {
         #[pin]
         fut: F,
         timeout: Duration,
         deadline: Option<Instant>,
-        deadline_out: &'a mut Option<Instant>,
     }
 }
 
-impl<F: Future> Future for Within<'_, F> {
+impl<F: Future> Future for Within<F> {
     type Output = Option<F::Output>;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let out = match this.fut.poll(cx) {
-            Poll::Ready(v) => Some(v),
+        match this.fut.poll(cx) {
+            Poll::Ready(v) => Poll::Ready(Some(v)),
             Poll::Pending => {
                 std::task::ready!(process_wait(this.deadline, *this.timeout));
-                None
+                Poll::Ready(None)
             }
-        };
-        **this.deadline_out = *this.deadline;
-        Poll::Ready(out)
+        }
     }
 }
 

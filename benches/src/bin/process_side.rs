@@ -16,7 +16,7 @@
 //! `_ct` ones on a current-thread runtime.
 //!
 //! For profiling, `--section only_ergo_call SECONDS` (and
-//! `only_ergo_call_from_task`, `only_ergo_cast`, `only_ergo_send`, `only_tokio_send`,
+//! `only_ergo_call_from_task`, `only_tokio_rr`, `only_ergo_cast`, `only_ergo_send`, `only_tokio_send`,
 //! `only_par120_ergo`, `only_par120_ractor`) runs one figure alone;
 //! `only_task_to_bare_process` (a tokio task asking a process that answers
 //! from a plain receive loop), `only_process_to_task` (a process asking a
@@ -811,6 +811,10 @@ fn run_section(name: &str, secs: f64) {
                 in_process(&node, move |_ctx| ergo_cast_loop(server, secs)).await
             });
             out("ergo_cast_rate", per_sec(n, d), "msgs/s");
+        }
+        "only_tokio_rr" => {
+            let (n, d) = run_task(&rt_mt(), tokio_rr(secs));
+            out("tokio_rr_unbounded_oneshot", ns_per(n, d), "ns/op");
         }
         "only_tokio_send" => {
             let (n, d) = run_task(&rt_mt(), tokio_send(secs));

@@ -140,7 +140,7 @@ impl NodeInner {
         if routed == Routed::Unreachable {
             return Err(CallError::NoConnection);
         }
-        let got = crate::deadline::within(timeout, &mut None, rx).await;
+        let got = crate::deadline::within(timeout, rx).await;
         pending.ended = matches!(got, Some(Ok(_)));
         drop(pending);
         match got {

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use ergo_etf::{Atom, FromTerm, Pid, Term, ToTerm};
@@ -204,42 +205,44 @@ impl<S: GenServer> ServerRef<S> {
     /// (`None` if it is not the expected one); from another node's server,
     /// the reply term decoded into `T`. This is what the clients that
     /// `#[gen_server]` generates call, one reply type per request.
-    pub async fn call_map<T: FromTerm>(
+    pub fn call_map<T: FromTerm>(
         &self,
         request: S::Call,
         timeout: Duration,
         local: impl FnOnce(S::Reply) -> Option<T>,
-    ) -> Result<T, CallError>
+    ) -> impl Future<Output = Result<T, CallError>>
     where
         S::Call: ToTerm,
     {
-        let routed;
+        CallMap {
+            server: self,
+            timeout,
+            request: Some(request),
+            local: Some(local),
+            routed: None,
+            reply: None,
+            boxed: None,
+        }
+    }
+
+    /// Sends a call's request: into the mailbox of the server of this
+    /// node, moved as Rust values, or to another node's server.
+    #[inline(always)]
+    fn send_call<T: FromTerm>(&self, request: S::Call, timeout: Duration) -> Sent<'_, S::Reply, T>
+    where
+        S::Call: ToTerm,
+    {
         // A handle by pid to a process of this node needs no lookup.
-        let pcb = match &self.pcb {
-            Some(pcb) => pcb,
-            None => {
-                routed = match self.route() {
-                    Route::Local(pcb) => pcb,
-                    Route::Missing => return Err(CallError::NoProc),
-                    Route::Remote => {
-                        let inner = self.node.inner();
-                        // Boxed, so that a local call's future is not the
-                        // size of a remote one's (it was 696 bytes, written
-                        // and moved on every call).
-                        let remote: Pin<Box<dyn Future<Output = _> + Send + '_>> =
-                            Box::pin(inner.call_term(
-                                inner.system_pid(),
-                                self.dest,
-                                request.into_term(),
-                                timeout,
-                            ));
-                        let reply = remote.await?;
-                        return T::from_owned_term(reply)
-                            .map_err(|e| CallError::BadReply(e.to_string()));
-                    }
-                };
-                &routed
-            }
+        let routed = match &self.pcb {
+            Some(_) => None,
+            None => match self.route() {
+                Route::Local(pcb) => Some(pcb),
+                Route::Missing => return Sent::NoProc,
+                Route::Remote => return Sent::Remote(self.remote_call(request, timeout)),
+            },
+        };
+        let Some(pcb) = routed.as_ref().or(self.pcb.as_ref()) else {
+            return Sent::NoProc;
         };
         // Moved as Rust values. The request's box is allocated before the
         // reply channel is made, so that the two are written straight into
@@ -251,29 +254,24 @@ impl<S: GenServer> ServerRef<S> {
         if !pcb.deliver(msg) {
             // Ended before the call: `noproc`, whatever it ended with, as
             // `gen_server:call/2` exits.
-            return Err(CallError::NoProc);
+            return Sent::NoProc;
         }
-        let mut deadline = None;
-        match crate::deadline::within(timeout, &mut deadline, rx).await {
-            Some(Ok(reply)) => local(reply).ok_or(CallError::NoReply),
-            Some(Err(_)) => {
-                // The request was dropped unanswered. If the server is
-                // ending (a callback crashed, say), say why; a server that
-                // lives on and dropped it leaves the caller to its timeout,
-                // as in OTP.
-                let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + timeout);
-                let exited: Pin<Box<dyn Future<Output = _> + Send>> =
-                    Box::pin(crate::deadline::timeout_at(deadline, pcb.on_exit()));
-                match exited.await {
-                    Some(Ok(reason)) => Err(CallError::Exited(reason)),
-                    _ => Err(CallError::NoReply),
-                }
-            }
-            None => {
-                tracing::debug!(server = %pcb.pid, ?timeout, "call timed out");
-                Err(CallError::Timeout(timeout))
-            }
-        }
+        Sent::Local(routed, rx)
+    }
+
+    /// The call to another node's server, boxed so that a local call's
+    /// future is not the size of a remote one's (it was 696 bytes, written
+    /// and moved on every call).
+    fn remote_call<T: FromTerm>(&self, request: S::Call, timeout: Duration) -> BoxedCall<'_, T>
+    where
+        S::Call: ToTerm,
+    {
+        let inner = self.node.inner();
+        let call = inner.call_term(inner.system_pid(), self.dest, request.into_term(), timeout);
+        Box::pin(async move {
+            let reply = call.await?;
+            T::from_owned_term(reply).map_err(|e| CallError::BadReply(e.to_string()))
+        })
     }
 
     /// Waits until the server has ended and gives its exit reason
@@ -324,4 +322,105 @@ impl<S: GenServer> ServerRef<S> {
         let _ = exited.await;
         Ok(())
     }
+}
+
+/// [`ServerRef::call_map`]'s future, written out: a local call polls it
+/// twice (to send and wait, then to take the reply), and an `async fn`
+/// took a state machine's entry and exit, and a larger future to make and
+/// drop, on each call. Its parts are fields of their own rather than
+/// states of an enum: setting a field drops only what it held, where
+/// moving between states called the whole enum's drop.
+struct CallMap<'a, S: GenServer, T, L> {
+    server: &'a ServerRef<S>,
+    timeout: Duration,
+    /// Until it is sent, on the first poll.
+    request: Option<S::Call>,
+    /// Taken with the reply.
+    local: Option<L>,
+    /// The server of this node, when the handle does not hold it.
+    routed: Option<Arc<Pcb>>,
+    /// The wait for a local server's reply.
+    reply: Option<crate::deadline::Timed<oneshot::Receiver<S::Reply>>>,
+    /// A call to another node's server, or the wait for the exit of a
+    /// server that dropped the request.
+    boxed: Option<BoxedCall<'a, T>>,
+}
+
+// Nothing in a `CallMap` is pinned in place: the boxed future is pinned in
+// its box, the reply's wait is `Unpin`, and `local` is never polled.
+impl<S: GenServer, T, L> Unpin for CallMap<'_, S, T, L> {}
+
+impl<'a, S: GenServer, T: FromTerm, L: FnOnce(S::Reply) -> Option<T>> Future
+    for CallMap<'a, S, T, L>
+where
+    S::Call: ToTerm,
+{
+    type Output = Result<T, CallError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Some(request) = this.request.take() {
+            match this.server.send_call(request, this.timeout) {
+                Sent::Local(routed, rx) => {
+                    this.routed = routed;
+                    this.reply = Some(crate::deadline::within(this.timeout, rx));
+                }
+                Sent::Remote(call) => this.boxed = Some(call),
+                Sent::NoProc => return Poll::Ready(Err(CallError::NoProc)),
+            }
+        }
+        if let Some(reply) = &mut this.reply {
+            match std::task::ready!(Pin::new(&mut *reply).poll(cx)) {
+                Some(Ok(r)) => {
+                    let local = this
+                        .local
+                        .take()
+                        .expect("a call's future polled after it completed");
+                    return Poll::Ready(local(r).ok_or(CallError::NoReply));
+                }
+                Some(Err(_)) => {
+                    // The request was dropped unanswered. If the server is
+                    // ending (a callback crashed, say), say why; a server
+                    // that lives on and dropped it leaves the caller to its
+                    // timeout, as in OTP.
+                    let deadline = reply
+                        .deadline()
+                        .unwrap_or_else(|| tokio::time::Instant::now() + this.timeout);
+                    this.reply = None;
+                    let Some(pcb) = this.routed.take().or_else(|| this.server.pcb.clone()) else {
+                        return Poll::Ready(Err(CallError::NoReply));
+                    };
+                    this.boxed = Some(Box::pin(async move {
+                        match crate::deadline::timeout_at(deadline, pcb.on_exit()).await {
+                            Some(Ok(reason)) => Err(CallError::Exited(reason)),
+                            _ => Err(CallError::NoReply),
+                        }
+                    }));
+                }
+                None => {
+                    this.reply = None;
+                    tracing::debug!(server = %this.server.dest, timeout = ?this.timeout, "call timed out");
+                    return Poll::Ready(Err(CallError::Timeout(this.timeout)));
+                }
+            }
+        }
+        match &mut this.boxed {
+            Some(call) => call.as_mut().poll(cx),
+            None => panic!("a call's future polled after it completed"),
+        }
+    }
+}
+
+/// A call's remaining work, boxed (see [`CallMap`]).
+type BoxedCall<'a, T> = Pin<Box<dyn Future<Output = Result<T, CallError>> + Send + 'a>>;
+
+/// What [`ServerRef::send_call`] did with a request.
+enum Sent<'a, R, T> {
+    /// In the mailbox of the server of this node (`Some` when the handle
+    /// does not hold it); the reply comes on the receiver.
+    Local(Option<Arc<Pcb>>, oneshot::Receiver<R>),
+    /// To another node's server: the call.
+    Remote(BoxedCall<'a, T>),
+    /// No such server (or it ended before the call).
+    NoProc,
 }

@@ -43,6 +43,7 @@ pub use client::{CallError, ServerRef};
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -278,34 +279,47 @@ impl<S: GenServer> ServerContext<S> {
     /// take turns, as messages and socket data share one mailbox in
     /// Erlang: neither a stream of calls nor a busy socket starves the
     /// other.
-    async fn next_message(&mut self) -> Message {
+    ///
+    /// A future of its own rather than an `async fn`: a server polls it
+    /// twice for every message it waits for, and each poll of an `async
+    /// fn` went through a state machine of its own (see [`NextMessage`]).
+    fn next_message(&mut self) -> NextMessage<'_, S> {
+        NextMessage(self)
+    }
+
+    /// [`ServerContext::next_message`]'s poll.
+    #[inline(always)]
+    fn poll_next_message(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Message> {
         if self.source.is_none() {
-            return self.ctx.receive().await;
+            return self.ctx.poll_receive(cx);
         }
-        std::future::poll_fn(|cx| {
-            let Some(source) = self.source.as_mut() else {
-                return self.ctx.poll_receive(cx);
-            };
-            let source_first = self.source_next;
-            if source_first && let Poll::Ready(m) = source.poll_next(cx) {
-                self.source_next = false;
-                return Poll::Ready(m);
-            }
-            if let Poll::Ready(m) = self.ctx.poll_receive(cx) {
-                self.source_next = true;
-                return Poll::Ready(m);
-            }
-            if source_first {
-                // Looked at already this poll, its waker registered.
-                return Poll::Pending;
-            }
-            let polled = source.poll_next(cx);
-            if polled.is_ready() {
-                self.ctx.mark_running();
-            }
-            polled
-        })
-        .await
+        self.poll_with_source(cx)
+    }
+
+    /// [`ServerContext::poll_next_message`] for a server with a source.
+    #[inline(never)]
+    fn poll_with_source(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Message> {
+        let Some(source) = self.source.as_mut() else {
+            return self.ctx.poll_receive(cx);
+        };
+        let source_first = self.source_next;
+        if source_first && let Poll::Ready(m) = source.poll_next(cx) {
+            self.source_next = false;
+            return Poll::Ready(m);
+        }
+        if let Poll::Ready(m) = self.ctx.poll_receive(cx) {
+            self.source_next = true;
+            return Poll::Ready(m);
+        }
+        if source_first {
+            // Looked at already this poll, its waker registered.
+            return Poll::Pending;
+        }
+        let polled = source.poll_next(cx);
+        if polled.is_ready() {
+            self.ctx.mark_running();
+        }
+        polled
     }
 
     /// After the current callback, wait at most `timeout` for the next
@@ -384,6 +398,21 @@ impl<R: ToTerm + Send + 'static> From<R> {
             ReplyTo::Local(tx) => tx.send(reply).is_ok(),
             ReplyTo::Term(c) => c.answer(reply.into_term()),
         }
+    }
+}
+
+/// [`ServerContext::next_message`]'s future: its poll is inlined into the
+/// server loop, so that the message is taken where the loop reads it (a
+/// message handed back from a call was written out and read back at once
+/// in wider loads, which stalls, on every message).
+struct NextMessage<'a, S: GenServer>(&'a mut ServerContext<S>);
+
+impl<S: GenServer> Future for NextMessage<'_, S> {
+    type Output = Message;
+
+    #[inline(always)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Message> {
+        self.0.poll_next_message(cx)
     }
 }
 
@@ -808,12 +837,10 @@ fn serve<S: GenServer>(
                 }
             }
             let msg = match sctx.idle_timeout.take() {
-                Some(d) => {
-                    match crate::deadline::within_process(d, &mut None, sctx.next_message()).await {
-                        Some(m) => m,
-                        None => Message::Term(Term::Atom(Atom::TIMEOUT)),
-                    }
-                }
+                Some(d) => match crate::deadline::within_process(d, sctx.next_message()).await {
+                    Some(m) => m,
+                    None => Message::Term(Term::Atom(Atom::TIMEOUT)),
+                },
                 None => sctx.next_message().await,
             };
             let flow = match classify::<S>(msg, &mut sctx) {

@@ -106,8 +106,10 @@ impl Context {
     }
 
     /// The next message, waiting for one if the mailbox is empty.
-    pub async fn receive(&mut self) -> Message {
-        std::future::poll_fn(|cx| self.poll_receive(cx)).await
+    pub fn receive(&mut self) -> impl Future<Output = Message> + Send + '_ {
+        // A `poll_fn` rather than an `async fn` around one: each poll of
+        // the latter went through two state machines.
+        std::future::poll_fn(move |cx| self.poll_receive(cx))
     }
 
     /// Polls for the next message. The process guard keeps the task's waker
@@ -125,6 +127,7 @@ impl Context {
     /// beside its mailbox and finds it ready carries on through the yield,
     /// as after any spurious wake.) Timed receives take the yield for what
     /// it is, not for a wait: `after 0` still gets a message waiting.
+    #[inline]
     pub fn poll_receive(&mut self, cx: &mut TaskContext<'_>) -> Poll<Message> {
         if self.must_yield(cx) {
             return Poll::Pending;
@@ -176,6 +179,7 @@ impl Context {
     }
 
     /// The next message if one is waiting.
+    #[inline]
     pub fn try_receive(&mut self) -> Option<Message> {
         if !self.fill_inbox() {
             // Found empty: the slice starts again (`Context::poll_receive`).
@@ -189,7 +193,7 @@ impl Context {
     /// The next message, or `None` after `timeout` without one
     /// (`receive ... after Timeout`).
     pub async fn receive_timeout(&mut self, timeout: Duration) -> Option<Message> {
-        crate::deadline::within(timeout, &mut None, self.receive()).await
+        crate::deadline::within(timeout, self.receive()).await
     }
 
     /// The first message, in arrival order, that `wanted` accepts; the others
@@ -241,7 +245,7 @@ impl Context {
         timeout: Duration,
         wanted: impl FnMut(&Message) -> bool,
     ) -> Option<Message> {
-        crate::deadline::within(timeout, &mut None, self.receive_match(wanted)).await
+        crate::deadline::within(timeout, self.receive_match(wanted)).await
     }
 
     /// Sends `msg` (`To ! Msg`). It moves as a Rust value to a process of

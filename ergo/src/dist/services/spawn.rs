@@ -134,7 +134,7 @@ impl NodeInner {
             return (id, Some(CallEvent::Down(crate::Reason::NoConnection)));
         }
         let got = match timeout {
-            Some(t) => crate::deadline::within(t, &mut None, rx).await,
+            Some(t) => crate::deadline::within(t, rx).await,
             None => Some(rx.await),
         };
         (
