@@ -663,6 +663,7 @@ const HOLD_HELD: u8 = 2;
 
 /// Called by the process guard before it polls its process: deferred frames
 /// may wait until [`hold_end`]. Returns what to give `hold_end`.
+#[inline(always)]
 pub(crate) fn hold_begin() -> bool {
     HOLD.with(|c| {
         let was = c.get();
@@ -685,6 +686,10 @@ pub(crate) fn without_suspending<R>(f: impl FnOnce() -> R) -> R {
 /// connection the process sent to, if any: the guard suspends the process
 /// until it is no longer busy, as Erlang suspends a process that sends to
 /// a busy distribution port.
+///
+/// Inlined into the guard: most polls hold nothing, and the look at the
+/// bits is a few instructions where a call was many.
+#[inline(always)]
 pub(crate) fn hold_end(was_active: bool) -> Option<Arc<Conn>> {
     if was_active {
         return None;
@@ -692,6 +697,12 @@ pub(crate) fn hold_end(was_active: bool) -> Option<Arc<Conn>> {
     if HOLD.with(|c| c.replace(0)) & HOLD_HELD == 0 {
         return None;
     }
+    release_held()
+}
+
+/// [`hold_end`] when the poll held a connection.
+#[inline(never)]
+fn release_held() -> Option<Arc<Conn>> {
     let (conns, busy) = HELD.with(|h| {
         let mut h = h.borrow_mut();
         // An empty list stays, with its memory.
