@@ -354,6 +354,66 @@ async fn erlang_style_gen_call_terms_are_served_and_bad_ones_refused() {
     assert_eq!(within(s.call(Req::Get)).await, Ok(0));
 }
 
+/// `gen_server:call` by term (`Node::call`) is a call to a server, and to a
+/// plain process the message `{'$gen_call', {From, [alias | Ref]}, Request}`
+/// exactly as Erlang's `gen_server:call` sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_by_term_is_a_call_to_a_server_and_the_whole_gen_call_tuple_to_a_plain_process() {
+    let node = node("gs_by_term");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let s = within(node.start_server::<Counter>((10, tx)))
+        .await
+        .unwrap();
+    let add = |n| Term::tuple([Term::atom("add"), Term::Int(n)]);
+    let server = s.pid().unwrap();
+    assert_eq!(
+        within(node.call(server, add(5), WAIT)).await,
+        Ok(Term::Int(15))
+    );
+    assert_eq!(
+        within(node.call(server, add(1), WAIT)).await,
+        Ok(Term::Int(16))
+    );
+    // One the server cannot read is answered with the error, as before.
+    let refused = within(node.call(server, Term::atom("nonsense"), WAIT)).await;
+    assert!(
+        matches!(&refused, Ok(Term::Tuple(t)) if t[0] == Term::atom("error")),
+        "{refused:?}"
+    );
+
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<Message>();
+    let plain = node.spawn(move |mut ctx| async move {
+        let _ = seen_tx.send(ctx.receive().await);
+        // Alive, unanswering, for the call to time out.
+        ctx.receive().await;
+    });
+    let unanswered = node
+        .call(plain, Term::atom("hello"), Duration::from_millis(200))
+        .await;
+    assert!(
+        matches!(unanswered, Err(CallError::Timeout(_))),
+        "{unanswered:?}"
+    );
+    let seen = timeout(WAIT, seen_rx.recv()).await.unwrap().unwrap();
+    let Message::Term(Term::Tuple(t)) = &seen else {
+        panic!("a plain process gets a term, not {seen:?}");
+    };
+    assert_eq!(t.len(), 3, "{seen:?}");
+    assert_eq!(t[0], Term::atom("$gen_call"));
+    assert_eq!(t[2], Term::atom("hello"));
+    let Term::Tuple(from) = &t[1] else {
+        panic!("From is {{Pid, Tag}}: {seen:?}");
+    };
+    assert_eq!(from[0], Term::Pid(node.system_pid()));
+    assert!(
+        matches!(&from[1], Term::ImproperList(h, tail)
+            if h.as_slice() == [Term::atom("alias")] && matches!(**tail, Term::Ref(_))),
+        "the tag is [alias | Ref]: {seen:?}"
+    );
+    // And as a term, the server's pending call reads the same.
+    assert_eq!(s.call(Req::Get).await, Ok(16));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn named_start_registers_and_a_second_start_is_refused() {
     let node = node("gs_named");

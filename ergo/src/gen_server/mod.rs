@@ -52,7 +52,7 @@ use tokio::sync::oneshot;
 
 use crate::message::Message;
 use crate::node::Node;
-use crate::process::signal::{Body, CallTag, Routed, Signal};
+use crate::process::signal::{Body, CallRequest, CallTag, Routed, Signal};
 use crate::process::{Context, Target};
 use crate::reason::Reason;
 
@@ -372,13 +372,32 @@ struct TermCaller {
     /// The server, which the reply comes from.
     server: Pid,
     pid: Pid,
-    tag: Term,
+    tag: CallerTag,
+}
+
+/// The tag of a call by term: a call's (a reference or `[alias | Ref]`),
+/// as every `gen_server:call` makes it, or any other term.
+enum CallerTag {
+    Call(CallTag),
+    Other(Term),
+}
+
+impl fmt::Display for CallerTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallerTag::Call(t) => write!(f, "{}", t.to_term()),
+            CallerTag::Other(t) => write!(f, "{t}"),
+        }
+    }
 }
 
 impl TermCaller {
     /// Sends the caller `reply`; `false` if it cannot be sent.
     fn answer(self, reply: Term) -> bool {
-        send_reply(&self.node, self.server, self.pid, self.tag, reply)
+        match self.tag {
+            CallerTag::Call(tag) => send_call_reply(&self.node, self.server, self.pid, tag, reply),
+            CallerTag::Other(tag) => send_reply(&self.node, self.server, self.pid, tag, reply),
+        }
     }
 }
 
@@ -566,6 +585,10 @@ fn classify<S: GenServer>(msg: Message, ctx: &mut ServerContext<S>) -> Option<In
         }
         Err(m) => m,
     };
+    let msg = match msg.downcast::<CallRequest>() {
+        Ok(c) => return classify_call_request(c, ctx),
+        Err(m) => m,
+    };
     let msg = match msg.downcast::<LocalCast<S::Cast>>() {
         Ok(LocalCast(c)) => return Some(Incoming::Cast(c)),
         Err(m) => m,
@@ -629,7 +652,18 @@ fn classify_term_call<S: GenServer>(
         return None;
     };
     let from = term_from(&mut t[1], ctx)?;
-    match S::Call::from_owned_term(std::mem::take(&mut t[2])) {
+    take_term_call(from, std::mem::take(&mut t[2]), ctx)
+}
+
+/// The call `request` by term from `from`, decoded into the server's calls;
+/// `None` (the caller answered `{error, {badcall, Why}}`) when it is not
+/// one of them.
+fn take_term_call<S: GenServer>(
+    from: From<S::Reply>,
+    request: Term,
+    ctx: &mut ServerContext<S>,
+) -> Option<Incoming<S>> {
+    match S::Call::from_owned_term(request) {
         Ok(request) => {
             ctx.pending = Some(from);
             Some(Incoming::Call(request))
@@ -653,14 +687,36 @@ fn term_from<S: GenServer>(f: &mut Term, ctx: &ServerContext<S>) -> Option<From<
     };
     let pid = f[0].as_pid()?;
     let tag = std::mem::take(&mut f[1]);
-    Some(From {
+    let tag = match (&tag, CallTag::alias_of(&tag)) {
+        (_, Some(a)) => CallerTag::Call(CallTag::Alias(a)),
+        (Term::Ref(r), None) => CallerTag::Call(CallTag::Ref(*r)),
+        _ => CallerTag::Other(tag),
+    };
+    Some(caller_from(ctx, pid, tag))
+}
+
+/// Where the reply to a call by term from `pid` with `tag` goes.
+fn caller_from<S: GenServer>(ctx: &ServerContext<S>, pid: Pid, tag: CallerTag) -> From<S::Reply> {
+    From {
         to: ReplyTo::Term(Box::new(TermCaller {
             node: ctx.node().clone(),
             server: ctx.pid(),
             pid,
             tag,
         })),
-    })
+    }
+}
+
+/// A call by term that came in its parts (see [`CallRequest`]): the
+/// request decoded into the server's calls, as
+/// [`classify_term_call`] does for the whole tuple.
+fn classify_call_request<S: GenServer>(
+    c: CallRequest,
+    ctx: &mut ServerContext<S>,
+) -> Option<Incoming<S>> {
+    let CallRequest { from, tag, request } = c;
+    let from = caller_from(ctx, from, CallerTag::Call(tag));
+    take_term_call(from, request, ctx)
 }
 
 /// The answer to a `sys` request (`get_state`, `get_status`), as
@@ -733,25 +789,30 @@ impl<R> From<R> {
 /// from its parts, without building the tuple. `false` if it cannot be
 /// sent.
 pub(crate) fn send_reply(node: &Node, server: Pid, pid: Pid, tag: Term, reply: Term) -> bool {
-    let alias = CallTag::alias_of(&tag);
-    let body = match (&tag, alias) {
-        (_, Some(a)) => Body::CallReply {
-            tag: CallTag::Alias(a),
-            reply,
-        },
-        (Term::Ref(r), None) => Body::CallReply {
-            tag: CallTag::Ref(*r),
-            reply,
-        },
-        _ => Body::Reply { tag, reply },
-    };
-    let signal = match alias {
-        Some(alias) => Signal::AliasSend {
+    match (&tag, CallTag::alias_of(&tag)) {
+        (_, Some(a)) => send_call_reply(node, server, pid, CallTag::Alias(a), reply),
+        (Term::Ref(r), None) => send_call_reply(node, server, pid, CallTag::Ref(*r), reply),
+        _ => {
+            let signal = Signal::Send {
+                from: server,
+                to: Target::Pid(pid),
+                body: Body::Reply { tag, reply },
+            };
+            node.inner().route(signal) != Routed::Unreachable
+        }
+    }
+}
+
+/// [`send_reply`] with a call's tag.
+fn send_call_reply(node: &Node, server: Pid, pid: Pid, tag: CallTag, reply: Term) -> bool {
+    let body = Body::CallReply { tag, reply };
+    let signal = match tag {
+        CallTag::Alias(alias) => Signal::AliasSend {
             from: server,
             alias,
             body,
         },
-        None => Signal::Send {
+        CallTag::Ref(_) => Signal::Send {
             from: server,
             to: Target::Pid(pid),
             body,
@@ -799,6 +860,7 @@ fn serve<S: GenServer>(
             name: "gen_server",
             module: std::any::type_name::<S>(),
         });
+        sctx.ctx.take_calls_apart();
         if let Some(name) = name
             && let Err(e) = sctx.register(name)
         {

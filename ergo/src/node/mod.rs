@@ -346,26 +346,39 @@ impl NodeInner {
     /// after the table's lock (a message's drop may run any code, a spawn
     /// among it).
     pub(crate) fn deliver_to(&self, pid: Pid, msg: Message) -> bool {
+        self.deliver_made(pid, |_| msg)
+    }
+
+    /// Delivers the message signal `body` from `from` to `pid`, as the
+    /// message that process takes it as ([`Body::into_message_for`]).
+    pub(crate) fn deliver_body_to(&self, pid: Pid, from: Pid, body: Body) -> bool {
+        self.deliver_made(pid, |pcb| body.into_message_for(from, pcb))
+    }
+
+    /// [`NodeInner::deliver_to`] for the message `make` makes for the
+    /// process's control block.
+    #[inline]
+    fn deliver_made(&self, pid: Pid, make: impl FnOnce(&Pcb) -> Message) -> bool {
         // Declared before the table's guard, so dropped after it.
         let mut refused = None;
         let mut _replaced = None;
         if pid.node == self.name && pid.creation == self.creation {
-            let msg = match send_cache::deliver(self.id, pid, msg, &mut refused) {
+            let make = match send_cache::deliver(self.id, pid, make, &mut refused) {
                 Ok(delivered) => return delivered,
-                Err(msg) => msg,
+                Err(make) => make,
             };
             let shard = self.shard(pid.id).read();
             if let Some(pcb) = shard.get(&pid.id)
                 && pcb.pid == pid
             {
                 _replaced = send_cache::missed(self.id, pcb);
-                return pcb.try_deliver(msg, &mut refused);
+                return pcb.try_deliver(make(pcb), &mut refused);
             }
             drop(shard);
-            drop(msg);
+            drop(make);
             return false;
         }
-        drop(msg);
+        drop(make);
         false
     }
 
@@ -868,26 +881,27 @@ mod send_cache {
     /// dropped once the caller holds no lock.
     pub(super) struct Replaced(#[allow(dead_code)] Cached);
 
-    /// Delivers `msg` to `pid` of the node `node` if it is the process
-    /// cached (as [`Pcb::try_deliver`] does); the message back if it is not.
+    /// Delivers the message `make` makes for its control block to `pid`
+    /// of the node `node` if it is the process cached (as
+    /// [`Pcb::try_deliver`] does); `make` back if it is not.
     #[inline]
-    pub(super) fn deliver(
+    pub(super) fn deliver<F: FnOnce(&Pcb) -> Message>(
         node: u32,
         pid: Pid,
-        msg: Message,
+        make: F,
         refused: &mut Option<Message>,
-    ) -> Result<bool, Message> {
+    ) -> Result<bool, F> {
         // Taken out while in use: a message's drop can send again.
         let cached = LAST.try_with(Cell::take).ok().flatten();
         match cached {
             Some(c) if c.node == node && c.pcb.pid == pid => {
-                let delivered = c.pcb.try_deliver(msg, refused);
+                let delivered = c.pcb.try_deliver(make(&c.pcb), refused);
                 let _ = LAST.try_with(|l| l.set(Some(c)));
                 Ok(delivered)
             }
             other => {
                 let _ = LAST.try_with(|l| l.set(other));
-                Err(msg)
+                Err(make)
             }
         }
     }

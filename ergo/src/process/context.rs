@@ -362,7 +362,7 @@ impl Context {
                 // `{'EXIT', Pid, noproc}` and the call succeeds; one that
                 // does not gets the error (Erlang raises `noproc`), and
                 // lives on if it handles it.
-                if me.own.trap_exit.load(Ordering::Acquire) {
+                if me.traps_exits() {
                     me.deliver(Message::Exit {
                         from: pid,
                         reason: Reason::NoProc,
@@ -468,12 +468,18 @@ impl Context {
     /// Sets whether exit signals become `{'EXIT', From, Reason}` messages
     /// (`process_flag(trap_exit, Flag)`); returns the old setting.
     pub fn set_trap_exit(&self, trap: bool) -> bool {
-        self.pcb.own.trap_exit.swap(trap, Ordering::AcqRel)
+        self.pcb.set_flag(super::TRAP_EXIT, trap)
     }
 
     /// Whether this process traps exits.
     pub fn trap_exit(&self) -> bool {
-        self.pcb.own.trap_exit.load(Ordering::Acquire)
+        self.pcb.traps_exits()
+    }
+
+    /// Marks this process as one that takes calls by term as their parts
+    /// (a `gen_server` loop: see [`super::signal::CallRequest`]).
+    pub(crate) fn take_calls_apart(&self) {
+        self.pcb.set_flag(super::TAKES_CALLS, true);
     }
 
     /// Sends an exit signal with `reason` to `pid` (`exit/2`).

@@ -82,6 +82,14 @@ pub enum Status {
     Exiting,
 }
 
+/// A process flag: exit signals arrive as messages
+/// (`process_flag(trap_exit, true)`).
+const TRAP_EXIT: u8 = 1;
+/// A process flag: the process is a `gen_server` loop, which takes a
+/// call by term (`{'$gen_call', {From, Tag}, Request}`) as its parts
+/// ([`signal::CallRequest`]), so that none of its tuples is built.
+const TAKES_CALLS: u8 = 2;
+
 const RUNNING: u8 = 0;
 const WAITING: u8 = 1;
 const EXITING: u8 = 2;
@@ -259,8 +267,8 @@ struct Own {
     /// `process_info(Pid, message_queue_len)` counts it.
     inbox_len: AtomicU32,
     status: AtomicU8,
-    /// Exit signals arrive as messages (`process_flag(trap_exit, true)`).
-    trap_exit: AtomicBool,
+    /// [`TRAP_EXIT`] and [`TAKES_CALLS`]. Only the process sets them.
+    flags: AtomicU8,
     /// Messages taken since the process last found its mailbox empty or
     /// yielded (`Context::poll_receive`). Only the process touches it; it
     /// sits here, in room the fields around it leave, not in the context.
@@ -269,6 +277,29 @@ struct Own {
 }
 
 impl Pcb {
+    /// Whether the process traps exits.
+    #[inline]
+    pub(crate) fn traps_exits(&self) -> bool {
+        self.own.flags.load(Ordering::Acquire) & TRAP_EXIT != 0
+    }
+
+    /// Whether the process takes calls by term as their parts (see
+    /// [`TAKES_CALLS`]).
+    #[inline]
+    pub(crate) fn takes_calls(&self) -> bool {
+        self.own.flags.load(Ordering::Acquire) & TAKES_CALLS != 0
+    }
+
+    /// Sets or clears the process flag `flag`; returns whether it was set.
+    fn set_flag(&self, flag: u8, on: bool) -> bool {
+        let was = if on {
+            self.own.flags.fetch_or(flag, Ordering::AcqRel)
+        } else {
+            self.own.flags.fetch_and(!flag, Ordering::AcqRel)
+        };
+        was & flag != 0
+    }
+
     /// How connections read this process's messages from other nodes, if
     /// not as terms.
     pub(crate) fn remote_decoder(&self) -> Option<RemoteDecoder> {
@@ -375,7 +406,7 @@ impl Pcb {
             own: Own {
                 inbox_len: AtomicU32::new(0),
                 status: AtomicU8::new(RUNNING),
-                trap_exit: AtomicBool::new(false),
+                flags: AtomicU8::new(0),
                 taken: AtomicU16::new(0),
                 handled: AtomicU64::new(0),
             },
@@ -532,7 +563,7 @@ impl Pcb {
             self.kill(Reason::Killed);
             return;
         }
-        if self.own.trap_exit.load(Ordering::Acquire) {
+        if self.traps_exits() {
             self.deliver(Message::Exit { from, reason });
             return;
         }
@@ -627,7 +658,7 @@ impl ProcessInfo {
             monitored_by: ties.map_or_else(Vec::new, |t| {
                 t.monitored_by.iter().map(|(_, m)| m.other).collect()
             }),
-            trap_exit: pcb.own.trap_exit.load(Ordering::Relaxed),
+            trap_exit: pcb.own.flags.load(Ordering::Relaxed) & TRAP_EXIT != 0,
             group_leader: st.group_leader,
             messages_handled: pcb.own.handled.load(Ordering::Relaxed),
             behaviour: ties.and_then(|t| t.behaviour).map(|f| f()),

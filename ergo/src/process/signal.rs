@@ -158,6 +158,39 @@ impl CallTag {
     }
 }
 
+/// A call by term, `{'$gen_call', {From, Tag}, Request}`, as its parts: how
+/// it reaches a process that takes calls apart (a `gen_server` loop, which
+/// would otherwise build the two tuples only to take them apart again).
+/// Seen as a term (`Message::to_term`, `process_info(Pid, messages)`), it
+/// is the whole tuple.
+#[derive(Debug)]
+pub(crate) struct CallRequest {
+    pub(crate) from: Pid,
+    pub(crate) tag: CallTag,
+    pub(crate) request: Term,
+}
+
+impl CallRequest {
+    /// `{'$gen_call', {From, Tag}, Request}`.
+    pub(crate) fn into_term(self) -> Term {
+        Term::tuple([
+            Term::Atom(Atom::GEN_CALL),
+            Term::tuple([Term::Pid(self.from), self.tag.to_term()]),
+            self.request,
+        ])
+    }
+}
+
+impl ergo_etf::ToTerm for CallRequest {
+    fn to_term(&self) -> Term {
+        Term::tuple([
+            Term::Atom(Atom::GEN_CALL),
+            Term::tuple([Term::Pid(self.from), self.tag.to_term()]),
+            self.request.clone(),
+        ])
+    }
+}
+
 impl Body {
     /// Whether this is `{[alias | Alias], Reply}` (or `{Alias, Reply}`),
     /// the reply to a call made with `alias`.
@@ -176,16 +209,26 @@ impl Body {
         }
     }
 
+    /// The body as the message `pcb`'s process gets: [`Body::into_message`],
+    /// but a call stays in its parts for a process that takes calls apart.
+    #[inline]
+    pub(crate) fn into_message_for(self, from: Pid, pcb: &Pcb) -> Message {
+        match self {
+            Body::Call { tag, request } if pcb.takes_calls() => {
+                Message::new(CallRequest { from, tag, request })
+            }
+            b => b.into_message(from),
+        }
+    }
+
     /// The body as the message its receiver gets; `from` is the signal's
     /// sender.
     pub(crate) fn into_message(self, from: Pid) -> Message {
         match self {
             Body::Message(m) => m,
-            Body::Call { tag, request } => Message::Term(Term::tuple([
-                Term::Atom(Atom::GEN_CALL),
-                Term::tuple([Term::Pid(from), tag.to_term()]),
-                request,
-            ])),
+            Body::Call { tag, request } => {
+                Message::Term(CallRequest { from, tag, request }.into_term())
+            }
             Body::Reply { tag, reply } => Message::Term(Term::tuple([tag, reply])),
             Body::CallReply { tag, reply } => Message::Term(Term::tuple([tag.to_term(), reply])),
         }
@@ -302,7 +345,7 @@ impl NodeInner {
         };
         // A message that finds no process is dropped outside the table's
         // lock.
-        if self.deliver_to(pid, body.into_message(from)) {
+        if self.deliver_body_to(pid, from, body) {
             Routed::Done
         } else {
             Routed::NoProc
@@ -474,7 +517,7 @@ impl NodeInner {
         };
         match owner {
             Ok(pid) => {
-                if self.deliver_to(pid, body.into_message(from)) {
+                if self.deliver_body_to(pid, from, body) {
                     Routed::Done
                 } else {
                     Routed::NoProc
@@ -652,5 +695,45 @@ impl MonitorEntry {
             other,
             object,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call held in its parts (in a server's mailbox) reads as the tuple
+    /// Erlang's `gen_server:call` sends, wherever it is looked at as a term.
+    #[test]
+    fn a_call_in_its_parts_reads_as_the_whole_gen_call_tuple() {
+        let from = Pid::new(Atom::from("a@h"), 7, 0, 1);
+        let alias = Ref::new(Atom::from("a@h"), 1, &[1, 2, 3]).unwrap();
+        let whole = Term::tuple([
+            Term::atom("$gen_call"),
+            Term::tuple([
+                Term::Pid(from),
+                Term::ImproperList(vec![Term::atom("alias")], Box::new(Term::Ref(alias))),
+            ]),
+            Term::Int(42),
+        ]);
+        let parts = || CallRequest {
+            from,
+            tag: CallTag::Alias(alias),
+            request: Term::Int(42),
+        };
+        assert_eq!(Message::new(parts()).to_term(), Some(whole.clone()));
+        assert_eq!(parts().into_term(), whole);
+        let by_ref = CallRequest {
+            tag: CallTag::Ref(alias),
+            ..parts()
+        };
+        assert_eq!(
+            by_ref.into_term(),
+            Term::tuple([
+                Term::atom("$gen_call"),
+                Term::tuple([Term::Pid(from), Term::Ref(alias)]),
+                Term::Int(42),
+            ])
+        );
     }
 }

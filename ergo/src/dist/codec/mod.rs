@@ -374,20 +374,28 @@ impl NodeInner {
         // The sender of a message whose control message does not name one.
         let nobody = Pid::new(conn.peer, 0, 0, 0);
         let signal = match m.control {
-            Control::Send { to } => Signal::Send {
-                from: nobody,
-                to: Target::Pid(to),
-                body: body(m, &to)?,
-            },
+            Control::Send { to } => {
+                // A call names its caller in its envelope: its sender, when
+                // it is a process of the peer's.
+                let from = match m.call {
+                    Some((caller, _)) if caller.node == conn.peer => caller,
+                    _ => nobody,
+                };
+                Signal::Send {
+                    from,
+                    to: Target::Pid(to),
+                    body: body(m, from, &to)?,
+                }
+            }
             Control::RegSend { from, name } => Signal::Send {
                 from,
                 to: Target::Name(name, self.name),
-                body: body(m, &name)?,
+                body: body(m, from, &name)?,
             },
             Control::AliasSend { from, alias } => Signal::AliasSend {
                 from,
                 alias,
-                body: body(m, &alias)?,
+                body: body(m, from, &alias)?,
             },
             Control::Monitor {
                 from,
@@ -427,17 +435,33 @@ impl NodeInner {
     }
 }
 
-/// A message's payload as the body of its signal: a reply read in a
-/// call's shape stays apart from its tag.
-fn body(m: &mut Incoming, to: &dyn std::fmt::Display) -> Result<Body, String> {
+/// A message's payload as the body of its signal from `from`: a reply read
+/// in a call's shape stays apart from its tag, and a call from `from` apart
+/// from its envelope.
+fn body(m: &mut Incoming, from: Pid, to: &dyn std::fmt::Display) -> Result<Body, String> {
     if let Some(msg) = m.typed.take() {
         return Ok(Body::Message(msg));
     }
     let tag = m.reply_tag.take();
+    let call = m.call.take();
     let payload = m
         .payload
         .take()
         .ok_or_else(|| format!("a message to {to} without its payload"))?;
+    match call {
+        Some((caller, tag)) if caller == from => {
+            return Ok(Body::Call {
+                tag,
+                request: payload,
+            });
+        }
+        Some((caller, tag)) => {
+            return Ok(Body::Message(Message::Term(wire::call_term(
+                caller, tag, payload,
+            ))));
+        }
+        None => {}
+    }
     Ok(match tag {
         Some(tag) => Body::CallReply {
             tag,

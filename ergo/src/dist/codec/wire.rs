@@ -1042,6 +1042,11 @@ pub(crate) struct Incoming {
     /// `[alias | Ref]`: kept apart so that a reply handed straight to its
     /// call builds no tuple.
     pub(crate) reply_tag: Option<CallTag>,
+    /// The caller and tag of a payload `{'$gen_call', {From, Tag}, Request}`
+    /// whose tag is a reference or `[alias | Ref]`, the payload being the
+    /// request alone: kept apart so that a call taken apart by its server
+    /// builds no tuple.
+    pub(crate) call: Option<(Pid, CallTag)>,
     /// The payload as its addressee's [`RemoteDecoder`] read it (`payload`
     /// is then `None`).
     pub(crate) typed: Option<Message>,
@@ -1051,11 +1056,23 @@ impl Incoming {
     /// The whole payload, as it was sent.
     pub(crate) fn take_payload(&mut self) -> Option<Term> {
         let p = self.payload.take()?;
+        if let Some((from, tag)) = self.call.take() {
+            return Some(call_term(from, tag, p));
+        }
         Some(match self.reply_tag.take() {
             Some(tag) => Term::Tuple(vec![tag.to_term(), p]),
             None => p,
         })
     }
+}
+
+/// `{'$gen_call', {From, Tag}, Request}`.
+pub(crate) fn call_term(from: Pid, tag: CallTag, request: Term) -> Term {
+    Term::Tuple(vec![
+        Term::Atom(Atom::GEN_CALL),
+        Term::Tuple(vec![Term::Pid(from), tag.to_term()]),
+        request,
+    ])
 }
 
 /// How monitor control messages name the watched process.
@@ -1155,6 +1172,7 @@ impl Reader {
                 control: Control::Other(Vec::new()),
                 payload: None,
                 reply_tag: None,
+                call: None,
                 typed: None,
             },
             finder: None,
@@ -1172,6 +1190,7 @@ impl Reader {
     pub(crate) fn done(&mut self) {
         self.msg.payload = None;
         self.msg.reply_tag = None;
+        self.msg.call = None;
         self.msg.typed = None;
         if let Control::Other(v) = &mut self.msg.control {
             let mut v = std::mem::take(v);
@@ -1565,11 +1584,10 @@ impl Reader {
             return Ok(());
         }
         self.msg.payload = match envelope {
-            Some(Envelope::Call { from, tag }) => Some(Term::Tuple(vec![
-                Term::Atom(Atom::GEN_CALL),
-                Term::Tuple(vec![Term::Pid(from), tag.to_term()]),
-                payload(&mut d)?,
-            ])),
+            Some(Envelope::Call { from, tag }) => {
+                self.msg.call = Some((from, tag));
+                Some(payload(&mut d)?)
+            }
             Some(Envelope::Reply { .. }) => Some(payload(&mut d)?),
             None if d.remaining() > 0 => Some(payload(&mut d)?),
             None => None,
@@ -1627,6 +1645,7 @@ impl Reader {
             control,
             payload: None,
             reply_tag: None,
+            call: None,
             typed: None,
         };
         if at == frame.len() {
