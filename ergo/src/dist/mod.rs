@@ -638,6 +638,38 @@ fn lower_thread_priority() {
     }
 }
 
+thread_local! {
+    /// The connection whose reader applies a signal on this thread now, as
+    /// its peer and id (see [`Reading`]).
+    static READING: std::cell::Cell<Option<(Atom, u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks the thread as applying a signal read from a connection, until
+/// dropped.
+pub(crate) struct Reading(Option<(Atom, u64)>);
+
+impl Reading {
+    /// The signal being applied came from `conn`.
+    pub(crate) fn from(conn: &conn::Conn) -> Reading {
+        Reading(READING.replace(Some((conn.peer, conn.id))))
+    }
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        READING.set(self.0);
+    }
+}
+
+/// The id of the connection to `node` whose reader applies a signal on
+/// this thread now, if it is one.
+pub(crate) fn reading_from(node: Atom) -> Option<u64> {
+    READING
+        .get()
+        .filter(|(peer, _)| *peer == node)
+        .map(|(_, id)| id)
+}
+
 impl NodeInner {
     /// The connection to `node`, set up now if there is none. `None` when
     /// this node is not distributed.

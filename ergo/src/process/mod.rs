@@ -344,14 +344,30 @@ impl Pcb {
     /// Records that `watcher` monitors this process, if it is still alive;
     /// returns whether it is.
     pub(crate) fn add_watcher(&self, reference: Ref, watcher: Pid, object: Target) -> bool {
+        self.add_watcher_from(reference, watcher, object, None)
+            .is_some()
+    }
+
+    /// [`Pcb::add_watcher`] for a watcher whose monitor came through the
+    /// connection `conn` (its id): `None` if the process has ended, else
+    /// whether the process was last put in that connection's index (and
+    /// needs not be again).
+    pub(crate) fn add_watcher_from(
+        &self,
+        reference: Ref,
+        watcher: Pid,
+        object: Target,
+        conn: Option<u64>,
+    ) -> Option<bool> {
         let mut st = self.state.lock();
-        if st.alive {
-            st.remote |= watcher.node != self.pid.node;
-            st.ties()
-                .monitored_by
-                .insert_new(reference, MonitorEntry::new(reference, watcher, object));
+        if !st.alive {
+            return None;
         }
-        st.alive
+        st.remote |= watcher.node != self.pid.node;
+        let ties = st.ties();
+        ties.monitored_by
+            .insert_new(reference, MonitorEntry::new(reference, watcher, object));
+        Some(conn.is_some() && ties.indexed_on.map(std::num::NonZeroU64::get) == conn)
     }
 
     /// Whether this process is to be put in the index of the connection

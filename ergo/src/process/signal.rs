@@ -418,11 +418,22 @@ impl NodeInner {
                     Target::Pid(p) => Some(p),
                     Target::Name(n, _) => self.whereis(n),
                 };
-                let watched = pid
-                    .and_then(|p| self.with_pcb(p, |p| p.add_watcher(reference, from, target)))
-                    .unwrap_or(false);
-                if watched {
-                    if from.node != self.name
+                // A monitor from another node, read by its connection: the
+                // process is put in that connection's index unless it is
+                // there already (as a server monitored by every call is).
+                let remote = from.node != self.name;
+                let conn = if remote {
+                    crate::dist::reading_from(from.node)
+                } else {
+                    None
+                };
+                let watched = pid.and_then(|p| {
+                    self.with_pcb(p, |p| p.add_watcher_from(reference, from, target, conn))
+                        .flatten()
+                });
+                if let Some(indexed) = watched {
+                    if remote
+                        && !indexed
                         && let Some(p) = pid
                     {
                         self.dist_index(from.node, p);

@@ -334,6 +334,7 @@ impl NodeInner {
         conn: &Arc<Conn>,
         m: &mut Incoming,
     ) -> Result<(), String> {
+        let _reading = crate::dist::Reading::from(conn);
         let signal = match self.decode(conn, m)? {
             Some(s) => s,
             None => return Ok(()),
