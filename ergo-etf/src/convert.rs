@@ -85,6 +85,14 @@ pub trait ToTerm {
     fn term_count(&self) -> usize {
         1
     }
+
+    /// Whether this value's term is made of more than `limit` terms (a
+    /// type may stop counting there). Exact only for types that write
+    /// directly.
+    #[doc(hidden)]
+    fn term_count_past(&self, limit: usize) -> bool {
+        self.term_count() > limit
+    }
 }
 
 /// Makes a value from a [`Term`], or says why it cannot.
@@ -228,6 +236,10 @@ impl ToTerm for Term {
         let mut n = 0;
         self.count_terms_past(usize::MAX, &mut n);
         n
+    }
+
+    fn term_count_past(&self, limit: usize) -> bool {
+        self.count_terms_past(limit, &mut 0)
     }
 }
 
@@ -807,6 +819,7 @@ macro_rules! deref_impls {
             fn write_term_to(&self, enc: &mut Encoder<'_>) { (**self).write_term_to(enc) }
             fn term_byte(&self) -> Option<u8> { (**self).term_byte() }
             fn term_count(&self) -> usize { (**self).term_count() }
+            fn term_count_past(&self, limit: usize) -> bool { (**self).term_count_past(limit) }
         }
         impl<T: Encode + ?Sized> Encode for $w<T> {
             fn encode(&self, enc: &mut Encoder<'_>) { (**self).encode(enc) }
@@ -840,6 +853,10 @@ impl<T: ToTerm + ?Sized> ToTerm for &T {
 
     fn term_count(&self) -> usize {
         (**self).term_count()
+    }
+
+    fn term_count_past(&self, limit: usize) -> bool {
+        (**self).term_count_past(limit)
     }
 }
 

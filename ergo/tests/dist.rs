@@ -1011,3 +1011,80 @@ async fn an_erlang_node_and_ergo_connecting_to_each_other_at_once_lose_no_messag
         a.stop(Duration::from_secs(1)).await;
     }
 }
+
+/// A request that writes its own term (`#[derive(Term)]`).
+#[derive(ergo::Term, Debug, Clone, PartialEq)]
+enum Shape {
+    Add { a: i64, b: i64 },
+    Name(String),
+}
+
+/// A request whose term is built each time it is written (no direct
+/// writer: the `ToTerm` default).
+struct Built(i64);
+
+impl ergo::etf::ToTerm for Built {
+    fn to_term(&self) -> Term {
+        Term::tuple([Term::atom("built"), Term::Int(self.0)])
+    }
+}
+
+/// Calls to another node carry a lent term, a typed request written
+/// without a term built for it, and a request with no direct writer, each
+/// arriving at a real Erlang server as the `{'$gen_call', From, Request}`
+/// that `gen_server:call` sends, by pid and by name; and the lent term is
+/// the caller's still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_lent_typed_or_built_reach_an_erlang_server_as_gen_server_call_sends_them() {
+    let epmd = free_port();
+    let a = node("rq_a", "c", epmd).await;
+    let mut erl = Erl::start("rq_e", "c", epmd, &[]);
+    assert_eq!(
+        erl.eval(
+            "P = spawn(fun L() -> receive {'$gen_call', {Pid, _} = From, Req} when is_pid(Pid) -> \
+             gen:reply(From, {got, Req}), L() end end), register(shapes, P), ok"
+        ),
+        "ok"
+    );
+    let erl_name = Atom::from(erl.name.as_str());
+    let got = in_process(&a, move |mut ctx| async move {
+        let by_pid = whereis_on(ctx.node(), erl_name, "shapes").await;
+        let by_name = (Atom::from("shapes"), erl_name);
+        let lent = Term::tuple([Term::Pid(ctx.pid()), Term::binary("lent"), Term::Int(7)]);
+        let t = Duration::from_secs(5);
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            out.push(ctx.call(by_pid, &lent, t).await.map(|r| r.to_string()));
+            out.push(ctx.call(by_name, &lent, t).await.map(|r| r.to_string()));
+        }
+        let typed = Shape::Add { a: 1, b: 2 };
+        out.push(ctx.call(by_pid, &typed, t).await.map(|r| r.to_string()));
+        out.push(
+            ctx.call(by_name, Shape::Name("x".into()), t)
+                .await
+                .map(|r| r.to_string()),
+        );
+        out.push(ctx.call(by_pid, Built(5), t).await.map(|r| r.to_string()));
+        out.push(ctx.call(by_name, &Built(6), t).await.map(|r| r.to_string()));
+        (ctx.pid(), lent, out)
+    })
+    .await;
+    let (me, lent, out) = got;
+    let lent_text = format!("{{got,{{{me},<<\"lent\">>,7}}}}");
+    assert_eq!(
+        lent,
+        Term::tuple([Term::Pid(me), Term::binary("lent"), Term::Int(7)])
+    );
+    let want = [
+        lent_text.as_str(),
+        &lent_text,
+        &lent_text,
+        &lent_text,
+        "{got,{add,#{a => 1,b => 2}}}",
+        "{got,{name,<<\"x\">>}}",
+        "{got,{built,5}}",
+        "{got,{built,6}}",
+    ];
+    let out: Vec<String> = out.into_iter().map(|r| r.expect("a reply")).collect();
+    assert_eq!(out, want);
+}

@@ -370,10 +370,13 @@ async fn a_call_by_term_is_a_call_to_a_server_and_the_whole_gen_call_tuple_to_a_
         within(node.call(server, add(5), WAIT)).await,
         Ok(Term::Int(15))
     );
+    // A lent request is copied for a server on this node.
+    let lent = add(1);
     assert_eq!(
-        within(node.call(server, add(1), WAIT)).await,
+        within(node.call(server, &lent, WAIT)).await,
         Ok(Term::Int(16))
     );
+    assert_eq!(lent, add(1));
     // One the server cannot read is answered with the error, as before.
     let refused = within(node.call(server, Term::atom("nonsense"), WAIT)).await;
     assert!(

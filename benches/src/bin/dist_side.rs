@@ -120,7 +120,10 @@ fn batch_for(shape: &str) -> u64 {
 
 // ------------------------------------------------------------- ergo calls
 
-/// Sequential calls of `shape` from a process on `a` to `{echo, to}`.
+/// Sequential calls of `shape` from a process on `a` to `{echo, to}`. The
+/// request is lent to each call, as the Erlang side passes the same term to
+/// each `gen_server:call`: it is written to the connection from where it
+/// is, not copied first.
 async fn ergo_calls(a: &Node, to: Atom, shape: &'static str, secs: f64) -> (u64, Duration) {
     in_process(a, move |mut ctx| async move {
         let payload = payloads(ctx.pid())
@@ -129,17 +132,10 @@ async fn ergo_calls(a: &Node, to: Atom, shape: &'static str, secs: f64) -> (u64,
             .expect("a known payload")
             .1;
         let dest = (Atom::from("echo"), to);
-        let first = ctx
-            .call(dest, payload.clone(), CALL_TIMEOUT)
-            .await
-            .expect("call");
+        let first = ctx.call(dest, &payload, CALL_TIMEOUT).await.expect("call");
         assert_eq!(first, payload, "the echo replies with the request");
         timed_async!(WARM, secs, batch_for(shape), {
-            black_box(
-                ctx.call(dest, payload.clone(), CALL_TIMEOUT)
-                    .await
-                    .expect("call"),
-            );
+            black_box(ctx.call(dest, &payload, CALL_TIMEOUT).await.expect("call"));
         })
     })
     .await

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ergo_etf::{Pid, Ref, Term};
+use ergo_etf::{Pid, Ref, Term, ToTerm};
 use tokio::sync::oneshot;
 
 use crate::dist::codec;
@@ -97,14 +97,16 @@ impl Drop for Pending<'_> {
 }
 
 impl NodeInner {
-    /// Calls the server `dest` with the term `request` on behalf of
+    /// Calls the server `dest` with the term of `request` on behalf of
     /// `caller` (the pid the server sees in the request) and waits up to
-    /// `timeout` for the reply.
-    pub(crate) async fn call_term(
+    /// `timeout` for the reply. To a server on another node, a request
+    /// whose type writes its term directly (a typed request, a borrowed
+    /// term) is written without a term built for it.
+    pub(crate) async fn call_term<R: ToTerm>(
         self: &Arc<Self>,
         caller: Pid,
         dest: Dest,
-        request: Term,
+        request: R,
         timeout: Duration,
     ) -> Result<Term, CallError> {
         let target = dest.target(self.name);
@@ -116,23 +118,31 @@ impl NodeInner {
             target,
             reference: alias,
         };
-        let call = Signal::Send {
+        let tag = CallTag::Alias(alias);
+        let call = |request: R| Signal::Send {
             from: caller,
             to: target,
             body: Body::Call {
-                tag: CallTag::Alias(alias),
-                request,
+                tag,
+                request: request.into_term(),
             },
         };
         let routed = match &pending.conn {
-            Some(conn) => match codec::write_pair(conn, &monitor, &call) {
-                Ok(()) => Routed::Done,
-                Err(_) => Routed::Unreachable,
-            },
+            Some(conn) => {
+                let written = if R::WRITES_DIRECTLY {
+                    codec::write_call(conn, &monitor, caller, target, tag, &request)
+                } else {
+                    codec::write_pair(conn, &monitor, &call(request))
+                };
+                match written {
+                    Ok(()) => Routed::Done,
+                    Err(_) => Routed::Unreachable,
+                }
+            }
             None => {
                 let routed = self.route(monitor);
                 if routed == Routed::Done {
-                    self.route(call);
+                    self.route(call(request));
                 }
                 routed
             }

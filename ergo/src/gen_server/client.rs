@@ -267,7 +267,7 @@ impl<S: GenServer> ServerRef<S> {
         S::Call: ToTerm,
     {
         let inner = self.node.inner();
-        let call = inner.call_term(inner.system_pid(), self.dest, request.into_term(), timeout);
+        let call = inner.call_term(inner.system_pid(), self.dest, request, timeout);
         Box::pin(async move {
             let reply = call.await?;
             T::from_owned_term(reply).map_err(|e| CallError::BadReply(e.to_string()))

@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 use ergo_etf::{Atom, Pid, Term};
 
-use crate::dist::codec::wire::{Control, Ctl, Incoming, Payload, ProcId};
+use crate::dist::codec::wire::{Control, Ctl, Incoming, Payload, ProcId, WriteTerm};
 use crate::dist::conn::{Closed, Conn};
 use crate::dist::handshake::flags;
 use crate::message::Message;
 use crate::node::NodeInner;
 use crate::process::Target;
-use crate::process::signal::{Body, Routed, Signal, SpawnRequest};
+use crate::process::signal::{Body, CallTag, Routed, Signal, SpawnRequest};
 use crate::reason::Reason;
 
 pub(crate) const LINK: i64 = 1;
@@ -104,6 +104,26 @@ pub(crate) fn write_pair(conn: &Arc<Conn>, first: &Signal, second: &Signal) -> R
             .unwrap_or_else(|| conn.send_frames(&[a]))
     })
     .unwrap_or_else(|| write(conn, second))
+}
+
+/// Writes a call's monitor and its request to `conn` with one write, as
+/// [`write_pair`] does, the request by its own writer (no term is built
+/// for it).
+pub(crate) fn write_call(
+    conn: &Arc<Conn>,
+    monitor: &Signal,
+    from: Pid,
+    to: Target,
+    tag: CallTag,
+    request: &dyn WriteTerm,
+) -> Result<(), Closed> {
+    let control = match to {
+        Target::Pid(to) => Ctl::SendSender { from, to },
+        Target::Name(name, _) => Ctl::RegSend { from, name },
+    };
+    let call = (control, Some(Payload::CallOf { from, tag, request }));
+    with_frame(conn, monitor, |a, _| conn.send_frames(&[a, call]))
+        .unwrap_or_else(|| conn.send_frames(&[call]))
 }
 
 /// Gives `f` the frame `signal` is written as, and whether it may wait for

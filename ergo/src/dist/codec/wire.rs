@@ -463,11 +463,11 @@ impl Writer {
                 .with_atom_cache(cache)
                 .share_binaries(SHARE_MIN, &mut self.holes);
             match fixed {
-                Some(rest) => {
-                    if let Some(t) = rest {
-                        enc.write_term(t);
-                    }
-                }
+                Some(rest) => match rest {
+                    Some(Rest::Term(t)) => enc.write_term(t),
+                    Some(Rest::Of(v)) => v.write_term(&mut enc),
+                    None => {}
+                },
                 None => {
                     write_control(&mut enc, control);
                     if let Some(p) = payload {
@@ -528,10 +528,49 @@ pub(crate) enum Payload<'a> {
         tag: CallTag,
         reply: &'a Term,
     },
+    /// `{'$gen_call', {From, Tag}, Request}` with a request that writes
+    /// its own term (a typed request, or a borrowed term), so that none
+    /// is built for it.
+    CallOf {
+        from: Pid,
+        tag: CallTag,
+        request: &'a dyn WriteTerm,
+    },
     /// A payload encoded already ([`Payload::encode_alone`]).
     Encoded(&'a [u8]),
     /// A local value whose type writes its term without building it.
     Direct(Direct<'a>),
+}
+
+/// A value that writes its own term: any [`ergo_etf::ToTerm`] whose type
+/// writes directly, behind a reference a payload can hold.
+pub(crate) trait WriteTerm {
+    /// Writes the value's term.
+    fn write_term(&self, enc: &mut Encoder<'_>);
+    /// The value's term, built.
+    fn to_term(&self) -> Term;
+    /// Whether the term is made of more than `limit` terms.
+    fn count_past(&self, limit: usize) -> bool;
+}
+
+impl<T: ergo_etf::ToTerm + ?Sized> WriteTerm for T {
+    fn write_term(&self, enc: &mut Encoder<'_>) {
+        self.write_term_to(enc)
+    }
+
+    fn to_term(&self) -> Term {
+        ergo_etf::ToTerm::to_term(self)
+    }
+
+    fn count_past(&self, limit: usize) -> bool {
+        self.term_count_past(limit)
+    }
+}
+
+impl std::fmt::Debug for dyn WriteTerm + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.to_term())
+    }
 }
 
 /// A payload of more terms than this is encoded before the connection is
@@ -559,6 +598,11 @@ impl Payload<'_> {
                 Term::tuple([Term::Pid(from), tag.to_term()]),
                 request.clone(),
             ]),
+            Payload::CallOf { from, tag, request } => Term::tuple([
+                Term::Atom(Atom::GEN_CALL),
+                Term::tuple([Term::Pid(from), tag.to_term()]),
+                request.to_term(),
+            ]),
             Payload::Reply { tag, reply } => Term::tuple([tag.clone(), reply.clone()]),
             Payload::CallReply { tag, reply } => Term::tuple([tag.to_term(), reply.clone()]),
             Payload::Encoded(bytes) => Decoder::new(bytes, &DecodeOptions::new())
@@ -575,6 +619,7 @@ impl Payload<'_> {
         match self {
             Payload::Term(t) => past_large(t, &mut n),
             Payload::Call { request, .. } => past_large(request, &mut n),
+            Payload::CallOf { request, .. } => request.count_past(LARGE_TERMS),
             Payload::Reply { reply, .. } | Payload::CallReply { reply, .. } => {
                 past_large(reply, &mut n)
             }
@@ -598,6 +643,10 @@ impl Payload<'_> {
             Payload::Call { from, tag, request } => {
                 write_envelope(enc, &from, &tag);
                 enc.write_term(request);
+            }
+            Payload::CallOf { from, tag, request } => {
+                write_envelope(enc, &from, &tag);
+                request.write_term(enc);
             }
             Payload::Reply { tag, reply } => {
                 enc.write_tuple_header(2);
@@ -874,7 +923,7 @@ fn write_fixed<'p>(
     cache: &mut OutCache,
     control: Ctl<'_>,
     payload: Option<Payload<'p>>,
-) -> Option<Option<&'p Term>> {
+) -> Option<Option<Rest<'p>>> {
     // A frame's header names at most MAX_REFS atoms; this one has only
     // begun.
     debug_assert!(cache.frame.len() + FIXED_ATOMS <= MAX_REFS);
@@ -883,13 +932,14 @@ fn write_fixed<'p>(
     }
     let rest = match payload {
         None => None,
-        Some(Payload::Term(t)) => Some(t),
-        Some(Payload::Call { request, .. }) => Some(request),
+        Some(Payload::Term(t)) => Some(Rest::Term(t)),
+        Some(Payload::Call { request, .. }) => Some(Rest::Term(request)),
+        Some(Payload::CallOf { request, .. }) => Some(Rest::Of(request)),
         Some(Payload::Reply { tag, reply }) => match reply_tag(tag) {
-            Some(_) => Some(reply),
+            Some(_) => Some(Rest::Term(reply)),
             None => return None,
         },
-        Some(Payload::CallReply { reply, .. }) => Some(reply),
+        Some(Payload::CallReply { reply, .. }) => Some(Rest::Term(reply)),
         Some(Payload::Encoded(_) | Payload::Direct(_)) => return None,
     };
     let mut f = Fixed {
@@ -901,7 +951,9 @@ fn write_fixed<'p>(
         return None;
     }
     match payload {
-        Some(Payload::Call { from, tag, .. }) => write_envelope(&mut f, &from, &tag),
+        Some(Payload::Call { from, tag, .. } | Payload::CallOf { from, tag, .. }) => {
+            write_envelope(&mut f, &from, &tag)
+        }
         Some(Payload::Reply { tag, .. }) => {
             if let Some(t) = reply_tag(tag) {
                 f.tuple(2);
@@ -916,6 +968,14 @@ fn write_fixed<'p>(
     }
     body.extend_from_slice(&f.b[..f.n]);
     Some(rest)
+}
+
+/// What follows the part of a frame [`write_fixed`] wrote: a term, or a
+/// value that writes its own.
+#[derive(Clone, Copy)]
+enum Rest<'a> {
+    Term(&'a Term),
+    Of(&'a dyn WriteTerm),
 }
 
 /// A reply's tag in the shapes calls make: a reference, or

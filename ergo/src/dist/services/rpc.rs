@@ -218,7 +218,8 @@ impl Node {
     /// `gen_server:call(Dest, Request, Timeout)` to any server, local or on
     /// another node, written in Erlang, Elixir or Rust: the request goes as
     /// a term, and the reply comes back as one. The request names the
-    /// node's system pid as the caller.
+    /// node's system pid as the caller. The request may be lent, as to
+    /// [`Context::call`].
     pub async fn call(
         &self,
         dest: impl Into<Dest>,
@@ -227,12 +228,7 @@ impl Node {
     ) -> Result<Term, CallError> {
         let inner = self.inner();
         inner
-            .call_term(
-                inner.system_pid(),
-                dest.into(),
-                request.into_term(),
-                timeout,
-            )
+            .call_term(inner.system_pid(), dest.into(), request, timeout)
             .await
     }
 
@@ -252,6 +248,12 @@ impl Context {
     /// [`CallError::Exited`] ([`CallError::NoConnection`] when its node
     /// went away). The reply goes to an alias that lives only as long as
     /// the call, so a reply after a timeout never reaches the mailbox.
+    ///
+    /// The request may be lent (`&term`, `&request`): to a server on
+    /// another node it is written to the connection from where it is, and
+    /// a typed request (a `#[derive(Term)]` type) is written without a
+    /// [`Term`] built for it. A lent request is copied for a server on
+    /// this node.
     pub async fn call(
         &mut self,
         dest: impl Into<Dest>,
@@ -260,7 +262,7 @@ impl Context {
     ) -> Result<Term, CallError> {
         let inner = self.node().inner().clone();
         inner
-            .call_term(self.pid(), dest.into(), request.into_term(), timeout)
+            .call_term(self.pid(), dest.into(), request, timeout)
             .await
     }
 
