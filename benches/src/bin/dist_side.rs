@@ -7,7 +7,8 @@
 //!   round trips from a process on `ra` to the `echo` server on `rb`, and
 //!   round trips of a 4-byte length plus the payload's ETF bytes echoed by a
 //!   tokio task over a loopback socket, for the payloads P of
-//!   [`ergo_benches::dist::payloads`] (`int`, `str`, `pid`, `bin1mb`);
+//!   [`ergo_benches::dist::payloads`] (`int`, `str`, `pid`, `bin1mb`),
+//!   measured in four alternating rounds each;
 //! - `ergo_bin1mb_mbps` / `tcp_bin1mb_mbps` (MB/s): the 1 MB figures above
 //!   as payload bytes sent per second (one payload per round trip);
 //! - `ergo_par120_rate` (calls/s): 120 client processes on `ra`, each
@@ -58,6 +59,9 @@ use tokio::sync::oneshot;
 
 /// Warm-up before every timed figure.
 const WARM: Duration = Duration::from_millis(200);
+
+/// Rounds a sequential call and its TCP floor take turns in.
+const ROUNDS: usize = 4;
 /// Client/server pairs of the parallel figure.
 const PAIRS: usize = 120;
 /// The timeout of every call (none should come near it).
@@ -385,15 +389,26 @@ async fn run(secs: f64, epmd_port: u16, only: Option<String>) {
         note(&format!("payload {shape}: {} ETF bytes", bytes.len()));
         let ergo_name = format!("ergo_call_{shape}");
         let tcp_name = format!("tcp_rr_{shape}");
-        if want(&ergo_name) {
-            let (n, d) = ergo_calls(&a, b.name(), shape, secs).await;
-            out(&ergo_name, ns_per(n, d), "ns/op");
-            ns.insert(ergo_name, ns_per(n, d));
+        // The call and its floor in turns, each its share of `secs` a
+        // round, so that the machine's drift (its speed moves by 10–20%
+        // within a run) falls on both alike; each figure is all its rounds'
+        // operations over all their time.
+        let mut done = [(0u64, Duration::ZERO); 2];
+        for _ in 0..ROUNDS {
+            if want(&ergo_name) {
+                let (n, d) = ergo_calls(&a, b.name(), shape, secs / ROUNDS as f64).await;
+                done[0] = (done[0].0 + n, done[0].1 + d);
+            }
+            if want(&tcp_name) {
+                let (n, d) = tcp_rr(bytes.clone(), shape, secs / ROUNDS as f64).await;
+                done[1] = (done[1].0 + n, done[1].1 + d);
+            }
         }
-        if want(&tcp_name) {
-            let (n, d) = tcp_rr(bytes, shape, secs).await;
-            out(&tcp_name, ns_per(n, d), "ns/op");
-            ns.insert(tcp_name, ns_per(n, d));
+        for (name, (n, d)) in [ergo_name, tcp_name].into_iter().zip(done) {
+            if n > 0 {
+                out(&name, ns_per(n, d), "ns/op");
+                ns.insert(name, ns_per(n, d));
+            }
         }
     }
     for side in ["ergo_call", "tcp_rr"] {
