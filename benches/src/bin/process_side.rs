@@ -13,7 +13,10 @@
 //! Every section runs in a child process of its own (`--section NAME
 //! SECONDS`), so that memory figures do not carry over between sections.
 //! Figures without a suffix are on a multi-thread runtime with two workers;
-//! `_ct` ones on a current-thread runtime.
+//! `_ct` ones on a current-thread runtime. The section `calls` measures
+//! the sequential local call (from a process and from a task) and its
+//! tokio floor in four alternating rounds, so that the machine's drift
+//! within a run falls on the call and its floor alike.
 //!
 //! For profiling, `--section only_ergo_call SECONDS` (and
 //! `only_ergo_call_from_task`, `only_tokio_rr`, `only_ergo_cast`, `only_ergo_send`, `only_tokio_send`,
@@ -168,8 +171,6 @@ async fn tokio_rr_timeout(secs: f64) -> (u64, Duration) {
 }
 
 fn sec_tokio(secs: f64) {
-    let (n, d) = run_task(&rt_mt(), tokio_rr(secs));
-    out("tokio_rr_unbounded_oneshot", ns_per(n, d), "ns/op");
     let (n, d) = run_task(&rt_mt(), tokio_rr_timeout(secs));
     out("tokio_rr_oneshot_timeout", ns_per(n, d), "ns/op");
     let (n, d) = run_task(&rt_ct(), tokio_rr(secs));
@@ -284,20 +285,74 @@ async fn ergo_send(node: &Node, secs: f64) -> (u64, Duration, Duration) {
     .await
 }
 
+/// Sequential local calls and their floor on multi-thread runtimes, in
+/// [`CALL_ROUNDS`] rounds, each taking its share of `secs` in turn: the
+/// tokio floor (on a runtime of its own, with nothing else on it), a call
+/// from a process, a call from a task (on the node's runtime). The
+/// machine's speed drifts within a run, and so falls on the figures and
+/// their floor alike; each figure is all its rounds' calls over all their
+/// time.
+fn call_figures(secs: f64) {
+    let floor_rt = rt_mt();
+    let node_rt = rt_mt();
+    let (node, server) = run_task(&node_rt, async {
+        let node = new_node("calls");
+        let server = node.start_server::<Echo>(()).await.expect("server");
+        (node, server)
+    });
+    let part = secs / CALL_ROUNDS as f64;
+    let mut done = [(0u64, Duration::ZERO); 3];
+    let add = |slot: &mut (u64, Duration), (n, d): (u64, Duration)| {
+        *slot = (slot.0 + n, slot.1 + d);
+    };
+    for _ in 0..CALL_ROUNDS {
+        add(&mut done[0], run_task(&floor_rt, tokio_rr(part)));
+        let (s, n) = (server.clone(), node.clone());
+        add(
+            &mut done[1],
+            run_task(&node_rt, async move {
+                in_process(&n, move |_ctx| ergo_call_loop(s, part)).await
+            }),
+        );
+        add(
+            &mut done[2],
+            run_task(&node_rt, ergo_call_loop(server.clone(), part)),
+        );
+    }
+    let names = [
+        "tokio_rr_unbounded_oneshot",
+        "ergo_local_call",
+        "ergo_local_call_from_task",
+    ];
+    for (name, (n, d)) in names.into_iter().zip(done) {
+        out(name, ns_per(n, d), "ns/op");
+    }
+    run_task(
+        &node_rt,
+        async move { node.stop(Duration::from_secs(1)).await },
+    );
+}
+
+/// Rounds of [`call_figures`].
+const CALL_ROUNDS: usize = 4;
+
 async fn ergo_figures(secs: f64, suffix: &'static str, with_send: bool) {
     let node = new_node("bench");
     let server = node.start_server::<Echo>(()).await.expect("server");
-    let s = server.clone();
-    let (n, d) = in_process(&node, move |_ctx| ergo_call_loop(s, secs)).await;
-    out(&format!("ergo_local_call{suffix}"), ns_per(n, d), "ns/op");
-    let (n, d) = tokio::spawn(ergo_call_loop(server.clone(), secs))
-        .await
-        .expect("task");
-    out(
-        &format!("ergo_local_call_from_task{suffix}"),
-        ns_per(n, d),
-        "ns/op",
-    );
+    // The multi-thread runtime's calls are [`call_figures`]'s.
+    if suffix == "_ct" {
+        let s = server.clone();
+        let (n, d) = in_process(&node, move |_ctx| ergo_call_loop(s, secs)).await;
+        out(&format!("ergo_local_call{suffix}"), ns_per(n, d), "ns/op");
+        let (n, d) = tokio::spawn(ergo_call_loop(server.clone(), secs))
+            .await
+            .expect("task");
+        out(
+            &format!("ergo_local_call_from_task{suffix}"),
+            ns_per(n, d),
+            "ns/op",
+        );
+    }
     // A fresh server for the casts, as the ractor and Erlang figures do.
     let s = node.start_server::<Echo>(()).await.expect("server");
     let (n, d) = in_process(&node, move |_ctx| ergo_cast_loop(s, secs)).await;
@@ -726,6 +781,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 // ------------------------------------------------------------------- main
 
 const SECTIONS: &[&str] = &[
+    "calls",
     "tokio",
     "ergo",
     "ractor",
@@ -740,6 +796,7 @@ fn run_section(name: &str, secs: f64) {
         note(&format!("{name}: prefaulted 2 GiB first: {done}"));
     }
     match name {
+        "calls" => call_figures(secs),
         "tokio" => sec_tokio(secs),
         "ergo" => sec_ergo(secs),
         "ractor" => sec_ractor(secs),
