@@ -687,10 +687,9 @@ fn term_from<S: GenServer>(f: &mut Term, ctx: &ServerContext<S>) -> Option<From<
     };
     let pid = f[0].as_pid()?;
     let tag = std::mem::take(&mut f[1]);
-    let tag = match (&tag, CallTag::alias_of(&tag)) {
-        (_, Some(a)) => CallerTag::Call(CallTag::Alias(a)),
-        (Term::Ref(r), None) => CallerTag::Call(CallTag::Ref(*r)),
-        _ => CallerTag::Other(tag),
+    let tag = match CallTag::of(&tag) {
+        Some(t) => CallerTag::Call(t),
+        None => CallerTag::Other(tag),
     };
     Some(caller_from(ctx, pid, tag))
 }
@@ -789,10 +788,9 @@ impl<R> From<R> {
 /// from its parts, without building the tuple. `false` if it cannot be
 /// sent.
 pub(crate) fn send_reply(node: &Node, server: Pid, pid: Pid, tag: Term, reply: Term) -> bool {
-    match (&tag, CallTag::alias_of(&tag)) {
-        (_, Some(a)) => send_call_reply(node, server, pid, CallTag::Alias(a), reply),
-        (Term::Ref(r), None) => send_call_reply(node, server, pid, CallTag::Ref(*r), reply),
-        _ => {
+    match CallTag::of(&tag) {
+        Some(t) => send_call_reply(node, server, pid, t, reply),
+        None => {
             let signal = Signal::Send {
                 from: server,
                 to: Target::Pid(pid),

@@ -142,6 +142,15 @@ impl CallTag {
         }
     }
 
+    /// `tag` as a call's tag, if it has one of the shapes calls make: a
+    /// reference, or `[alias | Ref]`.
+    pub(crate) fn of(tag: &Term) -> Option<CallTag> {
+        match tag {
+            Term::Ref(r) => Some(CallTag::Ref(*r)),
+            t => CallTag::alias_of(t).map(CallTag::Alias),
+        }
+    }
+
     /// The alias a reply to `tag` goes to, if it names one.
     pub(crate) fn alias_of(tag: &Term) -> Option<Ref> {
         match tag {

@@ -935,7 +935,7 @@ fn write_fixed<'p>(
         Some(Payload::Term(t)) => Some(Rest::Term(t)),
         Some(Payload::Call { request, .. }) => Some(Rest::Term(request)),
         Some(Payload::CallOf { request, .. }) => Some(Rest::Of(request)),
-        Some(Payload::Reply { tag, reply }) => match reply_tag(tag) {
+        Some(Payload::Reply { tag, reply }) => match CallTag::of(tag) {
             Some(_) => Some(Rest::Term(reply)),
             None => return None,
         },
@@ -955,7 +955,7 @@ fn write_fixed<'p>(
             write_envelope(&mut f, &from, &tag)
         }
         Some(Payload::Reply { tag, .. }) => {
-            if let Some(t) = reply_tag(tag) {
+            if let Some(t) = CallTag::of(tag) {
                 f.tuple(2);
                 f.tag(&t);
             }
@@ -976,15 +976,6 @@ fn write_fixed<'p>(
 enum Rest<'a> {
     Term(&'a Term),
     Of(&'a dyn WriteTerm),
-}
-
-/// A reply's tag in the shapes calls make: a reference, or
-/// `[alias | Ref]`.
-fn reply_tag(tag: &Term) -> Option<CallTag> {
-    match tag {
-        Term::Ref(r) => Some(CallTag::Ref(*r)),
-        t => CallTag::alias_of(t).map(CallTag::Alias),
-    }
 }
 
 /// Writes a control message.
